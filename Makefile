@@ -1,0 +1,90 @@
+# banter — every target does its own set-up and is idempotent.
+#
+#   make demo    set up, build, and run the pipeline on the shipped testdata
+#   make test    set up, then fmt check + clippy -D warnings + all tests (unit, CLI, parity) + e2e
+#
+# LibTorch comes from PyPI: `.venv` gets the pinned torch (requirements.txt) once; torch-sys finds it
+# through LIBTORCH_USE_PYTORCH=1 and the venv's python. Binaries carry an rpath to it (no LD_LIBRARY_PATH).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+STAMP_TORCH := $(VENV)/.stamp-torch
+STAMP_DEV := $(VENV)/.stamp-dev
+CARGO ?= cargo
+CARGO_FLAGS := --release --locked --workspace
+
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
+
+.PHONY: help setup build test lint unit e2e demo bench completions install clean distclean
+
+help:
+	@echo "make demo        set up, build and run the pipeline on testdata (a few minutes on 2 cores)"
+	@echo "make test        fmt + clippy + all tests + e2e (what CI runs)"
+	@echo "make setup       .venv with the pinned torch (+ transformers/peft/tokenizers for tests)"
+	@echo "make build       release binaries in target/release/"
+	@echo "make bench       benchmarks beside the Python reference"
+	@echo "make e2e         example pipelines on testdata"
+	@echo "make lint        cargo fmt --check and clippy -D warnings"
+	@echo "make completions shell completions and man pages in target/completions/"
+	@echo "make install     cargo install the tools"
+	@echo "make clean       remove build outputs (distclean: the venv too)"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_TORCH): requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(STAMP_DEV): requirements-dev.txt $(STAMP_TORCH)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+setup: $(STAMP_TORCH) $(STAMP_DEV)
+
+build: $(STAMP_TORCH)
+	$(CARGO) build $(CARGO_FLAGS) --bins
+
+lint: $(STAMP_TORCH)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+
+unit: setup
+	$(CARGO) test $(CARGO_FLAGS)
+
+e2e: build
+	@for s in examples/*.sh; do echo "== $$s"; bash "$$s"; done
+
+test: setup lint unit e2e
+	@echo "make test: all passed"
+
+demo: build
+	bash examples/demo.sh
+
+bench: setup build
+	@echo "No tool benchmarks yet: each arrives with its tool (docs/benchmarks.md)."
+
+completions: build
+	mkdir -p target/completions
+	for t in scrape whatsapp validate tokenize train chat; do \
+	  target/release/banter-$$t --generate complete-bash > target/completions/banter-$$t.bash; \
+	  target/release/banter-$$t --generate complete-zsh > target/completions/_banter-$$t; \
+	  target/release/banter-$$t --generate complete-fish > target/completions/banter-$$t.fish; \
+	  target/release/banter-$$t --generate man > target/completions/banter-$$t.1; \
+	done
+
+install: $(STAMP_TORCH)
+	for t in scrape whatsapp validate tokenize train chat; do $(CARGO) install --locked --path tools/banter-$$t; done
+
+clean:
+	$(CARGO) clean
+
+distclean: clean
+	rm -rf $(VENV)

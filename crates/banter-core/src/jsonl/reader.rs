@@ -1,0 +1,646 @@
+//! The streaming JSONL reader.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, FieldError};
+use crate::records::Record;
+
+/// Where records come from: a file, or `-` for stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Standard input.
+    Stdin,
+    /// A file.
+    Path(PathBuf),
+}
+
+impl Source {
+    /// `-` is stdin, anything else a path.
+    pub fn parse(arg: &str) -> Self {
+        if arg == "-" {
+            Source::Stdin
+        } else {
+            Source::Path(PathBuf::from(arg))
+        }
+    }
+
+    /// The sources for a tool's positional arguments: none means stdin, which must then not be a
+    /// terminal (a user who typed only the command name gets a hint, not a hang).
+    pub fn from_args(args: &[String]) -> Result<Vec<Source>, Error> {
+        if args.is_empty() {
+            if io::stdin().is_terminal() {
+                return Err(Error::usage_hint(
+                    "no input: give a file, or `-` to read standard input",
+                    "pipe data in (`cat data.jsonl | banter-…`) or pass a path",
+                ));
+            }
+            return Ok(vec![Source::Stdin]);
+        }
+        Ok(args.iter().map(|a| Source::parse(a)).collect())
+    }
+
+    /// The path for a file source.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Source::Stdin => None,
+            Source::Path(p) => Some(p),
+        }
+    }
+
+    /// Opens the source for buffered reading.
+    pub fn open(&self) -> Result<Box<dyn BufRead + Send>, Error> {
+        Ok(match self {
+            Source::Stdin => Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+            Source::Path(p) => {
+                let f = File::open(p).map_err(|e| Error::io(p.display(), e))?;
+                if f.metadata().is_ok_and(|m| m.is_dir()) {
+                    return Err(Error::io(
+                        p.display(),
+                        io::Error::other("is a directory, not a file"),
+                    ));
+                }
+                Box::new(BufReader::with_capacity(1 << 16, f))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Stdin => f.write_str("-"),
+            Source::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Reader settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Longest line accepted, in bytes; a longer one is skipped and reported (default 64 MiB).
+    pub max_line_bytes: usize,
+    /// Largest JSON-array file accepted, in bytes (arrays are read whole; default 4 GiB).
+    pub max_array_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_line_bytes: 64 << 20,
+            max_array_bytes: 4 << 30,
+        }
+    }
+}
+
+/// One record read, with the 1-based line it starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<T = Value> {
+    /// 1-based line number in the source (for JSON arrays, the line where the element starts).
+    pub line: u64,
+    /// The record.
+    pub record: T,
+}
+
+enum Mode {
+    /// Not yet known: the first non-blank line decides.
+    Start,
+    /// One JSON value per line.
+    Lines,
+    /// A JSON array, read whole; `pos` is the byte offset of the next element, `line` its line.
+    Array {
+        text: String,
+        pos: usize,
+        line: u64,
+        first: bool,
+    },
+    /// Finished (EOF, or an unrecoverable error was reported).
+    Done,
+}
+
+/// A streaming reader of JSON records, one per line (or the elements of one JSON array).
+///
+/// Yields `Ok(Line)` per record and `Err` per bad record; after a record error ([`Error::is_record_error`])
+/// reading goes on with the next line; after an I/O error the iterator ends.
+pub struct JsonlReader {
+    name: String,
+    inner: Box<dyn BufRead + Send>,
+    opts: ReadOptions,
+    line: u64,
+    mode: Mode,
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for JsonlReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonlReader")
+            .field("name", &self.name)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+enum RawLine {
+    Eof,
+    Ok,
+    TooLong,
+}
+
+impl JsonlReader {
+    /// Opens a source.
+    pub fn open(source: &Source, opts: ReadOptions) -> Result<Self, Error> {
+        Ok(Self::new(source.to_string(), source.open()?, opts))
+    }
+
+    /// Reads from any buffered reader; `name` is used in error messages.
+    pub fn new(name: impl Into<String>, inner: Box<dyn BufRead + Send>, opts: ReadOptions) -> Self {
+        JsonlReader {
+            name: name.into(),
+            inner,
+            opts,
+            line: 0,
+            mode: Mode::Start,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The name errors use for this source.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Typed records: each value goes through [`Record::from_value`], and errors name the field.
+    pub fn records<T: Record>(self) -> impl Iterator<Item = Result<Line<T>, Error>> {
+        let name = self.name.clone();
+        self.map(move |item| {
+            let Line { line, record } = item?;
+            T::from_value(record)
+                .map(|record| Line { line, record })
+                .map_err(|err| Error::data(&name, Some(line), err))
+        })
+    }
+
+    /// Reads one raw line (without its terminator) into `self.buf`, never holding more than the limit.
+    fn read_raw_line(&mut self) -> io::Result<RawLine> {
+        self.buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let chunk = match self.inner.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                if self.buf.len() + take > self.opts.max_line_bytes.saturating_add(2) {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.inner.consume(take);
+            if done {
+                break;
+            }
+        }
+        if !any {
+            return Ok(RawLine::Eof);
+        }
+        self.line += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.buf.drain(..3);
+        }
+        if too_long || self.buf.len() > self.opts.max_line_bytes {
+            return Ok(RawLine::TooLong);
+        }
+        Ok(RawLine::Ok)
+    }
+
+    fn next_line_record(&mut self) -> Option<Result<Line, Error>> {
+        loop {
+            match self.read_raw_line() {
+                Err(e) => {
+                    self.mode = Mode::Done;
+                    return Some(Err(Error::io(&self.name, e)));
+                }
+                Ok(RawLine::Eof) => {
+                    self.mode = Mode::Done;
+                    return None;
+                }
+                Ok(RawLine::TooLong) => {
+                    self.mode = Mode::Lines;
+                    let limit = self.opts.max_line_bytes;
+                    return Some(Err(Error::LineTooLong {
+                        path: self.name.clone(),
+                        line: self.line,
+                        limit,
+                    }));
+                }
+                Ok(RawLine::Ok) => {}
+            }
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.mode = Mode::Lines;
+                    let offset = e.valid_up_to();
+                    return Some(Err(Error::InvalidUtf8 {
+                        path: self.name.clone(),
+                        line: self.line,
+                        offset,
+                    }));
+                }
+            };
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if matches!(self.mode, Mode::Start) {
+                if trimmed.starts_with('[') {
+                    return self.start_array();
+                }
+                self.mode = Mode::Lines;
+            }
+            return Some(
+                parse_json(trimmed)
+                    .map(|record| Line {
+                        line: self.line,
+                        record,
+                    })
+                    .map_err(|e| Error::data(&self.name, Some(self.line), e)),
+            );
+        }
+    }
+
+    /// The first line opens a JSON array: read the whole source and iterate its elements.
+    fn start_array(&mut self) -> Option<Result<Line, Error>> {
+        let first_line = self.line;
+        let mut text = String::from_utf8(std::mem::take(&mut self.buf)).unwrap_or_default();
+        text.push('\n');
+        let mut rest = Vec::new();
+        let limit = self.opts.max_array_bytes;
+        if let Err(e) = (&mut self.inner)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut rest)
+        {
+            self.mode = Mode::Done;
+            return Some(Err(Error::io(&self.name, e)));
+        }
+        if rest.len() as u64 > limit {
+            self.mode = Mode::Done;
+            return Some(Err(Error::data(
+                &self.name,
+                Some(first_line),
+                FieldError::record(format!(
+                    "JSON array is larger than {limit} bytes; convert it to JSONL"
+                )),
+            )));
+        }
+        match String::from_utf8(rest) {
+            Ok(s) => text.push_str(&s),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let bad = e.utf8_error().valid_up_to();
+                let before = &bytes[..bad];
+                let line = first_line + 1 + memchr::memchr_iter(b'\n', before).count() as u64;
+                let offset = bad - memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+                self.mode = Mode::Done;
+                return Some(Err(Error::InvalidUtf8 {
+                    path: self.name.clone(),
+                    line,
+                    offset,
+                }));
+            }
+        }
+        // Skip the opening bracket (and anything blank before it).
+        let pos = text.find('[').map_or(0, |i| i + 1);
+        self.mode = Mode::Array {
+            text,
+            pos,
+            line: first_line,
+            first: true,
+        };
+        self.next_array_element()
+    }
+
+    fn next_array_element(&mut self) -> Option<Result<Line, Error>> {
+        let Mode::Array {
+            text,
+            pos,
+            line,
+            first,
+        } = &mut self.mode
+        else {
+            return None;
+        };
+        let name = &self.name;
+        let bytes = text.as_bytes();
+        // Skip whitespace and at most one comma before the element.
+        let mut seen_comma = false;
+        loop {
+            match bytes.get(*pos) {
+                Some(b'\n') => {
+                    *line += 1;
+                    *pos += 1;
+                }
+                Some(b' ' | b'\t' | b'\r') => *pos += 1,
+                Some(b',') if !seen_comma => {
+                    seen_comma = true;
+                    *pos += 1;
+                }
+                Some(b']') => {
+                    let end_line = *line;
+                    let trailing = !text[*pos + 1..].trim().is_empty();
+                    self.mode = Mode::Done;
+                    if trailing {
+                        return Some(Err(Error::data(
+                            name,
+                            Some(end_line),
+                            FieldError::record(
+                                "unexpected data after the closing `]` of the JSON array",
+                            ),
+                        )));
+                    }
+                    return None;
+                }
+                None => {
+                    let end_line = *line;
+                    self.mode = Mode::Done;
+                    return Some(Err(Error::data(
+                        name,
+                        Some(end_line),
+                        FieldError::record(
+                            "JSON array is not closed: expected `]` at the end of the file",
+                        ),
+                    )));
+                }
+                Some(_) if !*first && !seen_comma => {
+                    let at = *line;
+                    self.mode = Mode::Done;
+                    return Some(Err(Error::data(
+                        name,
+                        Some(at),
+                        FieldError::record(
+                            "invalid JSON array: expected `,` or `]` between elements",
+                        ),
+                    )));
+                }
+                Some(_) => break,
+            }
+        }
+        *first = false;
+        let start_line = *line;
+        let mut stream = serde_json::Deserializer::from_str(&text[*pos..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                let end = *pos + stream.byte_offset();
+                *line += text[*pos..end].bytes().filter(|&b| b == b'\n').count() as u64;
+                *pos = end;
+                Some(Ok(Line {
+                    line: start_line,
+                    record: value,
+                }))
+            }
+            Some(Err(e)) => {
+                let err_line = start_line + e.line().saturating_sub(1) as u64;
+                self.mode = Mode::Done;
+                Some(Err(Error::data(
+                    name,
+                    Some(err_line),
+                    FieldError::record(json_error_message(&e)),
+                )))
+            }
+            None => {
+                self.mode = Mode::Done;
+                None
+            }
+        }
+    }
+}
+
+impl Iterator for JsonlReader {
+    type Item = Result<Line, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.mode {
+            Mode::Done => None,
+            Mode::Array { .. } => self.next_array_element(),
+            Mode::Start | Mode::Lines => self.next_line_record(),
+        }
+    }
+}
+
+fn parse_json(text: &str) -> Result<Value, FieldError> {
+    serde_json::from_str(text).map_err(|e| FieldError::record(json_error_message(&e)))
+}
+
+/// serde_json's message without its "at line L column C" suffix, with the column restated.
+fn json_error_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg);
+    format!("invalid JSON at column {}: {msg}", e.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Record, Sample};
+
+    fn read(bytes: &[u8], opts: ReadOptions) -> Vec<Result<Line, Error>> {
+        JsonlReader::new("t.jsonl", Box::new(io::Cursor::new(bytes.to_vec())), opts).collect()
+    }
+
+    fn ok_lines(bytes: &[u8]) -> Vec<(u64, String)> {
+        read(bytes, ReadOptions::default())
+            .into_iter()
+            .map(|r| {
+                let l = r.unwrap();
+                (l.line, l.record.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blank_lines_crlf_and_bom() {
+        let got = ok_lines(
+            b"\xEF\xBB\xBF{\"text\":\"a\"}\r\n\r\n   \n{\"text\":\"b\"}\r\n\n{\"text\":\"c\"}",
+        );
+        assert_eq!(
+            got,
+            vec![
+                (1, r#"{"text":"a"}"#.into()),
+                (4, r#"{"text":"b"}"#.into()),
+                (6, r#"{"text":"c"}"#.into())
+            ]
+        );
+        assert!(ok_lines(b"").is_empty());
+        assert!(ok_lines(b"\n\n").is_empty());
+    }
+
+    #[test]
+    fn bad_json_is_reported_and_reading_goes_on() {
+        let got = read(
+            b"{\"text\":\"a\"}\n{\"text\":\n{\"text\":\"c\"}\n",
+            ReadOptions::default(),
+        );
+        assert_eq!(got.len(), 3);
+        let e = got[1].as_ref().unwrap_err();
+        assert!(e.is_record_error());
+        assert!(
+            e.to_string()
+                .starts_with("t.jsonl:2: invalid JSON at column"),
+            "{e}"
+        );
+        assert_eq!(got[2].as_ref().unwrap().line, 3);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_line_and_offset() {
+        let got = read(
+            b"{\"text\":\"a\"}\n{\"text\":\"\xff\"}\n{\"text\":\"c\"}\n",
+            ReadOptions::default(),
+        );
+        let e = got[1].as_ref().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.jsonl:2: invalid UTF-8 at byte 9 of the line"
+        );
+        assert_eq!(got[2].as_ref().unwrap().line, 3);
+    }
+
+    #[test]
+    fn over_long_line_is_skipped_not_held() {
+        let long = format!("{{\"text\":\"{}\"}}\n", "x".repeat(10_000));
+        let input = format!("{{\"text\":\"a\"}}\n{long}{{\"text\":\"c\"}}\n");
+        let opts = ReadOptions {
+            max_line_bytes: 100,
+            ..Default::default()
+        };
+        let got = read(input.as_bytes(), opts);
+        assert_eq!(got.len(), 3);
+        assert!(matches!(
+            got[1],
+            Err(Error::LineTooLong {
+                line: 2,
+                limit: 100,
+                ..
+            })
+        ));
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .starts_with("t.jsonl:2: line is longer than the limit of 100 bytes")
+        );
+        assert_eq!(got[2].as_ref().unwrap().line, 3);
+        // A line of exactly the limit is fine, CRLF not counted.
+        let exact = format!("\"{}\"\r\n", "y".repeat(98));
+        let got = read(exact.as_bytes(), opts);
+        assert!(got[0].is_ok());
+    }
+
+    #[test]
+    fn json_array_files_are_read_with_element_lines() {
+        let input = "\u{feff}[\n  {\"input\": \"a\", \"output\": \"b\"},\n  {\n    \"input\": \"c\",\n    \"output\": \"d\"\n  }\n]\n";
+        let got = ok_lines(input.as_bytes());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, 2);
+        assert_eq!(got[1].0, 3);
+        assert_eq!(ok_lines(b"[]").len(), 0);
+        assert_eq!(ok_lines(br#"[{"text":"a"},{"text":"b"}]"#).len(), 2);
+    }
+
+    #[test]
+    fn broken_json_arrays_are_reported() {
+        let got = read(
+            b"[\n{\"text\":\"a\"}\n{\"text\":\"b\"}\n]",
+            ReadOptions::default(),
+        );
+        assert!(got[0].is_ok());
+        assert_eq!(
+            got[1].as_ref().unwrap_err().to_string(),
+            "t.jsonl:3: invalid JSON array: expected `,` or `]` between elements"
+        );
+        let got = read(
+            b"[{\"text\":\"a\"},\n{\"text\":\"\xff\"}]",
+            ReadOptions::default(),
+        );
+        assert_eq!(
+            got[0].as_ref().unwrap_err().to_string(),
+            "t.jsonl:2: invalid UTF-8 at byte 9 of the line"
+        );
+        let got = read(
+            b"[\n{\"text\":\"a\"},\n{\"text\":\n",
+            ReadOptions::default(),
+        );
+        let e = got[1].as_ref().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.jsonl:4: invalid JSON at column 0: EOF while parsing"),
+            "{e}"
+        );
+        let got = read(b"[{\"text\":\"a\"}", ReadOptions::default());
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("not closed")
+        );
+        let got = read(b"[{\"text\":\"a\"}] x", ReadOptions::default());
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("after the closing")
+        );
+    }
+
+    #[test]
+    fn typed_records_name_file_line_and_field() {
+        let input = b"{\"text\":\"a\"}\n\n{\"messages\":3}\n";
+        let r = JsonlReader::new(
+            "d.jsonl",
+            Box::new(io::Cursor::new(input.to_vec())),
+            ReadOptions::default(),
+        );
+        let got: Vec<_> = r.records::<Sample>().collect();
+        assert_eq!(got[0].as_ref().unwrap().record, Sample::text("a"));
+        assert_eq!(
+            got[1].as_ref().unwrap_err().to_string(),
+            "d.jsonl:3: field \"messages\": expected an array, found a number"
+        );
+        let _ = Sample::from_value(Value::Null);
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let e = JsonlReader::open(
+            &Source::parse("/nonexistent/x.jsonl"),
+            ReadOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.exit(), crate::Exit::Io);
+        assert!(e.to_string().starts_with("/nonexistent/x.jsonl: "));
+    }
+}

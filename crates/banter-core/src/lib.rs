@@ -1,0 +1,27 @@
+//! banter-core: what every banter tool shares.
+//!
+//! - [`records`]: the JSONL record types (doc, message, sample, block) with unknown fields preserved.
+//! - [`jsonl`]: a streaming reader over paths or stdin that names `file:line` and the field in every error,
+//!   and a writer that writes files atomically.
+//! - [`template`]: chat templates that render a sample to text and mark the spans that carry loss.
+//! - [`exit`] and [`error`]: the exit codes of `docs/exit-codes.md` and the error type that maps onto them.
+//! - [`cli`], [`progress`] and [`interrupt`]: shared flags, the `main` wrapper, progress bars and Ctrl-C.
+//!
+//! This crate has no libtorch dependency: data preparation never needs the torch wheel.
+
+pub mod cli;
+pub mod error;
+pub mod exit;
+pub mod interrupt;
+pub mod jsonl;
+pub mod progress;
+pub mod records;
+pub mod template;
+
+pub use error::{Error, FieldError, Result};
+pub use exit::Exit;
+pub use records::{Block, Doc, Message, MessageKind, Record, Role, Sample, Turn};
+pub use template::{ChatTemplate, Rendered};
+
+/// banter's version, shared by every tool.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,423 @@
+//! [`Sample`]: one training example, in any of the three shapes of `docs/formats.md`:
+//! `{"text"}`, `{"input","output"}` (aliases `prompt` and `response`/`completion`) and
+//! `{"messages":[{"role","content","name"?}]}`.
+
+use serde_json::Value;
+
+use super::fields::{Fields, opt_string, req_string, type_name};
+use super::{Record, serde_via_record};
+use crate::error::FieldError;
+
+/// Who speaks a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Instructions or a persona.
+    System,
+    /// The other side of the conversation.
+    User,
+    /// The model (the persona being learnt).
+    Assistant,
+}
+
+impl Role {
+    /// The name used in JSONL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "system" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            _ => return None,
+        })
+    }
+}
+
+/// One turn of a chat sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// Who speaks.
+    pub role: Role,
+    /// What they say.
+    pub content: String,
+    /// The speaker's name (group chats: tells the other speakers apart).
+    pub name: Option<String>,
+    /// Unknown fields of the turn, kept in order.
+    pub fields: Fields,
+}
+
+impl Turn {
+    /// A turn with no name.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Turn {
+            role,
+            content: content.into(),
+            name: None,
+            fields: Fields::default(),
+        }
+    }
+
+    /// The same turn with a speaker name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    fn from_value(value: Value) -> Result<Self, FieldError> {
+        let mut fields = Fields::from_value(value)?;
+        let role = req_string(&mut fields, "role")?;
+        let role = Role::parse(&role).ok_or_else(|| {
+            FieldError::field(
+                "role",
+                format!("unknown role \"{role}\" (expected system, user or assistant)"),
+            )
+        })?;
+        Ok(Turn {
+            role,
+            content: req_string(&mut fields, "content")?,
+            name: opt_string(&mut fields, "name")?,
+            fields,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        self.fields.write(vec![
+            ("role", Some(Value::String(self.role.as_str().into()))),
+            ("content", Some(Value::String(self.content.clone()))),
+            ("name", self.name.clone().map(Value::String)),
+        ])
+    }
+}
+
+/// Which key a pair's prompt was read from (written back under the same key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputKey {
+    /// `"input"` (MTN Sails).
+    #[default]
+    Input,
+    /// `"prompt"`.
+    Prompt,
+}
+
+/// Which key a pair's answer was read from (written back under the same key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputKey {
+    /// `"output"` (MTN Sails).
+    #[default]
+    Output,
+    /// `"response"`.
+    Response,
+    /// `"completion"`.
+    Completion,
+}
+
+impl InputKey {
+    fn as_str(self) -> &'static str {
+        match self {
+            InputKey::Input => "input",
+            InputKey::Prompt => "prompt",
+        }
+    }
+}
+
+impl OutputKey {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutputKey::Output => "output",
+            OutputKey::Response => "response",
+            OutputKey::Completion => "completion",
+        }
+    }
+}
+
+/// The content of a sample, by shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleBody {
+    /// `{"text"}`: plain language-model text; every token carries loss.
+    Text(String),
+    /// `{"input","output"}`: a prompt and the answer to learn.
+    Pair {
+        /// The prompt.
+        input: String,
+        /// The answer.
+        output: String,
+        /// The key the prompt was read from.
+        input_key: InputKey,
+        /// The key the answer was read from.
+        output_key: OutputKey,
+    },
+    /// `{"messages"}`: a conversation.
+    Chat(Vec<Turn>),
+}
+
+/// One training example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The content.
+    pub body: SampleBody,
+    /// Unknown fields (`id`, `source`, `meta`, anything else), kept in order.
+    pub fields: Fields,
+}
+
+impl Sample {
+    /// A `{"text"}` sample.
+    pub fn text(text: impl Into<String>) -> Self {
+        Sample {
+            body: SampleBody::Text(text.into()),
+            fields: Fields::default(),
+        }
+    }
+
+    /// An `{"input","output"}` sample.
+    pub fn pair(input: impl Into<String>, output: impl Into<String>) -> Self {
+        Sample {
+            body: SampleBody::Pair {
+                input: input.into(),
+                output: output.into(),
+                input_key: InputKey::Input,
+                output_key: OutputKey::Output,
+            },
+            fields: Fields::default(),
+        }
+    }
+
+    /// A `{"messages"}` sample.
+    pub fn chat(turns: Vec<Turn>) -> Self {
+        Sample {
+            body: SampleBody::Chat(turns),
+            fields: Fields::default(),
+        }
+    }
+
+    /// The sample's `id`, if it has one.
+    pub fn id(&self) -> Option<&Value> {
+        self.fields.get("id")
+    }
+
+    /// The shape's name: `text`, `pair` or `chat`.
+    pub fn shape(&self) -> &'static str {
+        match self.body {
+            SampleBody::Text(_) => "text",
+            SampleBody::Pair { .. } => "pair",
+            SampleBody::Chat(_) => "chat",
+        }
+    }
+
+    /// The sample as turns: a pair is a user turn and an assistant turn; a text sample has none.
+    pub fn turns(&self) -> Vec<Turn> {
+        match &self.body {
+            SampleBody::Text(_) => Vec::new(),
+            SampleBody::Pair { input, output, .. } => {
+                vec![
+                    Turn::new(Role::User, input.clone()),
+                    Turn::new(Role::Assistant, output.clone()),
+                ]
+            }
+            SampleBody::Chat(turns) => turns.clone(),
+        }
+    }
+}
+
+impl Record for Sample {
+    fn from_value(value: Value) -> Result<Self, FieldError> {
+        let mut fields = Fields::from_value(value)?;
+        let body = if fields.has("messages") {
+            let msgs = fields.take("messages").unwrap_or(Value::Null);
+            let Value::Array(items) = msgs else {
+                return Err(FieldError::field(
+                    "messages",
+                    format!("expected an array, found {}", type_name(&msgs)),
+                ));
+            };
+            let turns = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| Turn::from_value(t).map_err(|e| e.within(&format!("messages[{i}]"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            SampleBody::Chat(turns)
+        } else if ["input", "prompt", "output", "response", "completion"]
+            .iter()
+            .any(|k| fields.has(k))
+        {
+            let input_key = if fields.has("input") {
+                InputKey::Input
+            } else {
+                InputKey::Prompt
+            };
+            let output_key = if fields.has("output") {
+                OutputKey::Output
+            } else if fields.has("response") {
+                OutputKey::Response
+            } else {
+                OutputKey::Completion
+            };
+            if !fields.has(input_key.as_str()) {
+                return Err(FieldError::field(
+                    "input",
+                    "missing (a pair needs \"input\" or \"prompt\")",
+                ));
+            }
+            if !fields.has(output_key.as_str()) {
+                return Err(FieldError::field(
+                    "output",
+                    "missing (a pair needs \"output\", \"response\" or \"completion\")",
+                ));
+            }
+            SampleBody::Pair {
+                input: req_string(&mut fields, input_key.as_str())?,
+                output: req_string(&mut fields, output_key.as_str())?,
+                input_key,
+                output_key,
+            }
+        } else if fields.has("text") {
+            SampleBody::Text(req_string(&mut fields, "text")?)
+        } else {
+            return Err(FieldError::record(
+                "no usable fields: a sample needs \"text\", \"input\"/\"output\" or \"messages\"",
+            ));
+        };
+        Ok(Sample { body, fields })
+    }
+
+    fn to_value(&self) -> Value {
+        match &self.body {
+            SampleBody::Text(t) => self
+                .fields
+                .write(vec![("text", Some(Value::String(t.clone())))]),
+            SampleBody::Pair {
+                input,
+                output,
+                input_key,
+                output_key,
+            } => self.fields.write(vec![
+                (input_key.as_str(), Some(Value::String(input.clone()))),
+                (output_key.as_str(), Some(Value::String(output.clone()))),
+            ]),
+            SampleBody::Chat(turns) => self.fields.write(vec![(
+                "messages",
+                Some(Value::Array(turns.iter().map(Turn::to_value).collect())),
+            )]),
+        }
+    }
+}
+serde_via_record!(Sample);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(line: &str) -> Result<Sample, FieldError> {
+        Sample::from_value(serde_json::from_str(line).unwrap())
+    }
+
+    fn round_trip(line: &str) {
+        let s = parse(line).unwrap();
+        assert_eq!(serde_json::to_string(&s.to_value()).unwrap(), line);
+    }
+
+    #[test]
+    fn every_shape_and_alias_parses_and_round_trips() {
+        for line in [
+            r#"{"text":"<USR_A> hi <SYS> salam"}"#,
+            r#"{"id":"a1","input":"What is ML?","output":"A field of AI.","source":"mtn"}"#,
+            r#"{"prompt":"p","response":"r"}"#,
+            r#"{"prompt":"p","completion":"c","meta":{"k":[1,2]}}"#,
+            r#"{"input":"p","completion":"c"}"#,
+            r#"{"messages":[{"role":"system","content":"You are Sara."},{"role":"user","content":"سلام","name":"Ali","x":1},{"role":"assistant","content":"hey 👋"}],"ts":"2026-01-01T00:00:00Z"}"#,
+        ] {
+            round_trip(line);
+        }
+        let s = parse(r#"{"prompt":"p","response":"r"}"#).unwrap();
+        assert_eq!(s.shape(), "pair");
+        let SampleBody::Pair { input, output, .. } = &s.body else {
+            panic!()
+        };
+        assert_eq!((input.as_str(), output.as_str()), ("p", "r"));
+        let s = parse(r#"{"messages":[{"role":"user","content":"a","name":"Ali"}]}"#).unwrap();
+        assert_eq!(s.turns()[0].name.as_deref(), Some("Ali"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"messages":{"role":"user"}}"#,
+                "field \"messages\": expected an array, found an object",
+            ),
+            (
+                r#"{"messages":[{"content":"x"}]}"#,
+                "field \"messages[0].role\": missing",
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":"x"},{"role":"bot","content":"y"}]}"#,
+                "field \"messages[1].role\": unknown role \"bot\" (expected system, user or assistant)",
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":null}]}"#,
+                "field \"messages[0].content\": expected a string, found null",
+            ),
+            (
+                r#"{"messages":["hi"]}"#,
+                "field \"messages[0]\": expected a JSON object, found a string",
+            ),
+            (
+                r#"{"input":"x"}"#,
+                "field \"output\": missing (a pair needs \"output\", \"response\" or \"completion\")",
+            ),
+            (
+                r#"{"response":"x"}"#,
+                "field \"input\": missing (a pair needs \"input\" or \"prompt\")",
+            ),
+            (
+                r#"{"input":"x","output":5}"#,
+                "field \"output\": expected a string, found a number",
+            ),
+            (
+                r#"{"text":["a"]}"#,
+                "field \"text\": expected a string, found an array",
+            ),
+            (
+                r#"{"id":1}"#,
+                "no usable fields: a sample needs \"text\", \"input\"/\"output\" or \"messages\"",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line).unwrap_err().to_string(), want, "{line}");
+        }
+        let e = Sample::from_value(json!([1])).unwrap_err();
+        assert_eq!(e.to_string(), "expected a JSON object, found an array");
+    }
+
+    #[test]
+    fn messages_win_over_other_shapes_and_the_rest_is_kept() {
+        let line = r#"{"text":"old","messages":[{"role":"assistant","content":"a"}]}"#;
+        let s = parse(line).unwrap();
+        assert_eq!(s.shape(), "chat");
+        assert_eq!(s.fields.get("text"), Some(&json!("old")));
+        round_trip(line);
+    }
+
+    #[test]
+    fn built_samples_serialize_canonically() {
+        let s = Sample::chat(vec![
+            Turn::new(Role::User, "hi").named("Ali"),
+            Turn::new(Role::Assistant, "yo"),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"messages":[{"role":"user","content":"hi","name":"Ali"},{"role":"assistant","content":"yo"}]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Sample::pair("a", "b")).unwrap(),
+            r#"{"input":"a","output":"b"}"#
+        );
+    }
+}

@@ -1,0 +1,625 @@
+//! Chat templates: turn any [`Sample`] into text plus the byte spans that carry loss.
+//!
+//! Two presets ship (`docs/formats.md#chat-templates`):
+//!
+//! - `chatml` (default): `<|system|>`, `<|user|>`, `<|assistant|>` markers, each turn closed by `<|end|>`;
+//!   loss on every assistant turn's content and its `<|end|>` (or only the last, `loss = "last"`).
+//! - `asimbot`: Asimbot's speaker tokens. The persona (assistant) speaks after `<SYS>`; other speakers get
+//!   `<USR_A>`, `<USR_B>`, … in order of first appearance (by `name`); a system turn (a persona
+//!   description) comes first, closed by `<SEP>`. Loss is taken only after the last `<SYS>`.
+//!
+//! `{"text"}` samples are rendered as they are: all loss under `chatml`; under `asimbot`, loss after the
+//! last `<SYS>` in the text, and none if it has no `<SYS>` (Asimbot drops such rows; banter-tokenize counts
+//! them).
+//!
+//! Templates never add the tokenizer's EOS: the tokenizer appends it after each sample, with loss when
+//! [`Rendered::eos_carries_loss`] (the sample ends inside a loss span), so the model learns to stop.
+//!
+//! A template is plain data (serde): it is stored with a model (`banter_template.json`, and as a Jinja
+//! `chat_template` in `tokenizer_config.json` for Hugging Face) so training and chat always agree.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::records::{Role, Sample, SampleBody, Turn};
+
+/// Which assistant turns carry loss under the role template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossOn {
+    /// Every assistant turn.
+    #[default]
+    All,
+    /// Only the last assistant turn.
+    Last,
+}
+
+/// The two ways banter renders conversations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Style {
+    /// A marker per role, a closing marker per turn (ChatML-like).
+    Roles {
+        /// Marker before a system turn.
+        system: String,
+        /// Marker before a user turn.
+        user: String,
+        /// Marker before an assistant turn.
+        assistant: String,
+        /// Marker closing every turn; also the end-of-turn stop token.
+        end: String,
+        /// Which assistant turns carry loss.
+        #[serde(default)]
+        loss: LossOn,
+    },
+    /// A marker per speaker (Asimbot): the persona, and letters for everyone else.
+    Speakers {
+        /// Marker before the persona's turns; loss is taken after the last one.
+        persona: String,
+        /// Other speakers' markers are `speaker_prefix + letter + speaker_suffix` (`<USR_` `A` `>`).
+        speaker_prefix: String,
+        /// See `speaker_prefix`.
+        speaker_suffix: String,
+        /// How many distinct speaker markers exist (A, B, …; at most 26); later speakers share the last.
+        max_speakers: u8,
+        /// Marker closing a leading system turn (persona description).
+        sep: String,
+    },
+}
+
+/// A chat template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatTemplate {
+    /// The preset's name, or the user's.
+    pub name: String,
+    /// How turns are marked.
+    #[serde(flatten)]
+    pub style: Style,
+}
+
+/// A sample rendered to text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rendered {
+    /// The text to tokenize.
+    pub text: String,
+    /// Byte ranges of `text` whose tokens carry loss, in order, not overlapping.
+    pub loss_spans: Vec<Range<usize>>,
+}
+
+impl Rendered {
+    /// True when the sample ends inside a loss span: the EOS the tokenizer appends should carry loss.
+    pub fn eos_carries_loss(&self) -> bool {
+        self.loss_spans
+            .last()
+            .is_some_and(|s| s.end == self.text.len() && !s.is_empty())
+    }
+
+    /// True when some text carries loss.
+    pub fn has_loss(&self) -> bool {
+        self.loss_spans.iter().any(|s| !s.is_empty())
+    }
+
+    /// The text of the loss spans, concatenated (what the model learns to say).
+    pub fn loss_text(&self) -> String {
+        self.loss_spans
+            .iter()
+            .map(|s| &self.text[s.clone()])
+            .collect()
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn push_loss(&mut self, s: &str) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        match self.loss_spans.last_mut() {
+            Some(last) if last.end == start => last.end = self.text.len(),
+            _ => self.loss_spans.push(start..self.text.len()),
+        }
+    }
+}
+
+/// Names of the shipped presets.
+pub const PRESETS: &[&str] = &["chatml", "asimbot"];
+
+impl Default for ChatTemplate {
+    fn default() -> Self {
+        Self::chatml()
+    }
+}
+
+impl ChatTemplate {
+    /// The default ChatML-like template.
+    pub fn chatml() -> Self {
+        ChatTemplate {
+            name: "chatml".into(),
+            style: Style::Roles {
+                system: "<|system|>".into(),
+                user: "<|user|>".into(),
+                assistant: "<|assistant|>".into(),
+                end: "<|end|>".into(),
+                loss: LossOn::All,
+            },
+        }
+    }
+
+    /// Asimbot's speaker-token template.
+    pub fn asimbot() -> Self {
+        ChatTemplate {
+            name: "asimbot".into(),
+            style: Style::Speakers {
+                persona: "<SYS>".into(),
+                speaker_prefix: "<USR_".into(),
+                speaker_suffix: ">".into(),
+                max_speakers: 26,
+                sep: "<SEP>".into(),
+            },
+        }
+    }
+
+    /// A preset by name (`chatml`, `asimbot`).
+    pub fn preset(name: &str) -> Result<Self, Error> {
+        match name {
+            "chatml" => Ok(Self::chatml()),
+            "asimbot" => Ok(Self::asimbot()),
+            other => Err(Error::usage_hint(
+                format!("unknown chat template \"{other}\""),
+                format!("use one of {} or a template JSON file", PRESETS.join(", ")),
+            )),
+        }
+    }
+
+    /// A preset name, or a path to a template JSON file.
+    pub fn from_arg(arg: &str) -> Result<Self, Error> {
+        if PRESETS.contains(&arg) {
+            Self::preset(arg)
+        } else {
+            Self::load(Path::new(arg))
+        }
+    }
+
+    /// Loads a template from JSON (unknown keys are an error).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+        let t: ChatTemplate = serde_json::from_str(&text)
+            .map_err(|e| Error::usage(format!("{}: invalid chat template: {e}", path.display())))?;
+        t.validate()
+            .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        Ok(t)
+    }
+
+    /// The template as pretty JSON (what is stored with a model).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks that markers are non-empty and distinct.
+    pub fn validate(&self) -> Result<(), Error> {
+        let tokens = self.special_tokens();
+        if tokens.iter().any(|t| t.trim().is_empty()) {
+            return Err(Error::Template(
+                "chat template markers must not be empty".into(),
+            ));
+        }
+        let mut sorted = tokens.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != tokens.len() {
+            return Err(Error::Template(
+                "chat template markers must be distinct".into(),
+            ));
+        }
+        if let Style::Speakers { max_speakers, .. } = self.style {
+            if !(1..=26).contains(&max_speakers) {
+                return Err(Error::Template(
+                    "max_speakers must be between 1 and 26".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The marker strings to add to a tokenizer as special tokens.
+    pub fn special_tokens(&self) -> Vec<String> {
+        match &self.style {
+            Style::Roles {
+                system,
+                user,
+                assistant,
+                end,
+                ..
+            } => {
+                vec![system.clone(), user.clone(), assistant.clone(), end.clone()]
+            }
+            Style::Speakers {
+                persona,
+                sep,
+                max_speakers,
+                ..
+            } => {
+                let mut v = vec![persona.clone(), sep.clone()];
+                v.extend((0..*max_speakers).map(|i| self.speaker_marker(i as usize)));
+                v
+            }
+        }
+    }
+
+    /// Strings at which generation stops (besides the tokenizer's EOS): the end-of-turn marker, or,
+    /// for speaker templates, any other speaker's marker.
+    pub fn stop_strings(&self) -> Vec<String> {
+        match &self.style {
+            Style::Roles { end, .. } => vec![end.clone()],
+            Style::Speakers {
+                persona,
+                max_speakers,
+                ..
+            } => {
+                let mut v: Vec<String> = (0..*max_speakers)
+                    .map(|i| self.speaker_marker(i as usize))
+                    .collect();
+                v.push(persona.clone());
+                v
+            }
+        }
+    }
+
+    fn speaker_marker(&self, i: usize) -> String {
+        match &self.style {
+            Style::Speakers {
+                speaker_prefix,
+                speaker_suffix,
+                max_speakers,
+                ..
+            } => {
+                let i = i.min(usize::from(*max_speakers).saturating_sub(1)).min(25);
+                format!(
+                    "{speaker_prefix}{}{speaker_suffix}",
+                    (b'A' + i as u8) as char
+                )
+            }
+            Style::Roles { user, .. } => user.clone(),
+        }
+    }
+
+    /// Renders a sample for training.
+    pub fn render(&self, sample: &Sample) -> Rendered {
+        match &sample.body {
+            SampleBody::Text(text) => self.render_text(text),
+            _ => self.render_turns(&sample.turns(), false),
+        }
+    }
+
+    /// Renders a conversation so far plus the opening of the assistant's (persona's) reply: the prompt
+    /// for generation. Loss spans are those of the history.
+    pub fn render_prompt(&self, turns: &[Turn]) -> Rendered {
+        self.render_turns(turns, true)
+    }
+
+    fn render_text(&self, text: &str) -> Rendered {
+        let mut r = Rendered::default();
+        match &self.style {
+            Style::Roles { .. } => r.push_loss(text),
+            Style::Speakers { persona, .. } => match text.rfind(persona.as_str()) {
+                Some(i) => {
+                    let cut = i + persona.len();
+                    r.push(&text[..cut]);
+                    r.push_loss(&text[cut..]);
+                }
+                None => r.push(text),
+            },
+        }
+        r
+    }
+
+    fn render_turns(&self, turns: &[Turn], generation_prompt: bool) -> Rendered {
+        let mut r = Rendered::default();
+        match &self.style {
+            Style::Roles {
+                system,
+                user,
+                assistant,
+                end,
+                loss,
+            } => {
+                let last_assistant = turns.iter().rposition(|t| t.role == Role::Assistant);
+                for (i, t) in turns.iter().enumerate() {
+                    let marker = match t.role {
+                        Role::System => system,
+                        Role::User => user,
+                        Role::Assistant => assistant,
+                    };
+                    r.push(marker);
+                    r.push("\n");
+                    let learn = t.role == Role::Assistant
+                        && !generation_prompt
+                        && (*loss == LossOn::All || Some(i) == last_assistant);
+                    if learn {
+                        r.push_loss(&t.content);
+                        r.push_loss(end);
+                    } else {
+                        if t.role == Role::User {
+                            if let Some(name) = t.name.as_deref().filter(|n| !n.is_empty()) {
+                                r.push(name);
+                                r.push(": ");
+                            }
+                        }
+                        r.push(&t.content);
+                        r.push(end);
+                    }
+                    r.push("\n");
+                }
+                if generation_prompt {
+                    r.push(assistant);
+                    r.push("\n");
+                }
+            }
+            Style::Speakers { persona, sep, .. } => {
+                let mut names: Vec<&str> = Vec::new();
+                let last_persona = turns.iter().rposition(|t| t.role == Role::Assistant);
+                let mut first = true;
+                for (i, t) in turns.iter().enumerate() {
+                    if !first {
+                        r.push("\n");
+                    }
+                    first = false;
+                    match t.role {
+                        Role::System => {
+                            r.push(&t.content);
+                            r.push(" ");
+                            r.push(sep);
+                        }
+                        Role::User => {
+                            let name = t.name.as_deref().unwrap_or("");
+                            let idx = names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                                names.push(name);
+                                names.len() - 1
+                            });
+                            r.push(&self.speaker_marker(idx));
+                            r.push(" ");
+                            r.push(&t.content);
+                        }
+                        Role::Assistant => {
+                            r.push(persona);
+                            if Some(i) == last_persona && !generation_prompt {
+                                r.push_loss(" ");
+                                r.push_loss(&t.content);
+                            } else {
+                                r.push(" ");
+                                r.push(&t.content);
+                            }
+                        }
+                    }
+                }
+                if generation_prompt {
+                    if !first {
+                        r.push("\n");
+                    }
+                    r.push(persona);
+                }
+            }
+        }
+        r
+    }
+
+    /// A Jinja chat template equivalent to [`ChatTemplate::render_prompt`], for Hugging Face's
+    /// `tokenizer_config.json` (`tokenizer.apply_chat_template`).
+    pub fn to_jinja(&self) -> String {
+        match &self.style {
+            Style::Roles {
+                system,
+                user,
+                assistant,
+                end,
+                ..
+            } => format!(
+                "{{% for message in messages %}}\
+                 {{% if message['role'] == 'system' %}}{{{{ '{s}\\n' }}}}\
+                 {{% elif message['role'] == 'user' %}}{{{{ '{u}\\n' }}}}{{% if message.get('name') %}}{{{{ message['name'] + ': ' }}}}{{% endif %}}\
+                 {{% else %}}{{{{ '{a}\\n' }}}}{{% endif %}}\
+                 {{{{ message['content'] + '{e}\\n' }}}}\
+                 {{% endfor %}}\
+                 {{% if add_generation_prompt %}}{{{{ '{a}\\n' }}}}{{% endif %}}",
+                s = jinja_escape(system),
+                u = jinja_escape(user),
+                a = jinja_escape(assistant),
+                e = jinja_escape(end),
+            ),
+            Style::Speakers {
+                persona,
+                speaker_prefix,
+                speaker_suffix,
+                max_speakers,
+                sep,
+            } => format!(
+                "{{% set ns = namespace(names=[], first=true) %}}\
+                 {{% for message in messages %}}\
+                 {{% if not ns.first %}}{{{{ '\\n' }}}}{{% endif %}}{{% set ns.first = false %}}\
+                 {{% if message['role'] == 'system' %}}{{{{ message['content'] + ' {sep}' }}}}\
+                 {{% elif message['role'] == 'user' %}}\
+                 {{% set name = message.get('name') or '' %}}\
+                 {{% if name not in ns.names %}}{{% set ns.names = ns.names + [name] %}}{{% endif %}}\
+                 {{% set idx = [ns.names.index(name), {last}] | min %}}\
+                 {{{{ '{p}' + 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[idx] + '{x} ' + message['content'] }}}}\
+                 {{% else %}}{{{{ '{persona} ' + message['content'] }}}}{{% endif %}}\
+                 {{% endfor %}}\
+                 {{% if add_generation_prompt %}}{{% if not ns.first %}}{{{{ '\\n' }}}}{{% endif %}}{{{{ '{persona}' }}}}{{% endif %}}",
+                sep = jinja_escape(sep),
+                p = jinja_escape(speaker_prefix),
+                x = jinja_escape(speaker_suffix),
+                persona = jinja_escape(persona),
+                last = max_speakers.saturating_sub(1).min(25),
+            ),
+        }
+    }
+}
+
+fn jinja_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(turns: &[(Role, &str, Option<&str>)]) -> Sample {
+        Sample::chat(
+            turns
+                .iter()
+                .map(|(r, c, n)| {
+                    let t = Turn::new(*r, *c);
+                    match n {
+                        Some(n) => t.named(*n),
+                        None => t,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn chatml_marks_every_assistant_turn() {
+        let s = chat(&[
+            (Role::System, "Be brief.", None),
+            (Role::User, "hi", Some("Ali")),
+            (Role::Assistant, "hello", None),
+            (Role::User, "سلام", None),
+            (Role::Assistant, "درود 👋", None),
+        ]);
+        let r = ChatTemplate::chatml().render(&s);
+        assert_eq!(
+            r.text,
+            "<|system|>\nBe brief.<|end|>\n<|user|>\nAli: hi<|end|>\n<|assistant|>\nhello<|end|>\n\
+             <|user|>\nسلام<|end|>\n<|assistant|>\nدرود 👋<|end|>\n"
+        );
+        let spans: Vec<&str> = r.loss_spans.iter().map(|s| &r.text[s.clone()]).collect();
+        assert_eq!(spans, vec!["hello<|end|>", "درود 👋<|end|>"]);
+        assert!(!r.eos_carries_loss());
+    }
+
+    #[test]
+    fn chatml_last_only_and_pairs() {
+        let mut t = ChatTemplate::chatml();
+        if let Style::Roles { loss, .. } = &mut t.style {
+            *loss = LossOn::Last;
+        }
+        let s = chat(&[
+            (Role::User, "a", None),
+            (Role::Assistant, "b", None),
+            (Role::User, "c", None),
+            (Role::Assistant, "d", None),
+        ]);
+        assert_eq!(t.render(&s).loss_text(), "d<|end|>");
+        let r = ChatTemplate::chatml().render(&Sample::pair("What is ML?", "A field of AI."));
+        assert_eq!(
+            r.text,
+            "<|user|>\nWhat is ML?<|end|>\n<|assistant|>\nA field of AI.<|end|>\n"
+        );
+        assert_eq!(r.loss_text(), "A field of AI.<|end|>");
+    }
+
+    #[test]
+    fn chatml_text_samples_are_all_loss() {
+        let r = ChatTemplate::chatml().render(&Sample::text("plain text"));
+        assert_eq!(r.text, "plain text");
+        assert_eq!(r.loss_spans, vec![0..10]);
+        assert!(r.eos_carries_loss());
+    }
+
+    #[test]
+    fn asimbot_assigns_speakers_and_learns_after_the_last_sys() {
+        let s = chat(&[
+            (Role::System, "Sara, 30, from Shiraz", None),
+            (Role::User, "کجایی؟", Some("Ali")),
+            (Role::User, "hey", Some("Reza")),
+            (Role::Assistant, "خونه", None),
+            (Role::User, "ok", Some("Ali")),
+            (Role::Assistant, "see you 😂", None),
+        ]);
+        let r = ChatTemplate::asimbot().render(&s);
+        assert_eq!(
+            r.text,
+            "Sara, 30, from Shiraz <SEP>\n<USR_A> کجایی؟\n<USR_B> hey\n<SYS> خونه\n<USR_A> ok\n<SYS> see you 😂"
+        );
+        assert_eq!(r.loss_text(), " see you 😂");
+        assert!(r.eos_carries_loss());
+        let cut = r.loss_spans[0].start;
+        assert!(r.text[..cut].ends_with("<SYS>"));
+    }
+
+    #[test]
+    fn asimbot_text_samples_learn_after_the_last_sys_or_not_at_all() {
+        let t = ChatTemplate::asimbot();
+        let r = t.render(&Sample::text("<USR_A> hi <SYS> a <USR_B> yo <SYS> b"));
+        assert_eq!(r.loss_text(), " b");
+        let r = t.render(&Sample::text("<USR_A> no persona here"));
+        assert!(!r.has_loss());
+        assert!(!r.eos_carries_loss());
+    }
+
+    #[test]
+    fn speakers_beyond_the_limit_share_the_last_marker() {
+        let mut t = ChatTemplate::asimbot();
+        if let Style::Speakers { max_speakers, .. } = &mut t.style {
+            *max_speakers = 2;
+        }
+        let s = chat(&[
+            (Role::User, "1", Some("a")),
+            (Role::User, "2", Some("b")),
+            (Role::User, "3", Some("c")),
+            (Role::Assistant, "x", None),
+        ]);
+        assert_eq!(
+            t.render(&s).text,
+            "<USR_A> 1\n<USR_B> 2\n<USR_B> 3\n<SYS> x"
+        );
+        assert_eq!(
+            t.special_tokens(),
+            vec!["<SYS>", "<SEP>", "<USR_A>", "<USR_B>"]
+        );
+    }
+
+    #[test]
+    fn generation_prompts_open_the_reply() {
+        let turns = vec![Turn::new(Role::User, "hi")];
+        assert_eq!(
+            ChatTemplate::chatml().render_prompt(&turns).text,
+            "<|user|>\nhi<|end|>\n<|assistant|>\n"
+        );
+        assert_eq!(
+            ChatTemplate::asimbot().render_prompt(&turns).text,
+            "<USR_A> hi\n<SYS>"
+        );
+        assert_eq!(ChatTemplate::asimbot().render_prompt(&[]).text, "<SYS>");
+        assert!(!ChatTemplate::chatml().render_prompt(&turns).has_loss());
+    }
+
+    #[test]
+    fn templates_serialize_and_validate() {
+        for name in PRESETS {
+            let t = ChatTemplate::preset(name).unwrap();
+            t.validate().unwrap();
+            let back: ChatTemplate = serde_json::from_str(&t.to_json()).unwrap();
+            assert_eq!(back, t);
+        }
+        let j = ChatTemplate::chatml().to_json();
+        assert!(j.contains("\"style\": \"roles\""), "{j}");
+        let bad = r#"{"name":"x","style":"roles","system":"<s>","user":"<u>","assistant":"<a>","end":"<a>"}"#;
+        let t: ChatTemplate = serde_json::from_str(bad).unwrap();
+        assert!(t.validate().is_err());
+        let unknown = r#"{"name":"x","style":"roles","system":"<s>","user":"<u>","assistant":"<a>","end":"<e>","colour":1}"#;
+        assert!(serde_json::from_str::<ChatTemplate>(unknown).is_err());
+        assert!(ChatTemplate::preset("llama").is_err());
+    }
+
+    #[test]
+    fn stop_strings() {
+        assert_eq!(ChatTemplate::chatml().stop_strings(), vec!["<|end|>"]);
+        let s = ChatTemplate::asimbot().stop_strings();
+        assert!(s.contains(&"<USR_A>".to_string()) && s.contains(&"<SYS>".to_string()));
+    }
+}

@@ -1,0 +1,108 @@
+//! Facts about the libtorch runtime: version, CUDA, device choice.
+
+use std::fmt;
+
+/// The libtorch version banter was built against (from the venv's torch).
+pub const LIBTORCH_VERSION: &str = env!("BANTER_LIBTORCH_VERSION");
+
+/// Where tensors live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// CUDA when available, else CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU.
+    Cuda,
+}
+
+/// Errors about the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `--device cuda` on a machine without a usable GPU.
+    #[error(
+        "--device cuda: no CUDA device is available (libtorch {LIBTORCH_VERSION}); use --device cpu or auto"
+    )]
+    NoCuda,
+}
+
+impl DeviceArg {
+    /// Resolves to a tch device.
+    pub fn resolve(self) -> Result<tch::Device, RuntimeError> {
+        match self {
+            DeviceArg::Cpu => Ok(tch::Device::Cpu),
+            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            DeviceArg::Cuda => Err(RuntimeError::NoCuda),
+            DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
+        }
+    }
+}
+
+/// A summary of the runtime, for `--version`.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    /// libtorch version.
+    pub libtorch: &'static str,
+    /// Number of CUDA devices (0 when none).
+    pub cuda_devices: usize,
+    /// Whether cuDNN is available.
+    pub cudnn: bool,
+    /// Threads libtorch uses for intra-op parallelism.
+    pub threads: i32,
+}
+
+impl RuntimeInfo {
+    /// Queries libtorch.
+    pub fn query() -> Self {
+        let cuda_devices = if tch::Cuda::is_available() {
+            tch::Cuda::device_count().max(0) as usize
+        } else {
+            0
+        };
+        RuntimeInfo {
+            libtorch: LIBTORCH_VERSION,
+            cuda_devices,
+            cudnn: tch::Cuda::cudnn_is_available(),
+            threads: tch::get_num_threads(),
+        }
+    }
+}
+
+impl fmt::Display for RuntimeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "libtorch {}", self.libtorch)?;
+        if self.cuda_devices > 0 {
+            write!(
+                f,
+                ", CUDA available ({} device{}",
+                self.cuda_devices,
+                if self.cuda_devices == 1 { "" } else { "s" }
+            )?;
+            if self.cudnn {
+                write!(f, ", cuDNN")?;
+            }
+            write!(f, ")")
+        } else {
+            write!(f, ", CUDA not available (CPU only)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_is_linked_and_usable() {
+        assert!(LIBTORCH_VERSION.starts_with("2."), "{LIBTORCH_VERSION}");
+        let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+        assert_eq!(t.sum(tch::Kind::Float).double_value(&[]), 6.0);
+        let info = RuntimeInfo::query();
+        assert!(info.to_string().starts_with("libtorch 2."));
+        assert_eq!(DeviceArg::Cpu.resolve().unwrap(), tch::Device::Cpu);
+        if !tch::Cuda::is_available() {
+            assert!(DeviceArg::Cuda.resolve().is_err());
+            assert_eq!(DeviceArg::Auto.resolve().unwrap(), tch::Device::Cpu);
+        }
+    }
+}
