@@ -27,10 +27,8 @@ fn main() {
     let version = std::fs::read_to_string(lib_dir.join("../version.py"))
         .ok()
         .and_then(|v| {
-            v.lines().find_map(|l| {
-                l.strip_prefix("__version__ = ")
-                    .map(|s| s.trim().trim_matches(['\'', '"']).to_string())
-            })
+            v.lines()
+                .find_map(|l| l.strip_prefix("__version__ = ").map(|s| s.trim().trim_matches(['\'', '"']).to_string()))
         })
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=BANTER_LIBTORCH_VERSION={version}");

@@ -75,15 +75,9 @@ pub fn generate<C: CommandFactory>(what: Option<Generate>) -> anyhow::Result<boo
     let name = cmd.get_name().to_string();
     let mut out = io::stdout().lock();
     match what {
-        Generate::CompleteBash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, &mut out)
-        }
-        Generate::CompleteZsh => {
-            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, &mut out)
-        }
-        Generate::CompleteFish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, name, &mut out)
-        }
+        Generate::CompleteBash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, &mut out),
+        Generate::CompleteZsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, &mut out),
+        Generate::CompleteFish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, name, &mut out),
         Generate::Man => clap_mangen::Man::new(cmd).render(&mut out)?,
     }
     out.flush()?;
@@ -130,9 +124,7 @@ pub fn run_main(tool: &str, body: impl FnOnce() -> anyhow::Result<Exit>) -> Exit
 pub fn print_error(tool: &str, err: &anyhow::Error) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{tool}: error: {err:#}");
-    let hint = err
-        .chain()
-        .find_map(|c| c.downcast_ref::<Error>().and_then(Error::hint));
+    let hint = err.chain().find_map(|c| c.downcast_ref::<Error>().and_then(Error::hint));
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "\nhint: {hint}");
     }
@@ -164,9 +156,7 @@ pub fn print_report(report: &Value) -> anyhow::Result<()> {
 pub fn not_built(tool: &str, issue: u32) -> anyhow::Result<Exit> {
     Err(Coded::new(
         Exit::Usage,
-        format!(
-            "{tool} is not built yet (tracked in issue #{issue}); only --help and --version work"
-        ),
+        format!("{tool} is not built yet (tracked in issue #{issue}); only --help and --version work"),
     )
     .into())
 }
@@ -178,17 +168,10 @@ mod tests {
 
     #[test]
     fn report_has_the_common_fields_first() {
-        let r = report(
-            "banter-x",
-            Exit::GateFailed,
-            json!({"counts": {"total": 3}}),
-        );
+        let r = report("banter-x", Exit::GateFailed, json!({"counts": {"total": 3}}));
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
-            format!(
-                r#"{{"tool":"banter-x","version":"{}","exit_code":1,"counts":{{"total":3}}}}"#,
-                crate::VERSION
-            )
+            format!(r#"{{"tool":"banter-x","version":"{}","exit_code":1,"counts":{{"total":3}}}}"#, crate::VERSION)
         );
     }
 

@@ -23,18 +23,12 @@ pub struct FieldError {
 impl FieldError {
     /// An error about one field.
     pub fn field(field: impl Into<String>, msg: impl Into<String>) -> Self {
-        Self {
-            field: Some(field.into()),
-            msg: msg.into(),
-        }
+        Self { field: Some(field.into()), msg: msg.into() }
     }
 
     /// An error about the record as a whole.
     pub fn record(msg: impl Into<String>) -> Self {
-        Self {
-            field: None,
-            msg: msg.into(),
-        }
+        Self { field: None, msg: msg.into() }
     }
 
     /// Prefixes the field path with `parent` (`messages[2]` + `role` → `messages[2].role`).
@@ -124,35 +118,22 @@ fn located(path: &str, line: Option<u64>, msg: &str) -> String {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl fmt::Display, source: io::Error) -> Self {
-        Error::Io {
-            path: path.to_string(),
-            source,
-        }
+        Error::Io { path: path.to_string(), source }
     }
 
     /// A usage error with no hint.
     pub fn usage(msg: impl Into<String>) -> Self {
-        Error::Usage {
-            msg: msg.into(),
-            hint: None,
-        }
+        Error::Usage { msg: msg.into(), hint: None }
     }
 
     /// A usage error with a hint.
     pub fn usage_hint(msg: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Usage {
-            msg: msg.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Usage { msg: msg.into(), hint: Some(hint.into()) }
     }
 
     /// A data error at `path:line`.
     pub fn data(path: impl fmt::Display, line: Option<u64>, err: FieldError) -> Self {
-        Error::Data {
-            path: path.to_string(),
-            line,
-            err,
-        }
+        Error::Data { path: path.to_string(), line, err }
     }
 
     /// The exit code this error maps to.
@@ -160,9 +141,7 @@ impl Error {
         match self {
             Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => Exit::Success,
             Error::Io { .. } => Exit::Io,
-            Error::Data { .. } | Error::InvalidUtf8 { .. } | Error::LineTooLong { .. } => {
-                Exit::BadInput
-            }
+            Error::Data { .. } | Error::InvalidUtf8 { .. } | Error::LineTooLong { .. } => Exit::BadInput,
             Error::Usage { .. } | Error::Template(_) => Exit::Usage,
             Error::Interrupted => Exit::Interrupted,
         }
@@ -178,10 +157,7 @@ impl Error {
 
     /// True for errors about one record, after which a reader can go on with the next line.
     pub fn is_record_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Data { .. } | Error::InvalidUtf8 { .. } | Error::LineTooLong { .. }
-        )
+        matches!(self, Error::Data { .. } | Error::InvalidUtf8 { .. } | Error::LineTooLong { .. })
     }
 
     /// The 1-based line an error is about, if it is about one.
@@ -200,15 +176,8 @@ mod tests {
 
     #[test]
     fn data_error_names_file_line_and_field() {
-        let e = Error::data(
-            "data.jsonl",
-            Some(17),
-            FieldError::field("messages", "expected an array"),
-        );
-        assert_eq!(
-            e.to_string(),
-            "data.jsonl:17: field \"messages\": expected an array"
-        );
+        let e = Error::data("data.jsonl", Some(17), FieldError::field("messages", "expected an array"));
+        assert_eq!(e.to_string(), "data.jsonl:17: field \"messages\": expected an array");
         assert_eq!(e.exit(), Exit::BadInput);
         assert!(e.is_record_error());
     }

@@ -88,10 +88,7 @@ pub struct Coded {
 impl Coded {
     /// A new coded error.
     pub fn new(code: Exit, msg: impl Into<String>) -> Self {
-        Self {
-            code,
-            msg: msg.into(),
-        }
+        Self { code, msg: msg.into() }
     }
 }
 
@@ -115,11 +112,7 @@ fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         return Some(e.code);
     }
     if let Some(e) = cause.downcast_ref::<io::Error>() {
-        return Some(if e.kind() == io::ErrorKind::BrokenPipe {
-            Exit::Success
-        } else {
-            Exit::Io
-        });
+        return Some(if e.kind() == io::ErrorKind::BrokenPipe { Exit::Success } else { Exit::Io });
     }
     if cause.downcast_ref::<serde_json::Error>().is_some() {
         return Some(Exit::BadInput);
@@ -162,17 +155,15 @@ mod tests {
 
     #[test]
     fn classify_walks_the_chain() {
-        let e = anyhow::Error::new(Error::data("a.jsonl", Some(2), FieldError::record("bad")))
-            .context("reading samples");
+        let e =
+            anyhow::Error::new(Error::data("a.jsonl", Some(2), FieldError::record("bad"))).context("reading samples");
         assert_eq!(classify(&e), Exit::BadInput);
         let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
         assert_eq!(classify(&e), Exit::Success);
         assert!(is_broken_pipe(&e));
         let e = anyhow::Error::new(Coded::new(Exit::Model, "NaN loss"));
         assert_eq!(classify(&e), Exit::Model);
-        let e: anyhow::Error = Err::<(), _>(io::Error::from(io::ErrorKind::NotFound))
-            .context("opening x")
-            .unwrap_err();
+        let e: anyhow::Error = Err::<(), _>(io::Error::from(io::ErrorKind::NotFound)).context("opening x").unwrap_err();
         assert_eq!(classify(&e), Exit::Io);
         let e = anyhow::anyhow!("something unexpected");
         assert_eq!(classify(&e), Exit::Io);

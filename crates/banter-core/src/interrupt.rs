@@ -58,11 +58,7 @@ pub fn interrupted() -> bool {
 
 /// `Err(Error::Interrupted)` once Ctrl-C or SIGTERM was received.
 pub fn check() -> Result<(), Error> {
-    if interrupted() {
-        Err(Error::Interrupted)
-    } else {
-        Ok(())
-    }
+    if interrupted() { Err(Error::Interrupted) } else { Ok(()) }
 }
 
 /// Registers a temp file to remove if the process is interrupted.

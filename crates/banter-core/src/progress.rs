@@ -17,11 +17,9 @@ pub fn bar_if(enabled: bool, len: Option<u64>, msg: &str) -> ProgressBar {
     }
     let pb = match len {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:32}] {human_pos}/{human_len} {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{msg} [{bar:32}] {human_pos}/{human_len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
             ProgressStyle::with_template("{spinner} {msg} {human_pos} {per_sec} {elapsed}")
@@ -39,10 +37,7 @@ mod tests {
     #[test]
     fn disabled_bars_are_hidden() {
         assert!(bar_if(false, Some(10), "x").is_hidden());
-        let quiet = CommonArgs {
-            quiet: true,
-            ..Default::default()
-        };
+        let quiet = CommonArgs { quiet: true, ..Default::default() };
         assert!(bar(Some(3), "x", &quiet).is_hidden());
     }
 }

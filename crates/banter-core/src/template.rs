@@ -92,9 +92,7 @@ pub struct Rendered {
 impl Rendered {
     /// True when the sample ends inside a loss span: the EOS the tokenizer appends should carry loss.
     pub fn eos_carries_loss(&self) -> bool {
-        self.loss_spans
-            .last()
-            .is_some_and(|s| s.end == self.text.len() && !s.is_empty())
+        self.loss_spans.last().is_some_and(|s| s.end == self.text.len() && !s.is_empty())
     }
 
     /// True when some text carries loss.
@@ -104,10 +102,7 @@ impl Rendered {
 
     /// The text of the loss spans, concatenated (what the model learns to say).
     pub fn loss_text(&self) -> String {
-        self.loss_spans
-            .iter()
-            .map(|s| &self.text[s.clone()])
-            .collect()
+        self.loss_spans.iter().map(|s| &self.text[s.clone()]).collect()
     }
 
     fn push(&mut self, s: &str) {
@@ -176,11 +171,7 @@ impl ChatTemplate {
 
     /// A preset name, or a path to a template JSON file.
     pub fn from_arg(arg: &str) -> Result<Self, Error> {
-        if PRESETS.contains(&arg) {
-            Self::preset(arg)
-        } else {
-            Self::load(Path::new(arg))
-        }
+        if PRESETS.contains(&arg) { Self::preset(arg) } else { Self::load(Path::new(arg)) }
     }
 
     /// Loads a template from JSON (unknown keys are an error).
@@ -188,8 +179,7 @@ impl ChatTemplate {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
         let t: ChatTemplate = serde_json::from_str(&text)
             .map_err(|e| Error::usage(format!("{}: invalid chat template: {e}", path.display())))?;
-        t.validate()
-            .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        t.validate().map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
         Ok(t)
     }
 
@@ -202,23 +192,17 @@ impl ChatTemplate {
     pub fn validate(&self) -> Result<(), Error> {
         let tokens = self.special_tokens();
         if tokens.iter().any(|t| t.trim().is_empty()) {
-            return Err(Error::Template(
-                "chat template markers must not be empty".into(),
-            ));
+            return Err(Error::Template("chat template markers must not be empty".into()));
         }
         let mut sorted = tokens.clone();
         sorted.sort();
         sorted.dedup();
         if sorted.len() != tokens.len() {
-            return Err(Error::Template(
-                "chat template markers must be distinct".into(),
-            ));
+            return Err(Error::Template("chat template markers must be distinct".into()));
         }
         if let Style::Speakers { max_speakers, .. } = self.style {
             if !(1..=26).contains(&max_speakers) {
-                return Err(Error::Template(
-                    "max_speakers must be between 1 and 26".into(),
-                ));
+                return Err(Error::Template("max_speakers must be between 1 and 26".into()));
             }
         }
         Ok(())
@@ -227,21 +211,10 @@ impl ChatTemplate {
     /// The marker strings to add to a tokenizer as special tokens.
     pub fn special_tokens(&self) -> Vec<String> {
         match &self.style {
-            Style::Roles {
-                system,
-                user,
-                assistant,
-                end,
-                ..
-            } => {
+            Style::Roles { system, user, assistant, end, .. } => {
                 vec![system.clone(), user.clone(), assistant.clone(), end.clone()]
             }
-            Style::Speakers {
-                persona,
-                sep,
-                max_speakers,
-                ..
-            } => {
+            Style::Speakers { persona, sep, max_speakers, .. } => {
                 let mut v = vec![persona.clone(), sep.clone()];
                 v.extend((0..*max_speakers).map(|i| self.speaker_marker(i as usize)));
                 v
@@ -254,14 +227,8 @@ impl ChatTemplate {
     pub fn stop_strings(&self) -> Vec<String> {
         match &self.style {
             Style::Roles { end, .. } => vec![end.clone()],
-            Style::Speakers {
-                persona,
-                max_speakers,
-                ..
-            } => {
-                let mut v: Vec<String> = (0..*max_speakers)
-                    .map(|i| self.speaker_marker(i as usize))
-                    .collect();
+            Style::Speakers { persona, max_speakers, .. } => {
+                let mut v: Vec<String> = (0..*max_speakers).map(|i| self.speaker_marker(i as usize)).collect();
                 v.push(persona.clone());
                 v
             }
@@ -270,17 +237,9 @@ impl ChatTemplate {
 
     fn speaker_marker(&self, i: usize) -> String {
         match &self.style {
-            Style::Speakers {
-                speaker_prefix,
-                speaker_suffix,
-                max_speakers,
-                ..
-            } => {
+            Style::Speakers { speaker_prefix, speaker_suffix, max_speakers, .. } => {
                 let i = i.min(usize::from(*max_speakers).saturating_sub(1)).min(25);
-                format!(
-                    "{speaker_prefix}{}{speaker_suffix}",
-                    (b'A' + i as u8) as char
-                )
+                format!("{speaker_prefix}{}{speaker_suffix}", (b'A' + i as u8) as char)
             }
             Style::Roles { user, .. } => user.clone(),
         }
@@ -319,13 +278,7 @@ impl ChatTemplate {
     fn render_turns(&self, turns: &[Turn], generation_prompt: bool) -> Rendered {
         let mut r = Rendered::default();
         match &self.style {
-            Style::Roles {
-                system,
-                user,
-                assistant,
-                end,
-                loss,
-            } => {
+            Style::Roles { system, user, assistant, end, loss } => {
                 let last_assistant = turns.iter().rposition(|t| t.role == Role::Assistant);
                 for (i, t) in turns.iter().enumerate() {
                     let marker = match t.role {
@@ -410,13 +363,7 @@ impl ChatTemplate {
     /// `tokenizer_config.json` (`tokenizer.apply_chat_template`).
     pub fn to_jinja(&self) -> String {
         match &self.style {
-            Style::Roles {
-                system,
-                user,
-                assistant,
-                end,
-                ..
-            } => format!(
+            Style::Roles { system, user, assistant, end, .. } => format!(
                 "{{% for message in messages %}}\
                  {{% if message['role'] == 'system' %}}{{{{ '{s}\\n' }}}}\
                  {{% elif message['role'] == 'user' %}}{{{{ '{u}\\n' }}}}{{% if message.get('name') %}}{{{{ message['name'] + ': ' }}}}{{% endif %}}\
@@ -429,13 +376,7 @@ impl ChatTemplate {
                 a = jinja_escape(assistant),
                 e = jinja_escape(end),
             ),
-            Style::Speakers {
-                persona,
-                speaker_prefix,
-                speaker_suffix,
-                max_speakers,
-                sep,
-            } => format!(
+            Style::Speakers { persona, speaker_prefix, speaker_suffix, max_speakers, sep } => format!(
                 "{{% set ns = namespace(names=[], first=true) %}}\
                  {{% for message in messages %}}\
                  {{% if not ns.first %}}{{{{ '\\n' }}}}{{% endif %}}{{% set ns.first = false %}}\
@@ -515,10 +456,7 @@ mod tests {
         ]);
         assert_eq!(t.render(&s).loss_text(), "d<|end|>");
         let r = ChatTemplate::chatml().render(&Sample::pair("What is ML?", "A field of AI."));
-        assert_eq!(
-            r.text,
-            "<|user|>\nWhat is ML?<|end|>\n<|assistant|>\nA field of AI.<|end|>\n"
-        );
+        assert_eq!(r.text, "<|user|>\nWhat is ML?<|end|>\n<|assistant|>\nA field of AI.<|end|>\n");
         assert_eq!(r.loss_text(), "A field of AI.<|end|>");
     }
 
@@ -573,27 +511,15 @@ mod tests {
             (Role::User, "3", Some("c")),
             (Role::Assistant, "x", None),
         ]);
-        assert_eq!(
-            t.render(&s).text,
-            "<USR_A> 1\n<USR_B> 2\n<USR_B> 3\n<SYS> x"
-        );
-        assert_eq!(
-            t.special_tokens(),
-            vec!["<SYS>", "<SEP>", "<USR_A>", "<USR_B>"]
-        );
+        assert_eq!(t.render(&s).text, "<USR_A> 1\n<USR_B> 2\n<USR_B> 3\n<SYS> x");
+        assert_eq!(t.special_tokens(), vec!["<SYS>", "<SEP>", "<USR_A>", "<USR_B>"]);
     }
 
     #[test]
     fn generation_prompts_open_the_reply() {
         let turns = vec![Turn::new(Role::User, "hi")];
-        assert_eq!(
-            ChatTemplate::chatml().render_prompt(&turns).text,
-            "<|user|>\nhi<|end|>\n<|assistant|>\n"
-        );
-        assert_eq!(
-            ChatTemplate::asimbot().render_prompt(&turns).text,
-            "<USR_A> hi\n<SYS>"
-        );
+        assert_eq!(ChatTemplate::chatml().render_prompt(&turns).text, "<|user|>\nhi<|end|>\n<|assistant|>\n");
+        assert_eq!(ChatTemplate::asimbot().render_prompt(&turns).text, "<USR_A> hi\n<SYS>");
         assert_eq!(ChatTemplate::asimbot().render_prompt(&[]).text, "<SYS>");
         assert!(!ChatTemplate::chatml().render_prompt(&turns).has_loss());
     }
@@ -611,7 +537,8 @@ mod tests {
         let bad = r#"{"name":"x","style":"roles","system":"<s>","user":"<u>","assistant":"<a>","end":"<a>"}"#;
         let t: ChatTemplate = serde_json::from_str(bad).unwrap();
         assert!(t.validate().is_err());
-        let unknown = r#"{"name":"x","style":"roles","system":"<s>","user":"<u>","assistant":"<a>","end":"<e>","colour":1}"#;
+        let unknown =
+            r#"{"name":"x","style":"roles","system":"<s>","user":"<u>","assistant":"<a>","end":"<e>","colour":1}"#;
         assert!(serde_json::from_str::<ChatTemplate>(unknown).is_err());
         assert!(ChatTemplate::preset("llama").is_err());
     }

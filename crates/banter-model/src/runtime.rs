@@ -20,9 +20,7 @@ pub enum DeviceArg {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// `--device cuda` on a machine without a usable GPU.
-    #[error(
-        "--device cuda: no CUDA device is available (libtorch {LIBTORCH_VERSION}); use --device cpu or auto"
-    )]
+    #[error("--device cuda: no CUDA device is available (libtorch {LIBTORCH_VERSION}); use --device cpu or auto")]
     NoCuda,
 }
 
@@ -54,11 +52,7 @@ pub struct RuntimeInfo {
 impl RuntimeInfo {
     /// Queries libtorch.
     pub fn query() -> Self {
-        let cuda_devices = if tch::Cuda::is_available() {
-            tch::Cuda::device_count().max(0) as usize
-        } else {
-            0
-        };
+        let cuda_devices = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
         RuntimeInfo {
             libtorch: LIBTORCH_VERSION,
             cuda_devices,

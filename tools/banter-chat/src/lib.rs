@@ -26,13 +26,7 @@ pub struct Cli {
 /// `banter-chat --version`: banter's version, the libtorch version and whether CUDA is available.
 fn version() -> &'static str {
     static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    V.get_or_init(|| {
-        format!(
-            "{} ({})",
-            banter_core::VERSION,
-            banter_model::runtime::RuntimeInfo::query()
-        )
-    })
+    V.get_or_init(|| format!("{} ({})", banter_core::VERSION, banter_model::runtime::RuntimeInfo::query()))
 }
 
 /// Runs the tool.

@@ -22,11 +22,7 @@ pub enum Source {
 impl Source {
     /// `-` is stdin, anything else a path.
     pub fn parse(arg: &str) -> Self {
-        if arg == "-" {
-            Source::Stdin
-        } else {
-            Source::Path(PathBuf::from(arg))
-        }
+        if arg == "-" { Source::Stdin } else { Source::Path(PathBuf::from(arg)) }
     }
 
     /// The sources for a tool's positional arguments: none means stdin, which must then not be a
@@ -59,10 +55,7 @@ impl Source {
             Source::Path(p) => {
                 let f = File::open(p).map_err(|e| Error::io(p.display(), e))?;
                 if f.metadata().is_ok_and(|m| m.is_dir()) {
-                    return Err(Error::io(
-                        p.display(),
-                        io::Error::other("is a directory, not a file"),
-                    ));
+                    return Err(Error::io(p.display(), io::Error::other("is a directory, not a file")));
                 }
                 Box::new(BufReader::with_capacity(1 << 16, f))
             }
@@ -90,10 +83,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            max_line_bytes: 64 << 20,
-            max_array_bytes: 4 << 30,
-        }
+        ReadOptions { max_line_bytes: 64 << 20, max_array_bytes: 4 << 30 }
     }
 }
 
@@ -106,18 +96,33 @@ pub struct Line<T = Value> {
     pub record: T,
 }
 
+/// One record before JSON parsing: the line's text (JSONL), or the element already parsed (JSON arrays,
+/// which must be parsed to be split). Lets a tool split input sequentially and parse in parallel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    /// A JSONL line without its terminator (and without a leading BOM).
+    Text(String),
+    /// An element of a JSON-array file.
+    Value(Value),
+}
+
+impl Raw {
+    /// Parses the record (a no-op for array elements).
+    pub fn parse(self) -> Result<Value, FieldError> {
+        match self {
+            Raw::Text(t) => parse_json(t.trim()),
+            Raw::Value(v) => Ok(v),
+        }
+    }
+}
+
 enum Mode {
     /// Not yet known: the first non-blank line decides.
     Start,
     /// One JSON value per line.
     Lines,
     /// A JSON array, read whole; `pos` is the byte offset of the next element, `line` its line.
-    Array {
-        text: String,
-        pos: usize,
-        line: u64,
-        first: bool,
-    },
+    Array { text: String, pos: usize, line: u64, first: bool },
     /// Finished (EOF, or an unrecoverable error was reported).
     Done,
 }
@@ -133,14 +138,12 @@ pub struct JsonlReader {
     line: u64,
     mode: Mode,
     buf: Vec<u8>,
+    was_array: bool,
 }
 
 impl fmt::Debug for JsonlReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonlReader")
-            .field("name", &self.name)
-            .field("line", &self.line)
-            .finish()
+        f.debug_struct("JsonlReader").field("name", &self.name).field("line", &self.line).finish()
     }
 }
 
@@ -158,14 +161,7 @@ impl JsonlReader {
 
     /// Reads from any buffered reader; `name` is used in error messages.
     pub fn new(name: impl Into<String>, inner: Box<dyn BufRead + Send>, opts: ReadOptions) -> Self {
-        JsonlReader {
-            name: name.into(),
-            inner,
-            opts,
-            line: 0,
-            mode: Mode::Start,
-            buf: Vec::new(),
-        }
+        JsonlReader { name: name.into(), inner, opts, line: 0, mode: Mode::Start, buf: Vec::new(), was_array: false }
     }
 
     /// The name errors use for this source.
@@ -178,9 +174,7 @@ impl JsonlReader {
         let name = self.name.clone();
         self.map(move |item| {
             let Line { line, record } = item?;
-            T::from_value(record)
-                .map(|record| Line { line, record })
-                .map_err(|err| Error::data(&name, Some(line), err))
+            T::from_value(record).map(|record| Line { line, record }).map_err(|err| Error::data(&name, Some(line), err))
         })
     }
 
@@ -235,7 +229,23 @@ impl JsonlReader {
         Ok(RawLine::Ok)
     }
 
-    fn next_line_record(&mut self) -> Option<Result<Line, Error>> {
+    /// True once the reader found that the source is a JSON array (after the first record).
+    pub fn is_array(&self) -> bool {
+        matches!(self.mode, Mode::Array { .. }) || self.was_array
+    }
+
+    /// The next record without parsing it (JSONL lines are only split and checked for UTF-8).
+    pub fn next_raw(&mut self) -> Option<Result<Line<Raw>, Error>> {
+        match self.mode {
+            Mode::Done => None,
+            Mode::Array { .. } => {
+                self.next_array_element().map(|r| r.map(|l| Line { line: l.line, record: Raw::Value(l.record) }))
+            }
+            Mode::Start | Mode::Lines => self.next_line_raw(),
+        }
+    }
+
+    fn next_line_raw(&mut self) -> Option<Result<Line<Raw>, Error>> {
         loop {
             match self.read_raw_line() {
                 Err(e) => {
@@ -249,11 +259,7 @@ impl JsonlReader {
                 Ok(RawLine::TooLong) => {
                     self.mode = Mode::Lines;
                     let limit = self.opts.max_line_bytes;
-                    return Some(Err(Error::LineTooLong {
-                        path: self.name.clone(),
-                        line: self.line,
-                        limit,
-                    }));
+                    return Some(Err(Error::LineTooLong { path: self.name.clone(), line: self.line, limit }));
                 }
                 Ok(RawLine::Ok) => {}
             }
@@ -262,11 +268,7 @@ impl JsonlReader {
                 Err(e) => {
                     self.mode = Mode::Lines;
                     let offset = e.valid_up_to();
-                    return Some(Err(Error::InvalidUtf8 {
-                        path: self.name.clone(),
-                        line: self.line,
-                        offset,
-                    }));
+                    return Some(Err(Error::InvalidUtf8 { path: self.name.clone(), line: self.line, offset }));
                 }
             };
             let trimmed = text.trim();
@@ -275,18 +277,13 @@ impl JsonlReader {
             }
             if matches!(self.mode, Mode::Start) {
                 if trimmed.starts_with('[') {
-                    return self.start_array();
+                    self.was_array = true;
+                    return self.start_array().map(|r| r.map(|l| Line { line: l.line, record: Raw::Value(l.record) }));
                 }
                 self.mode = Mode::Lines;
             }
-            return Some(
-                parse_json(trimmed)
-                    .map(|record| Line {
-                        line: self.line,
-                        record,
-                    })
-                    .map_err(|e| Error::data(&self.name, Some(self.line), e)),
-            );
+            let text = if trimmed.len() == text.len() { text.to_string() } else { trimmed.to_string() };
+            return Some(Ok(Line { line: self.line, record: Raw::Text(text) }));
         }
     }
 
@@ -297,10 +294,7 @@ impl JsonlReader {
         text.push('\n');
         let mut rest = Vec::new();
         let limit = self.opts.max_array_bytes;
-        if let Err(e) = (&mut self.inner)
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut rest)
-        {
+        if let Err(e) = (&mut self.inner).take(limit.saturating_add(1)).read_to_end(&mut rest) {
             self.mode = Mode::Done;
             return Some(Err(Error::io(&self.name, e)));
         }
@@ -309,9 +303,7 @@ impl JsonlReader {
             return Some(Err(Error::data(
                 &self.name,
                 Some(first_line),
-                FieldError::record(format!(
-                    "JSON array is larger than {limit} bytes; convert it to JSONL"
-                )),
+                FieldError::record(format!("JSON array is larger than {limit} bytes; convert it to JSONL")),
             )));
         }
         match String::from_utf8(rest) {
@@ -323,32 +315,17 @@ impl JsonlReader {
                 let line = first_line + 1 + memchr::memchr_iter(b'\n', before).count() as u64;
                 let offset = bad - memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
                 self.mode = Mode::Done;
-                return Some(Err(Error::InvalidUtf8 {
-                    path: self.name.clone(),
-                    line,
-                    offset,
-                }));
+                return Some(Err(Error::InvalidUtf8 { path: self.name.clone(), line, offset }));
             }
         }
         // Skip the opening bracket (and anything blank before it).
         let pos = text.find('[').map_or(0, |i| i + 1);
-        self.mode = Mode::Array {
-            text,
-            pos,
-            line: first_line,
-            first: true,
-        };
+        self.mode = Mode::Array { text, pos, line: first_line, first: true };
         self.next_array_element()
     }
 
     fn next_array_element(&mut self) -> Option<Result<Line, Error>> {
-        let Mode::Array {
-            text,
-            pos,
-            line,
-            first,
-        } = &mut self.mode
-        else {
+        let Mode::Array { text, pos, line, first } = &mut self.mode else {
             return None;
         };
         let name = &self.name;
@@ -374,9 +351,7 @@ impl JsonlReader {
                         return Some(Err(Error::data(
                             name,
                             Some(end_line),
-                            FieldError::record(
-                                "unexpected data after the closing `]` of the JSON array",
-                            ),
+                            FieldError::record("unexpected data after the closing `]` of the JSON array"),
                         )));
                     }
                     return None;
@@ -387,9 +362,7 @@ impl JsonlReader {
                     return Some(Err(Error::data(
                         name,
                         Some(end_line),
-                        FieldError::record(
-                            "JSON array is not closed: expected `]` at the end of the file",
-                        ),
+                        FieldError::record("JSON array is not closed: expected `]` at the end of the file"),
                     )));
                 }
                 Some(_) if !*first && !seen_comma => {
@@ -398,9 +371,7 @@ impl JsonlReader {
                     return Some(Err(Error::data(
                         name,
                         Some(at),
-                        FieldError::record(
-                            "invalid JSON array: expected `,` or `]` between elements",
-                        ),
+                        FieldError::record("invalid JSON array: expected `,` or `]` between elements"),
                     )));
                 }
                 Some(_) => break,
@@ -414,19 +385,12 @@ impl JsonlReader {
                 let end = *pos + stream.byte_offset();
                 *line += text[*pos..end].bytes().filter(|&b| b == b'\n').count() as u64;
                 *pos = end;
-                Some(Ok(Line {
-                    line: start_line,
-                    record: value,
-                }))
+                Some(Ok(Line { line: start_line, record: value }))
             }
             Some(Err(e)) => {
                 let err_line = start_line + e.line().saturating_sub(1) as u64;
                 self.mode = Mode::Done;
-                Some(Err(Error::data(
-                    name,
-                    Some(err_line),
-                    FieldError::record(json_error_message(&e)),
-                )))
+                Some(Err(Error::data(name, Some(err_line), FieldError::record(json_error_message(&e)))))
             }
             None => {
                 self.mode = Mode::Done;
@@ -440,15 +404,16 @@ impl Iterator for JsonlReader {
     type Item = Result<Line, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.mode {
-            Mode::Done => None,
-            Mode::Array { .. } => self.next_array_element(),
-            Mode::Start | Mode::Lines => self.next_line_record(),
-        }
+        let raw = self.next_raw()?;
+        let name = &self.name;
+        Some(raw.and_then(|Line { line, record }| {
+            record.parse().map(|record| Line { line, record }).map_err(|e| Error::data(name, Some(line), e))
+        }))
     }
 }
 
-fn parse_json(text: &str) -> Result<Value, FieldError> {
+/// Parses one JSONL line, with errors in banter's wording (`invalid JSON at column 5: …`).
+pub fn parse_json(text: &str) -> Result<Value, FieldError> {
     serde_json::from_str(text).map_err(|e| FieldError::record(json_error_message(&e)))
 }
 
@@ -480,16 +445,10 @@ mod tests {
 
     #[test]
     fn blank_lines_crlf_and_bom() {
-        let got = ok_lines(
-            b"\xEF\xBB\xBF{\"text\":\"a\"}\r\n\r\n   \n{\"text\":\"b\"}\r\n\n{\"text\":\"c\"}",
-        );
+        let got = ok_lines(b"\xEF\xBB\xBF{\"text\":\"a\"}\r\n\r\n   \n{\"text\":\"b\"}\r\n\n{\"text\":\"c\"}");
         assert_eq!(
             got,
-            vec![
-                (1, r#"{"text":"a"}"#.into()),
-                (4, r#"{"text":"b"}"#.into()),
-                (6, r#"{"text":"c"}"#.into())
-            ]
+            vec![(1, r#"{"text":"a"}"#.into()), (4, r#"{"text":"b"}"#.into()), (6, r#"{"text":"c"}"#.into())]
         );
         assert!(ok_lines(b"").is_empty());
         assert!(ok_lines(b"\n\n").is_empty());
@@ -497,32 +456,19 @@ mod tests {
 
     #[test]
     fn bad_json_is_reported_and_reading_goes_on() {
-        let got = read(
-            b"{\"text\":\"a\"}\n{\"text\":\n{\"text\":\"c\"}\n",
-            ReadOptions::default(),
-        );
+        let got = read(b"{\"text\":\"a\"}\n{\"text\":\n{\"text\":\"c\"}\n", ReadOptions::default());
         assert_eq!(got.len(), 3);
         let e = got[1].as_ref().unwrap_err();
         assert!(e.is_record_error());
-        assert!(
-            e.to_string()
-                .starts_with("t.jsonl:2: invalid JSON at column"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("t.jsonl:2: invalid JSON at column"), "{e}");
         assert_eq!(got[2].as_ref().unwrap().line, 3);
     }
 
     #[test]
     fn invalid_utf8_is_reported_with_line_and_offset() {
-        let got = read(
-            b"{\"text\":\"a\"}\n{\"text\":\"\xff\"}\n{\"text\":\"c\"}\n",
-            ReadOptions::default(),
-        );
+        let got = read(b"{\"text\":\"a\"}\n{\"text\":\"\xff\"}\n{\"text\":\"c\"}\n", ReadOptions::default());
         let e = got[1].as_ref().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.jsonl:2: invalid UTF-8 at byte 9 of the line"
-        );
+        assert_eq!(e.to_string(), "t.jsonl:2: invalid UTF-8 at byte 9 of the line");
         assert_eq!(got[2].as_ref().unwrap().line, 3);
     }
 
@@ -530,20 +476,10 @@ mod tests {
     fn over_long_line_is_skipped_not_held() {
         let long = format!("{{\"text\":\"{}\"}}\n", "x".repeat(10_000));
         let input = format!("{{\"text\":\"a\"}}\n{long}{{\"text\":\"c\"}}\n");
-        let opts = ReadOptions {
-            max_line_bytes: 100,
-            ..Default::default()
-        };
+        let opts = ReadOptions { max_line_bytes: 100, ..Default::default() };
         let got = read(input.as_bytes(), opts);
         assert_eq!(got.len(), 3);
-        assert!(matches!(
-            got[1],
-            Err(Error::LineTooLong {
-                line: 2,
-                limit: 100,
-                ..
-            })
-        ));
+        assert!(matches!(got[1], Err(Error::LineTooLong { line: 2, limit: 100, .. })));
         assert!(
             got[1]
                 .as_ref()
@@ -571,59 +507,27 @@ mod tests {
 
     #[test]
     fn broken_json_arrays_are_reported() {
-        let got = read(
-            b"[\n{\"text\":\"a\"}\n{\"text\":\"b\"}\n]",
-            ReadOptions::default(),
-        );
+        let got = read(b"[\n{\"text\":\"a\"}\n{\"text\":\"b\"}\n]", ReadOptions::default());
         assert!(got[0].is_ok());
         assert_eq!(
             got[1].as_ref().unwrap_err().to_string(),
             "t.jsonl:3: invalid JSON array: expected `,` or `]` between elements"
         );
-        let got = read(
-            b"[{\"text\":\"a\"},\n{\"text\":\"\xff\"}]",
-            ReadOptions::default(),
-        );
-        assert_eq!(
-            got[0].as_ref().unwrap_err().to_string(),
-            "t.jsonl:2: invalid UTF-8 at byte 9 of the line"
-        );
-        let got = read(
-            b"[\n{\"text\":\"a\"},\n{\"text\":\n",
-            ReadOptions::default(),
-        );
+        let got = read(b"[{\"text\":\"a\"},\n{\"text\":\"\xff\"}]", ReadOptions::default());
+        assert_eq!(got[0].as_ref().unwrap_err().to_string(), "t.jsonl:2: invalid UTF-8 at byte 9 of the line");
+        let got = read(b"[\n{\"text\":\"a\"},\n{\"text\":\n", ReadOptions::default());
         let e = got[1].as_ref().unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("t.jsonl:4: invalid JSON at column 0: EOF while parsing"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("t.jsonl:4: invalid JSON at column 0: EOF while parsing"), "{e}");
         let got = read(b"[{\"text\":\"a\"}", ReadOptions::default());
-        assert!(
-            got[1]
-                .as_ref()
-                .unwrap_err()
-                .to_string()
-                .contains("not closed")
-        );
+        assert!(got[1].as_ref().unwrap_err().to_string().contains("not closed"));
         let got = read(b"[{\"text\":\"a\"}] x", ReadOptions::default());
-        assert!(
-            got[1]
-                .as_ref()
-                .unwrap_err()
-                .to_string()
-                .contains("after the closing")
-        );
+        assert!(got[1].as_ref().unwrap_err().to_string().contains("after the closing"));
     }
 
     #[test]
     fn typed_records_name_file_line_and_field() {
         let input = b"{\"text\":\"a\"}\n\n{\"messages\":3}\n";
-        let r = JsonlReader::new(
-            "d.jsonl",
-            Box::new(io::Cursor::new(input.to_vec())),
-            ReadOptions::default(),
-        );
+        let r = JsonlReader::new("d.jsonl", Box::new(io::Cursor::new(input.to_vec())), ReadOptions::default());
         let got: Vec<_> = r.records::<Sample>().collect();
         assert_eq!(got[0].as_ref().unwrap().record, Sample::text("a"));
         assert_eq!(
@@ -635,11 +539,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_io_error() {
-        let e = JsonlReader::open(
-            &Source::parse("/nonexistent/x.jsonl"),
-            ReadOptions::default(),
-        )
-        .unwrap_err();
+        let e = JsonlReader::open(&Source::parse("/nonexistent/x.jsonl"), ReadOptions::default()).unwrap_err();
         assert_eq!(e.exit(), crate::Exit::Io);
         assert!(e.to_string().starts_with("/nonexistent/x.jsonl: "));
     }

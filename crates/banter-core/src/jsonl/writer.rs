@@ -21,11 +21,7 @@ pub struct Output {
 
 enum Inner {
     Stdout(BufWriter<io::Stdout>),
-    File {
-        tmp: BufWriter<tempfile::NamedTempFile>,
-        dest: PathBuf,
-        _guard: TempGuard,
-    },
+    File { tmp: BufWriter<tempfile::NamedTempFile>, dest: PathBuf, _guard: TempGuard },
 }
 
 /// Keeps a temp file registered for removal on Ctrl-C for as long as it exists.
@@ -47,9 +43,7 @@ impl fmt::Debug for Output {
 impl Output {
     /// Standard output.
     pub fn stdout() -> Self {
-        Output {
-            inner: Inner::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
-        }
+        Output { inner: Inner::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())) }
     }
 
     /// `None` or `-` is stdout; a path is written atomically.
@@ -73,10 +67,7 @@ impl Output {
             _ => PathBuf::from("."),
         };
         if dest.is_dir() {
-            return Err(Error::io(
-                dest.display(),
-                io::Error::other("is a directory"),
-            ));
+            return Err(Error::io(dest.display(), io::Error::other("is a directory")));
         }
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{file_name}."))
@@ -135,9 +126,7 @@ impl Output {
 #[cfg(unix)]
 fn set_permissions(tmp: &Path, dest: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let perms = fs::metadata(dest)
-        .map(|m| m.permissions())
-        .unwrap_or_else(|_| fs::Permissions::from_mode(0o644));
+    let perms = fs::metadata(dest).map(|m| m.permissions()).unwrap_or_else(|_| fs::Permissions::from_mode(0o644));
     fs::set_permissions(tmp, perms)
 }
 
@@ -180,11 +169,7 @@ pub struct JsonlWriter {
 impl JsonlWriter {
     /// Writes to `out`.
     pub fn new(out: Output) -> Self {
-        JsonlWriter {
-            out,
-            count: 0,
-            line: Vec::with_capacity(1024),
-        }
+        JsonlWriter { out, count: 0, line: Vec::with_capacity(1024) }
     }
 
     /// `None` or `-` is stdout; a path is written atomically.
@@ -195,12 +180,9 @@ impl JsonlWriter {
     /// Writes one record as a line.
     pub fn write<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<(), Error> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, record)
-            .map_err(|e| Error::io(self.out.name(), io::Error::other(e)))?;
+        serde_json::to_writer(&mut self.line, record).map_err(|e| Error::io(self.out.name(), io::Error::other(e)))?;
         self.line.push(b'\n');
-        self.out
-            .write_all(&self.line)
-            .map_err(|e| Error::io(self.out.name(), e))?;
+        self.out.write_all(&self.line).map_err(|e| Error::io(self.out.name(), e))?;
         self.count += 1;
         Ok(())
     }
@@ -242,10 +224,7 @@ mod tests {
         // Until commit, the old file is what readers see.
         assert_eq!(fs::read_to_string(&dest).unwrap(), "old\n");
         assert_eq!(w.commit().unwrap(), 2);
-        assert_eq!(
-            fs::read_to_string(&dest).unwrap(),
-            "{\"text\":\"a\"}\n{\"text\":\"b\"}\n"
-        );
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "{\"text\":\"a\"}\n{\"text\":\"b\"}\n");
         assert!(leftovers(dir.path()).is_empty());
     }
 
@@ -271,25 +250,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("new.jsonl");
         JsonlWriter::create(Some(&dest)).unwrap().commit().unwrap();
-        assert_eq!(
-            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
-            0o644
-        );
+        assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
         fs::set_permissions(&dest, fs::Permissions::from_mode(0o600)).unwrap();
         JsonlWriter::create(Some(&dest)).unwrap().commit().unwrap();
-        assert_eq!(
-            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
     fn unwritable_directory_is_an_io_error() {
         let e = JsonlWriter::create(Some(Path::new("/nonexistent-dir/out.jsonl"))).unwrap_err();
         assert_eq!(e.exit(), crate::Exit::Io);
-        assert!(
-            e.to_string().starts_with("/nonexistent-dir/out.jsonl: "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/nonexistent-dir/out.jsonl: "), "{e}");
     }
 }

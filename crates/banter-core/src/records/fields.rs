@@ -17,14 +17,8 @@ impl Fields {
     /// Wraps a JSON object; anything else is an error.
     pub fn from_value(value: Value) -> Result<Self, FieldError> {
         match value {
-            Value::Object(map) => Ok(Fields {
-                map,
-                taken: Vec::new(),
-            }),
-            other => Err(FieldError::record(format!(
-                "expected a JSON object, found {}",
-                type_name(&other)
-            ))),
+            Value::Object(map) => Ok(Fields { map, taken: Vec::new() }),
+            other => Err(FieldError::record(format!("expected a JSON object, found {}", type_name(&other)))),
         }
     }
 
@@ -43,11 +37,7 @@ impl Fields {
 
     /// An unknown field's value.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        if self.is_taken(key) {
-            None
-        } else {
-            self.map.get(key)
-        }
+        if self.is_taken(key) { None } else { self.map.get(key) }
     }
 
     /// Sets an unknown field (appended if new, replaced in place if present).
@@ -59,11 +49,7 @@ impl Fields {
 
     /// Removes an unknown field.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if self.is_taken(key) {
-            None
-        } else {
-            self.map.shift_remove(key)
-        }
+        if self.is_taken(key) { None } else { self.map.shift_remove(key) }
     }
 
     /// The unknown fields, in order.
@@ -134,10 +120,7 @@ pub fn req_string(f: &mut Fields, key: &str) -> Result<String, FieldError> {
     match f.take(key) {
         None => Err(FieldError::field(key, "missing")),
         Some(Value::String(s)) => Ok(s),
-        Some(v) => Err(FieldError::field(
-            key,
-            format!("expected a string, found {}", type_name(&v)),
-        )),
+        Some(v) => Err(FieldError::field(key, format!("expected a string, found {}", type_name(&v)))),
     }
 }
 
@@ -146,10 +129,7 @@ pub fn opt_string(f: &mut Fields, key: &str) -> Result<Option<String>, FieldErro
     match f.take(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(FieldError::field(
-            key,
-            format!("expected a string, found {}", type_name(&v)),
-        )),
+        Some(v) => Err(FieldError::field(key, format!("expected a string, found {}", type_name(&v)))),
     }
 }
 
@@ -157,9 +137,10 @@ pub fn opt_string(f: &mut Fields, key: &str) -> Result<Option<String>, FieldErro
 pub fn opt_u64(f: &mut Fields, key: &str) -> Result<Option<u64>, FieldError> {
     match f.take(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            FieldError::field(key, format!("expected a non-negative integer, found {v}"))
-        }),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| FieldError::field(key, format!("expected a non-negative integer, found {v}"))),
     }
 }
 
@@ -168,10 +149,7 @@ pub fn opt_bool(f: &mut Fields, key: &str) -> Result<Option<bool>, FieldError> {
     match f.take(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(b)),
-        Some(v) => Err(FieldError::field(
-            key,
-            format!("expected true or false, found {}", type_name(&v)),
-        )),
+        Some(v) => Err(FieldError::field(key, format!("expected true or false, found {}", type_name(&v)))),
     }
 }
 
@@ -187,10 +165,7 @@ mod tests {
         assert_eq!(f.get("text"), None);
         assert_eq!(f.len(), 2);
         let v = f.write(vec![("id", Some(json!(9))), ("text", Some(json!("y")))]);
-        assert_eq!(
-            serde_json::to_string(&v).unwrap(),
-            r#"{"id":9,"a":1,"text":"y","b":2}"#
-        );
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"id":9,"a":1,"text":"y","b":2}"#);
     }
 
     #[test]
@@ -198,10 +173,7 @@ mod tests {
         let mut f = Fields::from_value(json!({"a": 1})).unwrap();
         f.insert("c", json!(3));
         assert_eq!(f.remove("a"), Some(json!(1)));
-        assert_eq!(
-            serde_json::to_string(&f.write(vec![])).unwrap(),
-            r#"{"c":3}"#
-        );
+        assert_eq!(serde_json::to_string(&f.write(vec![])).unwrap(), r#"{"c":3}"#);
         assert!(Fields::from_value(json!([1])).is_err());
     }
 }

@@ -162,10 +162,7 @@ impl Record for Message {
         let kind = match opt_string(&mut fields, "kind")? {
             None => MessageKind::Text,
             Some(k) => MessageKind::parse(&k).ok_or_else(|| {
-                FieldError::field(
-                    "kind",
-                    format!("unknown kind \"{k}\" (expected text, media, deleted or system)"),
-                )
+                FieldError::field("kind", format!("unknown kind \"{k}\" (expected text, media, deleted or system)"))
             })?,
         };
         Ok(Message {
@@ -184,10 +181,7 @@ impl Record for Message {
         self.fields.write(vec![
             ("chat", Some(Value::String(self.chat.clone()))),
             ("ts", Some(Value::String(self.ts.clone()))),
-            (
-                "author",
-                Some(self.author.clone().map_or(Value::Null, Value::String)),
-            ),
+            ("author", Some(self.author.clone().map_or(Value::Null, Value::String))),
             ("text", Some(Value::String(self.text.clone()))),
             ("kind", Some(Value::String(self.kind.as_str().into()))),
             ("edited", self.edited.map(Value::Bool)),
@@ -214,40 +208,20 @@ pub const IGNORE_INDEX: i64 = -100;
 impl Record for Block {
     fn from_value(value: Value) -> Result<Self, FieldError> {
         let mut fields = Fields::from_value(value)?;
-        let ids = fields
-            .take("input_ids")
-            .ok_or_else(|| FieldError::field("input_ids", "missing"))?;
-        let input_ids = int_array(
-            ids,
-            "input_ids",
-            |n| u32::try_from(n).ok(),
-            "a token id (0 ≤ id < 2^32)",
-        )?;
+        let ids = fields.take("input_ids").ok_or_else(|| FieldError::field("input_ids", "missing"))?;
+        let input_ids = int_array(ids, "input_ids", |n| u32::try_from(n).ok(), "a token id (0 ≤ id < 2^32)")?;
         let labels = match fields.take("labels") {
             // Without labels every token carries loss, as in Hugging Face's `labels = input_ids`.
             None => input_ids.iter().map(|&i| i64::from(i)).collect(),
-            Some(v) => int_array(
-                v,
-                "labels",
-                |n| (n >= IGNORE_INDEX).then_some(n),
-                "a token id or -100",
-            )?,
+            Some(v) => int_array(v, "labels", |n| (n >= IGNORE_INDEX).then_some(n), "a token id or -100")?,
         };
         if labels.len() != input_ids.len() {
             return Err(FieldError::field(
                 "labels",
-                format!(
-                    "has {} entries but input_ids has {}",
-                    labels.len(),
-                    input_ids.len()
-                ),
+                format!("has {} entries but input_ids has {}", labels.len(), input_ids.len()),
             ));
         }
-        Ok(Block {
-            input_ids,
-            labels,
-            fields,
-        })
+        Ok(Block { input_ids, labels, fields })
     }
 
     fn to_value(&self) -> Value {
@@ -259,28 +233,17 @@ impl Record for Block {
 }
 serde_via_record!(Block);
 
-fn int_array<T>(
-    v: Value,
-    field: &str,
-    conv: impl Fn(i64) -> Option<T>,
-    what: &str,
-) -> Result<Vec<T>, FieldError> {
+fn int_array<T>(v: Value, field: &str, conv: impl Fn(i64) -> Option<T>, what: &str) -> Result<Vec<T>, FieldError> {
     let Value::Array(items) = v else {
-        return Err(FieldError::field(
-            field,
-            format!("expected an array, found {}", fields::type_name(&v)),
-        ));
+        return Err(FieldError::field(field, format!("expected an array, found {}", fields::type_name(&v))));
     };
     items
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_i64().and_then(&conv).ok_or_else(|| {
-                FieldError::field(
-                    format!("{field}[{i}]"),
-                    format!("expected {what}, found {x}"),
-                )
-            })
+            x.as_i64()
+                .and_then(&conv)
+                .ok_or_else(|| FieldError::field(format!("{field}[{i}]"), format!("expected {what}, found {x}")))
         })
         .collect()
 }
@@ -309,10 +272,7 @@ mod tests {
         let e = Doc::from_value(json!({"url": "u"})).unwrap_err();
         assert_eq!(e.to_string(), "field \"text\": missing");
         let e = Doc::from_value(json!({"text": 3})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "field \"text\": expected a string, found a number"
-        );
+        assert_eq!(e.to_string(), "field \"text\": expected a string, found a number");
     }
 
     #[test]
@@ -322,14 +282,11 @@ mod tests {
         let m = Message::from_value(serde_json::from_str(line).unwrap()).unwrap();
         assert_eq!(m.author, None);
         assert_eq!(m.kind, MessageKind::System);
-        let line = r#"{"chat":"c","ts":"t","author":"~ Sara","text":"","kind":"media","media":"IMG-1.jpg","edited":true}"#;
+        let line =
+            r#"{"chat":"c","ts":"t","author":"~ Sara","text":"","kind":"media","media":"IMG-1.jpg","edited":true}"#;
         assert_eq!(round_trip::<Message>(line), line);
         let e = Message::from_value(json!({"ts":"t","text":"x","kind":"sticker"})).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("field \"kind\": unknown kind \"sticker\""),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("field \"kind\": unknown kind \"sticker\""), "{e}");
     }
 
     #[test]
@@ -339,10 +296,7 @@ mod tests {
         let b = Block::from_value(json!({"input_ids": [5, 6]})).unwrap();
         assert_eq!(b.labels, vec![5, 6]);
         let e = Block::from_value(json!({"input_ids": [1, 2], "labels": [1]})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "field \"labels\": has 1 entries but input_ids has 2"
-        );
+        assert_eq!(e.to_string(), "field \"labels\": has 1 entries but input_ids has 2");
         let e = Block::from_value(json!({"input_ids": [1, -2]})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("input_ids[1]"));
         let e = Block::from_value(json!({"input_ids": [1], "labels": [-101]})).unwrap_err();
@@ -354,10 +308,7 @@ mod tests {
     #[test]
     fn serde_goes_through_record() {
         let b: Block = serde_json::from_str(r#"{"input_ids":[1],"labels":[1]}"#).unwrap();
-        assert_eq!(
-            serde_json::to_string(&b).unwrap(),
-            r#"{"input_ids":[1],"labels":[1]}"#
-        );
+        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"input_ids":[1],"labels":[1]}"#);
         let e = serde_json::from_str::<Block>(r#"{"input_ids":"x"}"#).unwrap_err();
         assert!(e.to_string().contains("input_ids"));
     }

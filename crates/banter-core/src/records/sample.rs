@@ -2,6 +2,8 @@
 //! `{"text"}`, `{"input","output"}` (aliases `prompt` and `response`/`completion`) and
 //! `{"messages":[{"role","content","name"?}]}`.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::fields::{Fields, opt_string, req_string, type_name};
@@ -56,12 +58,7 @@ pub struct Turn {
 impl Turn {
     /// A turn with no name.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Turn {
-            role,
-            content: content.into(),
-            name: None,
-            fields: Fields::default(),
-        }
+        Turn { role, content: content.into(), name: None, fields: Fields::default() }
     }
 
     /// The same turn with a speaker name.
@@ -74,17 +71,9 @@ impl Turn {
         let mut fields = Fields::from_value(value)?;
         let role = req_string(&mut fields, "role")?;
         let role = Role::parse(&role).ok_or_else(|| {
-            FieldError::field(
-                "role",
-                format!("unknown role \"{role}\" (expected system, user or assistant)"),
-            )
+            FieldError::field("role", format!("unknown role \"{role}\" (expected system, user or assistant)"))
         })?;
-        Ok(Turn {
-            role,
-            content: req_string(&mut fields, "content")?,
-            name: opt_string(&mut fields, "name")?,
-            fields,
-        })
+        Ok(Turn { role, content: req_string(&mut fields, "content")?, name: opt_string(&mut fields, "name")?, fields })
     }
 
     fn to_value(&self) -> Value {
@@ -169,10 +158,7 @@ pub struct Sample {
 impl Sample {
     /// A `{"text"}` sample.
     pub fn text(text: impl Into<String>) -> Self {
-        Sample {
-            body: SampleBody::Text(text.into()),
-            fields: Fields::default(),
-        }
+        Sample { body: SampleBody::Text(text.into()), fields: Fields::default() }
     }
 
     /// An `{"input","output"}` sample.
@@ -190,10 +176,7 @@ impl Sample {
 
     /// A `{"messages"}` sample.
     pub fn chat(turns: Vec<Turn>) -> Self {
-        Sample {
-            body: SampleBody::Chat(turns),
-            fields: Fields::default(),
-        }
+        Sample { body: SampleBody::Chat(turns), fields: Fields::default() }
     }
 
     /// The sample's `id`, if it has one.
@@ -215,10 +198,7 @@ impl Sample {
         match &self.body {
             SampleBody::Text(_) => Vec::new(),
             SampleBody::Pair { input, output, .. } => {
-                vec![
-                    Turn::new(Role::User, input.clone()),
-                    Turn::new(Role::Assistant, output.clone()),
-                ]
+                vec![Turn::new(Role::User, input.clone()), Turn::new(Role::Assistant, output.clone())]
             }
             SampleBody::Chat(turns) => turns.clone(),
         }
@@ -231,10 +211,7 @@ impl Record for Sample {
         let body = if fields.has("messages") {
             let msgs = fields.take("messages").unwrap_or(Value::Null);
             let Value::Array(items) = msgs else {
-                return Err(FieldError::field(
-                    "messages",
-                    format!("expected an array, found {}", type_name(&msgs)),
-                ));
+                return Err(FieldError::field("messages", format!("expected an array, found {}", type_name(&msgs))));
             };
             let turns = items
                 .into_iter()
@@ -242,15 +219,8 @@ impl Record for Sample {
                 .map(|(i, t)| Turn::from_value(t).map_err(|e| e.within(&format!("messages[{i}]"))))
                 .collect::<Result<Vec<_>, _>>()?;
             SampleBody::Chat(turns)
-        } else if ["input", "prompt", "output", "response", "completion"]
-            .iter()
-            .any(|k| fields.has(k))
-        {
-            let input_key = if fields.has("input") {
-                InputKey::Input
-            } else {
-                InputKey::Prompt
-            };
+        } else if ["input", "prompt", "output", "response", "completion"].iter().any(|k| fields.has(k)) {
+            let input_key = if fields.has("input") { InputKey::Input } else { InputKey::Prompt };
             let output_key = if fields.has("output") {
                 OutputKey::Output
             } else if fields.has("response") {
@@ -259,10 +229,7 @@ impl Record for Sample {
                 OutputKey::Completion
             };
             if !fields.has(input_key.as_str()) {
-                return Err(FieldError::field(
-                    "input",
-                    "missing (a pair needs \"input\" or \"prompt\")",
-                ));
+                return Err(FieldError::field("input", "missing (a pair needs \"input\" or \"prompt\")"));
             }
             if !fields.has(output_key.as_str()) {
                 return Err(FieldError::field(
@@ -288,22 +255,14 @@ impl Record for Sample {
 
     fn to_value(&self) -> Value {
         match &self.body {
-            SampleBody::Text(t) => self
-                .fields
-                .write(vec![("text", Some(Value::String(t.clone())))]),
-            SampleBody::Pair {
-                input,
-                output,
-                input_key,
-                output_key,
-            } => self.fields.write(vec![
+            SampleBody::Text(t) => self.fields.write(vec![("text", Some(Value::String(t.clone())))]),
+            SampleBody::Pair { input, output, input_key, output_key } => self.fields.write(vec![
                 (input_key.as_str(), Some(Value::String(input.clone()))),
                 (output_key.as_str(), Some(Value::String(output.clone()))),
             ]),
-            SampleBody::Chat(turns) => self.fields.write(vec![(
-                "messages",
-                Some(Value::Array(turns.iter().map(Turn::to_value).collect())),
-            )]),
+            SampleBody::Chat(turns) => {
+                self.fields.write(vec![("messages", Some(Value::Array(turns.iter().map(Turn::to_value).collect())))])
+            }
         }
     }
 }
@@ -337,9 +296,7 @@ mod tests {
         }
         let s = parse(r#"{"prompt":"p","response":"r"}"#).unwrap();
         assert_eq!(s.shape(), "pair");
-        let SampleBody::Pair { input, output, .. } = &s.body else {
-            panic!()
-        };
+        let SampleBody::Pair { input, output, .. } = &s.body else { panic!() };
         assert_eq!((input.as_str(), output.as_str()), ("p", "r"));
         let s = parse(r#"{"messages":[{"role":"user","content":"a","name":"Ali"}]}"#).unwrap();
         assert_eq!(s.turns()[0].name.as_deref(), Some("Ali"));
@@ -348,14 +305,8 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (
-                r#"{"messages":{"role":"user"}}"#,
-                "field \"messages\": expected an array, found an object",
-            ),
-            (
-                r#"{"messages":[{"content":"x"}]}"#,
-                "field \"messages[0].role\": missing",
-            ),
+            (r#"{"messages":{"role":"user"}}"#, "field \"messages\": expected an array, found an object"),
+            (r#"{"messages":[{"content":"x"}]}"#, "field \"messages[0].role\": missing"),
             (
                 r#"{"messages":[{"role":"user","content":"x"},{"role":"bot","content":"y"}]}"#,
                 "field \"messages[1].role\": unknown role \"bot\" (expected system, user or assistant)",
@@ -364,30 +315,12 @@ mod tests {
                 r#"{"messages":[{"role":"user","content":null}]}"#,
                 "field \"messages[0].content\": expected a string, found null",
             ),
-            (
-                r#"{"messages":["hi"]}"#,
-                "field \"messages[0]\": expected a JSON object, found a string",
-            ),
-            (
-                r#"{"input":"x"}"#,
-                "field \"output\": missing (a pair needs \"output\", \"response\" or \"completion\")",
-            ),
-            (
-                r#"{"response":"x"}"#,
-                "field \"input\": missing (a pair needs \"input\" or \"prompt\")",
-            ),
-            (
-                r#"{"input":"x","output":5}"#,
-                "field \"output\": expected a string, found a number",
-            ),
-            (
-                r#"{"text":["a"]}"#,
-                "field \"text\": expected a string, found an array",
-            ),
-            (
-                r#"{"id":1}"#,
-                "no usable fields: a sample needs \"text\", \"input\"/\"output\" or \"messages\"",
-            ),
+            (r#"{"messages":["hi"]}"#, "field \"messages[0]\": expected a JSON object, found a string"),
+            (r#"{"input":"x"}"#, "field \"output\": missing (a pair needs \"output\", \"response\" or \"completion\")"),
+            (r#"{"response":"x"}"#, "field \"input\": missing (a pair needs \"input\" or \"prompt\")"),
+            (r#"{"input":"x","output":5}"#, "field \"output\": expected a string, found a number"),
+            (r#"{"text":["a"]}"#, "field \"text\": expected a string, found an array"),
+            (r#"{"id":1}"#, "no usable fields: a sample needs \"text\", \"input\"/\"output\" or \"messages\""),
         ];
         for (line, want) in cases {
             assert_eq!(parse(line).unwrap_err().to_string(), want, "{line}");
@@ -407,17 +340,141 @@ mod tests {
 
     #[test]
     fn built_samples_serialize_canonically() {
-        let s = Sample::chat(vec![
-            Turn::new(Role::User, "hi").named("Ali"),
-            Turn::new(Role::Assistant, "yo"),
-        ]);
+        let s = Sample::chat(vec![Turn::new(Role::User, "hi").named("Ali"), Turn::new(Role::Assistant, "yo")]);
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
             r#"{"messages":[{"role":"user","content":"hi","name":"Ali"},{"role":"assistant","content":"yo"}]}"#
         );
-        assert_eq!(
-            serde_json::to_string(&Sample::pair("a", "b")).unwrap(),
-            r#"{"input":"a","output":"b"}"#
-        );
+        assert_eq!(serde_json::to_string(&Sample::pair("a", "b")).unwrap(), r#"{"input":"a","output":"b"}"#);
+    }
+}
+
+/// A fast, borrowing view of a sample line used by [`Sample::body_from_str`].
+mod fast {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct View<'a> {
+        #[serde(borrow)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub input: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub prompt: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub output: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub response: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub completion: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub messages: Option<Vec<TurnView<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct TurnView<'a> {
+        #[serde(borrow)]
+        pub role: Cow<'a, str>,
+        #[serde(borrow)]
+        pub content: Cow<'a, str>,
+        #[serde(borrow)]
+        pub name: Option<Cow<'a, str>>,
+    }
+}
+
+impl Sample {
+    /// Parses only a sample's content from one JSON line, fast (no `Value` tree; unknown fields are skipped,
+    /// not kept). Errors are exactly those of [`Record::from_value`]: anything unusual (a null where a
+    /// string belongs, duplicate keys, an unknown role, a type error) is re-parsed the full way to name the
+    /// field. Tools that only read samples (validate, tokenize) use it; tools that write samples back use
+    /// [`Record::from_value`], which keeps every field.
+    pub fn body_from_str(line: &str) -> Result<SampleBody, FieldError> {
+        if let Ok(v) = serde_json::from_str::<fast::View<'_>>(line) {
+            if let Some(body) = Self::body_from_view(v) {
+                return Ok(body);
+            }
+        }
+        let value = crate::jsonl::parse_json(line)?;
+        Sample::from_value(value).map(|s| s.body)
+    }
+
+    fn body_from_view(v: fast::View<'_>) -> Option<SampleBody> {
+        if let Some(msgs) = v.messages {
+            let turns = msgs
+                .into_iter()
+                .map(|t| {
+                    Some(Turn {
+                        role: Role::parse(&t.role)?,
+                        content: t.content.into_owned(),
+                        name: t.name.map(Cow::into_owned),
+                        fields: Fields::default(),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            return Some(SampleBody::Chat(turns));
+        }
+        let any_pair_key = v.input.is_some()
+            || v.prompt.is_some()
+            || v.output.is_some()
+            || v.response.is_some()
+            || v.completion.is_some();
+        if any_pair_key {
+            let (input, input_key) = match (v.input, v.prompt) {
+                (Some(i), _) => (i, InputKey::Input),
+                (None, Some(p)) => (p, InputKey::Prompt),
+                _ => return None,
+            };
+            let (output, output_key) = match (v.output, v.response, v.completion) {
+                (Some(o), _, _) => (o, OutputKey::Output),
+                (None, Some(r), _) => (r, OutputKey::Response),
+                (None, None, Some(c)) => (c, OutputKey::Completion),
+                _ => return None,
+            };
+            return Some(SampleBody::Pair {
+                input: input.into_owned(),
+                output: output.into_owned(),
+                input_key,
+                output_key,
+            });
+        }
+        v.text.map(|t| SampleBody::Text(t.into_owned()))
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    #[test]
+    fn fast_body_agrees_with_the_full_parse() {
+        let lines = [
+            r#"{"text":"a\nb \"q\""}"#,
+            r#"{"id":1,"input":"x","output":"y","meta":{"k":[1,2,{"z":null}]}}"#,
+            r#"{"prompt":"p","completion":"c"}"#,
+            r#"{"input":"p","response":"r","prompt":"ignored"}"#,
+            r#"{"messages":[{"role":"user","content":"hi","name":"Ali","x":1},{"role":"assistant","content":"yo"}],"text":"old"}"#,
+            r#"{"messages":[{"role":"bot","content":"x"}]}"#,
+            r#"{"messages":{"role":"user"}}"#,
+            r#"{"input":"x"}"#,
+            r#"{"input":null,"output":"y"}"#,
+            r#"{"text":"a","text":"b"}"#,
+            r#"{"id":1}"#,
+            r#"[1]"#,
+            r#"{"text":"#,
+            r#"{"messages":[{"role":"user","content":null}]}"#,
+        ];
+        // Unknown fields of turns are not kept by the fast view: compare without them.
+        let strip = |b: SampleBody| match b {
+            SampleBody::Chat(turns) => {
+                SampleBody::Chat(turns.into_iter().map(|t| Turn { fields: Fields::default(), ..t }).collect())
+            }
+            other => other,
+        };
+        for line in lines {
+            let full = crate::jsonl::parse_json(line).and_then(Sample::from_value).map(|s| strip(s.body));
+            assert_eq!(Sample::body_from_str(line).map(strip), full, "{line}");
+        }
     }
 }

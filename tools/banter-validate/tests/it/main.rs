@@ -1,47 +1,26 @@
-//! CLI tests of `banter-validate` through the real binary.
+//! CLI tests of `banter-validate` through the real binary, on `testdata/validate/`.
+
+mod checks;
+mod formats;
+mod gate;
+mod outputs;
+
+use std::path::PathBuf;
 
 use assert_cmd::Command;
-use predicates::prelude::*;
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     Command::cargo_bin("banter-validate").unwrap()
 }
 
-#[test]
-fn help_says_it_is_not_built_yet() {
-    bin()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("NOT BUILT YET"));
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/validate").join(name)
 }
 
-#[test]
-fn version_is_banters() {
-    bin()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(banter_core::VERSION));
-}
-
-#[test]
-fn any_real_use_fails_clearly_with_exit_2() {
-    bin()
-        .args(["something", "-"])
-        .write_stdin("")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::starts_with(
-            "banter-validate: error: banter-validate is not built yet (tracked in issue #3)",
-        ));
-}
-
-#[test]
-fn completions_are_generated() {
-    bin()
-        .args(["--generate", "complete-bash"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("banter-validate"));
+pub fn json_report(cmd: &mut Command) -> (i32, serde_json::Value) {
+    let out = cmd.arg("--json").output().unwrap();
+    let code = out.status.code().unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (code, v)
 }
