@@ -69,7 +69,8 @@ demo: build
 	bash examples/demo.sh
 
 bench: setup build
-	@echo "No tool benchmarks yet: each arrives with its tool (docs/benchmarks.md)."
+	@echo "## banter-validate ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+	$(VENV)/bin/python tools/banter-validate/bench/bench.py target/release/banter-validate target/bench
 
 completions: build
 	mkdir -p target/completions

@@ -5,42 +5,125 @@ use rustc_hash::FxHashMap as HashMap;
 
 use banter_core::records::{Role, Sample, SampleBody};
 use unicode_normalization::UnicodeNormalization;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_128};
+
+/// Where normalised text goes: a string (for MinHash shingles) or straight into a hash (exact keys).
+pub trait Sink {
+    /// Appends bytes of valid UTF-8.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for String {
+    fn put(&mut self, bytes: &[u8]) {
+        // Only ever called with whole UTF-8 sequences.
+        self.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+    }
+}
+
+/// Hashes what it is given, buffering small writes.
+#[allow(missing_debug_implementations)]
+pub struct HashSink {
+    h: Xxh3,
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Default for HashSink {
+    fn default() -> Self {
+        HashSink { h: Xxh3::new(), buf: [0; 512], len: 0 }
+    }
+}
+
+impl HashSink {
+    /// The 128-bit digest.
+    pub fn finish(mut self) -> u128 {
+        self.h.update(&self.buf[..self.len]);
+        self.h.digest128()
+    }
+}
+
+impl Sink for HashSink {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.h.update(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buf.len() {
+                self.h.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
 
 /// Normalises text for duplicate detection: NFKC, lower case, digits of every script → `0`, Arabic yeh
-/// and kaf → Persian forms, ZWNJ and Arabic diacritics dropped, punctuation → space, whitespace folded.
-pub fn normalize(t: &str, out: &mut String) {
-    let mut pending_space = false;
-    let already_nfkc =
-        t.is_ascii() || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes;
-    if already_nfkc {
+/// and kaf → Persian forms, ZWNJ and Arabic diacritics dropped, punctuation → space, whitespace folded
+/// (no space at the start or the end).
+pub fn normalize<S: Sink>(t: &str, out: &mut S) {
+    let mut st = State { pending_space: false, started: false };
+    if t.is_ascii() {
+        // The common case, byte by byte.
+        for &b in t.as_bytes() {
+            if b.is_ascii_whitespace() || b.is_ascii_punctuation() {
+                st.pending_space = st.started;
+                continue;
+            }
+            if st.pending_space {
+                out.put(b" ");
+                st.pending_space = false;
+            }
+            st.started = true;
+            out.put(&[if b.is_ascii_digit() { b'0' } else { b.to_ascii_lowercase() }]);
+        }
+        return;
+    }
+    if t.chars().all(nfkc_stable) || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes
+    {
         for c in t.chars() {
-            push_normalized(c, out, &mut pending_space);
+            push_normalized(c, out, &mut st);
         }
     } else {
         for c in t.nfkc() {
-            push_normalized(c, out, &mut pending_space);
+            push_normalized(c, out, &mut st);
         }
     }
 }
 
+/// Characters NFKC leaves alone whatever surrounds them (for what this normaliser keeps): ASCII, the
+/// Arabic block without its compatibility letters (U+0675–U+0678), ZWNJ/ZWJ, and emoji. Checking these
+/// first spares Persian text the slower Unicode quick-check tables.
 #[inline]
-fn push_normalized(c: char, out: &mut String, pending_space: &mut bool) {
-    let mut emit = |c: char, out: &mut String| {
-        if pending_space_check(c) {
-            *pending_space = !out.is_empty();
-            return;
-        }
-        if *pending_space {
-            out.push(' ');
-            *pending_space = false;
-        }
-        out.push(c);
-    };
+fn nfkc_stable(c: char) -> bool {
+    matches!(c as u32, 0x00..=0x7F | 0x0600..=0x0674 | 0x0679..=0x06FF | 0x200C | 0x200D | 0x1F300..=0x1FAFF)
+}
+
+struct State {
+    pending_space: bool,
+    started: bool,
+}
+
+#[inline]
+fn emit<S: Sink>(c: char, out: &mut S, st: &mut State) {
+    if c.is_whitespace() || is_punct(c) {
+        st.pending_space = st.started;
+        return;
+    }
+    if st.pending_space {
+        out.put(b" ");
+        st.pending_space = false;
+    }
+    st.started = true;
+    let mut b = [0u8; 4];
+    out.put(c.encode_utf8(&mut b).as_bytes());
+}
+
+#[inline]
+fn push_normalized<S: Sink>(c: char, out: &mut S, st: &mut State) {
     if c.is_ascii() {
         let b = c as u8;
-        let mapped = if b.is_ascii_digit() { '0' } else { b.to_ascii_lowercase() as char };
-        emit(mapped, out);
+        emit(if b.is_ascii_digit() { '0' } else { b.to_ascii_lowercase() as char }, out, st);
         return;
     }
     let c = match c {
@@ -51,17 +134,12 @@ fn push_normalized(c: char, out: &mut String, pending_space: &mut bool) {
         c => c,
     };
     if !crate::text::may_have_case(c) {
-        emit(c, out);
+        emit(c, out, st);
     } else {
         for l in c.to_lowercase() {
-            emit(l, out);
+            emit(l, out, st);
         }
     }
-}
-
-#[inline]
-fn pending_space_check(c: char) -> bool {
-    c.is_whitespace() || is_punct(c)
 }
 
 fn is_punct(c: char) -> bool {
@@ -73,31 +151,42 @@ fn is_punct(c: char) -> bool {
     }
 }
 
-/// The normalised content of a sample: every role and text, in order.
-pub fn sample_key_text(sample: &Sample) -> String {
-    let mut s = String::new();
+/// Writes the normalised content of a sample: every role and text, in order.
+pub fn write_sample_key<S: Sink>(sample: &Sample, s: &mut S) {
     match &sample.body {
-        SampleBody::Text(t) => normalize(t, &mut s),
+        SampleBody::Text(t) => normalize(t, s),
         SampleBody::Pair { input, output, .. } => {
-            s.push_str("u\u{1F}");
-            normalize(input, &mut s);
-            s.push_str("\u{1F}a\u{1F}");
-            normalize(output, &mut s);
+            s.put(b"u\x1f");
+            normalize(input, s);
+            s.put(b"\x1fa\x1f");
+            normalize(output, s);
         }
         SampleBody::Chat(turns) => {
             for t in turns {
-                s.push(match t.role {
-                    Role::System => 's',
-                    Role::User => 'u',
-                    Role::Assistant => 'a',
+                s.put(match t.role {
+                    Role::System => b"s\x1f",
+                    Role::User => b"u\x1f",
+                    Role::Assistant => b"a\x1f",
                 });
-                s.push('\u{1F}');
-                normalize(&t.content, &mut s);
-                s.push('\u{1F}');
+                normalize(&t.content, s);
+                s.put(b"\x1f");
             }
         }
     }
+}
+
+/// The normalised content of a sample, as text (for MinHash).
+pub fn sample_key_text(sample: &Sample) -> String {
+    let mut s = String::new();
+    write_sample_key(sample, &mut s);
     s
+}
+
+/// The 128-bit key exact duplicates are found by: the hash of [`write_sample_key`]'s output.
+pub fn sample_exact_key(sample: &Sample) -> u128 {
+    let mut h = HashSink::default();
+    write_sample_key(sample, &mut h);
+    h.finish()
 }
 
 /// The 128-bit hash exact duplicates are found by.
@@ -198,6 +287,25 @@ mod tests {
         assert_eq!(norm("ｈｅｌｌｏ"), "hello"); // NFKC
         assert_eq!(norm("«سلام»، خوبی؟"), "سلام خوبی");
         assert_ne!(norm("hello there"), norm("hello where"));
+    }
+
+    #[test]
+    fn the_nfkc_shortcut_is_exact() {
+        for cp in (0x0600..=0x06FF).chain(0x1F300..=0x1FAFF).chain(0..0x80) {
+            let Some(c) = char::from_u32(cp) else { continue };
+            if nfkc_stable(c) {
+                let s = c.to_string();
+                assert_eq!(s.nfkc().collect::<String>(), s, "U+{cp:04X}");
+            }
+        }
+    }
+
+    #[test]
+    fn hashed_and_text_keys_agree() {
+        let s = Sample::pair("Hello, World ۱۲", "ok");
+        assert_eq!(sample_exact_key(&s), exact_key(&sample_key_text(&s)));
+        let long = Sample::text("x ".repeat(2000));
+        assert_eq!(sample_exact_key(&long), exact_key(&sample_key_text(&long)));
     }
 
     #[test]

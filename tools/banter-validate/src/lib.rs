@@ -280,10 +280,9 @@ fn evaluate_one(item: Result<Line<Raw>, Error>, name: &str, s: &Settings, redact
     let structural = findings.iter().any(|f| f.check == CheckId::Structure);
     let need_norm = !structural && (s.on(CheckId::Duplicate) || s.on(CheckId::NearDuplicate));
     let (exact, bands) = if need_norm {
-        let norm = dedup::sample_key_text(&sample);
         (
-            s.on(CheckId::Duplicate).then(|| dedup::exact_key(&norm)),
-            s.on(CheckId::NearDuplicate).then(|| dedup::band_keys(&norm)),
+            s.on(CheckId::Duplicate).then(|| dedup::sample_exact_key(&sample)),
+            s.on(CheckId::NearDuplicate).then(|| dedup::band_keys(&dedup::sample_key_text(&sample))),
         )
     } else {
         (None, None)

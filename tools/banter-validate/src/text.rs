@@ -196,6 +196,42 @@ pub fn tokens(text: &str) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// [`tokens`] as 64-bit hashes of the lower-cased tokens, without allocating the tokens.
+pub fn token_hashes(text: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len() / 5 + 1);
+    let mut buf = [0u8; 64];
+    let mut hash_word = |w: &str, out: &mut Vec<u64>| {
+        if w.is_ascii() && w.len() <= buf.len() {
+            let b = &mut buf[..w.len()];
+            b.copy_from_slice(w.as_bytes());
+            b.make_ascii_lowercase();
+            out.push(xxhash_rust::xxh3::xxh3_64(b));
+        } else {
+            out.push(xxhash_rust::xxh3::xxh3_64(lower(w).as_bytes()));
+        }
+    };
+    for w in text.split_whitespace() {
+        if w.is_ascii() || !w.chars().any(is_unspaced) {
+            hash_word(w, &mut out);
+            continue;
+        }
+        let mut start = 0;
+        for (i, c) in w.char_indices() {
+            if is_unspaced(c) {
+                if start < i {
+                    hash_word(&w[start..i], &mut out);
+                }
+                out.push(xxhash_rust::xxh3::xxh3_64(&w.as_bytes()[i..i + c.len_utf8()]));
+                start = i + c.len_utf8();
+            }
+        }
+        if start < w.len() {
+            hash_word(&w[start..], &mut out);
+        }
+    }
+    out
+}
+
 fn lower(w: &str) -> Cow<'_, str> {
     let needs = if w.is_ascii() {
         w.bytes().any(|b| b.is_ascii_uppercase())
@@ -258,6 +294,14 @@ mod tests {
     fn tokens_lowercase_and_split_unspaced() {
         let t: Vec<String> = tokens("Hello HELLO 我爱你 x").into_iter().map(|c| c.into_owned()).collect();
         assert_eq!(t, ["hello", "hello", "我", "爱", "你", "x"]);
+    }
+
+    #[test]
+    fn token_hashes_match_tokens() {
+        for t in ["Hello HELLO 我爱你 x", "سلام دوست من", "東京tower ÉCOLE école", ""] {
+            let want: Vec<u64> = tokens(t).iter().map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes())).collect();
+            assert_eq!(token_hashes(t), want, "{t}");
+        }
     }
 
     #[test]

@@ -211,8 +211,32 @@ pub struct Response<'a> {
     pub prompt: Option<std::borrow::Cow<'a, str>>,
     /// The reply.
     pub text: std::borrow::Cow<'a, str>,
-    /// Where it is, for reports (`messages[3]`).
-    pub label: std::borrow::Cow<'static, str>,
+    /// Where it is, for reports.
+    pub at: Place,
+}
+
+/// Where a text is in its sample, for reports (`output`, `messages[3]`); formatted only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// `{"text"}`.
+    Text,
+    /// A pair's input.
+    Input,
+    /// A pair's output.
+    Output,
+    /// A chat turn.
+    Turn(usize),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Text => f.write_str("text"),
+            Place::Input => f.write_str("input"),
+            Place::Output => f.write_str("output"),
+            Place::Turn(i) => write!(f, "messages[{i}]"),
+        }
+    }
 }
 
 /// The (prompt, response) pairs of a sample that carry loss.
@@ -220,15 +244,15 @@ pub fn responses(sample: &Sample) -> Vec<Response<'_>> {
     use std::borrow::Cow;
     match &sample.body {
         SampleBody::Pair { input, output, .. } => {
-            vec![Response { prompt: Some(Cow::Borrowed(input)), text: Cow::Borrowed(output), label: "output".into() }]
+            vec![Response { prompt: Some(Cow::Borrowed(input)), text: Cow::Borrowed(output), at: Place::Output }]
         }
         SampleBody::Text(t) => match t.rfind("<SYS>") {
             Some(i) => {
                 let prompt = text::strip_markers(&t[..i]);
                 let prompt = (!prompt.trim().is_empty()).then_some(prompt);
-                vec![Response { prompt, text: text::strip_markers(&t[i + 5..]), label: "text".into() }]
+                vec![Response { prompt, text: text::strip_markers(&t[i + 5..]), at: Place::Text }]
             }
-            None => vec![Response { prompt: None, text: text::strip_markers(t), label: "text".into() }],
+            None => vec![Response { prompt: None, text: text::strip_markers(t), at: Place::Text }],
         },
         SampleBody::Chat(turns) => {
             let mut out = Vec::new();
@@ -239,7 +263,7 @@ pub fn responses(sample: &Sample) -> Vec<Response<'_>> {
                     Role::Assistant => out.push(Response {
                         prompt: last_user.map(Cow::Borrowed),
                         text: Cow::Borrowed(&t.content),
-                        label: format!("messages[{i}]").into(),
+                        at: Place::Turn(i),
                     }),
                     Role::System => {}
                 }
@@ -267,7 +291,7 @@ pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
     let resps = responses(sample);
     let multi = resps.len() > 1;
     for r in &resps {
-        let (prompt, resp, label) = (r.prompt.as_deref(), &r.text, &r.label);
+        let (prompt, resp, label) = (r.prompt.as_deref(), &r.text, r.at);
         let at = |d: String| if multi { format!("{label}: {d}") } else { d };
         if resp.trim().is_empty() {
             if s.on(CheckId::Empty) {
@@ -314,16 +338,12 @@ pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
     out
 }
 
-/// Every text of a sample with its field name (for encoding and PII, which look at everything).
-pub fn all_texts(sample: &Sample) -> Vec<(std::borrow::Cow<'static, str>, &str)> {
+/// Every text of a sample with its place (for encoding and PII, which look at everything).
+pub fn all_texts(sample: &Sample) -> Vec<(Place, &str)> {
     match &sample.body {
-        SampleBody::Text(t) => vec![("text".into(), t.as_str())],
-        SampleBody::Pair { input, output, .. } => {
-            vec![("input".into(), input.as_str()), ("output".into(), output.as_str())]
-        }
-        SampleBody::Chat(turns) => {
-            turns.iter().enumerate().map(|(i, t)| (format!("messages[{i}]").into(), t.content.as_str())).collect()
-        }
+        SampleBody::Text(t) => vec![(Place::Text, t.as_str())],
+        SampleBody::Pair { input, output, .. } => vec![(Place::Input, input.as_str()), (Place::Output, output.as_str())],
+        SampleBody::Chat(turns) => turns.iter().enumerate().map(|(i, t)| (Place::Turn(i), t.content.as_str())).collect(),
     }
 }
 

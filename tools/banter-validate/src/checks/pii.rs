@@ -70,11 +70,24 @@ static IPV6: LazyLock<Regex> =
 /// Finds personal data in a text, sorted by position, not overlapping.
 pub fn find(t: &str) -> Vec<Found> {
     let mut out = Vec::new();
-    if t.contains('@') {
+    // One pass over the bytes decides which detectors can match at all.
+    let (mut at, mut colons, mut digits) = (false, 0usize, 0usize);
+    let bytes = t.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'@' => at = true,
+            b':' => colons += 1,
+            // Lead bytes of Persian (DB B0-B9) and Arabic-Indic (D9 A0-A9) digits.
+            0xDB if matches!(bytes.get(i + 1), Some(0xB0..=0xB9)) => digits += 1,
+            0xD9 if matches!(bytes.get(i + 1), Some(0xA0..=0xA9)) => digits += 1,
+            _ => {}
+        }
+    }
+    if at {
         out.extend(EMAIL.find_iter(t).map(|m| Found { kind: Kind::Email, span: m.range() }));
     }
-    let digit_count = t.chars().filter(|&c| digit_value(c).is_some()).count();
-    if digit_count >= 7 {
+    if digits >= 7 {
         for m in IPV4.find_iter(t) {
             if is_public_v4(t, m.range()) {
                 out.push(Found { kind: Kind::Ip, span: m.range() });
@@ -91,7 +104,7 @@ pub fn find(t: &str) -> Vec<Found> {
             }
         }
     }
-    if t.matches(':').count() >= 2 {
+    if colons >= 2 {
         for m in IPV6.find_iter(t) {
             if out.iter().any(|f| overlaps(&f.span, &m.range())) {
                 continue;

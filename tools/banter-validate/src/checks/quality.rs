@@ -10,7 +10,7 @@ use crate::text::{self, Script};
 pub fn check_response(prompt: Option<&str>, resp: &str, s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     let counts = text::counts(resp);
-    let tokens = text::tokens(resp);
+    let tokens = text::token_hashes(resp);
     if s.on(CheckId::Repetitive) {
         let score = repetition_score_of(resp, &tokens);
         if score > s.max_repetition {
@@ -21,7 +21,8 @@ pub fn check_response(prompt: Option<&str>, resp: &str, s: &Settings) -> Vec<Fin
         }
     }
     if s.on(CheckId::TooShort) {
-        let words = text::word_count(resp);
+        // Same count as text::word_count: unspaced-script characters are one token each.
+        let words = tokens.len();
         if words < s.min_words {
             let unit = if counts.script() == Script::Unspaced { "characters" } else { "words" };
             out.push(Finding::new(
@@ -54,14 +55,13 @@ pub fn check_response(prompt: Option<&str>, resp: &str, s: &Settings) -> Vec<Fin
 /// trigrams that occur again later in the text; or, for texts of 3+ lines, the share of repeated lines,
 /// whichever is higher.
 pub fn repetition_score(t: &str) -> f64 {
-    repetition_score_of(t, &text::tokens(t))
+    repetition_score_of(t, &text::token_hashes(t))
 }
 
-fn repetition_score_of(t: &str, words: &[std::borrow::Cow<'_, str>]) -> f64 {
-    if t.trim().chars().count() < 10 || words.len() < 3 {
+fn repetition_score_of(t: &str, h: &[u64]) -> f64 {
+    if h.len() < 3 || t.trim().chars().nth(9).is_none() {
         return 0.0;
     }
-    let h = token_hashes(words);
     let mut hits = 0usize;
     let mut sequences = 0usize;
     let mut grams: Vec<u64> = Vec::with_capacity(h.len());
@@ -94,14 +94,9 @@ fn repetition_score_of(t: &str, words: &[std::borrow::Cow<'_, str>]) -> f64 {
     ngram.max(line_share)
 }
 
-/// One 64-bit hash per token (collisions are negligible for texts of chat length).
-fn token_hashes(words: &[std::borrow::Cow<'_, str>]) -> Vec<u64> {
-    words.iter().map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes())).collect()
-}
-
 /// Sorted, deduplicated token hashes.
-fn token_set(words: &[std::borrow::Cow<'_, str>]) -> Vec<u64> {
-    let mut h = token_hashes(words);
+fn token_set(words: &[u64]) -> Vec<u64> {
+    let mut h = words.to_vec();
     h.sort_unstable();
     h.dedup();
     h
@@ -216,23 +211,20 @@ pub fn incomplete(t: &str, script: Script, langs: &[String]) -> Option<String> {
 /// words), contains the whole input (over 10 characters), or repeats over `max_overlap` of the input's
 /// distinct words (input over 3 distinct words).
 pub fn echo(input: &str, output: &str, max_overlap: f64) -> Option<String> {
-    echo_of(input, output, &text::tokens(output), max_overlap)
+    echo_of(input, output, &text::token_hashes(output), max_overlap)
 }
 
-fn echo_of(input: &str, output: &str, out_tokens: &[std::borrow::Cow<'_, str>], max_overlap: f64) -> Option<String> {
-    let in_words = text::tokens(input);
-    let first: Vec<&str> = in_words.iter().take(8).map(|w| w.as_ref()).collect();
-    let half = first.len() / 2;
-    if half >= 2 {
-        let prefix = first[..half].join(" ");
-        if out_tokens.len() >= half && out_tokens[..half].iter().map(|w| w.as_ref()).eq(first[..half].iter().copied()) {
-            return Some(format!("starts with the input's first words \"{prefix}\""));
-        }
+fn echo_of(input: &str, output: &str, out_tokens: &[u64], max_overlap: f64) -> Option<String> {
+    let in_words = text::token_hashes(input);
+    let half = in_words.len().min(8) / 2;
+    if half >= 2 && out_tokens.len() >= half && out_tokens[..half] == in_words[..half] {
+        let prefix: Vec<String> = text::tokens(input).into_iter().take(half).map(|w| w.into_owned()).collect();
+        return Some(format!("starts with the input's first words \"{}\"", prefix.join(" ")));
     }
     let in_trim = input.trim();
     if in_trim.chars().count() > 10
         && output.len() >= in_trim.len()
-        && output.to_lowercase().contains(&in_trim.to_lowercase())
+        && contains_ignoring_case(output, in_trim)
     {
         return Some("contains the whole input".into());
     }
@@ -261,6 +253,15 @@ fn echo_of(input: &str, output: &str, out_tokens: &[std::borrow::Cow<'_, str>], 
         }
     }
     None
+}
+
+/// Case-insensitive substring test that lower-cases only when the texts have case at all.
+fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
+    let has_case = |t: &str| t.chars().any(|c| text::may_have_case(c) && c.is_alphabetic());
+    if !has_case(needle) {
+        return hay.contains(needle);
+    }
+    hay.to_lowercase().contains(&needle.to_lowercase())
 }
 
 /// Encoding damage: U+FFFD replacement characters, UTF-8 read as Latin-1/Windows-1252 (mojibake such as
