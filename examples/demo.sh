@@ -25,6 +25,12 @@ for t in scrape whatsapp validate tokenize train chat; do
 done
 done_stage
 
+stage "banter-validate: the quality gate on shipped samples"
+"$BIN/banter-validate" testdata/validate/good.jsonl testdata/validate/bad.jsonl --min-score 0 \
+  -o "$OUT/clean.jsonl" --rejects "$OUT/rejects.jsonl" --examples 3
+echo "kept $(wc -l < "$OUT/clean.jsonl") samples in $OUT/clean.jsonl, rejects in $OUT/rejects.jsonl"
+done_stage
+
 echo
 echo "The full pipeline (WhatsApp export → samples → validate → tokenize → train → chat) runs here as its"
 echo "tools land; see README.md for what is built."

@@ -79,7 +79,8 @@ pub fn normalize<S: Sink>(t: &str, out: &mut S) {
         }
         return;
     }
-    if t.chars().all(nfkc_stable) || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes
+    if t.chars().all(nfkc_stable)
+        || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes
     {
         for c in t.chars() {
             push_normalized(c, out, &mut st);

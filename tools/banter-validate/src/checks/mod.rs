@@ -342,8 +342,12 @@ pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
 pub fn all_texts(sample: &Sample) -> Vec<(Place, &str)> {
     match &sample.body {
         SampleBody::Text(t) => vec![(Place::Text, t.as_str())],
-        SampleBody::Pair { input, output, .. } => vec![(Place::Input, input.as_str()), (Place::Output, output.as_str())],
-        SampleBody::Chat(turns) => turns.iter().enumerate().map(|(i, t)| (Place::Turn(i), t.content.as_str())).collect(),
+        SampleBody::Pair { input, output, .. } => {
+            vec![(Place::Input, input.as_str()), (Place::Output, output.as_str())]
+        }
+        SampleBody::Chat(turns) => {
+            turns.iter().enumerate().map(|(i, t)| (Place::Turn(i), t.content.as_str())).collect()
+        }
     }
 }
 

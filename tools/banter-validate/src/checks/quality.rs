@@ -222,10 +222,7 @@ fn echo_of(input: &str, output: &str, out_tokens: &[u64], max_overlap: f64) -> O
         return Some(format!("starts with the input's first words \"{}\"", prefix.join(" ")));
     }
     let in_trim = input.trim();
-    if in_trim.chars().count() > 10
-        && output.len() >= in_trim.len()
-        && contains_ignoring_case(output, in_trim)
-    {
+    if in_trim.chars().count() > 10 && output.len() >= in_trim.len() && contains_ignoring_case(output, in_trim) {
         return Some("contains the whole input".into());
     }
     let distinct_in = token_set(&in_words);
