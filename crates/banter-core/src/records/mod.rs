@@ -135,7 +135,7 @@ impl MessageKind {
 }
 
 /// One message of a chat export, as banter-whatsapp writes it:
-/// `{"chat","ts","author","text","kind","edited"?,"media"?}`.
+/// `{"chat","ts","author","text","kind","edited"?,"attachment"?}`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Message {
     /// The chat's name (the export's file name or group subject).
@@ -151,7 +151,7 @@ pub struct Message {
     /// True when the export marked the message as edited.
     pub edited: Option<bool>,
     /// The attachment's file name for media messages, when the export names it.
-    pub media: Option<String>,
+    pub attachment: Option<String>,
     /// Unknown fields, kept in order.
     pub fields: Fields,
 }
@@ -172,7 +172,7 @@ impl Record for Message {
             text: req_string(&mut fields, "text")?,
             kind,
             edited: opt_bool(&mut fields, "edited")?,
-            media: opt_string(&mut fields, "media")?,
+            attachment: opt_string(&mut fields, "attachment")?,
             fields,
         })
     }
@@ -185,7 +185,7 @@ impl Record for Message {
             ("text", Some(Value::String(self.text.clone()))),
             ("kind", Some(Value::String(self.kind.as_str().into()))),
             ("edited", self.edited.map(Value::Bool)),
-            ("media", self.media.clone().map(Value::String)),
+            ("attachment", self.attachment.clone().map(Value::String)),
         ])
     }
 }
@@ -282,8 +282,7 @@ mod tests {
         let m = Message::from_value(serde_json::from_str(line).unwrap()).unwrap();
         assert_eq!(m.author, None);
         assert_eq!(m.kind, MessageKind::System);
-        let line =
-            r#"{"chat":"c","ts":"t","author":"~ Sara","text":"","kind":"media","media":"IMG-1.jpg","edited":true}"#;
+        let line = r#"{"chat":"c","ts":"t","author":"~ Sara","text":"","kind":"media","attachment":"IMG-1.jpg","edited":true}"#;
         assert_eq!(round_trip::<Message>(line), line);
         let e = Message::from_value(json!({"ts":"t","text":"x","kind":"sticker"})).unwrap_err();
         assert!(e.to_string().starts_with("field \"kind\": unknown kind \"sticker\""), "{e}");

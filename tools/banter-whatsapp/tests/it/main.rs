@@ -1,30 +1,25 @@
-//! CLI tests of `banter-whatsapp` through the real binary.
+//! CLI tests of `banter-whatsapp` through the real binary: golden exports in every format family,
+//! round trips of generated exports, and regressions of other parsers' bugs.
+
+mod golden;
+mod roundtrip;
+mod samples;
+
+use std::path::PathBuf;
 
 use assert_cmd::Command;
-use predicates::prelude::*;
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     Command::cargo_bin("banter-whatsapp").unwrap()
 }
 
-#[test]
-fn help_says_it_is_not_built_yet() {
-    bin().arg("--help").assert().success().stdout(predicate::str::contains("NOT BUILT YET"));
+pub fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/whatsapp")
 }
 
-#[test]
-fn version_is_banters() {
-    bin().arg("--version").assert().success().stdout(predicate::str::contains(banter_core::VERSION));
-}
-
-#[test]
-fn any_real_use_fails_clearly_with_exit_2() {
-    bin().args(["something", "-"]).write_stdin("").assert().code(2).stderr(predicate::str::starts_with(
-        "banter-whatsapp: error: banter-whatsapp is not built yet (tracked in issue #4)",
-    ));
-}
-
-#[test]
-fn completions_are_generated() {
-    bin().args(["--generate", "complete-bash"]).assert().success().stdout(predicate::str::contains("banter-whatsapp"));
+/// Parses an export with the binary and returns the records.
+pub fn parse(path: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = bin().arg("parse").arg(path).args(extra).arg("-q").output().unwrap();
+    assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -1,0 +1,378 @@
+//! Recognising message headers: `DATE, TIME - ` (Android) and `[DATE, TIME] ` (iOS), in every locale.
+//!
+//! A hand-written scanner rather than a regex per locale: the line's first characters are normalised
+//! (Persian/Arabic digits → ASCII, the Arabic comma → `,`, NBSP/U+202F → space, invisible marks dropped) and
+//! scanned once; the result records the header's *shape* so that the whole file can agree on one.
+
+/// Invisible marks that exports put around header fields (stripped there, never from message text).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{FEFF}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// How a 12-hour clock marks the half of the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Meridiem {
+    /// 24-hour clock.
+    None,
+    /// Before noon.
+    Am,
+    /// After noon.
+    Pm,
+}
+
+/// The parts of a header that must agree across a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// iOS `[…]`.
+    pub bracket: bool,
+    /// `/`, `.` or `-`.
+    pub date_sep: char,
+    /// The year comes first (four digits).
+    pub year_first: bool,
+    /// Digits as written: 0 Latin, 1 Persian (۰-۹), 2 Arabic-Indic (٠-٩).
+    pub digits: u8,
+    /// Seconds in the time.
+    pub seconds: bool,
+    /// 12-hour clock.
+    pub twelve_hour: bool,
+    /// What follows the time: `-` (` - `), `:` (`: `), `;` (`; `), `]` (iOS).
+    pub sep: char,
+}
+
+/// A recognised header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Its shape.
+    pub shape: Shape,
+    /// The three date fields as written, with their digit counts.
+    pub date: [(u32, u8); 3],
+    /// Hour as written (1–12 for a 12-hour clock).
+    pub hour: u32,
+    /// Minute.
+    pub minute: u32,
+    /// Second (0 when absent).
+    pub second: u32,
+    /// AM/PM.
+    pub meridiem: Meridiem,
+    /// Byte offset in the original line where the body (`Author: text`) starts.
+    pub body_start: usize,
+}
+
+const MAX_HEADER_CHARS: usize = 64;
+
+/// Scans the start of a line for a header.
+pub fn scan(line: &str) -> Option<Header> {
+    // Quick reject: a header starts with a digit or '[' (after invisible marks).
+    let first = line.chars().find(|c| !is_invisible(*c))?;
+    if !(first == '[' || first.is_numeric()) {
+        return None;
+    }
+    let mut norm: Vec<char> = Vec::with_capacity(MAX_HEADER_CHARS);
+    let mut offs: Vec<usize> = Vec::with_capacity(MAX_HEADER_CHARS);
+    let mut digits: Option<u8> = None;
+    for (i, c) in line.char_indices() {
+        if norm.len() >= MAX_HEADER_CHARS {
+            break;
+        }
+        if is_invisible(c) {
+            continue;
+        }
+        let n = match c {
+            '0'..='9' => {
+                digits.get_or_insert(0);
+                c
+            }
+            '\u{06F0}'..='\u{06F9}' => {
+                digits.get_or_insert(1);
+                char::from(b'0' + (c as u32 - 0x06F0) as u8)
+            }
+            '\u{0660}'..='\u{0669}' => {
+                digits.get_or_insert(2);
+                char::from(b'0' + (c as u32 - 0x0660) as u8)
+            }
+            '\u{060C}' => ',',
+            '\u{00A0}' | '\u{202F}' | '\u{2009}' | '\u{2007}' => ' ',
+            c => c,
+        };
+        norm.push(n);
+        offs.push(i);
+    }
+    offs.push(line.len());
+    let mut s = Scanner { c: &norm, p: 0 };
+    let bracket = s.eat('[');
+    s.spaces();
+    let (date, date_sep) = s.date()?;
+    s.eat('.');
+    // Between date and time: a comma, spaces, or a short word (à, klo, um, kl., om, alle).
+    let had_comma = s.eat(',');
+    let sp = s.spaces();
+    if !had_comma && sp == 0 {
+        return None;
+    }
+    s.short_word();
+    let cjk = s.cjk_marker();
+    s.spaces();
+    let (hour, minute, second, seconds) = s.time()?;
+    let mut meridiem = cjk.unwrap_or(Meridiem::None);
+    if cjk.is_none() {
+        let save = s.p;
+        s.spaces();
+        match s.meridiem() {
+            Some(m) => meridiem = m,
+            None => s.p = save,
+        }
+    }
+    let sep = if bracket {
+        s.spaces();
+        if !s.eat(']') {
+            return None;
+        }
+        s.spaces();
+        ']'
+    } else {
+        s.spaces();
+        let c = s.peek()?;
+        let sep = match c {
+            '-' | '–' => '-',
+            ':' => ':',
+            ';' => ';',
+            _ => return None,
+        };
+        s.p += 1;
+        if !s.eat(' ') {
+            // "12:00 -Ali: hi" is not a header; the body needs its space.
+            return None;
+        }
+        sep
+    };
+    let twelve_hour = meridiem != Meridiem::None;
+    if twelve_hour && !(1..=12).contains(&hour) || !twelve_hour && hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let body_start = offs[s.p.min(offs.len() - 1)];
+    Some(Header {
+        shape: Shape {
+            bracket,
+            date_sep,
+            year_first: date[0].1 == 4,
+            digits: digits.unwrap_or(0),
+            seconds,
+            twelve_hour,
+            sep,
+        },
+        date,
+        hour,
+        minute,
+        second,
+        meridiem,
+        body_start,
+    })
+}
+
+struct Scanner<'a> {
+    c: &'a [char],
+    p: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<char> {
+        self.c.get(self.p).copied()
+    }
+
+    fn eat(&mut self, ch: char) -> bool {
+        if self.peek() == Some(ch) {
+            self.p += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn spaces(&mut self) -> usize {
+        let start = self.p;
+        while self.peek() == Some(' ') {
+            self.p += 1;
+        }
+        self.p - start
+    }
+
+    fn number(&mut self, max_digits: usize) -> Option<(u32, u8)> {
+        let start = self.p;
+        let mut v = 0u32;
+        while let Some(d) = self.peek().and_then(|c| c.to_digit(10)) {
+            if self.p - start >= max_digits {
+                return None;
+            }
+            v = v * 10 + d;
+            self.p += 1;
+        }
+        let n = self.p - start;
+        (n > 0).then_some((v, n as u8))
+    }
+
+    fn date(&mut self) -> Option<([(u32, u8); 3], char)> {
+        let a = self.number(4)?;
+        let sep = self.peek()?;
+        if !matches!(sep, '/' | '.' | '-') {
+            return None;
+        }
+        self.p += 1;
+        self.spaces();
+        let b = self.number(2)?;
+        if !self.eat(sep) {
+            return None;
+        }
+        self.spaces();
+        let c = self.number(4)?;
+        // Two-digit or four-digit years, and the year first or last.
+        let ok = matches!((a.1, c.1), (4, 1..=2) | (1..=2, 2 | 4));
+        ok.then_some(([a, b, c], sep))
+    }
+
+    fn short_word(&mut self) {
+        let save = self.p;
+        let start = self.p;
+        while self.peek().is_some_and(|c| c.is_alphabetic() && !is_cjk_marker_start(c)) {
+            self.p += 1;
+        }
+        let len = self.p - start;
+        self.eat('.');
+        if len == 0 || len > 4 || self.spaces() == 0 {
+            self.p = save;
+        }
+    }
+
+    fn cjk_marker(&mut self) -> Option<Meridiem> {
+        let two: String = self.c.get(self.p..self.p + 2)?.iter().collect();
+        let m = match two.as_str() {
+            "上午" | "午前" | "오전" => Meridiem::Am,
+            "下午" | "午後" | "오후" => Meridiem::Pm,
+            _ => return None,
+        };
+        self.p += 2;
+        Some(m)
+    }
+
+    fn time(&mut self) -> Option<(u32, u32, u32, bool)> {
+        let (h, _) = self.number(2)?;
+        let sep = self.peek()?;
+        if sep != ':' && sep != '.' {
+            return None;
+        }
+        self.p += 1;
+        let (m, md) = self.number(2)?;
+        if md != 2 {
+            return None;
+        }
+        let save = self.p;
+        if self.eat(sep) {
+            if let Some((sec, 2)) = self.number(2) {
+                return Some((h, m, sec, true));
+            }
+            self.p = save;
+        }
+        Some((h, m, 0, false))
+    }
+
+    /// AM/PM in the forms exports use: AM, am, a.m., a. m., ص/م (Arabic), ق.ظ/ب.ظ (Persian), vorm./nachm.
+    fn meridiem(&mut self) -> Option<Meridiem> {
+        let rest: String = self.c[self.p..].iter().take(8).collect::<String>().to_lowercase();
+        let forms: [(&str, Meridiem); 14] = [
+            ("a. m.", Meridiem::Am),
+            ("p. m.", Meridiem::Pm),
+            ("a.m.", Meridiem::Am),
+            ("p.m.", Meridiem::Pm),
+            ("am", Meridiem::Am),
+            ("pm", Meridiem::Pm),
+            ("ق.ظ", Meridiem::Am),
+            ("ب.ظ", Meridiem::Pm),
+            ("ص", Meridiem::Am),
+            ("م", Meridiem::Pm),
+            ("vorm.", Meridiem::Am),
+            ("nachm.", Meridiem::Pm),
+            ("ap.", Meridiem::Am),
+            ("ip.", Meridiem::Pm),
+        ];
+        for (f, m) in forms {
+            if rest.starts_with(f) {
+                let n = f.chars().count();
+                // The marker must end there (not "am" of "amigo").
+                let next = self.c.get(self.p + n).copied();
+                if next.is_some_and(|c| c.is_alphanumeric()) {
+                    continue;
+                }
+                self.p += n;
+                return Some(m);
+            }
+        }
+        None
+    }
+}
+
+fn is_cjk_marker_start(c: char) -> bool {
+    matches!(c, '上' | '下' | '午' | '오')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(line: &str) -> &str {
+        &line[scan(line).unwrap().body_start..]
+    }
+
+    #[test]
+    fn android_and_ios_basics() {
+        let h = scan("09/02/2023, 21:05 - Ali: hi").unwrap();
+        assert_eq!(h.date, [(9, 2), (2, 2), (2023, 4)]);
+        assert_eq!((h.hour, h.minute, h.shape.sep, h.shape.bracket), (21, 5, '-', false));
+        assert_eq!(body("09/02/2023, 21:05 - Ali: hi"), "Ali: hi");
+        let line = "[9/2/23, 9:05:11 PM] Ali: hi";
+        let h = scan(line).unwrap();
+        assert_eq!((h.hour, h.second, h.meridiem, h.shape.seconds), (9, 11, Meridiem::Pm, true));
+        assert_eq!(body(line), "Ali: hi");
+    }
+
+    #[test]
+    fn locale_variants() {
+        for (line, want_body) in [
+            ("9. 2. 2023. 21:05 - Ali: hi", "Ali: hi"), // Hungarian / Croatian trailing dots
+            ("09.02.23, 21:05 - Ali: hi", "Ali: hi"),   // German
+            ("09/02/2023 à 21:05 - Ali: hi", "Ali: hi"), // French
+            ("9.2.2023 klo 21.05 - Ali: hi", "Ali: hi"), // Finnish
+            ("2023-02-09, 21:05 - Ali: hi", "Ali: hi"), // ISO
+            ("9/2/23, 9:05\u{202F}PM - Ali: hi", "Ali: hi"), // NNBSP before PM
+            ("9/2/23, 9:05 p. m. - Ali: hi", "Ali: hi"), // Spanish
+            ("۹/۲/۲۳، ۹:۰۵ ب.ظ - علی: سلام", "علی: سلام"), // Persian digits, Arabic comma
+            ("٩/٢/٢٣، ٩:٠٥ م - علي: مرحبا", "علي: مرحبا"), // Arabic
+            ("2023/2/9 下午9:05 - 小明: 你好", "小明: 你好"), // Chinese
+            ("2023. 2. 9. 오후 9:05 - 민수: 안녕", "민수: 안녕"), // Korean
+            ("\u{200E}[09/02/2023, 21:05:11] Ali: hi", "Ali: hi"), // iOS with LRM
+            ("9/2/23 21:05: Ali: hi", "Ali: hi"),       // old ": " separator
+            ("9/2/23, 21:05; Ali: hi", "Ali: hi"),
+        ] {
+            assert!(scan(line).is_some(), "{line}");
+            assert_eq!(body(line), want_body, "{line}");
+        }
+        let h = scan("2023. 2. 9. 오후 9:05 - 민수: 안녕").unwrap();
+        assert_eq!((h.meridiem, h.date[0]), (Meridiem::Pm, (2023, 4)));
+        let h = scan("۹/۲/۲۳، ۹:۰۵ ب.ظ - علی: سلام").unwrap();
+        assert_eq!(h.meridiem, Meridiem::Pm);
+    }
+
+    #[test]
+    fn not_headers() {
+        for line in [
+            "hello 09/02/2023, 21:05 - x",
+            "09/02/2023 was a good day",
+            "21:05 - Ali: hi",
+            "9/2/23, 25:05 - Ali: hi",
+            "9/2/23, 13:05 PM - Ali: hi",
+            "[9/2/23, 21:05 Ali: hi",
+            "1.5 million",
+            "",
+        ] {
+            assert!(scan(line).is_none(), "{line}");
+        }
+    }
+}

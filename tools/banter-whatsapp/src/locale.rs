@@ -1,0 +1,334 @@
+//! The localized phrases WhatsApp writes into exports: media placeholders, deleted and edited markers,
+//! encryption notices and other system lines. Matching is on whole phrases (case-insensitive for Latin
+//! scripts); a user's message that merely mentions a phrase in a sentence is not taken for a marker.
+
+/// Placeholders for media left out of an export ("Without media"), by language.
+pub const MEDIA_OMITTED: &[&str] = &[
+    // English (Android, iOS)
+    "<media omitted>",
+    "image omitted",
+    "video omitted",
+    "audio omitted",
+    "sticker omitted",
+    "gif omitted",
+    "document omitted",
+    "contact card omitted",
+    "gif omitted",
+    "location omitted",
+    // German, Spanish, French, Italian, Portuguese, Dutch
+    "<medien ausgeschlossen>",
+    "bild weggelassen",
+    "video weggelassen",
+    "audio weggelassen",
+    "sticker weggelassen",
+    "<multimedia omitido>",
+    "imagen omitida",
+    "video omitido",
+    "audio omitido",
+    "sticker omitido",
+    "<médias omis>",
+    "<medias omis>",
+    "image absente",
+    "vidéo absente",
+    "audio omis",
+    "autocollant omis",
+    "<media omessi>",
+    "immagine omessa",
+    "video omesso",
+    "audio omesso",
+    "<mídia oculta>",
+    "<arquivo de mídia oculto>",
+    "imagem ocultada",
+    "vídeo ocultado",
+    "áudio ocultado",
+    "<media weggelaten>",
+    "afbeelding weggelaten",
+    "video weggelaten",
+    "audio weggelaten",
+    // Finnish, Indonesian, Turkish, Russian
+    "<media jätetty pois>",
+    "kuva jätetty pois",
+    "video jätetty pois",
+    "<media tidak disertakan>",
+    "gambar tidak disertakan",
+    "video tidak disertakan",
+    "audio tidak disertakan",
+    "<medya dahil edilmedi>",
+    "görüntü dahil edilmedi",
+    "<без медиафайлов>",
+    "изображение отсутствует",
+    // Persian, Arabic
+    "<رسانه حذف شد>",
+    "<رسانه دریافت نشد>",
+    "تصویر حذف شد",
+    "ویدیو حذف شد",
+    "صدا حذف شد",
+    "<تم استبعاد الوسائط>",
+    "<الوسائط محذوفة>",
+    "تم استبعاد الصورة",
+    "تم استبعاد الفيديو",
+    // Korean, Chinese, Japanese
+    "<미디어 파일 제외됨>",
+    "<미디어 생략>",
+    "사진 생략",
+    "동영상 생략",
+    "<省略影音内容>",
+    "<媒体已省略>",
+    "<媒體已略去>",
+    "图片已省略",
+    "<メディアなし>",
+    "画像は含まれていません",
+];
+
+/// "This message was deleted", by language.
+pub const DELETED: &[&str] = &[
+    "this message was deleted",
+    "you deleted this message",
+    "this message was deleted.",
+    "you deleted this message.",
+    "diese nachricht wurde gelöscht",
+    "du hast diese nachricht gelöscht",
+    "se eliminó este mensaje",
+    "eliminaste este mensaje",
+    "este mensaje fue eliminado",
+    "ce message a été supprimé",
+    "vous avez supprimé ce message",
+    "questo messaggio è stato eliminato",
+    "hai eliminato questo messaggio",
+    "mensagem apagada",
+    "esta mensagem foi apagada",
+    "você apagou esta mensagem",
+    "dit bericht is verwijderd",
+    "je hebt dit bericht verwijderd",
+    "tämä viesti poistettiin",
+    "poistit tämän viestin",
+    "pesan ini telah dihapus",
+    "anda menghapus pesan ini",
+    "bu mesaj silindi",
+    "это сообщение удалено",
+    "این پیام حذف شد",
+    "این پیام را حذف کردید",
+    "تم حذف هذه الرسالة",
+    "لقد حذفت هذه الرسالة",
+    "삭제된 메시지입니다",
+    "此消息已删除",
+    "你删除了此消息",
+    "此訊息已刪除",
+    "このメッセージは削除されました",
+];
+
+/// "<This message was edited>", by language (removed from the text; the message gets `edited: true`).
+pub const EDITED: &[&str] = &[
+    "<this message was edited>",
+    "<diese nachricht wurde bearbeitet>",
+    "<se editó este mensaje.>",
+    "<se editó este mensaje>",
+    "<ce message a été modifié>",
+    "<questo messaggio è stato modificato>",
+    "<esta mensagem foi editada>",
+    "<dit bericht is bewerkt>",
+    "<tätä viestiä on muokattu>",
+    "<pesan ini telah diedit>",
+    "<bu mesaj düzenlendi>",
+    "<сообщение изменено>",
+    "<این پیام ویرایش شد>",
+    "<تم تعديل هذه الرسالة>",
+    "<수정된 메시지입니다>",
+    "<此消息已编辑>",
+    "<已編輯此訊息>",
+];
+
+/// Fragments of encryption notices, which iOS writes under the chat's name as if it were an author.
+pub const ENCRYPTION: &[&str] = &[
+    "end-to-end encrypted",
+    "end-to-end encryption",
+    "ende-zu-ende-verschlüsselt",
+    "cifrado de extremo a extremo",
+    "cifrados de extremo a extremo",
+    "chiffrés de bout en bout",
+    "crittografia end-to-end",
+    "ponta a ponta",
+    "end-to-end-versleuteld",
+    "päästä päähän salattuja",
+    "terenkripsi secara end-to-end",
+    "uçtan uca şifreli",
+    "сквозным шифрованием",
+    "رمزگذاری سرتاسری",
+    "رمزنگاری سرتاسری",
+    "مشفرة تمامًا بين الطرفين",
+    "종단간 암호화",
+    "端到端加密",
+    "端對端加密",
+    "エンドツーエンド暗号化",
+];
+
+/// Fragments of group events; found in what would be the author of a line that contains ": " only
+/// because a group name or description does.
+pub const GROUP_EVENTS: &[&str] = &[
+    "changed the subject",
+    "changed this group's icon",
+    "changed the group description",
+    "created group",
+    "security code",
+    "joined using this group's invite link",
+    "changed their phone number",
+    "now an admin",
+    "hat den betreff",
+    "cambió el asunto",
+    "a changé le sujet",
+    "ha cambiato l'oggetto",
+    "heeft het onderwerp",
+    "موضوع را",
+    "غيّر الموضوع",
+    "تغییر داد",
+];
+
+/// True when the text, trimmed, is one of the phrases (Latin phrases case-insensitively).
+pub fn is_phrase(text: &str, phrases: &[&str]) -> bool {
+    let t = text.trim().trim_start_matches('\u{200E}').trim();
+    if t.len() > 80 {
+        return false;
+    }
+    let lower = t.to_lowercase();
+    phrases.iter().any(|p| lower == *p)
+}
+
+/// The filename of an attachment, from iOS `<attached: 00000012-PHOTO-2023-02-09-21-05-11.jpg>` or
+/// Android `IMG-20230209-WA0001.jpg (file attached)` (and localized "(Datei angehängt)", …).
+pub fn attachment(text: &str) -> Option<String> {
+    let t = text.trim().trim_start_matches('\u{200E}');
+    let first = t.lines().next().unwrap_or("");
+    for open in ["<attached: ", "<anexado: ", "<adjunto: ", "<pièce jointe : ", "<angehängt: ", "<allegato: "] {
+        if let Some(rest) = first.strip_prefix(open) {
+            return rest.split('>').next().map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
+        }
+    }
+    for suffix in [
+        " (file attached)",
+        " (datei angehängt)",
+        " (archivo adjunto)",
+        " (fichier joint)",
+        " (file allegato)",
+        " (arquivo anexado)",
+        " (bestand bijgevoegd)",
+        " (tiedosto liitetty)",
+        " (file terlampir)",
+        " (dosya ekli)",
+        " (فایل پیوست شد)",
+        " (الملف مرفق)",
+        " (첨부 파일)",
+        " (文件附件)",
+    ] {
+        let lower = first.to_lowercase();
+        if lower.ends_with(suffix) {
+            let cut = first.len() - suffix.len();
+            if first.is_char_boundary(cut) {
+                return Some(first[..cut].trim().to_string());
+            }
+        }
+    }
+    None
+}
+
+/// A media placeholder or attachment line.
+pub fn is_media(text: &str) -> bool {
+    let first = text.trim().trim_start_matches('\u{200E}').lines().next().unwrap_or("");
+    is_phrase(first, MEDIA_OMITTED) || attachment(text).is_some()
+}
+
+/// Removes a trailing edited marker; returns the text and whether there was one.
+pub fn strip_edited(text: &str) -> (String, bool) {
+    let t = text.trim_end();
+    let lower = t.to_lowercase();
+    for m in EDITED {
+        if lower.ends_with(m) {
+            // Byte lengths can differ after lower-casing only for exotic letters; find the cut by chars.
+            let n = m.chars().count();
+            let cut = t.char_indices().rev().nth(n - 1).map_or(0, |(i, _)| i);
+            let kept = t[..cut].trim_end_matches([' ', '\u{200E}', '\u{202F}', '\u{00A0}']);
+            return (kept.to_string(), true);
+        }
+    }
+    (text.to_string(), false)
+}
+
+/// An encryption notice: one of its fragments in the first 120 characters of a long enough text.
+pub fn is_encryption_notice(text: &str) -> bool {
+    let head: String = text.chars().take(120).collect::<String>().to_lowercase();
+    text.chars().count() > 30 && ENCRYPTION.iter().any(|f| head.contains(f))
+}
+
+/// What would be an author is a group event ("Ali changed the subject from …").
+pub fn is_group_event(candidate_author: &str) -> bool {
+    let lower = candidate_author.to_lowercase();
+    GROUP_EVENTS.iter().any(|f| lower.contains(f))
+}
+
+/// The date in an attachment name: `IMG-20230209-WA0001`, `PHOTO-2023-02-09-…`; as (year, month, day).
+pub fn attachment_date(text: &str) -> Option<(u32, u32, u32)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i + 9 <= b.len() {
+        if b[i] == b'-' {
+            let d = &b[i + 1..];
+            // -YYYYMMDD-
+            if d.len() >= 9 && d[..8].iter().all(u8::is_ascii_digit) && d[8] == b'-' {
+                let n = |r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).ok()?.parse::<u32>().ok();
+                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(4..6), n(6..8)) {
+                    if (2009..2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&dd) {
+                        return Some((y, m, dd));
+                    }
+                }
+            }
+            // -YYYY-MM-DD
+            if d.len() >= 10 && d[4] == b'-' && d[7] == b'-' {
+                let n = |r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).ok()?.parse::<u32>().ok();
+                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(5..7), n(8..10)) {
+                    if (2009..2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&dd) {
+                        return Some((y, m, dd));
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_and_attachments() {
+        assert!(is_media("<Media omitted>"));
+        assert!(is_media("\u{200E}image omitted"));
+        assert!(is_media("<Medien ausgeschlossen>"));
+        assert!(is_media("<رسانه حذف شد>"));
+        assert!(!is_media("I omitted the image on purpose"));
+        assert_eq!(
+            attachment("\u{200E}<attached: 00000012-PHOTO-2023-02-09-21-05-11.jpg>").as_deref(),
+            Some("00000012-PHOTO-2023-02-09-21-05-11.jpg")
+        );
+        assert_eq!(
+            attachment("IMG-20230209-WA0001.jpg (file attached)\ncaption").as_deref(),
+            Some("IMG-20230209-WA0001.jpg")
+        );
+    }
+
+    #[test]
+    fn edited_and_deleted() {
+        assert_eq!(strip_edited("see you soon <This message was edited>"), ("see you soon".to_string(), true));
+        assert_eq!(strip_edited("plain"), ("plain".to_string(), false));
+        assert!(is_phrase("This message was deleted", DELETED));
+        assert!(is_phrase("\u{200E}You deleted this message.", DELETED));
+        assert!(is_phrase("این پیام حذف شد", DELETED));
+    }
+
+    #[test]
+    fn attachment_dates() {
+        assert_eq!(attachment_date("IMG-20230209-WA0001.jpg (file attached)"), Some((2023, 2, 9)));
+        assert_eq!(attachment_date("<attached: 00000012-PHOTO-2023-02-09-21-05-11.jpg>"), Some((2023, 2, 9)));
+        assert_eq!(attachment_date("no date here 2023"), None);
+    }
+}
