@@ -71,6 +71,8 @@ demo: build
 bench: setup build
 	@echo "## banter-validate ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 	$(VENV)/bin/python tools/banter-validate/bench/bench.py target/release/banter-validate target/bench
+	@echo; echo "## banter-whatsapp"
+	$(VENV)/bin/python tools/banter-whatsapp/bench/bench.py target/release/banter-whatsapp target/bench
 
 completions: build
 	mkdir -p target/completions

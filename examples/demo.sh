@@ -25,6 +25,14 @@ for t in scrape whatsapp validate tokenize train chat; do
 done
 done_stage
 
+stage "banter-whatsapp: an iOS export → messages → persona samples"
+EXPORT="testdata/whatsapp/ios_en_gb_24h/WhatsApp Chat - Family.txt"
+"$BIN/banter-whatsapp" parse "$EXPORT" -o "$OUT/messages.jsonl"
+"$BIN/banter-whatsapp" samples "$OUT/messages.jsonl" --list-authors
+"$BIN/banter-whatsapp" samples "$OUT/messages.jsonl" --persona Ali -o "$OUT/persona.jsonl"
+head -n 2 "$OUT/persona.jsonl"
+done_stage
+
 stage "banter-validate: the quality gate on shipped samples"
 "$BIN/banter-validate" testdata/validate/good.jsonl testdata/validate/bad.jsonl --min-score 0 \
   -o "$OUT/clean.jsonl" --rejects "$OUT/rejects.jsonl" --examples 3

@@ -67,11 +67,12 @@ pub fn scan(line: &str) -> Option<Header> {
     if !(first == '[' || first.is_numeric()) {
         return None;
     }
-    let mut norm: Vec<char> = Vec::with_capacity(MAX_HEADER_CHARS);
-    let mut offs: Vec<usize> = Vec::with_capacity(MAX_HEADER_CHARS);
+    let mut norm_buf = ['\0'; MAX_HEADER_CHARS];
+    let mut offs_buf = [0usize; MAX_HEADER_CHARS + 1];
+    let mut len = 0usize;
     let mut digits: Option<u8> = None;
     for (i, c) in line.char_indices() {
-        if norm.len() >= MAX_HEADER_CHARS {
+        if len >= MAX_HEADER_CHARS {
             break;
         }
         if is_invisible(c) {
@@ -94,11 +95,18 @@ pub fn scan(line: &str) -> Option<Header> {
             '\u{00A0}' | '\u{202F}' | '\u{2009}' | '\u{2007}' => ' ',
             c => c,
         };
-        norm.push(n);
-        offs.push(i);
+        norm_buf[len] = n;
+        offs_buf[len] = i;
+        len += 1;
     }
-    offs.push(line.len());
-    let mut s = Scanner { c: &norm, p: 0 };
+    offs_buf[len] = if len < MAX_HEADER_CHARS {
+        line.len()
+    } else {
+        offs_buf[len - 1] + line[offs_buf[len - 1]..].chars().next().map_or(0, char::len_utf8)
+    };
+    let norm = &norm_buf[..len];
+    let offs = &offs_buf[..=len];
+    let mut s = Scanner { c: norm, p: 0 };
     let bracket = s.eat('[');
     s.spaces();
     let (date, date_sep) = s.date()?;
@@ -243,10 +251,9 @@ impl Scanner<'_> {
     }
 
     fn cjk_marker(&mut self) -> Option<Meridiem> {
-        let two: String = self.c.get(self.p..self.p + 2)?.iter().collect();
-        let m = match two.as_str() {
-            "上午" | "午前" | "오전" => Meridiem::Am,
-            "下午" | "午後" | "오후" => Meridiem::Pm,
+        let m = match (self.c.get(self.p)?, self.c.get(self.p + 1)?) {
+            ('上', '午') | ('午', '前') | ('오', '전') => Meridiem::Am,
+            ('下', '午') | ('午', '後') | ('오', '후') => Meridiem::Pm,
             _ => return None,
         };
         self.p += 2;
@@ -276,6 +283,9 @@ impl Scanner<'_> {
 
     /// AM/PM in the forms exports use: AM, am, a.m., a. m., ص/م (Arabic), ق.ظ/ب.ظ (Persian), vorm./nachm.
     fn meridiem(&mut self) -> Option<Meridiem> {
+        if !matches!(self.peek()?, 'a' | 'p' | 'A' | 'P' | 'ق' | 'ب' | 'ص' | 'م' | 'v' | 'n' | 'V' | 'N') {
+            return None;
+        }
         let rest: String = self.c[self.p..].iter().take(8).collect::<String>().to_lowercase();
         let forms: [(&str, Meridiem); 14] = [
             ("a. m.", Meridiem::Am),

@@ -28,7 +28,7 @@ pub fn read(path: &str) -> Result<Export, anyhow::Error> {
         (b, p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     };
     let (bytes, inner_name) = if bytes.starts_with(b"PK\x03\x04") { from_zip(path, &bytes)? } else { (bytes, None) };
-    let text = decode(&bytes).map_err(|msg| Coded::new(Exit::BadInput, format!("{path}: {msg}")))?;
+    let text = decode_owned(bytes).map_err(|msg| Coded::new(Exit::BadInput, format!("{path}: {msg}")))?;
     let chat = chat_name(inner_name.as_deref().filter(|n| !n.starts_with('_')).unwrap_or(&name));
     Ok(Export { text, chat })
 }
@@ -60,6 +60,22 @@ fn from_zip(path: &str, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), anyho
     let mut out = Vec::new();
     f.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
     Ok((out, Some(name)))
+}
+
+/// [`decode`], without copying UTF-8 input.
+pub fn decode_owned(mut bytes: Vec<u8>) -> Result<String, String> {
+    let utf16 =
+        bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") || bytes.iter().take(4096).any(|&b| b == 0);
+    if utf16 {
+        return decode(&bytes);
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let err = e.utf8_error();
+        utf8_error(e.as_bytes(), err)
+    })
 }
 
 /// Decodes UTF-8 (BOM optional) or UTF-16 (BOM, or detected from zero bytes).

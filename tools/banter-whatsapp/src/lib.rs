@@ -187,16 +187,56 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    let (messages, rep) = parse_export(&a.input, &a.export)?;
+    let export = input::read(&a.input)?;
+    let chat = a.export.chat.clone().unwrap_or(export.chat);
+    let lines = input::lines(&export.text);
+    let w = if a.list_authors { None } else { Some(JsonlWriter::create(a.output.as_deref())?) };
+    // Messages stream to a writer thread in batches, so serialising overlaps parsing and memory stays flat;
+    // nothing is committed unless the whole file parsed.
+    const BATCH: usize = 1024;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Message>>(8);
+    let (rep, w) = std::thread::scope(|scope| -> anyhow::Result<(parse::ParseReport, Option<JsonlWriter>)> {
+        let writer = scope.spawn(move || -> Result<Option<JsonlWriter>, Error> {
+            let mut w = w;
+            for batch in rx {
+                if let Some(w) = w.as_mut() {
+                    for m in &batch {
+                        w.write(m)?;
+                    }
+                }
+            }
+            Ok(w)
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let rep = parse::parse_each(&lines, &chat, a.export.date_order, |m| {
+            batch.push(m);
+            if batch.len() == BATCH {
+                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).map_err(|_| ())?;
+            }
+            Ok::<(), ()>(())
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        let w = writer.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
+        let rep = rep.map_err(|_| anyhow::anyhow!("the writer stopped early"))?;
+        Ok((rep, w))
+    })?;
+    if rep.messages == 0 {
+        return Err(Coded::new(
+            Exit::BadInput,
+            format!("{}: no WhatsApp message headers found in {} lines: is this a chat export?", a.input, rep.lines),
+        )
+        .into());
+    }
     if a.list_authors {
         print_authors(&rep.authors);
         return Ok(Exit::Success);
     }
-    let mut w = JsonlWriter::create(a.output.as_deref())?;
-    for m in &messages {
-        w.write(m)?;
+    if let Some(w) = w {
+        w.commit()?;
     }
-    w.commit()?;
     if common.json {
         cli::print_report(&cli::report("banter-whatsapp", Exit::Success, json!({"input": a.input, "parse": rep})))?;
     } else {

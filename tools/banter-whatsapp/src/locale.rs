@@ -138,30 +138,6 @@ pub const EDITED: &[&str] = &[
     "<已編輯此訊息>",
 ];
 
-/// Fragments of encryption notices, which iOS writes under the chat's name as if it were an author.
-pub const ENCRYPTION: &[&str] = &[
-    "end-to-end encrypted",
-    "end-to-end encryption",
-    "ende-zu-ende-verschlüsselt",
-    "cifrado de extremo a extremo",
-    "cifrados de extremo a extremo",
-    "chiffrés de bout en bout",
-    "crittografia end-to-end",
-    "ponta a ponta",
-    "end-to-end-versleuteld",
-    "päästä päähän salattuja",
-    "terenkripsi secara end-to-end",
-    "uçtan uca şifreli",
-    "сквозным шифрованием",
-    "رمزگذاری سرتاسری",
-    "رمزنگاری سرتاسری",
-    "مشفرة تمامًا بين الطرفين",
-    "종단간 암호화",
-    "端到端加密",
-    "端對端加密",
-    "エンドツーエンド暗号化",
-];
-
 /// Fragments of group events; found in what would be the author of a line that contains ": " only
 /// because a group name or description does.
 pub const GROUP_EVENTS: &[&str] = &[
@@ -183,13 +159,25 @@ pub const GROUP_EVENTS: &[&str] = &[
     "تغییر داد",
 ];
 
+/// Byte lengths of all phrases (lower-casing keeps them for these scripts): a message of another length
+/// cannot be a phrase, and most messages are rejected on that alone, without lower-casing.
+static PHRASE_LENGTHS: std::sync::LazyLock<[bool; 128]> = std::sync::LazyLock::new(|| {
+    let mut lens = [false; 128];
+    for p in MEDIA_OMITTED.iter().chain(DELETED).chain(EDITED) {
+        if p.len() < 128 {
+            lens[p.len()] = true;
+        }
+    }
+    lens
+});
+
 /// True when the text, trimmed, is one of the phrases (Latin phrases case-insensitively).
 pub fn is_phrase(text: &str, phrases: &[&str]) -> bool {
     let t = text.trim().trim_start_matches('\u{200E}').trim();
-    if t.len() > 80 {
+    if t.len() >= 128 || !PHRASE_LENGTHS[t.len()] {
         return false;
     }
-    let lower = t.to_lowercase();
+    let lower = if t.is_ascii() { t.to_ascii_lowercase() } else { t.to_lowercase() };
     phrases.iter().any(|p| lower == *p)
 }
 
@@ -198,6 +186,10 @@ pub fn is_phrase(text: &str, phrases: &[&str]) -> bool {
 pub fn attachment(text: &str) -> Option<String> {
     let t = text.trim().trim_start_matches('\u{200E}');
     let first = t.lines().next().unwrap_or("");
+    // Both forms have a '<…' start or a '(…)' end.
+    if !(first.starts_with('<') || first.ends_with(')')) {
+        return None;
+    }
     for open in ["<attached: ", "<anexado: ", "<adjunto: ", "<pièce jointe : ", "<angehängt: ", "<allegato: "] {
         if let Some(rest) = first.strip_prefix(open) {
             return rest.split('>').next().map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
@@ -239,6 +231,9 @@ pub fn is_media(text: &str) -> bool {
 /// Removes a trailing edited marker; returns the text and whether there was one.
 pub fn strip_edited(text: &str) -> (String, bool) {
     let t = text.trim_end();
+    if !t.ends_with('>') {
+        return (text.to_string(), false);
+    }
     let lower = t.to_lowercase();
     for m in EDITED {
         if lower.ends_with(m) {
@@ -252,14 +247,12 @@ pub fn strip_edited(text: &str) -> (String, bool) {
     (text.to_string(), false)
 }
 
-/// An encryption notice: one of its fragments in the first 120 characters of a long enough text.
-pub fn is_encryption_notice(text: &str) -> bool {
-    let head: String = text.chars().take(120).collect::<String>().to_lowercase();
-    text.chars().count() > 30 && ENCRYPTION.iter().any(|f| head.contains(f))
-}
-
 /// What would be an author is a group event ("Ali changed the subject from …").
 pub fn is_group_event(candidate_author: &str) -> bool {
+    // Events are sentences ("Ali changed the subject from …"); names rarely have three words.
+    if candidate_author.split_whitespace().nth(2).is_none() {
+        return false;
+    }
     let lower = candidate_author.to_lowercase();
     GROUP_EVENTS.iter().any(|f| lower.contains(f))
 }

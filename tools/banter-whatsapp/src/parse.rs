@@ -59,8 +59,29 @@ struct Pending {
 
 /// Parses the lines of an export into messages.
 pub fn parse(lines: &[&str], chat: &str, forced: Option<DateOrder>) -> (Vec<Message>, ParseReport) {
+    let mut out = Vec::new();
+    let rep = parse_each(lines, chat, forced, |m| {
+        out.push(m);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|e| match e {});
+    (out, rep)
+}
+
+/// Parses the lines of an export, handing each message to `emit` as soon as it is complete (constant
+/// memory beyond the lines themselves).
+pub fn parse_each<E>(
+    lines: &[&str],
+    chat: &str,
+    forced: Option<DateOrder>,
+    mut emit: impl FnMut(Message) -> Result<(), E>,
+) -> Result<ParseReport, E> {
     let mut rep = ParseReport { lines: lines.len() as u64, ..Default::default() };
-    let headers: Vec<Option<Header>> = lines.iter().map(|l| header::scan(l)).collect();
+    // Scanning headers is the bulk of the work and independent per line: in parallel.
+    let headers: Vec<Option<Header>> = {
+        use rayon::prelude::*;
+        lines.par_iter().with_min_len(4096).map(|l| header::scan(l)).collect()
+    };
 
     // The file's shape: the most common among header-like lines.
     let mut votes: HashMap<Shape, usize> = HashMap::new();
@@ -69,7 +90,7 @@ pub fn parse(lines: &[&str], chat: &str, forced: Option<DateOrder>) -> (Vec<Mess
     }
     let Some(shape) = votes.iter().max_by_key(|(s, n)| (**n, !s.bracket)).map(|(s, _)| *s) else {
         rep.preamble_lines = (1..=lines.len() as u64).collect();
-        return (Vec::new(), rep);
+        return Ok(rep);
     };
     rep.shape = Some(describe(&shape));
     let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape).collect();
@@ -81,7 +102,7 @@ pub fn parse(lines: &[&str], chat: &str, forced: Option<DateOrder>) -> (Vec<Mess
     rep.date_order_ambiguous = ambiguous;
     rep.date_order_evidence = evidence;
 
-    let mut out = Vec::new();
+    let mut count = 0u64;
     let mut pending: Option<Pending> = None;
     let mut last_ts: Option<String> = None;
     let mut author_counts: Vec<(String, u64)> = Vec::new();
@@ -100,7 +121,8 @@ pub fn parse(lines: &[&str], chat: &str, forced: Option<DateOrder>) -> (Vec<Mess
         };
         if starts {
             if let Some(p) = pending.take() {
-                out.push(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts));
+                emit(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts))?;
+                count += 1;
             }
             let h = headers[i].expect("checked above");
             pending = Some(Pending { line: n, header: h, body: line[h.body_start..].to_string() });
@@ -115,11 +137,12 @@ pub fn parse(lines: &[&str], chat: &str, forced: Option<DateOrder>) -> (Vec<Mess
         }
     }
     if let Some(p) = pending.take() {
-        out.push(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts));
+        emit(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts))?;
+        count += 1;
     }
-    rep.messages = out.len() as u64;
+    rep.messages = count;
     rep.authors = author_counts;
-    (out, rep)
+    Ok(rep)
 }
 
 fn describe(s: &Shape) -> String {
@@ -162,7 +185,23 @@ pub fn timestamp(h: &Header, order: DateOrder) -> Option<String> {
         Meridiem::Am => h.hour % 12,
         Meridiem::Pm => h.hour % 12 + 12,
     };
-    Some(format!("{y:04}-{m:02}-{d:02}T{hour:02}:{:02}:{:02}", h.minute, h.second))
+    let mut ts = String::with_capacity(19);
+    let mut push = |v: u32, width: usize, sep: Option<char>| {
+        let digits = [v / 1000 % 10, v / 100 % 10, v / 10 % 10, v % 10];
+        for d in &digits[4 - width..] {
+            ts.push(char::from(b'0' + *d as u8));
+        }
+        if let Some(c) = sep {
+            ts.push(c);
+        }
+    };
+    push(y, 4, Some('-'));
+    push(m, 2, Some('-'));
+    push(d, 2, Some('T'));
+    push(hour, 2, Some(':'));
+    push(h.minute, 2, Some(':'));
+    push(h.second, 2, None);
+    Some(ts)
 }
 
 fn decide_order(
@@ -276,12 +315,17 @@ fn finish(
 /// or — on iOS — text that WhatsApp wrote itself (it starts with U+200E) and is not media or deleted.
 fn split_author(body: &str, ios: bool) -> (Option<String>, String) {
     let first_line = body.lines().next().unwrap_or("");
-    let Some(i) = first_line.find(": ") else {
+    let colon = first_line.as_bytes().windows(2).position(|w| w == b": ");
+    let Some(i) = colon else {
         return (None, body.to_string());
     };
     let raw_author = &body[..i];
     let text = &body[i + 2..];
-    let author: String = raw_author.chars().filter(|c| !header::is_invisible(*c)).collect();
+    let author: std::borrow::Cow<'_, str> = if raw_author.chars().any(header::is_invisible) {
+        raw_author.chars().filter(|c| !header::is_invisible(*c)).collect::<String>().into()
+    } else {
+        raw_author.into()
+    };
     let author = author.trim();
     let impossible = author.is_empty()
         || author.chars().count() > 80
@@ -292,9 +336,7 @@ fn split_author(body: &str, ios: bool) -> (Option<String>, String) {
     }
     // iOS writes its own notices under the chat's name, with U+200E before the text.
     let lrm = text.starts_with('\u{200E}');
-    if locale::is_encryption_notice(text)
-        || ios && lrm && !locale::is_media(text) && !locale::is_phrase(text, locale::DELETED)
-    {
+    if ios && lrm && !locale::is_media(text) && !locale::is_phrase(text, locale::DELETED) {
         return (None, text.to_string());
     }
     (Some(author.to_string()), text.to_string())

@@ -62,6 +62,11 @@ impl Fields {
         self.iter().count()
     }
 
+    /// True for a record built in code: nothing read, nothing added.
+    pub fn is_pristine(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// True when there are no unknown fields.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -189,7 +189,43 @@ impl Record for Message {
         ])
     }
 }
-serde_via_record!(Message);
+impl serde::Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.fields.is_pristine() {
+            // Fast path for freshly built messages (banter-whatsapp writes millions): no Value tree.
+            #[derive(serde::Serialize)]
+            struct Plain<'a> {
+                chat: &'a str,
+                ts: &'a str,
+                author: Option<&'a str>,
+                text: &'a str,
+                kind: &'static str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                edited: Option<bool>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                attachment: Option<&'a str>,
+            }
+            return Plain {
+                chat: &self.chat,
+                ts: &self.ts,
+                author: self.author.as_deref(),
+                text: &self.text,
+                kind: self.kind.as_str(),
+                edited: self.edited,
+                attachment: self.attachment.as_deref(),
+            }
+            .serialize(s);
+        }
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Message::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
 
 /// A block of token ids with their labels (`-100` where no loss is taken), as banter-tokenize writes it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -286,6 +322,24 @@ mod tests {
         assert_eq!(round_trip::<Message>(line), line);
         let e = Message::from_value(json!({"ts":"t","text":"x","kind":"sticker"})).unwrap_err();
         assert!(e.to_string().starts_with("field \"kind\": unknown kind \"sticker\""), "{e}");
+    }
+
+    #[test]
+    fn built_messages_serialize_the_same_fast_or_not() {
+        let m = Message {
+            chat: "c".into(),
+            ts: "2023-01-01T00:00:00".into(),
+            author: None,
+            text: "x\ny".into(),
+            kind: MessageKind::System,
+            edited: Some(true),
+            attachment: Some("a.jpg".into()),
+            fields: Fields::default(),
+        };
+        assert_eq!(serde_json::to_string(&m).unwrap(), serde_json::to_string(&m.to_value()).unwrap());
+        let mut flagged = m.clone();
+        flagged.fields.insert("out_of_order", Value::Bool(true));
+        assert!(serde_json::to_string(&flagged).unwrap().ends_with(r#""out_of_order":true}"#));
     }
 
     #[test]
