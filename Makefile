@@ -73,6 +73,8 @@ bench: setup build
 	$(VENV)/bin/python tools/banter-validate/bench/bench.py target/release/banter-validate target/bench
 	@echo; echo "## banter-whatsapp"
 	$(VENV)/bin/python tools/banter-whatsapp/bench/bench.py target/release/banter-whatsapp target/bench
+	@echo; echo "## banter-scrape"
+	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
 
 completions: build
 	mkdir -p target/completions

@@ -1,0 +1,157 @@
+//! fetch / crawl / wikipedia against the local fixture site.
+
+use predicates::prelude::*;
+
+use crate::{bin, docs, server};
+
+#[test]
+fn fetch_writes_docs_and_lists_failures() {
+    let s = server::start();
+    let urls: Vec<String> = [
+        "/articles/green-tea.html",
+        "/missing.html",
+        "/redirect",
+        "/private/secret.html",
+        "/image.png",
+        "/fa/persian.html",
+    ]
+    .iter()
+    .map(|p| format!("{}{p}", s.base))
+    .collect();
+    let out = bin().arg("fetch").args(&urls).args(["--allow-private", "--delay", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = docs(&out);
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert_eq!(d[0]["title"], "Green tea - Tea Notes");
+    assert_eq!(d[0]["status"], 200);
+    assert_eq!(d[0]["lang"], "en");
+    assert!(d[0]["fetched_at"].as_str().unwrap().ends_with('Z'));
+    // The redirect lands on the article and reports the final URL.
+    assert!(d[1]["url"].as_str().unwrap().ends_with("/articles/green-tea.html"));
+    assert_eq!(d[2]["lang"], "fa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.html (404): HTTP 404"), "{err}");
+    assert!(err.contains("secret.html: disallowed by robots.txt"), "{err}");
+    assert!(err.contains("image.png (200): not HTML (image/png)"), "{err}");
+    assert!(err.contains("3 page(s) fetched, 3 failed"), "{err}");
+}
+
+#[test]
+fn loopback_is_refused_without_allow_private_and_nothing_fetched_is_exit_4() {
+    let s = server::start();
+    bin()
+        .args(["fetch", &format!("{}/articles/green-tea.html", s.base), "--delay", "0"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("private address 127.0.0.1"))
+        .stderr(predicate::str::contains("no page could be fetched"));
+    bin()
+        .args(["fetch", "ftp://example.org/x"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("only http and https"));
+}
+
+#[test]
+fn retry_after_timeouts_caps_and_redirect_loops() {
+    let s = server::start();
+    let out = bin()
+        .args(["fetch", "--allow-private", "--delay", "0", "--timeout", "1", "--max-bytes", "1000000", "--json", "-o"])
+        .arg(tempfile::NamedTempFile::new().unwrap().path())
+        .args([
+            format!("{}/flaky", s.base),
+            format!("{}/slow", s.base),
+            format!("{}/big", s.base),
+            format!("{}/redirect-loop", s.base),
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["counts"]["fetched"], 1, "503 then 200 after Retry-After: {r}");
+    let reasons: Vec<String> =
+        r["failures"].as_array().unwrap().iter().map(|f| f["reason"].as_str().unwrap().to_string()).collect();
+    assert!(reasons[0].contains("timed out"), "{reasons:?}");
+    assert!(reasons[1].contains("cap"), "{reasons:?}");
+    assert!(reasons[2].contains("redirect"), "{reasons:?}");
+}
+
+#[test]
+fn crawl_is_breadth_first_same_host_obeys_robots_and_stops_on_loops() {
+    let s = server::start();
+    let out = bin()
+        .args([
+            "crawl",
+            &format!("{}/", s.base),
+            "--allow-private",
+            "--delay",
+            "0",
+            "--max-pages",
+            "20",
+            "--max-depth",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let urls: Vec<String> = docs(&out).iter().map(|d| d["url"].as_str().unwrap().replace(&s.base, "")).collect();
+    assert_eq!(urls[0], "/");
+    for want in [
+        "/articles/green-tea.html",
+        "/articles/python-gil.html",
+        "/forum/thread.html",
+        "/fa/persian.html",
+        "/loop/a.html",
+        "/loop/b.html",
+    ] {
+        assert!(urls.contains(&want.to_string()), "{want} not crawled: {urls:?}");
+    }
+    assert!(!urls.iter().any(|u| u.contains("private")), "robots.txt ignored: {urls:?}");
+    assert_eq!(urls.iter().filter(|u| u.contains("loop/a")).count(), 1, "loop fetched twice");
+    let hits = s.hits.lock().unwrap().clone();
+    assert_eq!(hits.iter().filter(|h| *h == "/robots.txt").count(), 1, "robots.txt read once per host");
+    // --include narrows, --max-pages stops.
+    let out = bin()
+        .args([
+            "crawl",
+            &format!("{}/", s.base),
+            "--allow-private",
+            "--delay",
+            "0",
+            "--max-pages",
+            "2",
+            "--include",
+            "articles|/$",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(docs(&out).len(), 2);
+}
+
+#[test]
+fn delay_spaces_requests_to_one_host() {
+    let s = server::start();
+    let t = std::time::Instant::now();
+    bin()
+        .args(["fetch", "--allow-private", "--delay", "0.3", "-q"])
+        .args([format!("{}/loop/a.html", s.base), format!("{}/loop/b.html", s.base), format!("{}/loop/a.html", s.base)])
+        .assert()
+        .success();
+    // robots.txt + 3 pages, each at least 0.3 s after the previous request.
+    assert!(t.elapsed().as_secs_f64() >= 0.9);
+}
+
+#[test]
+fn wikipedia_random_articles_skip_stubs() {
+    let s = server::start();
+    let out = bin()
+        .args(["wikipedia", "--random", "5", "--lang", "xx", "--allow-private", "--delay", "0", "--endpoint"])
+        .arg(format!("{}/w/api.php", s.base))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = docs(&out);
+    assert_eq!(d.len(), 5);
+    assert!(d.iter().all(|x| x["text"].as_str().unwrap().len() >= 100 && x["lang"] == "xx"));
+    assert!(d[0]["url"].as_str().unwrap().starts_with("https://xx.wikipedia.org/wiki/Article_"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 article(s) under 100 characters"));
+}
