@@ -15,12 +15,14 @@ VENV := .venv
 STAMP_TORCH := $(VENV)/.stamp-torch
 STAMP_DEV := $(VENV)/.stamp-dev
 CARGO ?= cargo
+SHARED ?= ../shared
 CARGO_FLAGS := --release --locked --workspace
 
 export LIBTORCH_USE_PYTORCH := 1
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export BANTER_REQUIRE_PARITY := 1
 
 .PHONY: help setup build test lint unit e2e demo bench completions install clean distclean
 
@@ -73,6 +75,8 @@ bench: setup build
 	$(VENV)/bin/python tools/banter-validate/bench/bench.py target/release/banter-validate target/bench
 	@echo; echo "## banter-whatsapp"
 	$(VENV)/bin/python tools/banter-whatsapp/bench/bench.py target/release/banter-whatsapp target/bench
+	@echo; echo "## banter-tokenize"
+	$(VENV)/bin/python tools/banter-tokenize/bench/bench.py target/release/banter-tokenize target/bench $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
 

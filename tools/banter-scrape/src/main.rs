@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Many small allocations per record; mimalloc is markedly faster than glibc's malloc for them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = banter_scrape::Cli::parse();
     banter_core::cli::run_main("banter-scrape", || banter_scrape::run(cli))

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Tokenizing allocates many small vectors per sample; mimalloc roughly halves that cost over glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = banter_tokenize::Cli::parse();
     banter_core::cli::run_main("banter-tokenize", || banter_tokenize::run(cli))
