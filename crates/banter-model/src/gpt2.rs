@@ -1,0 +1,352 @@
+//! GPT-2 exactly as Hugging Face's `GPT2LMHeadModel`: learned positions, pre-LayerNorm blocks, fused
+//! `c_attn` (q|k|v), `gelu_new`, tied `lm_head`. Weights are kept in HF's Conv1D layout (`[in, out]`,
+//! `y = x·W + b`), so they load and save under HF's names with no transposes. Attention goes through
+//! `scaled_dot_product_attention`, with an optional KV cache for generation.
+
+use tch::nn::{self, Init};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::Gpt2Config;
+use crate::lora::{LoraConfig, LoraPair};
+
+/// A `Conv1D` layer: weight `[in, out]`, bias `[out]`, and maybe a LoRA pair.
+#[derive(Debug)]
+pub struct Conv1D {
+    /// Weight, `[in, out]`.
+    pub w: Tensor,
+    /// Bias, `[out]`.
+    pub b: Tensor,
+    /// LoRA adapter on this layer.
+    pub lora: Option<LoraPair>,
+}
+
+impl Conv1D {
+    fn new(p: nn::Path<'_>, n_in: i64, n_out: i64, std: f64) -> Self {
+        Conv1D {
+            w: p.var("weight", &[n_in, n_out], Init::Randn { mean: 0.0, stdev: std }),
+            b: p.var("bias", &[n_out], Init::Const(0.0)),
+            lora: None,
+        }
+    }
+
+    /// `x·W + b` (+ LoRA), with the matmul in `compute` precision.
+    pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        let out = if compute == Kind::Float {
+            x.matmul(&self.w) + &self.b
+        } else {
+            (x.to_kind(compute).matmul(&self.w.to_kind(compute))).to_kind(Kind::Float) + &self.b
+        };
+        match &self.lora {
+            Some(l) => out + l.forward(x, compute, train),
+            None => out,
+        }
+    }
+}
+
+/// LayerNorm parameters.
+#[derive(Debug)]
+pub struct Norm {
+    /// Scale.
+    pub w: Tensor,
+    /// Shift.
+    pub b: Tensor,
+}
+
+impl Norm {
+    fn new(p: nn::Path<'_>, n: i64) -> Self {
+        Norm { w: p.var("weight", &[n], Init::Const(1.0)), b: p.var("bias", &[n], Init::Const(0.0)) }
+    }
+    fn forward(&self, x: &Tensor, eps: f64) -> Tensor {
+        x.layer_norm([*x.size().last().unwrap_or(&1)], Some(&self.w), Some(&self.b), eps, true)
+    }
+}
+
+/// One transformer block.
+#[derive(Debug)]
+pub struct Block {
+    /// Pre-attention norm.
+    pub ln_1: Norm,
+    /// q|k|v projection.
+    pub c_attn: Conv1D,
+    /// Attention output projection.
+    pub attn_proj: Conv1D,
+    /// Pre-MLP norm.
+    pub ln_2: Norm,
+    /// MLP up-projection.
+    pub c_fc: Conv1D,
+    /// MLP down-projection.
+    pub mlp_proj: Conv1D,
+}
+
+/// Keys and values of the tokens seen so far, per layer (`[B, heads, T, head_dim]`).
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// Tokens cached.
+    pub fn len(&self) -> i64 {
+        self.layers.first().map_or(0, |(k, _)| k.size()[2])
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps only the first `n` positions (to drop a rejected continuation).
+    pub fn truncate(&mut self, n: i64) {
+        for (k, v) in &mut self.layers {
+            *k = k.narrow(2, 0, n);
+            *v = v.narrow(2, 0, n);
+        }
+    }
+}
+
+/// Settings of one forward pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    /// Dropout on.
+    pub train: bool,
+    /// Matmul precision: `Kind::Float`, or `Kind::BFloat16` for bf16 compute with fp32 weights.
+    pub compute: Kind,
+}
+
+impl Pass {
+    /// Evaluation in fp32.
+    pub fn eval() -> Self {
+        Pass { train: false, compute: Kind::Float }
+    }
+}
+
+/// GPT-2 with its weights in a VarStore named as Hugging Face names them (`transformer.h.0.attn.c_attn.weight`).
+#[derive(Debug)]
+pub struct Gpt2 {
+    /// Shape and hyper-parameters.
+    pub cfg: Gpt2Config,
+    /// The base weights.
+    pub vs: nn::VarStore,
+    /// LoRA weights (PEFT names), when an adapter is attached.
+    pub lora_vs: Option<nn::VarStore>,
+    /// The LoRA configuration, when attached.
+    pub lora_cfg: Option<LoraConfig>,
+    /// Token embeddings `[V, E]` (also the output projection).
+    pub wte: Tensor,
+    /// Position embeddings `[P, E]`.
+    pub wpe: Tensor,
+    /// Blocks.
+    pub blocks: Vec<Block>,
+    /// Final norm.
+    pub ln_f: Norm,
+}
+
+impl Gpt2 {
+    /// A randomly initialised model (GPT-2's init: N(0, 0.02), residual projections scaled by 1/√(2·layers)).
+    pub fn new(cfg: Gpt2Config, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let t = root.sub("transformer");
+        let (e, std) = (cfg.n_embd, cfg.initializer_range);
+        let proj_std = std / (2.0 * cfg.n_layer as f64).sqrt();
+        let wte = t.sub("wte").var("weight", &[cfg.vocab_size, e], Init::Randn { mean: 0.0, stdev: std });
+        let wpe = t.sub("wpe").var("weight", &[cfg.n_positions, e], Init::Randn { mean: 0.0, stdev: std });
+        let blocks = (0..cfg.n_layer)
+            .map(|i| {
+                let h = t.sub("h").sub(i.to_string());
+                Block {
+                    ln_1: Norm::new(h.sub("ln_1"), e),
+                    c_attn: Conv1D::new(h.sub("attn").sub("c_attn"), e, 3 * e, std),
+                    attn_proj: Conv1D::new(h.sub("attn").sub("c_proj"), e, e, proj_std),
+                    ln_2: Norm::new(h.sub("ln_2"), e),
+                    c_fc: Conv1D::new(h.sub("mlp").sub("c_fc"), e, cfg.inner(), std),
+                    mlp_proj: Conv1D::new(h.sub("mlp").sub("c_proj"), cfg.inner(), e, proj_std),
+                }
+            })
+            .collect();
+        let ln_f = Norm::new(t.sub("ln_f"), e);
+        Gpt2 { cfg, vs, lora_vs: None, lora_cfg: None, wte, wpe, blocks, ln_f }
+    }
+
+    /// The device the weights are on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Every Conv1D with its module path (`transformer.h.3.attn.c_proj`).
+    pub fn conv_layers_mut(&mut self) -> Vec<(String, &mut Conv1D)> {
+        let mut out = Vec::new();
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            out.push((format!("transformer.h.{i}.attn.c_attn"), &mut b.c_attn));
+            out.push((format!("transformer.h.{i}.attn.c_proj"), &mut b.attn_proj));
+            out.push((format!("transformer.h.{i}.mlp.c_fc"), &mut b.c_fc));
+            out.push((format!("transformer.h.{i}.mlp.c_proj"), &mut b.mlp_proj));
+        }
+        out
+    }
+
+    /// Logits `[B, T, V]` for token ids `[B, T]`, continuing after what `cache` holds (and extending it).
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
+        let (b, t) = (ids.size()[0], ids.size()[1]);
+        let cfg = &self.cfg;
+        let (nh, e) = (cfg.n_head, cfg.n_embd);
+        let hd = e / nh;
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let pos = Tensor::arange_start(past, past + t, (Kind::Int64, ids.device()));
+        let mut x = ids.embedding_wte(&self.wte) + pos.embedding_wte(&self.wpe).unsqueeze(0);
+        x = x.dropout(cfg.embd_pdrop, pass.train);
+        let mut cache = cache;
+        if let Some(c) = cache.as_deref_mut() {
+            if c.layers.is_empty() {
+                c.layers = Vec::with_capacity(self.blocks.len());
+            }
+        }
+        // With cached keys and several new tokens, new token i sees cached tokens and new tokens ≤ i.
+        let mask = (past > 0 && t > 1).then(|| {
+            let full = Tensor::ones([t, past + t], (Kind::Bool, ids.device()));
+            full.tril(past)
+        });
+        for (li, blk) in self.blocks.iter().enumerate() {
+            let h = blk.ln_1.forward(&x, cfg.layer_norm_epsilon);
+            let qkv = blk.c_attn.forward(&h, pass.compute, pass.train);
+            let parts = qkv.split(e, 2);
+            let shape = |z: &Tensor| z.view([b, t, nh, hd]).transpose(1, 2);
+            let (q, mut k, mut v) = (shape(&parts[0]), shape(&parts[1]), shape(&parts[2]));
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = c.layers.get(li) {
+                    k = Tensor::cat(&[pk, &k], 2);
+                    v = Tensor::cat(&[pv, &v], 2);
+                }
+                if c.layers.len() > li {
+                    c.layers[li] = (k.shallow_clone(), v.shallow_clone());
+                } else {
+                    c.layers.push((k.shallow_clone(), v.shallow_clone()));
+                }
+            }
+            let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
+            let causal = past == 0 && t > 1;
+            let (q, k, v) = if pass.compute == Kind::Float {
+                (q, k, v)
+            } else {
+                (q.to_kind(pass.compute), k.to_kind(pass.compute), v.to_kind(pass.compute))
+            };
+            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), dropout, causal, None, false)
+                .to_kind(Kind::Float);
+            let y = y.transpose(1, 2).contiguous().view([b, t, e]);
+            let y = blk.attn_proj.forward(&y, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+            x = x + y;
+            let h = blk.ln_2.forward(&x, cfg.layer_norm_epsilon);
+            let approx = if cfg.activation_function == "gelu" { "none" } else { "tanh" };
+            let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
+            let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+            x = x + m;
+        }
+        let x = self.ln_f.forward(&x, cfg.layer_norm_epsilon);
+        if pass.compute == Kind::Float {
+            x.matmul(&self.wte.tr())
+        } else {
+            x.to_kind(pass.compute).matmul(&self.wte.to_kind(pass.compute).tr()).to_kind(Kind::Float)
+        }
+    }
+
+    /// Mean cross-entropy of next-token prediction: logits at t predict labels at t+1; `-100` is ignored.
+    /// Returns (loss, number of target tokens).
+    pub fn loss(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> (Tensor, i64) {
+        let logits = self.forward(ids, None, pass);
+        let (b, t, v) = (logits.size()[0], logits.size()[1], logits.size()[2]);
+        let shift_logits = logits.narrow(1, 0, t - 1).reshape([b * (t - 1), v]);
+        let shift_labels = labels.narrow(1, 1, t - 1).reshape([b * (t - 1)]);
+        let n = shift_labels.ne(-100).sum(Kind::Int64).int64_value(&[]);
+        let loss = shift_logits.cross_entropy_loss::<Tensor>(&shift_labels, None, tch::Reduction::Mean, -100, 0.0);
+        (loss, n)
+    }
+
+    /// Grows the vocabulary to `n` tokens (new special tokens): new rows initialised like GPT-2's
+    /// (N(0, 0.02)); the output projection is tied, so it grows too.
+    pub fn resize_vocab(&mut self, n: i64) {
+        let old = self.cfg.vocab_size;
+        if n <= old {
+            return;
+        }
+        let _g = tch::no_grad_guard();
+        let extra =
+            Tensor::randn([n - old, self.cfg.n_embd], (Kind::Float, self.device())) * self.cfg.initializer_range;
+        let grown = Tensor::cat(&[&self.wte, &extra], 0);
+        // `set_data` swaps the storage under the same tensor, so the VarStore entry, the optimizer's view
+        // and `self.wte` all see the grown matrix.
+        self.wte.set_data(&grown);
+        self.cfg.vocab_size = n;
+    }
+
+    /// Number of parameters of the base model.
+    pub fn num_params(&self) -> i64 {
+        self.vs.variables().values().map(|t| t.numel() as i64).sum()
+    }
+}
+
+/// `embedding` with the weight as the receiver's partner (ids.embedding(weight)).
+trait EmbeddingExt {
+    fn embedding_wte(&self, weight: &Tensor) -> Tensor;
+}
+
+impl EmbeddingExt for Tensor {
+    fn embedding_wte(&self, weight: &Tensor) -> Tensor {
+        Tensor::embedding(weight, self, -1, false, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Gpt2 {
+        tch::manual_seed(1);
+        let mut c = Gpt2Config::new(50, 32, 16, 2, 2);
+        c.resid_pdrop = 0.0;
+        c.embd_pdrop = 0.0;
+        c.attn_pdrop = 0.0;
+        Gpt2::new(c, Device::Cpu)
+    }
+
+    #[test]
+    fn kv_cache_gives_the_same_logits_as_a_full_pass() {
+        let m = tiny();
+        let _g = tch::no_grad_guard();
+        let ids = Tensor::from_slice(&[1i64, 5, 9, 3, 7, 2]).view([1, 6]);
+        let full = m.forward(&ids, None, Pass::eval());
+        let mut cache = KvCache::default();
+        let a = m.forward(&ids.narrow(1, 0, 3), Some(&mut cache), Pass::eval());
+        let b = m.forward(&ids.narrow(1, 3, 2), Some(&mut cache), Pass::eval()); // chunked prefill
+        let c = m.forward(&ids.narrow(1, 5, 1), Some(&mut cache), Pass::eval()); // one-token decode
+        let stitched = Tensor::cat(&[a, b, c], 1);
+        let diff = (full - stitched).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{diff}");
+        assert_eq!(cache.len(), 6);
+    }
+
+    #[test]
+    fn loss_ignores_masked_labels_and_bf16_is_close() {
+        let m = tiny();
+        let ids = Tensor::from_slice(&[1i64, 5, 9, 3, 7, 2, 4, 4]).view([2, 4]);
+        let labels = Tensor::from_slice(&[-100i64, -100, 9, 3, -100, 2, 4, -100]).view([2, 4]);
+        let (l, n) = m.loss(&ids, &labels, Pass::eval());
+        assert_eq!(n, 4);
+        let (l16, _) = m.loss(&ids, &labels, Pass { train: false, compute: Kind::BFloat16 });
+        let (a, b) = (l.double_value(&[]), l16.double_value(&[]));
+        assert!((a - b).abs() / a < 0.01, "{a} vs {b}");
+        assert!((a - (50f64).ln()).abs() < 0.5, "random init loss ≈ ln V: {a}");
+    }
+
+    #[test]
+    fn resize_keeps_old_rows() {
+        let mut m = tiny();
+        let before = m.wte.narrow(0, 0, 50).copy();
+        m.resize_vocab(53);
+        assert_eq!(m.wte.size(), vec![53, 16]);
+        assert_eq!(m.cfg.vocab_size, 53);
+        assert!(m.wte.narrow(0, 0, 50).allclose(&before, 0.0, 0.0, false));
+        assert_eq!(m.vs.variables()["transformer.wte.weight"].size(), vec![53, 16]);
+        let logits = m.forward(&Tensor::from_slice(&[52i64]).view([1, 1]), None, Pass::eval());
+        assert_eq!(logits.size(), vec![1, 1, 53]);
+    }
+}

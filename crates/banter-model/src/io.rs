@@ -1,0 +1,265 @@
+//! Hugging Face and PEFT files: `config.json` + `model.safetensors` (or a sharded index) in, the same out
+//! (with `{"format":"pt"}` metadata, as `transformers` writes); `adapter_config.json` +
+//! `adapter_model.safetensors` for LoRA. Pickle checkpoints are refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use tch::{Device, Kind, Tensor};
+
+use crate::ModelError;
+use crate::config::Gpt2Config;
+use crate::gpt2::Gpt2;
+use crate::lora::{self, LoraConfig};
+
+/// Reads every tensor of a safetensors file as fp32 on `device`.
+pub fn read_safetensors(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Format(format!("{}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        let kind = match view.dtype() {
+            Dtype::F32 => Kind::Float,
+            Dtype::F16 => Kind::Half,
+            Dtype::BF16 => Kind::BFloat16,
+            Dtype::F64 => Kind::Double,
+            Dtype::I64 => Kind::Int64,
+            Dtype::U8 | Dtype::BOOL => {
+                // attn.bias / masked_bias buffers in old checkpoints: not parameters.
+                continue;
+            }
+            other => {
+                return Err(ModelError::Format(format!(
+                    "{}: tensor {name} has unsupported dtype {other:?}",
+                    path.display()
+                )));
+            }
+        };
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| ModelError::Format(format!("{}: tensor {name}: {e}", path.display())))?;
+        let t = if kind == Kind::Int64 { t } else { t.to_kind(Kind::Float) };
+        out.push((name, t.to_device(device)));
+    }
+    Ok(out)
+}
+
+/// Writes tensors (as fp32, contiguous, on the CPU) to a safetensors file with `{"format":"pt"}`, atomically.
+pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), ModelError> {
+    let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        let numel = t.numel();
+        let mut data = vec![0f32; numel];
+        t.copy_data(&mut data, numel);
+        let bytes: Vec<u8> = data.iter().flat_map(|f| f.to_le_bytes()).collect();
+        bufs.push((name.clone(), shape, bytes));
+    }
+    let views: Vec<(String, TensorView<'_>)> = bufs
+        .iter()
+        .map(|(n, s, b)| {
+            TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| ModelError::Format(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let meta: HashMap<String, String> = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format(e.to_string()))?;
+    let mut out = banter_core::jsonl::Output::file(path).map_err(|e| ModelError::Io(e.to_string()))?;
+    std::io::Write::write_all(&mut out, &bytes).map_err(|e| ModelError::io(path, e))?;
+    out.commit().map_err(|e| ModelError::Io(e.to_string()))
+}
+
+/// The weight files of a model directory: `model.safetensors`, or the shards of
+/// `model.safetensors.index.json`. A directory with only pickle weights is refused.
+pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if index.exists() {
+        let text = std::fs::read_to_string(&index).map_err(|e| ModelError::io(&index, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Format(format!("{}: {e}", index.display())))?;
+        let mut files: Vec<String> = v["weight_map"]
+            .as_object()
+            .map(|m| m.values().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.dedup();
+        if files.is_empty() {
+            return Err(ModelError::Format(format!("{}: empty weight_map", index.display())));
+        }
+        return Ok(files.into_iter().map(|f| dir.join(f)).collect());
+    }
+    for pickle in ["pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5"] {
+        if dir.join(pickle).exists() {
+            return Err(ModelError::Format(format!(
+                "{}: only {pickle} is there; banter reads safetensors only (pickle files can run code). Convert it once with \
+                 transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)",
+                dir.display()
+            )));
+        }
+    }
+    Err(ModelError::Format(format!("{}: no model.safetensors", dir.display())))
+}
+
+/// Loads a GPT-2 from a Hugging Face directory (`transformer.` prefix or not; mask buffers ignored).
+pub fn load_model(dir: &Path, device: Device) -> Result<Gpt2, ModelError> {
+    let cfg = Gpt2Config::load(&dir.join("config.json"))?;
+    let mut model = Gpt2::new(cfg, device);
+    let mut loaded: HashMap<String, Tensor> = HashMap::new();
+    for f in weight_files(dir)? {
+        for (name, t) in read_safetensors(&f, device)? {
+            if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") || name == "lm_head.weight" {
+                continue;
+            }
+            let name = if name.starts_with("transformer.") { name } else { format!("transformer.{name}") };
+            loaded.insert(name, t);
+        }
+    }
+    assign(&model.vs, &loaded, dir)?;
+    // set_data keeps the model's handles pointing at the loaded values.
+    model.wte = model.vs.variables()["transformer.wte.weight"].shallow_clone();
+    Ok(model)
+}
+
+fn assign(vs: &tch::nn::VarStore, loaded: &HashMap<String, Tensor>, dir: &Path) -> Result<(), ModelError> {
+    let _g = tch::no_grad_guard();
+    let vars = vs.variables();
+    let mut missing = Vec::new();
+    for (name, var) in vars.iter() {
+        match loaded.get(name) {
+            Some(t) if t.size() == var.size() => {
+                let mut v = var.shallow_clone();
+                v.copy_(t);
+            }
+            Some(t) => {
+                return Err(ModelError::Format(format!(
+                    "{}: {name} has shape {:?}, config.json says {:?}",
+                    dir.display(),
+                    t.size(),
+                    var.size()
+                )));
+            }
+            None => missing.push(name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(ModelError::Format(format!(
+            "{}: {} weight(s) missing, e.g. {}",
+            dir.display(),
+            missing.len(),
+            missing.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let extra: Vec<&String> = loaded.keys().filter(|k| !vars.contains_key(*k)).collect();
+    if !extra.is_empty() {
+        return Err(ModelError::Format(format!(
+            "{}: unexpected weight(s) for GPT-2, e.g. {}",
+            dir.display(),
+            extra.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Saves the base model (`config.json` + `model.safetensors`) in Hugging Face's layout.
+pub fn save_model(model: &Gpt2, dir: &Path) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let vars: BTreeMap<String, Tensor> = model.vs.variables().into_iter().collect();
+    let tensors: Vec<(String, Tensor)> = vars.into_iter().collect();
+    write_safetensors(&tensors, &dir.join("model.safetensors"))?;
+    write_json(&dir.join("config.json"), &model.cfg.to_hf_json())
+}
+
+/// Writes pretty JSON atomically.
+pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), ModelError> {
+    let mut out = banter_core::jsonl::Output::file(path).map_err(|e| ModelError::Io(e.to_string()))?;
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    std::io::Write::write_all(&mut out, text.as_bytes()).map_err(|e| ModelError::io(path, e))?;
+    out.commit().map_err(|e| ModelError::Io(e.to_string()))
+}
+
+/// Saves the attached LoRA as a PEFT adapter; `extra` (e.g. grown embeddings under `modules_to_save`) are
+/// written with it.
+pub fn save_adapter(model: &Gpt2, dir: &Path, base: &str, extra: &[(String, Tensor)]) -> Result<(), ModelError> {
+    let (Some(vs), Some(cfg)) = (&model.lora_vs, &model.lora_cfg) else {
+        return Err(ModelError::Config("no LoRA adapter to save".into()));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    tensors.extend(extra.iter().map(|(n, t)| (n.clone(), t.shallow_clone())));
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    write_safetensors(&tensors, &dir.join("adapter_model.safetensors"))?;
+    let modules: Option<Vec<String>> = (!extra.is_empty()).then(|| vec!["wte".to_string()]);
+    write_json(&dir.join("adapter_config.json"), &cfg.to_peft_json(base, modules))
+}
+
+/// Loads a PEFT LoRA adapter onto a model (attaching fresh layers, then copying the weights). Keys are
+/// matched with or without PEFT's `.default` adapter name.
+pub fn load_adapter(model: &mut Gpt2, dir: &Path) -> Result<LoraConfig, ModelError> {
+    let cfg_path = dir.join("adapter_config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::Format(format!("{}: {e}", cfg_path.display())))?;
+    let cfg = LoraConfig::from_peft_json(&v).map_err(|e| ModelError::Format(format!("{}: {e}", cfg_path.display())))?;
+    let file = dir.join("adapter_model.safetensors");
+    if !file.exists() && dir.join("adapter_model.bin").exists() {
+        return Err(ModelError::Format(format!(
+            "{}: adapter_model.bin is pickle; save the adapter with safe_serialization",
+            dir.display()
+        )));
+    }
+    let device = model.device();
+    let tensors = read_safetensors(&file, device)?;
+    let mut by_name: HashMap<String, Tensor> = HashMap::new();
+    let mut wte_rows: Option<Tensor> = None;
+    for (name, t) in tensors {
+        let name = name
+            .replace(".lora_A.default.weight", ".lora_A.weight")
+            .replace(".lora_B.default.weight", ".lora_B.weight");
+        if name.contains("transformer.wte") {
+            wte_rows = Some(t);
+            continue;
+        }
+        by_name.insert(name, t);
+    }
+    if let Some(w) = wte_rows {
+        model.resize_vocab(w.size()[0]);
+        let _g = tch::no_grad_guard();
+        model.wte.set_data(&w);
+    }
+    lora::attach(model, &LoraConfig { dropout: cfg.dropout, ..cfg.clone() });
+    let vs = model.lora_vs.as_ref().expect("attached");
+    let vars = vs.variables();
+    let _g = tch::no_grad_guard();
+    let mut matched = 0;
+    for (name, var) in vars.iter() {
+        let t =
+            by_name.get(name).ok_or_else(|| ModelError::Format(format!("{}: {name} is missing", file.display())))?;
+        if t.size() != var.size() {
+            return Err(ModelError::Format(format!(
+                "{}: {name} has shape {:?}, expected {:?}",
+                file.display(),
+                t.size(),
+                var.size()
+            )));
+        }
+        var.shallow_clone().copy_(t);
+        matched += 1;
+    }
+    if matched != by_name.len() {
+        let unknown: Vec<&String> = by_name.keys().filter(|k| !vars.contains_key(*k)).collect();
+        return Err(ModelError::Format(format!(
+            "{}: unexpected tensors, e.g. {:?}",
+            file.display(),
+            unknown.iter().take(2).collect::<Vec<_>>()
+        )));
+    }
+    Ok(cfg)
+}

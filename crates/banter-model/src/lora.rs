@@ -1,0 +1,217 @@
+//! LoRA as PEFT does it for GPT-2's Conv1D layers (`fan_in_fan_out: true`): per targeted layer
+//! `A [r, in]` ~ U(−1/√in, 1/√in) (kaiming-uniform with a = √5) and `B [out, r]` = 0, output
+//! `x·W + b + dropout(x)·Aᵀ·Bᵀ · alpha/r`. The LoRA weights live in their own VarStore under PEFT's names
+//! (`base_model.model.transformer.h.0.attn.c_attn.lora_A.weight`), so saving it writes an
+//! `adapter_model.safetensors` that `PeftModel.from_pretrained` loads.
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+use crate::gpt2::Gpt2;
+
+/// LoRA settings (defaults: Asimbot's r 8, alpha 16, dropout 0.05 on c_attn and c_proj).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    /// Rank.
+    pub r: i64,
+    /// Scale numerator: the update is multiplied by alpha / r.
+    pub alpha: f64,
+    /// Dropout on the LoRA branch's input.
+    pub dropout: f64,
+    /// Module name suffixes to adapt (PEFT matching: `c_proj` adapts attn.c_proj and mlp.c_proj).
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig { r: 8, alpha: 16.0, dropout: 0.05, targets: vec!["c_attn".into(), "c_proj".into()] }
+    }
+}
+
+impl LoraConfig {
+    /// alpha / r.
+    pub fn scaling(&self) -> f64 {
+        self.alpha / self.r as f64
+    }
+
+    /// PEFT's `adapter_config.json`.
+    pub fn to_peft_json(&self, base: &str, modules_to_save: Option<Vec<String>>) -> serde_json::Value {
+        serde_json::json!({
+            "peft_type": "LORA",
+            "task_type": "CAUSAL_LM",
+            "r": self.r,
+            "lora_alpha": self.alpha,
+            "lora_dropout": self.dropout,
+            "target_modules": self.targets,
+            "bias": "none",
+            "fan_in_fan_out": true,
+            "base_model_name_or_path": base,
+            "inference_mode": true,
+            "init_lora_weights": true,
+            "use_rslora": false,
+            "use_dora": false,
+            "modules_to_save": modules_to_save,
+            "layers_to_transform": null,
+            "layers_pattern": null,
+            "rank_pattern": {},
+            "alpha_pattern": {},
+            "revision": null,
+            "library_name": "banter",
+        })
+    }
+
+    /// Reads PEFT's `adapter_config.json`.
+    pub fn from_peft_json(v: &serde_json::Value) -> Result<Self, String> {
+        if v["peft_type"].as_str() != Some("LORA") {
+            return Err(format!("peft_type {} is not LORA", v["peft_type"]));
+        }
+        if v["use_dora"].as_bool() == Some(true) || v["use_rslora"].as_bool() == Some(true) {
+            return Err("DoRA and rsLoRA adapters are not supported".into());
+        }
+        let targets = match &v["target_modules"] {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => return Err("target_modules is missing".into()),
+        };
+        Ok(LoraConfig {
+            r: v["r"].as_i64().ok_or("r is missing")?,
+            alpha: v["lora_alpha"].as_f64().ok_or("lora_alpha is missing")?,
+            dropout: v["lora_dropout"].as_f64().unwrap_or(0.0),
+            targets,
+        })
+    }
+
+    /// True when a module path (`transformer.h.0.attn.c_proj`) is targeted.
+    pub fn targets_module(&self, path: &str) -> bool {
+        self.targets.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
+    }
+}
+
+/// The A/B pair on one layer.
+#[derive(Debug)]
+pub struct LoraPair {
+    /// `[r, in]`.
+    pub a: Tensor,
+    /// `[out, r]`.
+    pub b: Tensor,
+    /// alpha / r.
+    pub scaling: f64,
+    /// Dropout on the branch input.
+    pub dropout: f64,
+}
+
+impl LoraPair {
+    /// `dropout(x)·Aᵀ·Bᵀ·scaling`.
+    pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        let x = x.dropout(self.dropout, train);
+        let y = if compute == Kind::Float {
+            x.matmul(&self.a.tr()).matmul(&self.b.tr())
+        } else {
+            x.to_kind(compute)
+                .matmul(&self.a.to_kind(compute).tr())
+                .matmul(&self.b.to_kind(compute).tr())
+                .to_kind(Kind::Float)
+        };
+        y * self.scaling
+    }
+}
+
+/// Attaches fresh LoRA layers (PEFT init) to every targeted Conv1D and freezes the base weights.
+/// Returns how many layers were adapted.
+pub fn attach(model: &mut Gpt2, cfg: &LoraConfig) -> usize {
+    let device = model.device();
+    let vs = nn::VarStore::new(device);
+    let root = vs.root().sub("base_model").sub("model");
+    let mut n = 0;
+    for (path, layer) in model.conv_layers_mut() {
+        if !cfg.targets_module(&path) {
+            continue;
+        }
+        let (n_in, n_out) = (layer.w.size()[0], layer.w.size()[1]);
+        let mut p = root.clone();
+        for part in path.split('.') {
+            p = p.sub(part);
+        }
+        let bound = 1.0 / (n_in as f64).sqrt();
+        let a = p.sub("lora_A").var("weight", &[cfg.r, n_in], Init::Uniform { lo: -bound, up: bound });
+        let b = p.sub("lora_B").var("weight", &[n_out, cfg.r], Init::Const(0.0));
+        layer.lora = Some(LoraPair { a, b, scaling: cfg.scaling(), dropout: cfg.dropout });
+        n += 1;
+    }
+    model.vs.freeze();
+    model.lora_vs = Some(vs);
+    model.lora_cfg = Some(cfg.clone());
+    n
+}
+
+/// Merges the LoRA updates into the base weights (`W += (B·A)ᵀ·scaling`, Conv1D layout) and detaches them.
+pub fn merge(model: &mut Gpt2) {
+    let _g = tch::no_grad_guard();
+    for (_, layer) in model.conv_layers_mut() {
+        if let Some(l) = layer.lora.take() {
+            let delta = l.b.matmul(&l.a).tr() * l.scaling;
+            let merged = &layer.w + delta;
+            layer.w.set_data(&merged);
+        }
+    }
+    model.lora_vs = None;
+    model.lora_cfg = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Gpt2Config;
+    use crate::gpt2::Pass;
+
+    #[test]
+    fn fresh_lora_changes_nothing_and_merging_keeps_outputs() {
+        tch::manual_seed(3);
+        let mut c = Gpt2Config::new(40, 16, 16, 2, 2);
+        c.attn_pdrop = 0.0;
+        c.resid_pdrop = 0.0;
+        c.embd_pdrop = 0.0;
+        let mut m = Gpt2::new(c, tch::Device::Cpu);
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 4]).view([1, 4]);
+        let before = m.forward(&ids, None, Pass::eval());
+        let cfg = LoraConfig { dropout: 0.0, ..Default::default() };
+        assert_eq!(attach(&mut m, &cfg), 6); // 2 layers × (c_attn, attn.c_proj, mlp.c_proj)
+        let after = m.forward(&ids, None, Pass::eval());
+        assert!(before.allclose(&after, 1e-6, 1e-6, false), "B = 0: no change");
+        // Train-like change of B, then merge: same logits without the branch.
+        {
+            let _g = tch::no_grad_guard();
+            for (_, l) in m.conv_layers_mut() {
+                if let Some(p) = &mut l.lora {
+                    let _ = p.b.uniform_(-0.1, 0.1);
+                }
+            }
+        }
+        let adapted = m.forward(&ids, None, Pass::eval());
+        assert!(!adapted.allclose(&before, 1e-4, 1e-4, false));
+        merge(&mut m);
+        let merged = m.forward(&ids, None, Pass::eval());
+        assert!(adapted.allclose(&merged, 1e-4, 1e-5, false));
+        let names: Vec<String> = m.vs.variables().keys().cloned().collect();
+        assert!(names.iter().all(|n| !n.contains("lora")));
+    }
+
+    #[test]
+    fn peft_names_and_matching() {
+        let cfg = LoraConfig::default();
+        assert!(cfg.targets_module("transformer.h.0.attn.c_attn"));
+        assert!(cfg.targets_module("transformer.h.0.mlp.c_proj"));
+        assert!(!cfg.targets_module("transformer.h.0.mlp.c_fc"));
+        let j = cfg.to_peft_json("gpt2", None);
+        assert_eq!(LoraConfig::from_peft_json(&j).unwrap(), cfg);
+        tch::manual_seed(1);
+        let mut m = Gpt2::new(Gpt2Config::new(40, 16, 16, 1, 2), tch::Device::Cpu);
+        attach(&mut m, &cfg);
+        let names: Vec<String> = m.lora_vs.as_ref().unwrap().variables().keys().cloned().collect();
+        assert!(names.contains(&"base_model.model.transformer.h.0.attn.c_attn.lora_A.weight".to_string()), "{names:?}");
+        let a = &m.lora_vs.as_ref().unwrap().variables()["base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"];
+        assert_eq!(a.size(), vec![8, 16]);
+        assert!(a.abs().max().double_value(&[]) <= 0.25 + 1e-6);
+    }
+}
