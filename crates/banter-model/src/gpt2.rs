@@ -186,6 +186,9 @@ impl Gpt2 {
     }
 
     /// Logits `[B, T, V]` for token ids `[B, T]`, continuing after what `cache` holds (and extending it).
+    // `x = x + y` stays out of place on purpose: `x += y` on a tch tensor is an in-place add, which would
+    // overwrite activations autograd saved for the backward pass.
+    #[allow(clippy::assign_op_pattern)]
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let cfg = &self.cfg;

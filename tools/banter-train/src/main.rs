@@ -1,10 +1,14 @@
-//! `banter-train`: Train GPT-2-family models on LibTorch: from scratch, full fine-tune, LoRA; Hugging Face output. The logic lives in the library (`src/lib.rs`).
+//! `banter-train`: GPT-2 training on LibTorch. The logic lives in the library (`src/lib.rs`).
 
 use std::process::ExitCode;
 
-use clap::Parser;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = banter_train::Cli::parse();
+    let cli = match banter_train::parse_args() {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     banter_core::cli::run_main("banter-train", || banter_train::run(cli))
 }

@@ -1,33 +1,62 @@
-//! CLI tests of `banter-train` through the real binary.
+//! CLI tests of `banter-train` through the real binary, on tiny models built here.
+
+mod cli;
+mod hf;
+
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use predicates::prelude::*;
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     Command::cargo_bin("banter-train").unwrap()
 }
 
-#[test]
-fn help_says_it_is_not_built_yet() {
-    bin().arg("--help").assert().success().stdout(predicate::str::contains("NOT BUILT YET"));
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/train").join(name)
 }
 
-#[test]
-fn version_names_libtorch_and_cuda() {
-    let out = bin().arg("--version").env_clear().current_dir(std::env::temp_dir()).assert().success();
-    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(text.contains("libtorch 2."), "{text}");
-    assert!(text.contains("CUDA"), "{text}");
+/// A byte-level tokenizer and chat-template blocks for the persona samples, made with banter-tokenize.
+pub fn prepare(dir: &Path, template: &str) -> (PathBuf, PathBuf) {
+    let tok = dir.join("tok.json");
+    let blocks = dir.join("blocks.jsonl");
+    let tk = assert_cmd::cargo::cargo_bin("banter-tokenize");
+    let st = std::process::Command::new(&tk)
+        .args(["train-tokenizer", "--vocab-size", "400", "--min-frequency", "1", "--template", template, "-q", "-o"])
+        .arg(&tok)
+        .arg(data("persona.jsonl"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = std::process::Command::new(&tk)
+        .args(["encode", "--template", template, "--block-size", "32", "--keep-tail", "-q", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(&blocks)
+        .arg(data("persona.jsonl"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (tok, blocks)
 }
 
-#[test]
-fn any_real_use_fails_clearly_with_exit_2() {
-    bin().args(["something", "-"]).write_stdin("").assert().code(2).stderr(predicate::str::starts_with(
-        "banter-train: error: banter-train is not built yet (tracked in issue #7)",
-    ));
+/// Losses per step from metrics.jsonl.
+pub fn losses(dir: &Path) -> Vec<(i64, f64)> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_i64().unwrap(), v["loss"].as_f64().unwrap())
+        })
+        .collect()
 }
 
-#[test]
-fn completions_are_generated() {
-    bin().args(["--generate", "complete-bash"]).assert().success().stdout(predicate::str::contains("banter-train"));
+pub fn python() -> Option<String> {
+    match std::env::var("BANTER_PYTHON") {
+        Ok(p) => Some(p),
+        Err(_) => {
+            assert!(std::env::var("BANTER_REQUIRE_PARITY").is_err(), "BANTER_PYTHON is not set but parity is required");
+            None
+        }
+    }
 }

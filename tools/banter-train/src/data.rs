@@ -1,0 +1,179 @@
+//! Training data: blocks JSONL from banter-tokenize, or samples JSONL tokenized on the fly with
+//! banter-tokenize's library (the model's tokenizer and template); batches padded with `-100` labels.
+
+use std::path::Path;
+
+use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
+use banter_core::records::{Block, IGNORE_INDEX, Sample};
+use banter_core::{ChatTemplate, Error, FieldError};
+use banter_tokenize::encode::{self, Fit, Mode, Packer, Side};
+use banter_tokenize::tok::Tok;
+use tch::{Device, Tensor};
+
+/// What an input file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `{"input_ids","labels"}` lines.
+    Blocks,
+    /// Samples of any shape.
+    Samples,
+}
+
+/// Decides from the first record whether a file holds blocks or samples.
+pub fn sniff(path: &str) -> Result<Kind, Error> {
+    let mut reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
+    match reader.next() {
+        Some(Ok(line)) if line.record.get("input_ids").is_some() => Ok(Kind::Blocks),
+        Some(Ok(_)) => Ok(Kind::Samples),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::data(path, None, FieldError::record("no records"))),
+    }
+}
+
+/// Reads blocks, checking ids against the vocabulary.
+pub fn read_blocks(path: &str, vocab: i64) -> Result<Vec<Block>, Error> {
+    let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
+    let mut out = Vec::new();
+    for item in reader.records::<Block>() {
+        let l = item?;
+        if let Some(&bad) = l.record.input_ids.iter().find(|&&id| i64::from(id) >= vocab) {
+            return Err(Error::data(
+                path,
+                Some(l.line),
+                FieldError::field("input_ids", format!("token id {bad} is outside the vocabulary of {vocab}")),
+            ));
+        }
+        if l.record.input_ids.len() < 2 {
+            continue;
+        }
+        out.push(l.record);
+    }
+    Ok(out)
+}
+
+/// Reads samples.
+pub fn read_samples(path: &str) -> Result<Vec<Sample>, Error> {
+    let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
+    reader.records::<Sample>().map(|r| r.map(|l| l.record)).collect()
+}
+
+/// Samples → blocks (pack or pad), as banter-tokenize does.
+pub fn tokenize(
+    samples: &[Sample],
+    tok: &Tok,
+    template: &ChatTemplate,
+    block: usize,
+    mode: Mode,
+) -> (Vec<Block>, usize) {
+    let mut blocks = Vec::new();
+    let mut dropped = 0;
+    let mut packer = (mode == Mode::Pack).then(|| Packer::new(block));
+    for s in samples {
+        let Ok(e) = encode::encode_sample(tok, template, s) else {
+            dropped += 1;
+            continue;
+        };
+        if e.loss_tokens() == 0 {
+            dropped += 1;
+            continue;
+        }
+        match packer.as_mut() {
+            Some(p) => blocks.extend(p.push(e)),
+            None => match encode::fit(e, block, mode, Side::Left, tok.pad_id) {
+                Fit::Block(b, _) => blocks.push(b),
+                Fit::LostResponse => dropped += 1,
+            },
+        }
+    }
+    if let Some(p) = packer {
+        // Keep the tail: small personal datasets cannot afford to lose it (Oodi's empty-dataset bug).
+        if let (Some(b), _) = p.finish(true, tok.pad_id) {
+            blocks.push(b);
+        }
+    }
+    (blocks, dropped)
+}
+
+/// A batch as tensors: ids and labels `[B, T]`, padded to the longest block with `pad` and `-100`.
+pub fn batch(blocks: &[&Block], pad: u32, device: Device) -> (Tensor, Tensor, i64) {
+    let t = blocks.iter().map(|b| b.input_ids.len()).max().unwrap_or(1);
+    let mut ids = Vec::with_capacity(blocks.len() * t);
+    let mut labels = Vec::with_capacity(blocks.len() * t);
+    for b in blocks {
+        ids.extend(b.input_ids.iter().map(|&x| i64::from(x)));
+        labels.extend_from_slice(&b.labels);
+        for _ in b.input_ids.len()..t {
+            ids.push(i64::from(pad));
+            labels.push(IGNORE_INDEX);
+        }
+    }
+    let n = blocks.len() as i64;
+    let tokens = blocks.iter().map(|b| b.input_ids.len() as i64).sum();
+    (
+        Tensor::from_slice(&ids).view([n, t as i64]).to_device(device),
+        Tensor::from_slice(&labels).view([n, t as i64]).to_device(device),
+        tokens,
+    )
+}
+
+/// Splits off every k-th block for validation, deterministically (`frac` of them).
+pub fn split(blocks: Vec<Block>, frac: f64, seed: u64) -> (Vec<Block>, Vec<Block>) {
+    let mut train = Vec::new();
+    let mut val = Vec::new();
+    for (i, b) in blocks.into_iter().enumerate() {
+        if encode::is_val(i as u64, seed, frac) {
+            val.push(b);
+        } else {
+            train.push(b);
+        }
+    }
+    if val.is_empty() && frac > 0.0 && train.len() > 1 {
+        val.push(train.pop().expect("non-empty"));
+    }
+    (train, val)
+}
+
+/// The order of blocks in an epoch: a permutation fixed by (seed, epoch).
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = seed ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5851_F42D_4C95_7F2D;
+    for i in (1..n).rev() {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        order.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// True when the path looks like a tokenizer file or model directory holding one.
+pub fn has_tokenizer(p: &Path) -> bool {
+    p.is_file() || p.join("tokenizer.json").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_pad_with_ignored_labels() {
+        let a = Block { input_ids: vec![1, 2, 3], labels: vec![1, 2, 3], fields: Default::default() };
+        let b = Block { input_ids: vec![4, 5], labels: vec![-100, 5], fields: Default::default() };
+        let (ids, labels, n) = batch(&[&a, &b], 0, Device::Cpu);
+        assert_eq!(ids.size(), vec![2, 3]);
+        assert_eq!(Vec::<i64>::try_from(&labels.flatten(0, -1)).unwrap(), vec![1, 2, 3, -100, 5, -100]);
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn epoch_orders_are_permutations_fixed_by_seed() {
+        let a = epoch_order(10, 1, 0);
+        let mut s = a.clone();
+        s.sort_unstable();
+        assert_eq!(s, (0..10).collect::<Vec<_>>());
+        assert_eq!(a, epoch_order(10, 1, 0));
+        assert_ne!(a, epoch_order(10, 1, 1));
+    }
+}
