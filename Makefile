@@ -77,6 +77,8 @@ bench: setup build
 	$(VENV)/bin/python tools/banter-whatsapp/bench/bench.py target/release/banter-whatsapp target/bench
 	@echo; echo "## banter-tokenize"
 	$(VENV)/bin/python tools/banter-tokenize/bench/bench.py target/release/banter-tokenize target/bench $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py
+	@echo; echo "## banter-train"
+	$(VENV)/bin/python tools/banter-train/bench/bench.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
 

@@ -56,6 +56,11 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// Forgets an interrupt that was handled (a chat reply stopped by Ctrl-C: the chat goes on).
+pub fn clear() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+}
+
 /// `Err(Error::Interrupted)` once Ctrl-C or SIGTERM was received.
 pub fn check() -> Result<(), Error> {
     if interrupted() { Err(Error::Interrupted) } else { Ok(()) }

@@ -29,13 +29,23 @@ impl Conv1D {
         }
     }
 
-    /// `x·W + b` (+ LoRA), with the matmul in `compute` precision.
+    /// `x·W + b` (+ LoRA) as one `addmm`, as HF's Conv1D. In bf16 (`compute`), inputs are cast and the
+    /// output stays bf16, as autocast does: the next matmul, GELU and attention then read half the bytes;
+    /// residual additions promote back to fp32.
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        let size = x.size();
+        let n_in = *size.last().unwrap_or(&1);
+        let n_out = self.w.size()[1];
+        let x2 = x.reshape([-1, n_in]);
         let out = if compute == Kind::Float {
-            x.matmul(&self.w) + &self.b
+            self.b.addmm(&x2, &self.w)
         } else {
-            (x.to_kind(compute).matmul(&self.w.to_kind(compute))).to_kind(Kind::Float) + &self.b
+            let xc = if x2.kind() == compute { x2.shallow_clone() } else { x2.to_kind(compute) };
+            self.b.to_kind(compute).addmm(&xc, &self.w.to_kind(compute))
         };
+        let mut shape = size[..size.len() - 1].to_vec();
+        shape.push(n_out);
+        let out = out.view(shape.as_slice());
         match &self.lora {
             Some(l) => out + l.forward(x, compute, train),
             None => out,
@@ -190,6 +200,27 @@ impl Gpt2 {
     // overwrite activations autograd saved for the backward pass.
     #[allow(clippy::assign_op_pattern)]
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
+        let x = self.hidden(ids, cache, pass);
+        self.lm_head(&x, &self.head_weight(pass), pass)
+    }
+
+    /// The output projection's weight in the pass's precision (cast once per pass).
+    fn head_weight(&self, pass: Pass) -> Tensor {
+        if pass.compute == Kind::Float { self.wte.shallow_clone() } else { self.wte.to_kind(pass.compute) }
+    }
+
+    /// The output projection (tied to the token embeddings).
+    fn lm_head(&self, x: &Tensor, w: &Tensor, pass: Pass) -> Tensor {
+        if pass.compute == Kind::Float {
+            x.matmul(&w.tr())
+        } else {
+            x.to_kind(pass.compute).matmul(&w.tr()).to_kind(Kind::Float)
+        }
+    }
+
+    /// Final hidden states `[B, T, E]` (after `ln_f`).
+    #[allow(clippy::assign_op_pattern)]
+    pub fn hidden(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let cfg = &self.cfg;
         let (nh, e) = (cfg.n_head, cfg.n_embd);
@@ -233,35 +264,49 @@ impl Gpt2 {
             } else {
                 (q.to_kind(pass.compute), k.to_kind(pass.compute), v.to_kind(pass.compute))
             };
-            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), dropout, causal, None, false)
-                .to_kind(Kind::Float);
+            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), dropout, causal, None, false);
             let y = y.transpose(1, 2).contiguous().view([b, t, e]);
             let y = blk.attn_proj.forward(&y, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
-            x = x + y;
+            x = x + y.to_kind(Kind::Float);
             let h = blk.ln_2.forward(&x, cfg.layer_norm_epsilon);
             let approx = if cfg.activation_function == "gelu" { "none" } else { "tanh" };
             let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
             let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
-            x = x + m;
+            x = x + m.to_kind(Kind::Float);
         }
-        let x = self.ln_f.forward(&x, cfg.layer_norm_epsilon);
-        if pass.compute == Kind::Float {
-            x.matmul(&self.wte.tr())
-        } else {
-            x.to_kind(pass.compute).matmul(&self.wte.to_kind(pass.compute).tr()).to_kind(Kind::Float)
-        }
+        self.ln_f.forward(&x, cfg.layer_norm_epsilon)
     }
 
     /// Mean cross-entropy of next-token prediction: logits at t predict labels at t+1; `-100` is ignored.
     /// Returns (loss, number of target tokens).
+    ///
+    /// The logits are computed in chunks of rows (≈ 16 MB each): a `[B·T, V]` matrix for a 50k vocabulary is
+    /// hundreds of MB, and allocations that large go to fresh `mmap`s on every step; chunks stay in the heap.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> (Tensor, i64) {
-        let logits = self.forward(ids, None, pass);
-        let (b, t, v) = (logits.size()[0], logits.size()[1], logits.size()[2]);
-        let shift_logits = logits.narrow(1, 0, t - 1).reshape([b * (t - 1), v]);
-        let shift_labels = labels.narrow(1, 1, t - 1).reshape([b * (t - 1)]);
-        let n = shift_labels.ne(-100).sum(Kind::Int64).int64_value(&[]);
-        let loss = shift_logits.cross_entropy_loss::<Tensor>(&shift_labels, None, tch::Reduction::Mean, -100, 0.0);
-        (loss, n)
+        let x = self.hidden(ids, None, pass);
+        let (b, t, e) = (x.size()[0], x.size()[1], x.size()[2]);
+        let rows = b * (t - 1);
+        let h = x.narrow(1, 0, t - 1).reshape([rows, e]);
+        let y = labels.narrow(1, 1, t - 1).reshape([rows]);
+        let n = y.ne(-100).sum(Kind::Int64).int64_value(&[]);
+        let chunk = ((4 << 20) / self.cfg.vocab_size.max(1)).clamp(16, 4096);
+        let mut total: Option<Tensor> = None;
+        let mut start = 0;
+        let w = self.head_weight(pass);
+        let h = if pass.compute == Kind::Float { h } else { h.to_kind(pass.compute) };
+        while start < rows {
+            let len = chunk.min(rows - start);
+            let logits = self.lm_head(&h.narrow(0, start, len), &w, pass);
+            let part =
+                logits.cross_entropy_loss::<Tensor>(&y.narrow(0, start, len), None, tch::Reduction::Sum, -100, 0.0);
+            total = Some(match total {
+                Some(t) => t + part,
+                None => part,
+            });
+            start += len;
+        }
+        let total = total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, x.device())));
+        (total / (n.max(1) as f64), n)
     }
 
     /// Grows the vocabulary to `n` tokens (new special tokens): new rows initialised like GPT-2's
@@ -279,6 +324,18 @@ impl Gpt2 {
         // and `self.wte` all see the grown matrix.
         self.wte.set_data(&grown);
         self.cfg.vocab_size = n;
+    }
+
+    /// Converts the matrices (token embeddings and Conv1D weights) to bf16 for inference: half the bytes to
+    /// read per generated token. Norms, biases and positions stay fp32.
+    pub fn to_bf16_weights(&mut self) {
+        let _g = tch::no_grad_guard();
+        let bf = self.wte.to_kind(Kind::BFloat16);
+        self.wte.set_data(&bf);
+        for (_, l) in self.conv_layers_mut() {
+            let w = l.w.to_kind(Kind::BFloat16);
+            l.w.set_data(&w);
+        }
     }
 
     /// Number of parameters of the base model.

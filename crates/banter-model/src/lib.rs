@@ -11,6 +11,7 @@
 //! libtorch. See `docs/architecture.md`.
 
 pub mod config;
+pub mod generate;
 pub mod gpt2;
 pub mod io;
 pub mod lora;

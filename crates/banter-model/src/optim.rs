@@ -78,12 +78,17 @@ impl AdamW {
             if s.decay && self.weight_decay > 0.0 {
                 let _ = s.param.f_mul_scalar_(1.0 - lr * self.weight_decay);
             }
+            // In place where torch allows: one step makes two parameter-sized temporaries.
+            // p ← p − lr/bc1 · m / (√v/√bc2 + ε) = p − (lr·√bc2/bc1) · m / (√v + ε·√bc2).
             let _ = s.m.f_lerp_(&g, 1.0 - self.beta1);
-            let _ = s.v.f_mul_scalar_(self.beta2);
-            let _ = s.v.f_addcmul_(&g, &(&g * (1.0 - self.beta2)));
-            let denom = (&s.v / bc2).sqrt() + self.eps;
-            let update = &s.m / denom * (lr / bc1);
-            let _ = s.param.f_sub_(&update);
+            let g2 = g.square();
+            let _ = s.v.f_lerp_(&g2, 1.0 - self.beta2);
+            drop(g2);
+            let mut d = s.v.sqrt();
+            let _ = d.f_add_scalar_(self.eps * bc2.sqrt());
+            let _ = s.m.f_div_out(&d, &d);
+            let _ = d.f_mul_scalar_(lr * bc2.sqrt() / bc1);
+            let _ = s.param.f_sub_(&d);
         }
         for s in &mut self.slots {
             let mut g = s.param.grad();

@@ -1,32 +1,209 @@
-//! `banter-chat`: Generate with a trained model: one-shot, interactive chat, HTTP server, logging, continual learning.
-//!
-//! Not built yet: this crate is a placeholder until issue #8 lands. It answers `--help` and
-//! `--version`, and any other use says plainly that it is not built (exit code 2). It never pretends to work.
+//! `banter-chat`: generation with a trained model — one-shot, a file of prompts, interactive chat with
+//! logging and continual learning, an HTTP server (the seed's `/chat`, OpenAI's `/v1/chat/completions`, a web
+//! page), and a retraining daemon (`watch`).
 
-use clap::Parser;
+pub mod engine;
+pub mod learn;
+pub mod repl;
+pub mod server;
 
-use banter_core::Exit;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
 use banter_core::cli::{self, CommonArgs};
+use banter_core::jsonl::{JsonlReader, JsonlWriter, ReadOptions, Source};
+use banter_core::records::{Record, Role, Sample, SampleBody, Turn};
+use banter_core::{Error, Exit, interrupt};
+use banter_model::generate::Sampling;
+use banter_model::runtime::DeviceArg;
 
-const EXAMPLES: &str = "Examples (once built, issue #8):\n  banter-chat --model model --prompt 'hi'\n  banter-chat --model model --log chats.jsonl --learn-every 20\n  banter-chat serve --model model --port 8000";
+use engine::Engine;
+
+/// The tool's name.
+pub const TOOL: &str = "banter-chat";
+
+const EXAMPLES: &str = "\
+Examples:
+  banter-chat --model model --prompt 'where are you?'
+  banter-chat --model gpt2-fa --adapter sara --system 'You are Sara.' --log chats.jsonl
+  banter-chat --model model --learn-every 20 --seed-data seed.jsonl --log chats.jsonl
+  banter-chat --model model --input prompts.jsonl -o replies.jsonl --temperature 0
+  banter-chat --model model --raw --prompt 'Once upon a time'
+  banter-chat serve --model model --port 8000
+  banter-chat watch chats.jsonl --model gpt2-fa --adapter sara --threshold 50 --poll 30";
+
+/// `--version`.
+fn version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| format!("{} ({})", banter_core::VERSION, banter_model::runtime::RuntimeInfo::query()))
+}
 
 /// Generate with a trained model: one-shot, interactive chat, HTTP server, logging, continual learning.
-///
-/// NOT BUILT YET (issue #8): only --help and --version work.
 #[derive(Debug, Parser)]
-#[command(name = "banter-chat", after_help = EXAMPLES, version = version())]
+#[command(name = "banter-chat", version = version(), after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Arguments of the subcommands to come; rejected until the tool is built.
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub chat: ChatArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
-/// `banter-chat --version`: banter's version, the libtorch version and whether CUDA is available.
-fn version() -> &'static str {
-    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    V.get_or_init(|| format!("{} ({})", banter_core::VERSION, banter_model::runtime::RuntimeInfo::query()))
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// HTTP server: POST /chat, POST /v1/chat/completions (OpenAI, SSE streaming), GET /health, a page at /.
+    Serve(server::ServeArgs),
+    /// Retrain a LoRA adapter whenever a growing JSONL log has enough new exchanges (MTN's daemon).
+    Watch(learn::WatchArgs),
+}
+
+/// Which model.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Model")]
+pub struct ModelArgs {
+    /// Model directory (banter's or Hugging Face's GPT-2 layout).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub model: Option<PathBuf>,
+    /// PEFT LoRA adapter to apply (merged at load).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub adapter: Option<PathBuf>,
+    /// Chat template (default: the one stored with the model, else chatml).
+    #[arg(long, value_name = "TEMPLATE", global = true)]
+    pub template: Option<String>,
+    /// cpu, cuda or auto.
+    #[arg(long, value_enum, default_value_t = Dev::Auto, global = true)]
+    pub device: Dev,
+    /// Weights in bf16 (faster on CPUs with AMX/AVX-512 BF16 and on GPUs; slightly different outputs).
+    #[arg(long, global = true)]
+    pub bf16: bool,
+    /// libtorch threads.
+    #[arg(long, value_name = "N", global = true)]
+    pub threads: Option<i32>,
+}
+
+/// `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dev {
+    /// CUDA when available.
+    Auto,
+    /// CPU.
+    Cpu,
+    /// GPU.
+    Cuda,
+}
+
+impl ModelArgs {
+    /// Loads the engine.
+    pub fn load(&self) -> anyhow::Result<Engine> {
+        if let Some(t) = self.threads {
+            tch::set_num_threads(t.max(1));
+        }
+        let dir = self
+            .model
+            .as_ref()
+            .ok_or_else(|| Error::usage_hint("no model", "give --model DIR (trained with banter-train)"))?;
+        let device = match self.device {
+            Dev::Auto => DeviceArg::Auto,
+            Dev::Cpu => DeviceArg::Cpu,
+            Dev::Cuda => DeviceArg::Cuda,
+        }
+        .resolve()
+        .map_err(|e| banter_core::exit::Coded::new(Exit::Model, e.to_string()))?;
+        Engine::load(dir, self.adapter.as_deref(), device, self.bf16, self.template.as_deref())
+    }
+}
+
+/// Sampling flags (Hugging Face's semantics).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Sampling")]
+pub struct SamplingArgs {
+    /// 0 = greedy.
+    #[arg(long, value_name = "T", default_value_t = 0.8, global = true)]
+    pub temperature: f64,
+    /// Keep the k most likely tokens (0 = off).
+    #[arg(long, value_name = "K", default_value_t = 50, global = true)]
+    pub top_k: usize,
+    /// Keep the most likely tokens up to this probability mass (1 = off).
+    #[arg(long, value_name = "P", default_value_t = 0.95, global = true)]
+    pub top_p: f64,
+    /// Penalise tokens already in the context (1 = off; MTN used 1.2).
+    #[arg(long, value_name = "R", default_value_t = 1.0, global = true)]
+    pub repetition_penalty: f64,
+    /// Longest reply in tokens.
+    #[arg(long, value_name = "N", default_value_t = 150, global = true)]
+    pub max_new_tokens: usize,
+    /// Stop at this text too (repeatable; matched across token boundaries).
+    #[arg(long, value_name = "TEXT", global = true)]
+    pub stop: Vec<String>,
+    /// Seed of the sampler: same seed, same reply.
+    #[arg(long, value_name = "N", default_value_t = 42, global = true)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    /// As sampler settings.
+    pub fn sampling(&self) -> Result<Sampling, Error> {
+        if self.temperature < 0.0
+            || !(0.0..=1.0).contains(&self.top_p)
+            || self.top_p == 0.0
+            || self.repetition_penalty <= 0.0
+        {
+            return Err(Error::usage("--temperature ≥ 0, 0 < --top-p ≤ 1 and --repetition-penalty > 0 are required"));
+        }
+        Ok(Sampling {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            repetition_penalty: self.repetition_penalty,
+            max_new_tokens: self.max_new_tokens,
+            seed: self.seed,
+        })
+    }
+}
+
+/// One-shot and interactive chat flags.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Chat")]
+pub struct ChatArgs {
+    /// Answer this and exit (prints the reply only).
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Continue plain text without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// Answer every sample of a JSONL file (the last turn is answered; pairs' inputs are the prompts).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
+    /// With --input: write the answered samples here (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Generate this many replies (one-shot).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub num_return_sequences: usize,
+    /// A persona: the system turn of every conversation.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Append every exchange to this JSONL file (`{"messages":[…],"ts":…}`), flushed and synced each time.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Ask to accept or correct each reply; corrections are logged as the answer.
+    #[arg(long)]
+    pub feedback: bool,
+    /// Fine-tune a LoRA adapter in the background every N logged exchanges, and swap it in (Oodi: 20).
+    #[arg(long, value_name = "N")]
+    pub learn_every: Option<usize>,
+    /// Samples always trained on with the new exchanges (Oodi's seed file).
+    #[arg(long, value_name = "FILE")]
+    pub seed_data: Option<PathBuf>,
 }
 
 /// Runs the tool.
@@ -34,5 +211,101 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     if cli::generate::<Cli>(cli.common.generate)? {
         return Ok(Exit::Success);
     }
-    cli::not_built("banter-chat", 8)
+    cli::init_logging(&cli.common);
+    match &cli.command {
+        Some(Command::Serve(a)) => return server::run(a, &cli.model, &cli.sampling, &cli.common),
+        Some(Command::Watch(a)) => return learn::watch(a, &cli.model, &cli.common),
+        None => {}
+    }
+    let sampling = cli.sampling.sampling()?;
+    let engine = cli.model.load()?;
+    if let Some(input) = &cli.chat.input {
+        return answer_file(&engine, input, &cli, &sampling);
+    }
+    if let Some(prompt) = &cli.chat.prompt {
+        return one_shot(&engine, prompt, &cli, &sampling);
+    }
+    repl::run(engine, &cli, sampling)
+}
+
+/// The system turn (if any) plus a user turn.
+pub fn turns_for(system: Option<&str>, user: &str) -> Vec<Turn> {
+    let mut t = Vec::new();
+    if let Some(s) = system {
+        t.push(Turn::new(Role::System, s));
+    }
+    t.push(Turn::new(Role::User, user));
+    t
+}
+
+fn one_shot(engine: &Engine, prompt: &str, cli: &Cli, s: &Sampling) -> anyhow::Result<Exit> {
+    interrupt::set_cooperative(true);
+    let mut stdout = std::io::stdout();
+    for i in 0..cli.chat.num_return_sequences.max(1) {
+        let s = Sampling { seed: s.seed.wrapping_add(i as u64), ..s.clone() };
+        let mut on_text = |t: &str| {
+            let _ = stdout.write_all(t.as_bytes());
+            let _ = stdout.flush();
+            !interrupt::interrupted()
+        };
+        let out = if cli.chat.raw {
+            engine.complete(prompt, &s, &cli.sampling.stop, &mut on_text)
+        } else {
+            let turns = turns_for(cli.chat.system.as_deref(), prompt);
+            let (out, _) = engine.reply(&turns, &s, &cli.sampling.stop, &mut on_text);
+            if let Some(log) = &cli.chat.log {
+                let mut t = turns.clone();
+                t.push(Turn::new(Role::Assistant, out.text.clone()));
+                repl::append_log(log, &t, None)?;
+            }
+            out
+        };
+        writeln!(stdout)?;
+        if cli.common.verbose > 0 {
+            eprintln!(
+                "{TOOL}: {} tokens in {:.2} s ({:.1} tok/s, first after {:.3} s), finish: {}",
+                out.ids.len(),
+                out.seconds,
+                out.ids.len() as f64 / out.seconds.max(1e-9),
+                out.ttft,
+                out.finish.as_str()
+            );
+        }
+        if interrupt::interrupted() {
+            return Ok(Exit::Interrupted);
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow::Result<Exit> {
+    let reader = JsonlReader::open(&Source::parse(input), ReadOptions::default())?;
+    let mut w = JsonlWriter::create(cli.chat.output.as_deref())?;
+    let mut n = 0u64;
+    for item in reader.records::<Sample>() {
+        interrupt::check()?;
+        let sample = item?.record;
+        let mut turns = match &sample.body {
+            SampleBody::Text(t) => vec![Turn::new(Role::User, t.clone())],
+            SampleBody::Pair { input, .. } => vec![Turn::new(Role::User, input.clone())],
+            SampleBody::Chat(t) => {
+                t.iter().take(t.iter().rposition(|x| x.role != Role::Assistant).map_or(0, |i| i + 1)).cloned().collect()
+            }
+        };
+        if let (Some(sys), false) = (&cli.chat.system, turns.first().is_some_and(|t| t.role == Role::System)) {
+            turns.insert(0, Turn::new(Role::System, sys.clone()));
+        }
+        let (out, _) = engine.reply(&turns, s, &cli.sampling.stop, &mut |_| true);
+        turns.push(Turn::new(Role::Assistant, out.text));
+        let mut reply = Sample::chat(turns);
+        reply.fields = sample.fields.clone();
+        w.write(&reply.to_value())?;
+        n += 1;
+    }
+    w.commit()?;
+    cli.common.say(format!("{TOOL}: answered {n} sample(s)"));
+    if cli.common.json {
+        cli::print_report(&cli::report(TOOL, Exit::Success, json!({"answered": n})))?;
+    }
+    Ok(Exit::Success)
 }

@@ -1,8 +1,11 @@
-//! `banter-chat`: Generate with a trained model: one-shot, interactive chat, HTTP server, logging, continual learning. The logic lives in the library (`src/lib.rs`).
+//! `banter-chat`: generation, chat, server and continual learning. The logic lives in the library (`src/lib.rs`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = banter_chat::Cli::parse();

@@ -1,0 +1,286 @@
+//! Text generation with Hugging Face's semantics: repetition penalty on the raw logits (each id in the
+//! context once: positive logits divided, negative multiplied), then temperature → top-k → top-p (the token
+//! that crosses p is kept) → softmax → sample; temperature 0 is greedy (argmax, no warpers). Stops at EOS,
+//! an end-of-turn token, or a stop string matched across token boundaries. A KV cache makes each new token
+//! one forward step. Sampling draws from banter's own seeded generator, so `--seed` gives the same text on
+//! any device.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::gpt2::{Gpt2, KvCache, Pass};
+
+/// Sampling settings.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// 0 = off.
+    pub top_k: usize,
+    /// 1 = off.
+    pub top_p: f64,
+    /// 1 = off.
+    pub repetition_penalty: f64,
+    /// Tokens to generate at most.
+    pub max_new_tokens: usize,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling { temperature: 0.8, top_k: 50, top_p: 0.95, repetition_penalty: 1.0, max_new_tokens: 150, seed: 42 }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// EOS or an end-of-turn token.
+    Stop,
+    /// A stop string.
+    StopString,
+    /// `max_new_tokens` reached (or the context is full).
+    Length,
+    /// The callback asked to stop (Ctrl-C, a closed connection).
+    Cancelled,
+}
+
+impl Finish {
+    /// OpenAI's `finish_reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Stop | Finish::StopString => "stop",
+            Finish::Length => "length",
+            Finish::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Generated token ids (stop tokens excluded).
+    pub ids: Vec<u32>,
+    /// Generated text, cut before any stop string.
+    pub text: String,
+    /// Why it ended.
+    pub finish: Finish,
+    /// Seconds until the first token.
+    pub ttft: f64,
+    /// Seconds in total.
+    pub seconds: f64,
+}
+
+/// SplitMix64, for sampling.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Picks the next token from raw logits (HF order of processors).
+pub fn pick(logits: &mut [f32], context: &[u32], s: &Sampling, rng: &mut Rng) -> u32 {
+    if s.repetition_penalty != 1.0 {
+        let mut seen = context.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        let p = s.repetition_penalty as f32;
+        for &id in &seen {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l = if *l > 0.0 { *l / p } else { *l * p };
+            }
+        }
+    }
+    if s.temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let t = s.temperature as f32;
+    for l in logits.iter_mut() {
+        *l /= t;
+    }
+    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+    idx.sort_unstable_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    let mut keep = idx.len();
+    if s.top_k > 0 && s.top_k < keep {
+        // Ties with the k-th logit are kept, as HF's `logits < kth` filter does.
+        let kth = logits[idx[s.top_k - 1] as usize];
+        keep = idx.iter().take_while(|&&i| logits[i as usize] >= kth).count();
+    }
+    let max = logits[idx[0] as usize];
+    let mut probs: Vec<f64> = idx[..keep].iter().map(|&i| f64::from(logits[i as usize] - max).exp()).collect();
+    let z: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= z);
+    if s.top_p < 1.0 {
+        let mut cum = 0.0;
+        let mut n = 0;
+        for p in &probs {
+            cum += p;
+            n += 1;
+            if cum >= s.top_p {
+                break;
+            }
+        }
+        keep = n.max(1);
+        probs.truncate(keep);
+        let z: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= z);
+    }
+    let u = rng.uniform();
+    let mut acc = 0.0;
+    for (i, p) in probs.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return idx[i];
+        }
+    }
+    idx[keep - 1]
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Generates a continuation of `prompt`.
+///
+/// `decode` turns ids into text; `stop_ids` end generation (EOS, end-of-turn); `stop_strings` are cut off
+/// the text wherever they appear, across token boundaries. `on_text` receives text as it becomes final (a
+/// possible stop-string prefix and incomplete UTF-8 are held back) and returns false to cancel.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    model: &Gpt2,
+    prompt: &[u32],
+    s: &Sampling,
+    stop_ids: &[u32],
+    stop_strings: &[String],
+    decode: &dyn Fn(&[u32]) -> String,
+    compute: Kind,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Output {
+    let _g = tch::no_grad_guard();
+    let started = std::time::Instant::now();
+    let device: Device = model.device();
+    let ctx = model.cfg.n_positions as usize;
+    // Keep room for the reply: cut the prompt from the left if needed.
+    let room = s.max_new_tokens.min(ctx.saturating_sub(1));
+    let prompt = if prompt.len() + room > ctx { &prompt[prompt.len() + room - ctx..] } else { prompt };
+    let mut rng = Rng::new(s.seed);
+    let mut cache = KvCache::default();
+    let pass = Pass { train: false, compute };
+    let ids = Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+        .view([1, prompt.len() as i64])
+        .to_device(device);
+    let mut logits = last_logits(model.forward(&ids, Some(&mut cache), pass));
+    let mut context: Vec<u32> = prompt.to_vec();
+    let mut out: Vec<u32> = Vec::new();
+    let mut emitted = 0usize;
+    let mut ttft = 0.0;
+    let hold = stop_strings.iter().map(|x| x.len()).max().unwrap_or(1).saturating_sub(1);
+    let mut finish = Finish::Length;
+    let mut text = String::new();
+    while out.len() < s.max_new_tokens && context.len() < ctx {
+        let next = pick(&mut logits, &context, s, &mut rng);
+        if out.is_empty() {
+            ttft = started.elapsed().as_secs_f64();
+        }
+        if stop_ids.contains(&next) {
+            finish = Finish::Stop;
+            break;
+        }
+        out.push(next);
+        context.push(next);
+        text = decode(&out);
+        if let Some(cut) = stop_strings.iter().filter_map(|st| text.find(st.as_str())).min() {
+            text.truncate(cut);
+            finish = Finish::StopString;
+            break;
+        }
+        // Emit what can no longer turn into a stop string or complete a character.
+        let mut safe = text.len().saturating_sub(hold);
+        if text.ends_with('\u{FFFD}') {
+            safe = safe.min(text.len() - '\u{FFFD}'.len_utf8());
+        }
+        while !text.is_char_boundary(safe) {
+            safe -= 1;
+        }
+        if safe > emitted {
+            if !on_text(&text[emitted..safe]) {
+                finish = Finish::Cancelled;
+                emitted = safe;
+                break;
+            }
+            emitted = safe;
+        }
+        let ids = Tensor::from_slice(&[i64::from(next)]).view([1, 1]).to_device(device);
+        logits = last_logits(model.forward(&ids, Some(&mut cache), pass));
+    }
+    let text = text.trim_end_matches('\u{FFFD}').to_string();
+    if finish != Finish::Cancelled && text.len() > emitted {
+        on_text(&text[emitted..]);
+    }
+    Output { ids: out, text, finish, ttft, seconds: started.elapsed().as_secs_f64() }
+}
+
+fn last_logits(logits: Tensor) -> Vec<f32> {
+    let t = logits.size()[1];
+    let last = logits.get(0).get(t - 1).to_kind(Kind::Float).to_device(Device::Cpu);
+    Vec::<f32>::try_from(&last).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(temp: f64, k: usize, p: f64, rep: f64) -> Sampling {
+        Sampling { temperature: temp, top_k: k, top_p: p, repetition_penalty: rep, max_new_tokens: 10, seed: 1 }
+    }
+
+    #[test]
+    fn greedy_is_argmax_after_the_penalty() {
+        let mut rng = Rng::new(0);
+        assert_eq!(pick(&mut [0.1, 3.0, 2.9], &[], &s(0.0, 0, 1.0, 1.0), &mut rng), 1);
+        // Penalty 2 on id 1: 3.0 → 1.5, so id 2 wins.
+        assert_eq!(pick(&mut [0.1, 3.0, 2.9], &[1], &s(0.0, 0, 1.0, 2.0), &mut rng), 2);
+        // Negative logits are multiplied.
+        assert_eq!(pick(&mut [-1.0, -1.5, -3.0], &[0], &s(0.0, 0, 1.0, 2.0), &mut rng), 1);
+    }
+
+    #[test]
+    fn top_k_and_top_p_restrict_the_choice() {
+        let mut rng = Rng::new(7);
+        for _ in 0..200 {
+            let t = pick(&mut [5.0, 4.0, 1.0, 0.0], &[], &s(1.0, 2, 1.0, 1.0), &mut rng);
+            assert!(t < 2);
+            // p = 0.5: the first token alone has probability ≈ 0.71 ≥ 0.5.
+            assert_eq!(pick(&mut [5.0, 4.0, 1.0, 0.0], &[], &s(1.0, 0, 0.5, 1.0), &mut rng), 0);
+        }
+    }
+
+    #[test]
+    fn sampling_is_deterministic_for_a_seed() {
+        let run = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..20).map(|_| pick(&mut [1.0, 1.0, 1.0, 1.0], &[], &s(1.0, 0, 1.0, 1.0), &mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+}

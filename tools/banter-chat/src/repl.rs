@@ -1,0 +1,179 @@
+//! Interactive chat: history kept inside the context window, commands, Ctrl-C stops the reply (not the
+//! program), durable logging, feedback, and continual learning in the background.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use banter_core::records::{Role, Turn};
+use banter_core::{Exit, interrupt};
+use banter_model::generate::Sampling;
+use serde_json::json;
+
+use crate::engine::Engine;
+use crate::{Cli, TOOL, learn};
+
+const HELP: &str = "commands: /exit or /quit · /reset (forget the conversation) · /system TEXT (set the persona) · \
+/save FILE (write the conversation as a sample) · /help";
+
+/// Appends one exchange to the log as a chat sample with a timestamp, flushed and synced: a crash or
+/// kill -9 loses nothing already shown.
+pub fn append_log(path: &Path, turns: &[Turn], extra: Option<serde_json::Value>) -> anyhow::Result<()> {
+    let msgs: Vec<serde_json::Value> =
+        turns.iter().map(|t| json!({"role": t.role.as_str(), "content": t.content})).collect();
+    let mut rec = json!({"messages": msgs, "ts": banter_core_time()});
+    if let (Some(serde_json::Value::Object(e)), serde_json::Value::Object(r)) = (extra, &mut rec) {
+        r.extend(e);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| banter_core::Error::io(path.display(), e))?;
+    let line = format!("{rec}\n");
+    f.write_all(line.as_bytes()).map_err(|e| banter_core::Error::io(path.display(), e))?;
+    f.sync_data().map_err(|e| banter_core::Error::io(path.display(), e))?;
+    Ok(())
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC).
+pub fn banter_core_time() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// The interactive loop (also works with piped input).
+pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit> {
+    interrupt::set_cooperative(true);
+    let mut engine = engine;
+    let mut system = cli.chat.system.clone();
+    let mut history: Vec<Turn> = Vec::new();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut out = std::io::stdout();
+    let learner = cli.chat.learn_every.map(|n| learn::Learner::new(n, cli));
+    if !cli.common.quiet {
+        eprintln!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
+    }
+    let mut turn_no = 0u64;
+    loop {
+        if let Some(l) = &learner {
+            if let Some(msg) = l.poll_swap(&mut engine) {
+                eprintln!("{msg}");
+            }
+        }
+        if !cli.common.quiet {
+            eprint!("you> ");
+            let _ = std::io::stderr().flush();
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        if interrupt::interrupted() {
+            interrupt::clear();
+        }
+        let input = line.trim();
+        if input.is_empty() {
+            continue;
+        }
+        match input.split_whitespace().next().unwrap_or("") {
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                history.clear();
+                eprintln!("(conversation forgotten)");
+                continue;
+            }
+            "/help" => {
+                eprintln!("{HELP}");
+                continue;
+            }
+            "/system" => {
+                let text = input["/system".len()..].trim();
+                system = (!text.is_empty()).then(|| text.to_string());
+                eprintln!("(persona {})", if system.is_some() { "set" } else { "cleared" });
+                continue;
+            }
+            "/save" => {
+                let file = input["/save".len()..].trim();
+                if file.is_empty() {
+                    eprintln!("usage: /save FILE");
+                } else {
+                    let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
+                    t.extend(history.iter().cloned());
+                    match append_log(Path::new(file), &t, None) {
+                        Ok(()) => eprintln!("(saved to {file})"),
+                        Err(e) => eprintln!("{TOOL}: error: {e:#}"),
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        history.push(Turn::new(Role::User, input));
+        let mut turns: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
+        turns.extend(history.iter().cloned());
+        if !cli.common.quiet {
+            eprint!("bot> ");
+            let _ = std::io::stderr().flush();
+        }
+        let s = Sampling { seed: sampling.seed.wrapping_add(turn_no), ..sampling.clone() };
+        turn_no += 1;
+        let (reply, dropped) = {
+            engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
+                let _ = out.write_all(t.as_bytes());
+                let _ = out.flush();
+                !interrupt::interrupted()
+            })
+        };
+        writeln!(out)?;
+        if interrupt::interrupted() {
+            interrupt::clear();
+            eprintln!("(reply stopped)");
+        }
+        if dropped > 0 {
+            // Keep the history as the model saw it.
+            history.drain(..dropped.min(history.len().saturating_sub(1)));
+            eprintln!("(the {dropped} oldest turn(s) no longer fit the context window and were dropped)");
+        }
+        let mut answer = reply.text.clone();
+        let mut extra = None;
+        if cli.chat.feedback {
+            eprint!("accept? [Enter/y = yes, n = no, or type the better answer] ");
+            let _ = std::io::stderr().flush();
+            let fb = lines.next().transpose()?.unwrap_or_default();
+            let fb = fb.trim();
+            extra = Some(match fb {
+                "" | "y" | "Y" | "yes" => json!({"accepted": true}),
+                "n" | "N" | "no" => json!({"accepted": false}),
+                correction => {
+                    answer = correction.to_string();
+                    json!({"accepted": false, "corrected": true, "model_reply": reply.text})
+                }
+            });
+        }
+        history.push(Turn::new(Role::Assistant, answer.clone()));
+        if let Some(log) = &cli.chat.log {
+            let rejected = extra.as_ref().is_some_and(|e| e["accepted"] == false && e.get("corrected").is_none());
+            let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
+            t.push(Turn::new(Role::User, input));
+            t.push(Turn::new(Role::Assistant, answer.clone()));
+            append_log(log, &t, extra.clone())?;
+            if let (Some(l), false) = (&learner, rejected) {
+                l.exchange(t);
+            }
+        }
+    }
+    if let Some(l) = learner {
+        l.finish();
+    }
+    Ok(Exit::Success)
+}

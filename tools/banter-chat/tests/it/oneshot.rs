@@ -1,0 +1,172 @@
+//! One-shot, files of prompts, the REPL, logging, learning, and greedy parity with transformers.
+
+use predicates::prelude::*;
+
+use crate::{bin, data, model, python};
+
+fn run(args: &[&str]) -> String {
+    let out = bin().arg("--model").arg(model()).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn one_shot_prints_the_reply_only_and_is_seeded() {
+    let a = run(&["--prompt", "where are you?", "--seed", "3", "-q"]);
+    let b = run(&["--prompt", "where are you?", "--seed", "3", "-q"]);
+    assert_eq!(a, b, "same seed, same reply");
+    assert!(!a.contains("where are you?") && !a.contains("<|"), "no echoed prompt or markers: {a:?}");
+    assert!(!a.trim().is_empty());
+    let two = run(&["--prompt", "where are you?", "--num-return-sequences", "2", "-q"]);
+    assert_eq!(two.lines().filter(|l| !l.is_empty()).count().min(2), 2.min(two.lines().count()));
+}
+
+#[test]
+fn greedy_output_equals_transformers_generate() {
+    let Some(py) = python() else { return };
+    let ours = run(&["--raw", "--prompt", "at home", "--temperature", "0", "--max-new-tokens", "20", "-q"]);
+    let script = "import sys, torch\n\
+        from transformers import AutoModelForCausalLM, AutoTokenizer\n\
+        m = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval(); t = AutoTokenizer.from_pretrained(sys.argv[1])\n\
+        ids = t('at home', add_special_tokens=False, return_tensors='pt').input_ids\n\
+        out = m.generate(ids, do_sample=False, max_new_tokens=20, eos_token_id=t.eos_token_id, pad_token_id=t.eos_token_id)\n\
+        sys.stdout.write(t.decode(out[0, ids.shape[1]:], skip_special_tokens=False).replace(t.eos_token, ''))";
+    let out = std::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(model())
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ours.trim_end_matches('\n'), String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn a_file_of_prompts_is_answered_in_order_keeping_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.jsonl");
+    std::fs::write(&input, "{\"id\":1,\"input\":\"where are you?\",\"output\":\"\"}\n{\"id\":2,\"messages\":[{\"role\":\"user\",\"content\":\"did you eat?\"}]}\n").unwrap();
+    let out = dir.path().join("r.jsonl");
+    bin().arg("--model").arg(model()).arg("--input").arg(&input).arg("-o").arg(&out).arg("-q").assert().success();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[1]["messages"][1]["role"], "assistant");
+}
+
+#[test]
+fn repl_commands_logging_and_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chats.jsonl");
+    let saved = dir.path().join("saved.jsonl");
+    bin()
+        .arg("--model")
+        .arg(model())
+        .arg("--log")
+        .arg(&log)
+        .args(["--system", "You are Sara."])
+        .write_stdin(format!(
+            "where are you?\n/system You are Ali.\ndid you eat?\n/save {}\n/reset\n/help\n/exit\nnever read\n",
+            saved.display()
+        ))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("persona set"))
+        .stderr(predicate::str::contains("conversation forgotten"));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one line per exchange");
+    assert_eq!(lines[0]["messages"][0]["content"], "You are Sara.");
+    assert_eq!(lines[1]["messages"][0]["content"], "You are Ali.");
+    assert_eq!(lines[1]["messages"][1]["content"], "did you eat?");
+    assert!(lines[0]["ts"].as_str().unwrap().ends_with('Z'));
+    let s: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&saved).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(s["messages"].as_array().unwrap().len(), 5, "system + 2 exchanges");
+}
+
+#[test]
+fn feedback_corrections_are_logged_as_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("fb.jsonl");
+    bin()
+        .arg("--model")
+        .arg(model())
+        .arg("--log")
+        .arg(&log)
+        .arg("--feedback")
+        .write_stdin("where are you?\nat the office today\nhow was work?\ny\n")
+        .assert()
+        .success();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["messages"][1]["content"], "at the office today");
+    assert_eq!(lines[0]["corrected"], true);
+    assert_eq!(lines[1]["accepted"], true);
+}
+
+#[test]
+fn learn_every_trains_an_adapter_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("learn.jsonl");
+    bin()
+        .arg("--model")
+        .arg(model())
+        .arg("--log")
+        .arg(&log)
+        .args(["--learn-every", "2", "--feedback", "--seed-data"])
+        .arg(data("persona.jsonl"))
+        .write_stdin(
+            "where are you?\nat home, come over later please\nwhat are you doing?\njust chilling with some green tea\n",
+        )
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("learning from 2 new exchange(s)"));
+    let adapter = dir.path().join("learn.jsonl.adapter");
+    assert!(adapter.join("adapter_config.json").exists(), "adapter written");
+    // The chat can use it.
+    bin().arg("--model").arg(model()).arg("--adapter").arg(&adapter).args(["--prompt", "hi", "-q"]).assert().success();
+}
+
+#[test]
+fn watch_trains_when_the_log_grows_and_keeps_the_previous_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("grow.jsonl");
+    let lines: Vec<String> =
+        std::fs::read_to_string(data("persona.jsonl")).unwrap().lines().take(6).map(str::to_string).collect();
+    std::fs::write(&log, lines[..2].join("\n") + "\n").unwrap();
+    let out = dir.path().join("adapter");
+    let watch = |_: ()| {
+        bin()
+            .arg("watch")
+            .arg(&log)
+            .arg("--model")
+            .arg(model())
+            .args(["--threshold", "3", "--once", "-o"])
+            .arg(&out)
+            .assert()
+            .success()
+    };
+    watch(());
+    assert!(!out.exists(), "under the threshold: nothing trained");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    watch(());
+    assert!(out.join("adapter_model.safetensors").exists());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("grow.jsonl.state.json")).unwrap()).unwrap();
+    assert_eq!(state["lines_consumed"], 6);
+    let mut more = lines.clone();
+    more.extend(lines.iter().cloned());
+    std::fs::write(&log, more.join("\n") + "\n").unwrap();
+    watch(());
+    assert!(dir.path().join("adapter.prev").join("adapter_model.safetensors").exists(), "rollback copy kept");
+}
+
+#[test]
+fn usage_errors() {
+    bin().args(["--prompt", "hi"]).assert().code(2).stderr(predicate::str::contains("no model"));
+    bin().arg("--model").arg(model()).args(["--prompt", "hi", "--top-p", "0"]).assert().code(2);
+    bin().args(["--model", "/nonexistent", "--prompt", "hi"]).assert().code(4);
+}

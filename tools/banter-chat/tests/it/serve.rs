@@ -1,0 +1,123 @@
+//! The HTTP server, with real requests.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::model;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    #[allow(clippy::zombie_processes)] // waited for in Server's Drop
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("banter-chat"))
+        .arg("serve")
+        .arg("--model")
+        .arg(model())
+        .args(["--port", "0", "--max-tokens-limit", "64", "--max-request-bytes", "2000"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            let _ = child.wait();
+            panic!("server exited");
+        }
+        if let Some(i) = line.find("http://") {
+            let base = line[i..].split('/').take(3).collect::<Vec<_>>().join("/");
+            return Server { child, base };
+        }
+    }
+}
+
+#[test]
+fn chat_completions_health_page_and_errors() {
+    let s = start(&[]);
+    let c = reqwest::blocking::Client::new();
+    let h: serde_json::Value = c.get(format!("{}/health", s.base)).send().unwrap().json().unwrap();
+    assert_eq!(h["status"], "ok");
+    let page = c.get(format!("{}/", s.base)).send().unwrap().text().unwrap();
+    assert!(page.contains("<form") && page.contains("/chat"));
+    // The seed's API, with sampling really applied: greedy is deterministic, and the prompt is not echoed.
+    let body = serde_json::json!({"message": "where are you?", "temperature": 0.0, "max_length": 20, "top_p": 0.9, "top_k": 50});
+    let a: serde_json::Value = c.post(format!("{}/chat", s.base)).json(&body).send().unwrap().json().unwrap();
+    let b: serde_json::Value = c.post(format!("{}/chat", s.base)).json(&body).send().unwrap().json().unwrap();
+    assert_eq!(a, b);
+    assert!(!a["response"].as_str().unwrap().contains("where are you?"));
+    // OpenAI-compatible, plain and streamed.
+    let req = serde_json::json!({"messages": [{"role": "user", "content": "did you eat?"}], "temperature": 0, "max_tokens": 16});
+    let r: serde_json::Value =
+        c.post(format!("{}/v1/chat/completions", s.base)).json(&req).send().unwrap().json().unwrap();
+    assert_eq!(r["object"], "chat.completion");
+    let full = r["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let mut streamed = req.clone();
+    streamed["stream"] = serde_json::json!(true);
+    let sse = c.post(format!("{}/v1/chat/completions", s.base)).json(&streamed).send().unwrap().text().unwrap();
+    assert!(sse.trim_end().ends_with("data: [DONE]"), "{sse}");
+    let text: String = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|l| *l != "[DONE]")
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text.trim(), full);
+    // Errors are JSON with the right status.
+    let bad = c.post(format!("{}/chat", s.base)).body("{not json").send().unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.json::<serde_json::Value>().unwrap()["error"]["message"].as_str().unwrap().contains("invalid JSON"));
+    let big =
+        c.post(format!("{}/chat", s.base)).json(&serde_json::json!({"message": "x".repeat(5000)})).send().unwrap();
+    assert_eq!(big.status(), 413);
+    let many = c
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000}))
+        .send()
+        .unwrap();
+    assert_eq!(many.status(), 400);
+    assert_eq!(c.get(format!("{}/nope", s.base)).send().unwrap().status(), 404);
+    assert_eq!(c.get(format!("{}/chat", s.base)).send().unwrap().status(), 405);
+    let missing = c.post(format!("{}/chat", s.base)).json(&serde_json::json!({"msg": "x"})).send().unwrap();
+    assert_eq!(missing.status(), 400);
+}
+
+#[test]
+fn api_key_and_concurrent_requests() {
+    let s = start(&["--api-key", "sekret"]);
+    let c = reqwest::blocking::Client::new();
+    let body = serde_json::json!({"message": "hi", "max_length": 8});
+    assert_eq!(c.post(format!("{}/chat", s.base)).json(&body).send().unwrap().status(), 401);
+    assert_eq!(c.get(format!("{}/health", s.base)).send().unwrap().status(), 200);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let base = s.base.clone();
+            std::thread::spawn(move || {
+                let c = reqwest::blocking::Client::new();
+                let r = c
+                    .post(format!("{base}/chat"))
+                    .bearer_auth("sekret")
+                    .json(&serde_json::json!({"message": format!("hi {i}"), "max_length": 8}))
+                    .send()
+                    .unwrap();
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+}

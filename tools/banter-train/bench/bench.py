@@ -1,0 +1,75 @@
+"""`make bench` for banter-train.
+
+1. Training tokens/s on the GPT-2 124M shape (random init), batch 2 × block 128 (Oodi's settings): fp32 full,
+   LoRA r8, and bf16, beside `../shared/bench/hf_reference.py train` (PyTorch + transformers/peft) with the
+   same threads, in the same run.
+2. nanoGPT's CPU "baby GPT" on tinyshakespeare, characters as tokens (byte-level, no merges): 4 layers,
+   4 heads, 128 embd, block 64, batch 12, 2000 iters, lr 1e-3 cosine, dropout 0, last 10% of the text as
+   validation: banter's validation loss and wall time, and the HF reference's tokens/s for the same shape.
+
+usage: python bench.py REPO_ROOT SHAKESPEARE HF_REFERENCE WORKDIR [--iters N]"""
+import json, os, subprocess, sys, time
+
+root, shakespeare, reference, work = sys.argv[1:5]
+iters = int(sys.argv[sys.argv.index("--iters") + 1]) if "--iters" in sys.argv else 2000
+os.makedirs(work, exist_ok=True)
+threads = str(os.cpu_count())
+
+def kv(text):
+    return {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if len(l.split()) == 2}
+
+def banter_speed(extra):
+    out = subprocess.run(["cargo", "bench", "-q", "--locked", "-p", "banter-train", "--bench", "speed", "--",
+                          "--steps", "10", "--threads", threads] + extra, cwd=root, capture_output=True, text=True, check=True)
+    return kv(out.stdout)
+
+def hf_speed(extra):
+    out = subprocess.run([sys.executable, reference, "train", "--steps", "10", "--threads", threads] + extra,
+                         capture_output=True, text=True, check=True)
+    return kv(out.stdout)
+
+print("| GPT-2 124M, batch 2 × 128, random init | banter tokens/s | HF tokens/s | ratio | banter peak RSS MB | HF peak RSS MB |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, ours, theirs in [("fp32, full", [], []), ("LoRA r8 (c_attn, c_proj)", ["--lora"], ["--lora"]),
+                           ("bf16 (banter: bf16 matmuls; HF: autocast)", ["--bf16"], ["--bf16"])]:
+    b, h = banter_speed(ours), hf_speed(theirs)
+    print(f"| {name} | {b['train_tokens_per_s']:.1f} | {h['train_tokens_per_s']:.1f} | "
+          f"{b['train_tokens_per_s'] / h['train_tokens_per_s']:.2f}× | {b['peak_rss_mb']:.0f} | {h['peak_rss_mb']:.0f} |")
+h_fp32 = hf_speed([])["train_tokens_per_s"]
+b_bf16 = banter_speed(["--bf16"])["train_tokens_per_s"]
+print(f"| bf16 banter vs fp32 HF | | | {b_bf16 / h_fp32:.2f}× | | |")
+
+# nanoGPT baby GPT.
+bin_dir = os.path.join(root, "target", "release")
+text = open(shakespeare, encoding="utf-8").read()
+cut = int(len(text) * 0.9)
+train_s, val_s = os.path.join(work, "shakes-train.jsonl"), os.path.join(work, "shakes-val.jsonl")
+with open(train_s, "w") as f: f.write(json.dumps({"text": text[:cut]}) + "\n")
+with open(val_s, "w") as f: f.write(json.dumps({"text": text[cut:]}) + "\n")
+tok = os.path.join(work, "bytes-tok.json")
+subprocess.run([os.path.join(bin_dir, "banter-tokenize"), "train-tokenizer", shakespeare, "--vocab-size", "261", "-q", "-o", tok], check=True)
+blocks = {}
+for name, src in [("train", train_s), ("val", val_s)]:
+    blocks[name] = os.path.join(work, f"shakes-{name}-blocks.jsonl")
+    subprocess.run([os.path.join(bin_dir, "banter-tokenize"), "encode", src, "--tokenizer", tok, "--block-size", "65",
+                    "-q", "-o", blocks[name]], check=True)
+cfg = os.path.join(work, "baby-gpt.json")
+json.dump({"vocab_size": 261, "n_positions": 65, "n_embd": 128, "n_layer": 4, "n_head": 4,
+           "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}, open(cfg, "w"))
+out = os.path.join(work, "baby-gpt")
+subprocess.run(["rm", "-rf", out])
+t0 = time.perf_counter()
+r = subprocess.run([os.path.join(bin_dir, "banter-train"), blocks["train"], "--val-file", blocks["val"], "--tokenizer", tok,
+                    "--config", cfg, "--max-steps", str(iters), "--batch-size", "12", "--lr", "1e-3", "--min-lr", "1e-4",
+                    "--warmup", "100", "--beta2", "0.99", "--weight-decay", "0.1", "--eval-every", str(iters),
+                    "--eval-blocks", "200", "--threads", threads, "--json", "-q", "-o", out], capture_output=True, text=True, check=True)
+wall = time.perf_counter() - t0
+rep = json.loads(r.stdout)
+h = hf_speed(["--layers", "4", "--embd", "128", "--heads", "4", "--vocab", "261", "--batch", "12", "--block", "64"])
+tok_s = iters * 12 * 64 / rep["seconds"]
+print()
+print("| nanoGPT CPU baby GPT (4×128, block 64, batch 12) | iters | val loss | wall s | train tokens/s |")
+print("|---|---:|---:|---:|---:|")
+print(f"| nanoGPT (reported) | 2000 | 1.88 | ~180 | |")
+print(f"| banter-train ({rep['precision']}) | {iters} | {rep['best_val_loss']:.3f} | {wall:.0f} | {tok_s:,.0f} |")
+print(f"| HF transformers, same shape (hf_reference.py) | | | | {h['train_tokens_per_s']:,.0f} |")
