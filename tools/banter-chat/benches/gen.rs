@@ -1,0 +1,53 @@
+//! Generation speed as `../shared/bench/hf_reference.py generate` measures it: a random-init GPT-2 of the
+//! given shape, a 16-token random prompt, sampling (top-k 50, top-p 0.95, temperature 0.8), a warm-up of 8
+//! tokens, then `--new` tokens timed. Prints `key value` lines (decode tokens/s, time to first token).
+//!
+//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16]
+
+use banter_model::generate::{Sampling, generate};
+use banter_model::{Gpt2, Gpt2Config};
+use tch::{Device, Kind};
+
+fn arg(args: &[String], name: &str, default: i64) -> i64 {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (layers, embd, heads, vocab, new) = (
+        arg(&args, "--layers", 12),
+        arg(&args, "--embd", 768),
+        arg(&args, "--heads", 12),
+        arg(&args, "--vocab", 50257),
+        arg(&args, "--new", 128),
+    );
+    let threads = arg(&args, "--threads", 0);
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    let bf16 = args.iter().any(|a| a == "--bf16");
+    tch::manual_seed(0);
+    let mut model = Gpt2::new(Gpt2Config::new(vocab, 1024, embd, layers, heads), Device::Cpu);
+    let compute = if bf16 {
+        model.to_bf16_weights();
+        Kind::BFloat16
+    } else {
+        Kind::Float
+    };
+    println!("params_m {:.1}", model.num_params() as f64 / 1e6);
+    let prompt: Vec<u32> = (0..16).map(|i| (i * 7919 % vocab) as u32).collect();
+    let s = |n: i64| Sampling {
+        temperature: 0.8,
+        top_k: 50,
+        top_p: 0.95,
+        repetition_penalty: 1.0,
+        max_new_tokens: n as usize,
+        seed: 1,
+    };
+    let decode = |_: &[u32]| String::new();
+    generate(&model, &prompt, &s(8), &[], &[], &decode, compute, &mut |_| true);
+    let out = generate(&model, &prompt, &s(new), &[], &[], &decode, compute, &mut |_| true);
+    let decode_s = out.seconds - out.ttft;
+    println!("generate_tokens_per_s {:.1}", (out.ids.len() as f64 - 1.0) / decode_s.max(1e-9));
+    println!("ttft_ms {:.1}", out.ttft * 1000.0);
+}
