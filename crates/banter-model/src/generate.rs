@@ -111,13 +111,21 @@ pub fn pick(logits: &mut [f32], context: &[u32], s: &Sampling, rng: &mut Rng) ->
     for l in logits.iter_mut() {
         *l /= t;
     }
+    let order = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
     let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    idx.sort_unstable_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
     let mut keep = idx.len();
     if s.top_k > 0 && s.top_k < keep {
-        // Ties with the k-th logit are kept, as HF's `logits < kth` filter does.
+        // Only the k best need sorting: select them in O(V), then sort k. Ties with the k-th logit are
+        // kept, as HF's `logits < kth` filter does.
+        idx.select_nth_unstable_by(s.top_k - 1, order);
         let kth = logits[idx[s.top_k - 1] as usize];
-        keep = idx.iter().take_while(|&&i| logits[i as usize] >= kth).count();
+        let mut top: Vec<u32> = idx[..s.top_k].to_vec();
+        top.extend(idx[s.top_k..].iter().copied().filter(|&i| logits[i as usize] >= kth));
+        top.sort_unstable_by(order);
+        keep = top.len();
+        idx = top;
+    } else {
+        idx.sort_unstable_by(order);
     }
     let max = logits[idx[0] as usize];
     let mut probs: Vec<f64> = idx[..keep].iter().map(|&i| f64::from(logits[i as usize] - max).exp()).collect();
@@ -272,6 +280,16 @@ mod tests {
             // p = 0.5: the first token alone has probability ≈ 0.71 ≥ 0.5.
             assert_eq!(pick(&mut [5.0, 4.0, 1.0, 0.0], &[], &s(1.0, 0, 0.5, 1.0), &mut rng), 0);
         }
+    }
+
+    #[test]
+    fn top_k_keeps_ties_with_the_kth_logit() {
+        let mut rng = Rng::new(11);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            seen.insert(pick(&mut [1.0, 3.0, 3.0, 2.0, -1.0], &[], &s(1.0, 1, 1.0, 1.0), &mut rng));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]
