@@ -24,7 +24,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export BANTER_REQUIRE_PARITY := 1
 
-.PHONY: help setup build test lint unit e2e e2e-run demo bench completions install clean distclean
+.PHONY: help setup build test lint unit browser-deps e2e e2e-run demo bench completions install clean distclean
 
 help:
 	@echo "make demo        set up, build and run the pipeline on testdata (a few minutes on 2 cores)"
@@ -58,7 +58,12 @@ lint: $(STAMP_TORCH)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
-unit: setup
+# playwright-core for the chat page's headless-Chromium test (skipped without node; needs Debian's chromium).
+browser-deps:
+	@if command -v npm >/dev/null 2>&1; then cd tools/banter-chat/tests/browser && \
+	  { npm install --no-audit --no-fund --silent || echo "make: could not install playwright-core; the browser test is skipped"; }; fi
+
+unit: setup browser-deps
 	$(CARGO) test $(CARGO_FLAGS)
 
 e2e: build e2e-run
