@@ -71,25 +71,8 @@ pub struct Output {
     pub seconds: f64,
 }
 
-/// SplitMix64, for sampling.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The sampler's generator (SplitMix64, seeded).
+pub type Rng = banter_core::util::SplitMix64;
 
 /// Picks the next token from raw logits (HF order of processors).
 pub fn pick(logits: &mut [f32], context: &[u32], s: &Sampling, rng: &mut Rng) -> u32 {

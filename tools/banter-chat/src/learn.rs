@@ -237,7 +237,7 @@ pub fn watch(a: &WatchArgs, model: &ModelArgs, common: &banter_core::cli::Common
                 Ok(()) => {
                     failures = 0;
                     consumed = lines.len();
-                    banter_model::io::write_json(&state_path, &serde_json::json!({"lines_consumed": consumed, "adapter": a.output, "updated": crate::repl::banter_core_time()}))
+                    banter_model::io::write_json(&state_path, &serde_json::json!({"lines_consumed": consumed, "adapter": a.output, "updated": banter_core::util::now_rfc3339()}))
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     common.say(format!(
                         "{TOOL} watch: adapter updated in {} (previous kept as {}.prev)",

@@ -20,7 +20,7 @@ const HELP: &str = "commands: /exit or /quit · /reset (forget the conversation)
 pub fn append_log(path: &Path, turns: &[Turn], extra: Option<serde_json::Value>) -> anyhow::Result<()> {
     let msgs: Vec<serde_json::Value> =
         turns.iter().map(|t| json!({"role": t.role.as_str(), "content": t.content})).collect();
-    let mut rec = json!({"messages": msgs, "ts": banter_core_time()});
+    let mut rec = json!({"messages": msgs, "ts": banter_core::util::now_rfc3339()});
     if let (Some(serde_json::Value::Object(e)), serde_json::Value::Object(r)) = (extra, &mut rec) {
         r.extend(e);
     }
@@ -33,23 +33,6 @@ pub fn append_log(path: &Path, turns: &[Turn], extra: Option<serde_json::Value>)
     f.write_all(line.as_bytes()).map_err(|e| banter_core::Error::io(path.display(), e))?;
     f.sync_data().map_err(|e| banter_core::Error::io(path.display(), e))?;
     Ok(())
-}
-
-/// Seconds since the epoch as RFC 3339 (UTC).
-pub fn banter_core_time() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The interactive loop (also works with piped input).

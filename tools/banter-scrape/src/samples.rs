@@ -129,29 +129,8 @@ pub fn fill(template: &str, doc: &Doc, text: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// SplitMix64: a tiny generator whose stream is fixed by design, so `--seed` gives the same samples in
-/// every version.
-#[derive(Debug, Clone)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-    /// Next value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform below n.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
+/// The generator templates are picked with (stable across versions, so `--seed` keeps its meaning).
+pub use banter_core::util::SplitMix64 as SplitMix;
 
 /// Cuts text into chunks of at most `size` characters, ending at a paragraph, sentence or word boundary,
 /// each starting `overlap` characters (at a word boundary) before the previous one ended.

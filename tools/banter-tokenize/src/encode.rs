@@ -159,10 +159,7 @@ pub fn is_val(index: u64, seed: u64, frac: f64) -> bool {
     if frac <= 0.0 {
         return false;
     }
-    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let z = banter_core::util::mix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     (z as f64 / u64::MAX as f64) < frac
 }
 

@@ -136,14 +136,10 @@ pub fn split(blocks: Vec<Block>, frac: f64, seed: u64) -> (Vec<Block>, Vec<Block
 /// The order of blocks in an epoch: a permutation fixed by (seed, epoch).
 pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut state = seed ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5851_F42D_4C95_7F2D;
+    let mut rng =
+        banter_core::util::SplitMix64::new(seed ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5851_F42D_4C95_7F2D);
     for i in (1..n).rev() {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        order.swap(i, (z % (i as u64 + 1)) as usize);
+        order.swap(i, rng.below(i + 1));
     }
     order
 }

@@ -131,14 +131,26 @@ fn the_page_in_headless_chromium_shows_the_reply() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = std::path::Path::new(&chromium).exists() && dir.join("node_modules/playwright-core").exists();
     if !ready {
-        assert!(std::env::var("BANTER_REQUIRE_BROWSER").is_err(), "headless Chromium test required but {chromium} or playwright-core is missing");
-        eprintln!("skipping: no {chromium} or tests/browser/node_modules (make test installs the module; apt install chromium)");
+        assert!(
+            std::env::var("BANTER_REQUIRE_BROWSER").is_err(),
+            "headless Chromium test required but {chromium} or playwright-core is missing"
+        );
+        eprintln!(
+            "skipping: no {chromium} or tests/browser/node_modules (make test installs the module; apt install chromium)"
+        );
         return;
     }
     let s = start(&[]);
-    let out = Command::new("node").arg("page.mjs").arg(format!("{}/", s.base)).current_dir(&dir).env("CHROMIUM", &chromium).output().unwrap();
+    let out = Command::new("node")
+        .arg("page.mjs")
+        .arg(format!("{}/", s.base))
+        .current_dir(&dir)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(out.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
     assert_eq!(v["user"], "where are you?");
     assert!(!v["reply"].as_str().unwrap().is_empty());
 }
