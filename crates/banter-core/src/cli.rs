@@ -39,6 +39,17 @@ impl CommonArgs {
         !self.quiet && !self.no_progress && io::stderr().is_terminal()
     }
 
+    /// With `--json`, the report owns stdout: refuses a data stream there too (`what` names the data).
+    pub fn require_data_file(&self, output: Option<&std::path::Path>, what: &str) -> Result<(), Error> {
+        if self.json && output.is_none_or(|p| p.as_os_str() == "-") {
+            return Err(Error::usage_hint(
+                format!("--json prints the report on stdout, where the {what} would go"),
+                "write them to a file with -o FILE",
+            ));
+        }
+        Ok(())
+    }
+
     /// Prints a human summary line on stderr unless `--quiet`.
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet {

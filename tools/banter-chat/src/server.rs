@@ -291,23 +291,13 @@ fn chat(v: &Value, ctx: &Ctx) -> Resp {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut turns = Vec::new();
-    if let Some(h) = v.get("history").and_then(|h| h.as_array()) {
-        for item in h {
-            let role = item.get("role").and_then(|r| r.as_str()).and_then(Role::parse);
-            let content = item.get("content").and_then(|c| c.as_str());
-            match (role, content) {
-                (Some(r), Some(c)) => turns.push(Turn::new(r, c)),
-                _ => {
-                    return error(
-                        400,
-                        "invalid_request_error",
-                        "history items need \"role\" (system|user|assistant) and \"content\"",
-                    );
-                }
-            }
-        }
-    }
+    let mut turns = match v.get("history") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(h) => match turns_from(h, "history") {
+            Ok(t) => t,
+            Err(r) => return r,
+        },
+    };
     turns.push(Turn::new(Role::User, message));
     match run_job(ctx, with_system(ctx, turns), sampling, None) {
         Ok(rx) => match rx.recv() {
@@ -318,6 +308,19 @@ fn chat(v: &Value, ctx: &Ctx) -> Resp {
     }
 }
 
+/// Chat turns from a JSON array, with banter-core's record errors (`field "messages[1].role": …`).
+fn turns_from(v: &Value, field: &str) -> Result<Vec<Turn>, Resp> {
+    let bad = |e: banter_core::FieldError| error(400, "invalid_request_error", e.to_string());
+    let Value::Array(items) = v else {
+        return Err(bad(banter_core::FieldError::field(field, "expected an array")));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Turn::from_value(t.clone()).map_err(|e| bad(e.within(&format!("{field}[{i}]")))))
+        .collect()
+}
+
 enum Completion {
     Json(Value),
     Stream(mpsc::Receiver<String>, String),
@@ -326,23 +329,8 @@ enum Completion {
 fn completions(v: &Value, ctx: &Ctx) -> Result<Completion, Resp> {
     let msgs = v
         .get("messages")
-        .and_then(|m| m.as_array())
         .ok_or_else(|| error(400, "invalid_request_error", "field \"messages\" (an array) is required"))?;
-    let mut turns = Vec::new();
-    for m in msgs {
-        let role = m.get("role").and_then(|r| r.as_str()).and_then(Role::parse);
-        let content = m.get("content").and_then(|c| c.as_str());
-        match (role, content) {
-            (Some(r), Some(c)) => turns.push(Turn::new(r, c)),
-            _ => {
-                return Err(error(
-                    400,
-                    "invalid_request_error",
-                    "each message needs \"role\" (system|user|assistant) and \"content\" (a string)",
-                ));
-            }
-        }
-    }
+    let turns = turns_from(msgs, "messages")?;
     if turns.is_empty() {
         return Err(error(400, "invalid_request_error", "\"messages\" is empty"));
     }

@@ -237,13 +237,7 @@ struct Collector {
 
 impl Collector {
     fn new(net: &NetArgs, common: &CommonArgs) -> anyhow::Result<Self> {
-        if common.json && net.output.as_ref().is_none_or(|p| p.as_os_str() == "-") {
-            return Err(Error::usage_hint(
-                "--json prints the report on stdout, where the docs would go",
-                "add -o FILE",
-            )
-            .into());
-        }
+        common.require_data_file(net.output.as_deref(), "docs")?;
         interrupt::set_cooperative(true);
         Ok(Collector {
             writer: JsonlWriter::create(net.output.as_deref())?,
@@ -511,11 +505,7 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     for t in &templates {
         samples::fill(t, &probe, "x").map_err(Error::usage)?;
     }
-    if common.json && a.output.as_ref().is_none_or(|p| p.as_os_str() == "-") {
-        return Err(
-            Error::usage_hint("--json prints the report on stdout, where the samples would go", "add -o FILE").into()
-        );
-    }
+    common.require_data_file(a.output.as_deref(), "samples")?;
     let mut rng = samples::SplitMix::new(a.seed);
     let reader = JsonlReader::open(&Source::parse(&a.input), ReadOptions::default())?;
     let mut w = JsonlWriter::create(a.output.as_deref())?;

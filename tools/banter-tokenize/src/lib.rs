@@ -277,11 +277,7 @@ fn run_encode(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             .into());
         }
     };
-    if common.json && a.output.as_ref().is_none_or(|p| p.as_os_str() == "-") {
-        return Err(
-            Error::usage_hint("--json prints the report on stdout, where the blocks would go", "add -o FILE").into()
-        );
-    }
+    common.require_data_file(a.output.as_deref(), "blocks")?;
     let packer = || (a.mode == Mode::Pack).then(|| Packer::new(a.block_size));
     let mut train =
         Sink { writer: JsonlWriter::create(a.output.as_deref())?, packer: packer(), blocks: 0, tokens: 0, masked: 0 };

@@ -598,6 +598,8 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     let mut last_loss = f64::NAN;
     let mut interrupted = false;
     let per_epoch_micro = train.len().div_ceil(micro);
+    // The shuffle of the current epoch, computed once per epoch.
+    let mut order: (u64, Vec<usize>) = (u64::MAX, Vec::new());
     while step < total {
         if interrupt::interrupted() {
             interrupted = true;
@@ -609,7 +611,10 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
             let global_micro = (step as usize) * accum + a;
             let epoch = (global_micro / per_epoch_micro) as u64;
             let pos = global_micro % per_epoch_micro;
-            let order = data::epoch_order(train.len(), cli.seed, epoch);
+            if order.0 != epoch {
+                order = (epoch, data::epoch_order(train.len(), cli.seed, epoch));
+            }
+            let order = &order.1;
             let idx: Vec<&Block> =
                 order[pos * micro..((pos + 1) * micro).min(order.len())].iter().map(|&i| &train[i]).collect();
             let (ids, labels, n) = data::batch(&idx, pad, device);

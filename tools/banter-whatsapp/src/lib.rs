@@ -180,12 +180,8 @@ fn print_authors(authors: &[(String, u64)]) {
 }
 
 fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
-    if common.json && a.output.as_ref().is_none_or(|p| p.as_os_str() == "-") && !a.list_authors {
-        return Err(Error::usage_hint(
-            "--json prints the report on stdout, where the messages would go",
-            "add -o FILE",
-        )
-        .into());
+    if !a.list_authors {
+        common.require_data_file(a.output.as_deref(), "messages")?;
     }
     let export = input::read(&a.input)?;
     let chat = a.export.chat.clone().unwrap_or(export.chat);
@@ -306,10 +302,8 @@ fn load_messages(path: &str, export: &ExportArgs) -> anyhow::Result<Vec<Message>
 }
 
 fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
-    if common.json && a.output.as_ref().is_none_or(|p| p.as_os_str() == "-") && !a.list_authors {
-        return Err(
-            Error::usage_hint("--json prints the report on stdout, where the samples would go", "add -o FILE").into()
-        );
+    if !a.list_authors {
+        common.require_data_file(a.output.as_deref(), "samples")?;
     }
     let template = match a.template.as_str() {
         "chat" | "chatml" => None,
@@ -319,10 +313,7 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let mut authors: Vec<(String, u64)> = Vec::new();
     for m in &messages {
         if let Some(au) = &m.author {
-            match authors.iter_mut().find(|(n, _)| n == au) {
-                Some((_, c)) => *c += 1,
-                None => authors.push((au.clone(), 1)),
-            }
+            parse::tally(&mut authors, au);
         }
     }
     if a.list_authors {

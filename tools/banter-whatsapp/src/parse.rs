@@ -301,13 +301,18 @@ fn finish(
         rep.edited += 1;
     }
     if let Some(a) = &m.author {
-        match authors.iter_mut().find(|(n, _)| n == a) {
-            Some((_, c)) => *c += 1,
-            None => authors.push((a.clone(), 1)),
-        }
+        tally(authors, a);
     }
     let _ = p.line;
     m
+}
+
+/// Counts one message of `author`, keeping authors in order of first appearance.
+pub fn tally(authors: &mut Vec<(String, u64)>, author: &str) {
+    match authors.iter_mut().find(|(n, _)| n == author) {
+        Some((_, c)) => *c += 1,
+        None => authors.push((author.to_string(), 1)),
+    }
 }
 
 /// Splits `Author: text`. System lines have no author: no `": "`, a candidate that cannot be a name

@@ -67,7 +67,8 @@ impl Turn {
         self
     }
 
-    fn from_value(value: Value) -> Result<Self, FieldError> {
+    /// Parses one turn (`{"role","content","name"?}`), naming the field in any error.
+    pub fn from_value(value: Value) -> Result<Self, FieldError> {
         let mut fields = Fields::from_value(value)?;
         let role = req_string(&mut fields, "role")?;
         let role = Role::parse(&role).ok_or_else(|| {
