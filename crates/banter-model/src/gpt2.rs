@@ -8,6 +8,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::Gpt2Config;
 use crate::lora::{LoraConfig, LoraPair};
+use crate::quant::Int8Weight;
 
 /// A `Conv1D` layer: weight `[in, out]`, bias `[out]`, and maybe a LoRA pair.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Conv1D {
     pub b: Tensor,
     /// LoRA adapter on this layer.
     pub lora: Option<LoraPair>,
+    /// int8 copy of the weight for inference (`quantize_int8`).
+    pub int8: Option<Int8Weight>,
 }
 
 impl Conv1D {
@@ -26,6 +29,7 @@ impl Conv1D {
             w: p.var("weight", &[n_in, n_out], Init::Randn { mean: 0.0, stdev: std }),
             b: p.var("bias", &[n_out], Init::Const(0.0)),
             lora: None,
+            int8: None,
         }
     }
 
@@ -35,9 +39,11 @@ impl Conv1D {
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
         let size = x.size();
         let n_in = *size.last().unwrap_or(&1);
-        let n_out = self.w.size()[1];
+        let n_out = self.b.size()[0];
         let x2 = x.reshape([-1, n_in]);
-        let out = if compute == Kind::Float {
+        let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
+            q.matmul_t(&x2) + &self.b
+        } else if compute == Kind::Float {
             self.b.addmm(&x2, &self.w)
         } else {
             let xc = if x2.kind() == compute { x2.shallow_clone() } else { x2.to_kind(compute) };
@@ -88,29 +94,59 @@ pub struct Block {
     pub mlp_proj: Conv1D,
 }
 
-/// Keys and values of the tokens seen so far, per layer (`[B, heads, T, head_dim]`).
+/// Keys and values of the tokens seen so far, per layer, in buffers allocated once for the whole context
+/// (`[B, heads, n_positions, head_dim]`) and written in place: a generated token costs no reallocation or
+/// copy of the past.
 #[derive(Debug, Default)]
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
+    len: i64,
 }
 
 impl KvCache {
     /// Tokens cached.
     pub fn len(&self) -> i64 {
-        self.layers.first().map_or(0, |(k, _)| k.size()[2])
+        self.len
     }
 
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Keeps only the first `n` positions (to drop a rejected continuation).
     pub fn truncate(&mut self, n: i64) {
-        for (k, v) in &mut self.layers {
-            *k = k.narrow(2, 0, n);
-            *v = v.narrow(2, 0, n);
+        self.len = self.len.min(n.max(0));
+    }
+
+    /// Writes `k`, `v` (`[B, heads, t, head_dim]`) of layer `li` at positions `len..len+t` and returns the
+    /// keys and values of positions `0..len+t` (views of the buffers).
+    fn append(&mut self, li: usize, k: &Tensor, v: &Tensor, capacity: i64) -> (Tensor, Tensor) {
+        let t = k.size()[2];
+        let need = self.len + t;
+        let fits = self.layers.get(li).is_some_and(|(bk, _)| {
+            bk.size()[2] >= need && bk.kind() == k.kind() && bk.size()[0] == k.size()[0]
+        });
+        if !fits {
+            let mut shape = k.size();
+            shape[2] = capacity.max(need);
+            let (nk, nv) = (Tensor::empty(shape.as_slice(), (k.kind(), k.device())), Tensor::empty(shape.as_slice(), (v.kind(), v.device())));
+            if let Some((ok, ov)) = self.layers.get(li) {
+                if self.len > 0 && ok.kind() == k.kind() {
+                    nk.narrow(2, 0, self.len).copy_(&ok.narrow(2, 0, self.len));
+                    nv.narrow(2, 0, self.len).copy_(&ov.narrow(2, 0, self.len));
+                }
+            }
+            if li < self.layers.len() {
+                self.layers[li] = (nk, nv);
+            } else {
+                self.layers.push((nk, nv));
+            }
         }
+        let (bk, bv) = &self.layers[li];
+        bk.narrow(2, self.len, t).copy_(k);
+        bv.narrow(2, self.len, t).copy_(v);
+        (bk.narrow(2, 0, need), bv.narrow(2, 0, need))
     }
 }
 
@@ -149,6 +185,8 @@ pub struct Gpt2 {
     pub blocks: Vec<Block>,
     /// Final norm.
     pub ln_f: Norm,
+    /// int8 copy of the output projection for inference (`quantize_int8`).
+    pub head_int8: Option<Int8Weight>,
 }
 
 impl Gpt2 {
@@ -175,7 +213,7 @@ impl Gpt2 {
             })
             .collect();
         let ln_f = Norm::new(t.sub("ln_f"), e);
-        Gpt2 { cfg, vs, lora_vs: None, lora_cfg: None, wte, wpe, blocks, ln_f }
+        Gpt2 { cfg, vs, lora_vs: None, lora_cfg: None, wte, wpe, blocks, ln_f, head_int8: None }
     }
 
     /// The device the weights are on.
@@ -211,7 +249,9 @@ impl Gpt2 {
 
     /// The output projection (tied to the token embeddings).
     fn lm_head(&self, x: &Tensor, w: &Tensor, pass: Pass) -> Tensor {
-        if pass.compute == Kind::Float {
+        if let Some(q) = self.head_int8.as_ref().filter(|_| pass.compute == Kind::Float && !pass.train) {
+            q.matmul_t(x)
+        } else if pass.compute == Kind::Float {
             x.matmul(&w.tr())
         } else {
             x.to_kind(pass.compute).matmul(&w.tr()).to_kind(Kind::Float)
@@ -230,11 +270,6 @@ impl Gpt2 {
         let mut x = ids.embedding_wte(&self.wte) + pos.embedding_wte(&self.wpe).unsqueeze(0);
         x = x.dropout(cfg.embd_pdrop, pass.train);
         let mut cache = cache;
-        if let Some(c) = cache.as_deref_mut() {
-            if c.layers.is_empty() {
-                c.layers = Vec::with_capacity(self.blocks.len());
-            }
-        }
         // With cached keys and several new tokens, new token i sees cached tokens and new tokens ≤ i.
         let mask = (past > 0 && t > 1).then(|| {
             let full = Tensor::ones([t, past + t], (Kind::Bool, ids.device()));
@@ -247,15 +282,7 @@ impl Gpt2 {
             let shape = |z: &Tensor| z.view([b, t, nh, hd]).transpose(1, 2);
             let (q, mut k, mut v) = (shape(&parts[0]), shape(&parts[1]), shape(&parts[2]));
             if let Some(c) = cache.as_deref_mut() {
-                if let Some((pk, pv)) = c.layers.get(li) {
-                    k = Tensor::cat(&[pk, &k], 2);
-                    v = Tensor::cat(&[pv, &v], 2);
-                }
-                if c.layers.len() > li {
-                    c.layers[li] = (k.shallow_clone(), v.shallow_clone());
-                } else {
-                    c.layers.push((k.shallow_clone(), v.shallow_clone()));
-                }
+                (k, v) = c.append(li, &k, &v, cfg.n_positions);
             }
             let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
             let causal = past == 0 && t > 1;
@@ -273,6 +300,9 @@ impl Gpt2 {
             let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
             let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
             x = x + m.to_kind(Kind::Float);
+        }
+        if let Some(c) = cache {
+            c.len = past + t;
         }
         self.ln_f.forward(&x, cfg.layer_norm_epsilon)
     }
@@ -329,11 +359,16 @@ impl Gpt2 {
     /// Converts the matrices (token embeddings and Conv1D weights) to bf16 for inference: half the bytes to
     /// read per generated token. Norms, biases and positions stay fp32.
     pub fn to_bf16_weights(&mut self) {
+        self.to_half_weights(Kind::BFloat16);
+    }
+
+    /// Converts the matrices to `kind` (bf16 or fp16) for inference; passes then compute in `kind`.
+    pub fn to_half_weights(&mut self, kind: Kind) {
         let _g = tch::no_grad_guard();
-        let bf = self.wte.to_kind(Kind::BFloat16);
+        let bf = self.wte.to_kind(kind);
         self.wte.set_data(&bf);
         for (_, l) in self.conv_layers_mut() {
-            let w = l.w.to_kind(Kind::BFloat16);
+            let w = l.w.to_kind(kind);
             l.w.set_data(&w);
         }
     }

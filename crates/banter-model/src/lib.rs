@@ -13,9 +13,12 @@
 pub mod config;
 pub mod generate;
 pub mod gpt2;
+pub mod head;
 pub mod io;
 pub mod lora;
 pub mod optim;
+pub mod quant;
+pub mod precision;
 pub mod runtime;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! given shape, a 16-token random prompt, sampling (top-k 50, top-p 0.95, temperature 0.8), a warm-up of 8
 //! tokens, then `--new` tokens timed. Prints `key value` lines (decode tokens/s, time to first token).
 //!
-//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16]
+//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8]
 
 use banter_model::generate::{Sampling, generate};
 use banter_model::{Gpt2, Gpt2Config};
@@ -28,10 +28,14 @@ fn main() {
     let bf16 = args.iter().any(|a| a == "--bf16");
     tch::manual_seed(0);
     let mut model = Gpt2::new(Gpt2Config::new(vocab, 1024, embd, layers, heads), Device::Cpu);
+    let int8 = args.iter().any(|a| a == "--int8");
     let compute = if bf16 {
         model.to_bf16_weights();
         Kind::BFloat16
     } else {
+        if int8 {
+            model.quantize_int8();
+        }
         Kind::Float
     };
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);

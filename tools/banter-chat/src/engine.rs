@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
 use banter_model::generate::{self, Output, Sampling};
+use banter_model::precision::{self, PrecisionArg};
 use banter_model::{Gpt2, io, lora};
 use banter_tokenize::tok::Tok;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 /// A loaded model ready to chat.
 #[derive(Debug)]
@@ -25,6 +26,78 @@ pub struct Engine {
     pub compute: Kind,
     /// Where the model came from (for /health and logs).
     pub name: String,
+    /// The weights' precision and why (`fp32: the CPU has no avx512_bf16/amx_bf16 …`).
+    pub precision: String,
+}
+
+/// How the weights are held for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weights {
+    /// `--precision`.
+    pub precision: PrecisionArg,
+    /// `--quantize int8`: int8 matrices, fp32 activations (CPU).
+    pub int8: bool,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights { precision: PrecisionArg::Auto, int8: false }
+    }
+}
+
+/// Seconds for a `[1, k] × [k, n]` product in `kind`, best of 5 after a warm-up (the decode step's shape).
+fn time_matmul(k: i64, n: i64, kind: Kind) -> f64 {
+    let _g = tch::no_grad_guard();
+    let x = Tensor::randn([1, k], (Kind::Float, Device::Cpu)).to_kind(kind);
+    let w = Tensor::randn([k, n], (Kind::Float, Device::Cpu)).to_kind(kind);
+    let mut best = f64::INFINITY;
+    for rep in 0..6 {
+        let t = std::time::Instant::now();
+        let _ = x.matmul(&w);
+        if rep > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    best
+}
+
+/// The compute kind for inference and the reason, by banter-model's hardware rules; on a CPU with native
+/// bf16, a timed probe of the model's largest decode product decides.
+fn choose(w: Weights, device: Device, cfg: &banter_model::Gpt2Config) -> anyhow::Result<(Kind, String)> {
+    let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
+    if w.int8 {
+        if device != Device::Cpu {
+            return Err(usage("--quantize int8 runs on CPU; on a GPU use --precision bf16 or fp16".into()));
+        }
+        if matches!(w.precision, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
+            return Err(usage("--quantize int8 computes in fp32: leave --precision at auto or fp32".into()));
+        }
+        return Ok((Kind::Float, "int8 weights (--quantize int8), fp32 activations".into()));
+    }
+    let inference_fp16 = matches!(device, Device::Cuda(_)) && w.precision == PrecisionArg::Fp16;
+    let d = if inference_fp16 {
+        precision::Decision {
+            precision: precision::Precision::Fp16,
+            reason: "asked for (--precision fp16)".into(),
+            needs_probe: false,
+        }
+    } else {
+        precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?
+    };
+    let d = if d.needs_probe {
+        let (k, n) = (cfg.n_embd, cfg.vocab_size);
+        let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
+        // A matmul probe has no loss to compare: pass equal losses so only the speed decides.
+        precision::decide_cpu(&d, t32, t16, 1.0, 1.0)
+    } else {
+        d
+    };
+    let kind = match d.precision {
+        precision::Precision::Fp32 => Kind::Float,
+        precision::Precision::Bf16 => Kind::BFloat16,
+        precision::Precision::Fp16 => Kind::Half,
+    };
+    Ok((kind, format!("{}: {}", d.precision, d.reason)))
 }
 
 /// Where to find the tokenizer and template: the adapter directory first (it may have added tokens), then
@@ -34,12 +107,12 @@ fn first_with(dirs: &[&Path], file: &str) -> Option<PathBuf> {
 }
 
 impl Engine {
-    /// Loads `model` (+ `adapter`) on `device`; bf16 weights when `bf16`.
+    /// Loads `model` (+ `adapter`) on `device`, its weights held as `weights` says.
     pub fn load(
         model_dir: &Path,
         adapter: Option<&Path>,
         device: Device,
-        bf16: bool,
+        weights: Weights,
         template: Option<&str>,
     ) -> anyhow::Result<Engine> {
         let mut model =
@@ -63,16 +136,16 @@ impl Engine {
             io::load_adapter(&mut model, a).map_err(|e| banter_core::exit::Coded::new(e.exit(), e.to_string()))?;
             lora::merge(&mut model);
         }
-        let compute = if bf16 {
-            model.to_bf16_weights();
-            Kind::BFloat16
-        } else {
-            Kind::Float
-        };
+        let (compute, precision) = choose(weights, device, &model.cfg)?;
+        if weights.int8 {
+            model.quantize_int8();
+        } else if compute != Kind::Float {
+            model.to_half_weights(compute);
+        }
         let mut stop_ids = vec![tok.eos_id];
         stop_ids.extend(template.stop_strings().iter().filter_map(|s| tok.inner.token_to_id(s)));
         let name = model_dir.display().to_string();
-        Ok(Engine { model, tok, template, stop_ids, compute, name })
+        Ok(Engine { model, tok, template, stop_ids, compute, name, precision })
     }
 
     /// Token ids of a text (no special-token post-processing).

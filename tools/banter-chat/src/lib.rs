@@ -82,12 +82,39 @@ pub struct ModelArgs {
     /// cpu, cuda or auto.
     #[arg(long, value_enum, default_value_t = Dev::Auto, global = true)]
     pub device: Dev,
-    /// Weights in bf16 (faster on CPUs with AMX/AVX-512 BF16 and on GPUs; slightly different outputs).
-    #[arg(long, global = true)]
+    /// Weights' precision: auto (bf16 only where the hardware computes it natively and a timed probe
+    /// shows it faster; fp16 on CUDA before 8.0), fp32, bf16 or fp16 (CUDA).
+    #[arg(long, value_enum, default_value_t = Prec::Auto, global = true)]
+    pub precision: Prec,
+    /// Same as --precision bf16 (kept for scripts written before --precision).
+    #[arg(long, global = true, hide = true)]
     pub bf16: bool,
+    /// int8 weights (per-channel, fp32 activations): a quarter of the bytes per token on CPU.
+    #[arg(long, value_enum, value_name = "KIND", global = true)]
+    pub quantize: Option<Quantize>,
     /// libtorch threads.
     #[arg(long, value_name = "N", global = true)]
     pub threads: Option<i32>,
+}
+
+/// `--precision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Prec {
+    /// By the hardware and a measurement.
+    Auto,
+    /// fp32.
+    Fp32,
+    /// bf16 weights and matmuls.
+    Bf16,
+    /// fp16 weights and matmuls (CUDA).
+    Fp16,
+}
+
+/// `--quantize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Quantize {
+    /// int8 weights, one scale per output channel.
+    Int8,
 }
 
 /// `--device`.
@@ -118,7 +145,19 @@ impl ModelArgs {
         }
         .resolve()
         .map_err(|e| banter_core::exit::Coded::new(Exit::Model, e.to_string()))?;
-        Engine::load(dir, self.adapter.as_deref(), device, self.bf16, self.template.as_deref())
+        Engine::load(dir, self.adapter.as_deref(), device, self.weights(), self.template.as_deref())
+    }
+
+    /// The weights' settings.
+    pub fn weights(&self) -> engine::Weights {
+        use banter_model::precision::PrecisionArg as P;
+        let precision = match (self.bf16, self.precision) {
+            (true, _) | (_, Prec::Bf16) => P::Bf16,
+            (_, Prec::Auto) => P::Auto,
+            (_, Prec::Fp32) => P::Fp32,
+            (_, Prec::Fp16) => P::Fp16,
+        };
+        engine::Weights { precision, int8: self.quantize == Some(Quantize::Int8) }
     }
 }
 
@@ -219,6 +258,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
     let sampling = cli.sampling.sampling()?;
     let engine = cli.model.load()?;
+    if cli.chat.prompt.is_none() {
+        cli.common.say(format!("{TOOL}: precision {}", engine.precision));
+    }
     if let Some(input) = &cli.chat.input {
         return answer_file(&engine, input, &cli, &sampling);
     }

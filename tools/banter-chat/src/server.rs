@@ -75,7 +75,8 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
         .map_err(|e| Error::io(format!("{}:{}", a.host, a.port), std::io::Error::other(e.to_string())))?;
     let addr = server.server_addr().to_ip().map(|x| x.to_string()).unwrap_or_default();
     common.say(format!(
-        "{TOOL}: serving {model_name} on http://{addr}/ (POST /chat, POST /v1/chat/completions, GET /health)"
+        "{TOOL}: serving {model_name} on http://{addr}/ (POST /chat, POST /v1/chat/completions, GET /health); precision {}",
+        engine.precision
     ));
     // One generator, FIFO: requests are answered in the order they arrived.
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);

@@ -3,7 +3,7 @@
 //! forward + backward + AdamW. Prints `key value` lines.
 //!
 //! cargo bench -p banter-train --bench speed -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --batch 2
-//!     --block 128 --steps 10] [--lora] [--bf16] [--threads N]
+//!     --block 128 --steps 10] [--lora] [--bf16] [--unfused] [--threads N]
 
 use std::time::Instant;
 
@@ -45,9 +45,17 @@ fn main() {
     let mut opt = AdamW::new(params, 0.9, 0.999, 1e-8, 0.0);
     let x = Tensor::randint(vocab, [batch, block], (Kind::Int64, Device::Cpu));
     let pass = Pass { train: true, compute: if bf16 { Kind::BFloat16 } else { Kind::Float } };
+    // --unfused: autograd through the head and cross-entropy, and the tensor-op AdamW (the pre-0.2 path),
+    // to show what the fused pieces are worth on this machine.
+    let unfused = args.iter().any(|a| a == "--unfused");
+    opt.fused = !unfused;
     let mut step = || {
-        let (loss, _) = model.loss(&x, &x, pass);
-        loss.backward();
+        if unfused {
+            let (loss, _) = model.loss(&x, &x, pass);
+            loss.backward();
+        } else {
+            model.loss_backward(&x, &x, pass, 1.0);
+        }
         opt.step(5e-5);
     };
     step();

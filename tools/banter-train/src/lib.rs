@@ -1,32 +1,35 @@
 //! `banter-train`: GPT-2 training on LibTorch — from scratch, full fine-tune or LoRA — writing Hugging Face
 //! model directories and PEFT adapters.
 
+pub mod args;
 pub mod data;
 pub mod output;
+pub mod precision;
+
+pub use args::{Cli, DeviceChoice, Init, Precision, config_file_args, parse_args};
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
-use banter_core::cli::{self, CommonArgs};
+use banter_core::cli;
 use banter_core::exit::Coded;
 use banter_core::records::Block;
 use banter_core::{ChatTemplate, Error, Exit, interrupt, progress};
 use banter_model::gpt2::Pass;
 use banter_model::optim::{AdamW, lr_at};
+use banter_model::precision::LossScaler;
 use banter_model::runtime::DeviceArg;
 use banter_model::{Gpt2, Gpt2Config, LoraConfig, ModelError, io, lora};
-use banter_tokenize::encode::Mode;
 
 /// The tool's name.
 pub const TOOL: &str = "banter-train";
 
-const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   banter-train blocks.jsonl --init scratch --config tiny --tokenizer tokenizer.json -o model
   banter-train clean.jsonl --model gpt2-dir --lora -o persona-adapter
@@ -38,233 +41,9 @@ Exit codes: 0 trained; 1 data quality below the gate (--force overrides); 2 usag
 5 model or runtime (libtorch, CUDA, NaN loss); 130 interrupted (a checkpoint is saved first).";
 
 /// `banter-train --version`: banter's version, the libtorch version and whether CUDA is available.
-fn version() -> &'static str {
+pub(crate) fn version() -> &'static str {
     static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     V.get_or_init(|| format!("{} ({})", banter_core::VERSION, banter_model::runtime::RuntimeInfo::query()))
-}
-
-/// How training starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Init {
-    /// Random weights of `--config`'s shape.
-    Scratch,
-    /// The weights of `--model`.
-    Pretrained,
-}
-
-/// Numeric precision of the forward and backward passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Precision {
-    /// bf16 on CUDA; on CPU bf16 when it keeps the loss within 1% of fp32 on the first batch, else fp32.
-    Auto,
-    /// fp32 everywhere.
-    Fp32,
-    /// bf16 matmuls with fp32 weights (CUDA: autocast).
-    Bf16,
-}
-
-/// Train GPT-2-family models on LibTorch: from scratch, full fine-tune, LoRA; Hugging Face output.
-#[derive(Debug, Parser)]
-#[command(name = "banter-train", version = version(), after_help = EXAMPLES)]
-pub struct Cli {
-    /// Blocks JSONL (from banter-tokenize) or samples JSONL (tokenized here with the model's tokenizer).
-    #[arg(value_name = "DATA")]
-    pub inputs: Vec<String>,
-    /// The output directory (model in Hugging Face layout, or the LoRA adapter).
-    #[arg(short = 'o', long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
-    /// Read flags from a JSON file (`{"lr": 3e-4, "lora": true, …}`); command-line flags win.
-    #[arg(long, value_name = "FILE")]
-    pub config_file: Option<PathBuf>,
-
-    /// Start from random weights (scratch) or from --model (pretrained; implied by --model).
-    #[arg(long, value_enum, help_heading = "Model")]
-    pub init: Option<Init>,
-    /// Shape for --init scratch: tiny, small, gpt2, or a config.json.
-    #[arg(long, value_name = "NAME|FILE", default_value = "tiny", help_heading = "Model")]
-    pub config: String,
-    /// A Hugging Face GPT-2 directory to fine-tune (config.json + model.safetensors [+ tokenizer.json]).
-    #[arg(long, value_name = "DIR", help_heading = "Model")]
-    pub model: Option<PathBuf>,
-    /// tokenizer.json (default: the model directory's).
-    #[arg(long, value_name = "PATH", help_heading = "Model")]
-    pub tokenizer: Option<PathBuf>,
-    /// Chat template for samples: chatml, asimbot or a JSON file (default: the model's, else chatml).
-    #[arg(long, value_name = "TEMPLATE", help_heading = "Model")]
-    pub template: Option<String>,
-    /// Dropout for a model trained from scratch (embeddings, attention, residuals).
-    #[arg(long, value_name = "P", help_heading = "Model")]
-    pub dropout: Option<f64>,
-
-    /// Train a LoRA adapter instead of all weights.
-    #[arg(long, help_heading = "LoRA")]
-    pub lora: bool,
-    /// LoRA rank.
-    #[arg(long, value_name = "R", default_value_t = 8, help_heading = "LoRA")]
-    pub lora_r: i64,
-    /// LoRA alpha (the update is scaled by alpha / r).
-    #[arg(long, value_name = "A", default_value_t = 16.0, help_heading = "LoRA")]
-    pub lora_alpha: f64,
-    /// LoRA dropout.
-    #[arg(long, value_name = "P", default_value_t = 0.05, help_heading = "LoRA")]
-    pub lora_dropout: f64,
-    /// Modules to adapt (PEFT suffix matching).
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "c_attn,c_proj", help_heading = "LoRA")]
-    pub lora_targets: Vec<String>,
-    /// Continue from this adapter (PEFT directory) instead of fresh LoRA weights.
-    #[arg(long, value_name = "DIR", help_heading = "LoRA")]
-    pub adapter: Option<PathBuf>,
-
-    /// Block size when tokenizing samples (default: min(128, n_positions)).
-    #[arg(long, value_name = "N", help_heading = "Data")]
-    pub block_size: Option<usize>,
-    /// Packing when tokenizing samples: pack (Oodi) or pad (one sample per block).
-    #[arg(long, value_enum, default_value_t = Mode::Pack, help_heading = "Data")]
-    pub mode: Mode,
-    /// Validation data (blocks or samples).
-    #[arg(long, value_name = "FILE", help_heading = "Data")]
-    pub val_file: Option<String>,
-    /// Share of the training blocks held out for validation.
-    #[arg(long, value_name = "F", default_value_t = 0.0, help_heading = "Data")]
-    pub val_split: f64,
-    /// Train even when the samples fail the quality gate (score < 0.5).
-    #[arg(long, help_heading = "Data")]
-    pub force: bool,
-
-    /// Passes over the data.
-    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Optimisation")]
-    pub epochs: u64,
-    /// Stop after this many optimizer steps (overrides --epochs).
-    #[arg(long, value_name = "N", help_heading = "Optimisation")]
-    pub max_steps: Option<i64>,
-    /// Blocks per micro-batch.
-    #[arg(long, value_name = "N", default_value_t = 8, help_heading = "Optimisation")]
-    pub batch_size: usize,
-    /// Micro-batches per optimizer step.
-    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Optimisation")]
-    pub grad_accum: usize,
-    /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA).
-    #[arg(long, value_name = "LR", help_heading = "Optimisation")]
-    pub lr: Option<f64>,
-    /// Final learning rate of the cosine decay (default: lr / 10).
-    #[arg(long, value_name = "LR", help_heading = "Optimisation")]
-    pub min_lr: Option<f64>,
-    /// Linear warmup steps.
-    #[arg(long, value_name = "N", default_value_t = 100, help_heading = "Optimisation")]
-    pub warmup: i64,
-    /// AdamW weight decay (matrices only; not biases, norms or LoRA-frozen embeddings).
-    #[arg(long, value_name = "W", default_value_t = 0.1, help_heading = "Optimisation")]
-    pub weight_decay: f64,
-    /// AdamW β₁.
-    #[arg(long, value_name = "B", default_value_t = 0.9, help_heading = "Optimisation")]
-    pub beta1: f64,
-    /// AdamW β₂.
-    #[arg(long, value_name = "B", default_value_t = 0.95, help_heading = "Optimisation")]
-    pub beta2: f64,
-    /// Gradient norm clipping (0 = off).
-    #[arg(long, value_name = "N", default_value_t = 1.0, help_heading = "Optimisation")]
-    pub clip: f64,
-    /// Evaluate on the validation data every N steps.
-    #[arg(long, value_name = "N", default_value_t = 100, help_heading = "Optimisation")]
-    pub eval_every: i64,
-    /// Validation blocks evaluated each time (0 = all).
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Optimisation")]
-    pub eval_blocks: usize,
-    /// Stop after N evaluations without a better validation loss (0 = off); the best weights are kept.
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Optimisation")]
-    pub early_stopping: usize,
-    /// Seed: same seed, same device → same losses.
-    #[arg(long, value_name = "N", default_value_t = 42, help_heading = "Optimisation")]
-    pub seed: u64,
-
-    /// Write a checkpoint every N steps (0 = only at the end and on Ctrl-C).
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Checkpoints")]
-    pub save_every: i64,
-    /// Keep at most N checkpoints.
-    #[arg(long, value_name = "N", default_value_t = 2, help_heading = "Checkpoints")]
-    pub save_total_limit: usize,
-    /// Continue from the newest checkpoint in the output directory (or from this checkpoint directory).
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", help_heading = "Checkpoints")]
-    pub resume: Option<String>,
-
-    /// cpu, cuda or auto.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = "Runtime")]
-    pub device: DeviceChoice,
-    /// fp32, bf16, or auto.
-    #[arg(long, value_enum, default_value_t = Precision::Auto, help_heading = "Runtime")]
-    pub precision: Precision,
-    /// libtorch intra-op threads (default: all cores).
-    #[arg(long, value_name = "N", help_heading = "Runtime")]
-    pub threads: Option<i32>,
-
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceChoice {
-    /// CUDA when available.
-    Auto,
-    /// CPU.
-    Cpu,
-    /// The first GPU.
-    Cuda,
-}
-
-/// Parses the command line, merging `--config-file` (its keys are the long flag names, `_` or `-`).
-pub fn parse_args() -> Result<Cli, clap::Error> {
-    let argv: Vec<String> = std::env::args().collect();
-    let pos = argv.iter().position(|a| a == "--config-file" || a.starts_with("--config-file="));
-    let Some(pos) = pos else { return Cli::try_parse_from(argv) };
-    let path = match argv[pos].strip_prefix("--config-file=") {
-        Some(p) => p.to_string(),
-        None => argv.get(pos + 1).cloned().unwrap_or_default(),
-    };
-    let file_args = config_file_args(Path::new(&path))
-        .map_err(|m| Cli::command().error(clap::error::ErrorKind::InvalidValue, m))?;
-    let mut merged = vec![argv[0].clone()];
-    merged.extend(file_args);
-    merged.extend(argv.into_iter().skip(1));
-    let matches = Cli::command().args_override_self(true).try_get_matches_from(merged)?;
-    Cli::from_arg_matches(&matches)
-}
-
-/// A JSON config file as command-line arguments; unknown keys are an error.
-pub fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--config-file {}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("--config-file {}: invalid JSON: {e}", path.display()))?;
-    let obj = v.as_object().ok_or_else(|| format!("--config-file {}: expected a JSON object", path.display()))?;
-    let cmd = Cli::command();
-    let known: Vec<String> = cmd.get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect();
-    let mut out = Vec::new();
-    for (k, val) in obj {
-        let flag = k.replace('_', "-");
-        if flag == "inputs" || flag == "data" {
-            match val {
-                serde_json::Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string))),
-                serde_json::Value::String(s) => out.push(s.clone()),
-                _ => return Err(format!("--config-file: \"{k}\" must be a path or a list of paths")),
-            }
-            continue;
-        }
-        if !known.contains(&flag) || flag == "config-file" {
-            return Err(format!("--config-file {}: unknown key \"{k}\"", path.display()));
-        }
-        match val {
-            serde_json::Value::Bool(true) => out.push(format!("--{flag}")),
-            serde_json::Value::Bool(false) | serde_json::Value::Null => {}
-            serde_json::Value::Array(a) => {
-                let parts: Vec<String> =
-                    a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect();
-                out.push(format!("--{flag}={}", parts.join(",")));
-            }
-            serde_json::Value::String(s) => out.push(format!("--{flag}={s}")),
-            other => out.push(format!("--{flag}={other}")),
-        }
-    }
-    Ok(out)
 }
 
 fn model_err(e: ModelError) -> anyhow::Error {
@@ -523,27 +302,13 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     let pad = tok.pad_id;
 
     // Precision.
-    let compute = match (cli.precision, device) {
-        (Precision::Fp32, _) => Kind::Float,
-        (Precision::Bf16, _) => Kind::BFloat16,
-        (Precision::Auto, Device::Cuda(_)) => Kind::BFloat16,
-        (Precision::Auto, _) => {
-            let refs: Vec<&Block> = train.iter().take(micro).collect();
-            let (ids, labels, _) = data::batch(&refs, pad, device);
-            let _g = tch::no_grad_guard();
-            let a = model.loss(&ids, &labels, Pass::eval()).0.double_value(&[]);
-            let b = model.loss(&ids, &labels, Pass { train: false, compute: Kind::BFloat16 }).0.double_value(&[]);
-            let rel = ((a - b) / a).abs();
-            cli.common.say(format!(
-                "{TOOL}: bf16 vs fp32 loss on the first batch: {b:.5} vs {a:.5} ({:.3}%) → {}",
-                rel * 100.0,
-                if rel < 0.01 { "bf16" } else { "fp32" }
-            ));
-            if rel < 0.01 { Kind::BFloat16 } else { Kind::Float }
-        }
-    };
-    let cuda_autocast = matches!(device, Device::Cuda(_)) && compute == Kind::BFloat16;
-    let pass = Pass { train: true, compute: if cuda_autocast { Kind::Float } else { compute } };
+    let first: Vec<&Block> = train.iter().take(micro).collect();
+    let decision = precision::choose(cli.precision.arg(), device, &model, &mut opt, &first, pad)?;
+    let chosen = decision.precision;
+    cli.common.say(format!("{TOOL}: precision {chosen}: {}", decision.reason));
+    let (compute, cuda_autocast) = precision::pass_kind(chosen, device);
+    let pass = Pass { train: true, compute };
+    let mut scaler = (chosen == banter_model::precision::Precision::Fp16).then(LossScaler::default);
 
     // Resume.
     let mut step: i64 = 0;
@@ -585,7 +350,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
         if is_lora { " (LoRA)" } else { "" },
         train.len(),
         val.len(),
-        if compute == Kind::BFloat16 { "bf16" } else { "fp32" }
+        chosen.as_str()
     ));
     let bar = progress::bar(Some(total as u64), "training", &cli.common);
     bar.set_position(step as u64);
@@ -620,12 +385,12 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
             let (ids, labels, n) = data::batch(&idx, pad, device);
             // Dropout is seeded per micro-batch, so a resumed run draws the same masks.
             tch::manual_seed((cli.seed as i64).wrapping_mul(1_000_003).wrapping_add(global_micro as i64));
-            let (loss, _) = if cuda_autocast {
-                tch::autocast(true, || model.loss(&ids, &labels, pass))
+            let loss_mul = scaler.as_ref().map_or(1.0, |s| s.scale) / accum as f64;
+            let (l, _) = if cuda_autocast {
+                tch::autocast(true, || model.loss_backward(&ids, &labels, pass, loss_mul))
             } else {
-                model.loss(&ids, &labels, pass)
+                model.loss_backward(&ids, &labels, pass, loss_mul)
             };
-            let l = loss.double_value(&[]);
             if !l.is_finite() {
                 let _ = write_ckpt(cli, out, step, &model, &opt, best_val);
                 return Err(Coded::new(
@@ -634,7 +399,6 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
                 )
                 .into());
             }
-            (loss / accum as f64).backward();
             loss_sum += l / accum as f64;
             tokens += n;
         }
@@ -646,9 +410,15 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
                 let _ = g.narrow(0, 0, old_vocab).f_zero_();
             }
         }
-        let grad_norm = opt.clip_grad_norm(cli.clip);
+        let unscale = 1.0 / scaler.as_ref().map_or(1.0, |s| s.scale);
+        let grad_norm = opt.clip_grad_norm_scaled(cli.clip, unscale);
         let cur_lr = lr_at(step, lr, min_lr, cli.warmup.min(total / 2), total);
-        opt.step(cur_lr);
+        if scaler.as_mut().is_none_or(|s| s.update(grad_norm)) {
+            opt.step(cur_lr);
+        } else {
+            // fp16 overflow: skip this update (the scale was halved), as torch's GradScaler does.
+            opt.zero_grad();
+        }
         step += 1;
         last_loss = loss_sum;
         window_tokens += tokens;
@@ -726,7 +496,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
         .map_err(|e| Error::io(out.display(), e))?;
     let secs = started.elapsed().as_secs_f64();
     let report = json!({"steps": step, "final_loss": last_loss, "best_val_loss": if best_val.is_finite() { json!(best_val) } else { json!(null) },
-                        "seconds": secs, "lora": is_lora, "precision": if compute == Kind::BFloat16 { "bf16" } else { "fp32" }, "output": out});
+                        "seconds": secs, "lora": is_lora, "precision": chosen.as_str(), "precision_reason": decision.reason, "output": out});
     if cli.common.json {
         cli::print_report(&cli::report(TOOL, Exit::Success, report))?;
     } else {

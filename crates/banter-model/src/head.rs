@@ -1,0 +1,177 @@
+//! The training loss with the output projection and cross-entropy fused by hand.
+//!
+//! Autograd's version keeps, for a 50k vocabulary, the fp32 logits *and* the log-softmax of every position
+//! alive until the backward pass, then makes three more `[rows, V]` passes (NLL backward, log-softmax
+//! backward, the projection's two GEMMs). Here the rows go through in chunks of ≈16 MB: logits → log-sum-exp
+//! and the target logit (the loss) → the gradient `softmax − one-hot` made in place in the logits buffer →
+//! the two GEMMs (`∂h = G·W`, `∂W += Gᵀ·h`). The chunk is freed before the next; nothing `[B·T, V]`-sized is
+//! ever alive. Autograd then runs from the hidden states with `∂h` as their gradient, and `∂W` is added to
+//! the tied embedding's gradient. Exact: the same loss and gradients as autograd to float rounding (tested).
+
+use tch::{Kind, Tensor};
+
+use crate::gpt2::{Gpt2, Pass};
+
+impl Gpt2 {
+    /// Forward and backward of the mean next-token cross-entropy (`-100` labels ignored), with the loss
+    /// multiplied by `loss_mul` before differentiation (1/accumulation steps, × an fp16 loss scale).
+    /// Gradients accumulate into the parameters' `.grad` as `loss.backward()` would.
+    /// Returns (mean loss, number of target tokens).
+    pub fn loss_backward(&self, ids: &Tensor, labels: &Tensor, pass: Pass, loss_mul: f64) -> (f64, i64) {
+        let x = self.hidden(ids, None, pass);
+        let (b, t, e) = (x.size()[0], x.size()[1], x.size()[2]);
+        let rows = b * (t - 1);
+        let h = x.narrow(1, 0, t - 1).reshape([rows, e]);
+        let y = labels.narrow(1, 1, t - 1).reshape([rows]).to_device(h.device());
+        let n = y.ne(-100).sum(Kind::Int64).int64_value(&[]);
+        if n == 0 {
+            return (0.0, 0);
+        }
+        let compute = pass.compute;
+        let (grad_h, grad_w, loss) = {
+            let _g = tch::no_grad_guard();
+            let hd = h.detach().to_kind(compute);
+            let w = self.wte.detach().to_kind(compute);
+            let want_w = self.wte.requires_grad();
+            let grad_h = Tensor::zeros([rows, e], (Kind::Float, h.device()));
+            let grad_w = want_w.then(|| Tensor::zeros_like(&self.wte));
+            let scale = loss_mul / n as f64;
+            let chunk = ((4 << 20) / self.cfg.vocab_size.max(1)).clamp(16, 4096);
+            let mut loss = Tensor::zeros([], (Kind::Double, h.device()));
+            let mut start = 0;
+            while start < rows {
+                let len = chunk.min(rows - start);
+                let hc = hd.narrow(0, start, len);
+                let yc = y.narrow(0, start, len);
+                let valid = yc.ne(-100);
+                let target = yc.clamp_min(0).unsqueeze(1);
+                let mut logits = hc.matmul(&w.tr()).to_kind(Kind::Float);
+                let lse = logits.logsumexp([1], true);
+                let picked = logits.gather(1, &target, false);
+                let row_loss = (&lse - picked).squeeze_dim(1) * valid.to_kind(Kind::Float);
+                loss += row_loss.sum(Kind::Double);
+                // softmax − one-hot, scaled; masked rows get zero.
+                let _ = logits.f_sub_(&lse);
+                let _ = logits.f_exp_();
+                let _ = logits.f_scatter_add_(1, &target, &Tensor::full([len, 1], -1.0, (Kind::Float, h.device())));
+                let row_scale = valid.to_kind(Kind::Float).unsqueeze(1) * scale;
+                let _ = logits.f_mul_(&row_scale);
+                let gc = logits.to_kind(compute);
+                drop(logits);
+                grad_h.narrow(0, start, len).copy_(&gc.matmul(&w));
+                if let Some(gw) = &grad_w {
+                    let part = gc.tr().matmul(&hc);
+                    let mut gw = gw.shallow_clone();
+                    let _ = gw.f_add_(&part);
+                }
+                start += len;
+            }
+            (grad_h, grad_w, loss.double_value(&[]))
+        };
+        // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.
+        let surrogate = (&h * grad_h.to_kind(h.kind())).sum(Kind::Float);
+        surrogate.backward();
+        if let Some(gw) = grad_w {
+            let mut g = self.wte.grad();
+            if g.defined() {
+                let _g = tch::no_grad_guard();
+                let _ = g.f_add_(&gw);
+            } else {
+                // No gradient through the lookup yet: let autograd create it (d/dW Σ W·∂W = ∂W).
+                (&self.wte * gw).sum(Kind::Float).backward();
+            }
+        }
+        (loss / n as f64, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Gpt2Config;
+    use crate::lora::{self, LoraConfig};
+    use tch::Device;
+
+    fn model() -> Gpt2 {
+        tch::manual_seed(2);
+        let mut c = Gpt2Config::new(97, 32, 24, 2, 2);
+        c.resid_pdrop = 0.0;
+        c.embd_pdrop = 0.0;
+        c.attn_pdrop = 0.0;
+        Gpt2::new(c, Device::Cpu)
+    }
+
+    fn grads(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(n, t)| {
+                let g = t.grad();
+                (n, if g.defined() { g.copy() } else { t.zeros_like() })
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn zero(vs: &tch::nn::VarStore) {
+        for t in vs.trainable_variables() {
+            let mut g = t.grad();
+            if g.defined() {
+                let _ = g.f_zero_();
+            }
+        }
+    }
+
+    fn check(m: &Gpt2, vs: &tch::nn::VarStore, pass: Pass, tol: f64) {
+        let ids = Tensor::from_slice(&[1i64, 5, 9, 3, 7, 2, 4, 4, 60, 61, 62, 96]).view([2, 6]);
+        let labels = Tensor::from_slice(&[1i64, -100, 9, 3, 7, 2, 4, 4, -100, 61, 62, 96]).view([2, 6]);
+        zero(vs);
+        let (want, n) = m.loss(&ids, &labels, pass);
+        (&want * 0.5).backward();
+        let g_auto = grads(vs);
+        zero(vs);
+        let (got, n2) = m.loss_backward(&ids, &labels, pass, 0.5);
+        let g_fused = grads(vs);
+        assert_eq!(n, n2);
+        let want = want.double_value(&[]);
+        assert!((want - got).abs() < tol * want.abs().max(1.0), "loss {want} vs {got}");
+        assert_eq!(g_auto.len(), g_fused.len());
+        for ((na, a), (_, b)) in g_auto.iter().zip(&g_fused) {
+            let scale = a.abs().max().double_value(&[]).max(1e-3);
+            let d = (a - b).abs().max().double_value(&[]) / scale;
+            assert!(d < tol, "{na}: relative gradient difference {d}");
+        }
+    }
+
+    #[test]
+    fn fused_head_matches_autograd_full_model() {
+        let m = model();
+        check(&m, &m.vs, Pass::eval(), 1e-4);
+    }
+
+    #[test]
+    fn fused_head_matches_autograd_in_bf16() {
+        let m = model();
+        check(&m, &m.vs, Pass { train: false, compute: Kind::BFloat16 }, 3e-2);
+    }
+
+    #[test]
+    fn fused_head_matches_autograd_with_lora() {
+        let mut m = model();
+        lora::attach(&mut m, &LoraConfig { dropout: 0.0, ..Default::default() });
+        {
+            let _g = tch::no_grad_guard();
+            for (_, l) in m.conv_layers_mut() {
+                if let Some(p) = &mut l.lora {
+                    let _ = p.b.uniform_(-0.1, 0.1);
+                }
+            }
+        }
+        let vs = m.lora_vs.take().unwrap();
+        check(&m, &vs, Pass::eval(), 1e-4);
+        assert!(!m.wte.requires_grad(), "frozen embeddings get no gradient");
+        m.lora_vs = Some(vs);
+    }
+}

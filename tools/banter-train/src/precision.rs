@@ -1,0 +1,58 @@
+//! `--precision`: banter-model's hardware rules, and on a CPU with native bf16 a timed probe on the real
+//! shape (forward + backward of the first batch in each precision) that keeps bf16 only when it is faster
+//! and its loss agrees.
+
+use std::time::Instant;
+
+use banter_core::exit::Coded;
+use banter_core::{Exit, records::Block};
+use banter_model::optim::AdamW;
+use banter_model::precision::{self, Decision, Precision, PrecisionArg};
+use banter_model::{Gpt2, Pass};
+use tch::{Device, Kind};
+
+use crate::data;
+
+/// Seconds per forward + backward step and the loss, best of `reps` after one warm-up.
+fn time_steps(model: &Gpt2, opt: &mut AdamW, block: &[&Block], pad: u32, device: Device, kind: Kind) -> (f64, f64) {
+    let (ids, labels, _) = data::batch(block, pad, device);
+    let pass = Pass { train: false, compute: kind };
+    let mut best = f64::INFINITY;
+    let mut loss = f64::NAN;
+    for rep in 0..3 {
+        let t = Instant::now();
+        let (l, _) = model.loss_backward(&ids, &labels, pass, 1.0);
+        opt.zero_grad();
+        if rep > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        loss = l;
+    }
+    (best, loss)
+}
+
+/// Resolves `--precision` for this run; prints the choice and why (unless quiet).
+pub fn choose(
+    arg: PrecisionArg,
+    device: Device,
+    model: &Gpt2,
+    opt: &mut AdamW,
+    first: &[&Block],
+    pad: u32,
+) -> anyhow::Result<Decision> {
+    let d = precision::resolve(arg, device).map_err(|e| Coded::new(Exit::Usage, e.to_string()))?;
+    if !d.needs_probe {
+        return Ok(d);
+    }
+    let (t32, l32) = time_steps(model, opt, first, pad, device, Kind::Float);
+    let (t16, l16) = time_steps(model, opt, first, pad, device, Kind::BFloat16);
+    Ok(precision::decide_cpu(&d, t32, t16, l32, l16))
+}
+
+/// The `Pass` compute kind and whether CUDA fp16 autocast wraps the passes.
+pub fn pass_kind(p: Precision, device: Device) -> (Kind, bool) {
+    match (p, device) {
+        (Precision::Fp16, Device::Cuda(_)) => (Kind::Float, true),
+        (p, _) => (p.compute_kind(), false),
+    }
+}
