@@ -2,7 +2,7 @@
 //!
 //! Autograd's version keeps, for a 50k vocabulary, the fp32 logits *and* the log-softmax of every position
 //! alive until the backward pass, then makes three more `[rows, V]` passes (NLL backward, log-softmax
-//! backward, the projection's two GEMMs). Here the rows go through in chunks of ≈16 MB: logits → log-sum-exp
+//! backward, the projection's two GEMMs). Here the rows go through in chunks of ≤ 128 MB of logits: logits → log-sum-exp
 //! and the target logit (the loss) → the gradient `softmax − one-hot` made in place in the logits buffer →
 //! the two GEMMs (`∂h = G·W`, `∂W += Gᵀ·h`). The chunk is freed before the next; nothing `[B·T, V]`-sized is
 //! ever alive. Autograd then runs from the hidden states with `∂h` as their gradient, and `∂W` is added to
@@ -18,7 +18,14 @@ impl Gpt2 {
     /// Gradients accumulate into the parameters' `.grad` as `loss.backward()` would.
     /// Returns (mean loss, number of target tokens).
     pub fn loss_backward(&self, ids: &Tensor, labels: &Tensor, pass: Pass, loss_mul: f64) -> (f64, i64) {
-        let x = self.hidden(ids, None, pass);
+        // The token embeddings are looked up outside autograd and their gradient scattered into the
+        // embedding's `.grad` by hand below: autograd's embedding backward builds a dense `[V, E]` zero
+        // tensor every step (154 MB for GPT-2) only to add it to `.grad`.
+        let train_wte = self.wte.requires_grad();
+        let flat = ids.reshape([-1]);
+        let tok = self.wte.detach().index_select(0, &flat).view([ids.size()[0], ids.size()[1], -1]);
+        let tok = if train_wte { tok.set_requires_grad(true) } else { tok };
+        let x = self.hidden_from(tok.shallow_clone(), ids, None, pass);
         let (b, t, e) = (x.size()[0], x.size()[1], x.size()[2]);
         let rows = b * (t - 1);
         let h = x.narrow(1, 0, t - 1).reshape([rows, e]);
@@ -28,15 +35,15 @@ impl Gpt2 {
             return (0.0, 0);
         }
         let compute = pass.compute;
-        let (grad_h, grad_w, loss) = {
+        // ∂W of the projection accumulates straight into the embedding's gradient (made once).
+        let grad_w = train_wte.then(|| wte_grad(&self.wte));
+        let (grad_h, loss) = {
             let _g = tch::no_grad_guard();
             let hd = h.detach().to_kind(compute);
             let w = self.wte.detach().to_kind(compute);
-            let want_w = self.wte.requires_grad();
             let grad_h = Tensor::zeros([rows, e], (Kind::Float, h.device()));
-            let grad_w = want_w.then(|| Tensor::zeros_like(&self.wte));
             let scale = loss_mul / n as f64;
-            let chunk = ((4 << 20) / self.cfg.vocab_size.max(1)).clamp(16, 4096);
+            let chunk = crate::gpt2::head_chunk_rows(self.cfg.vocab_size);
             let mut loss = Tensor::zeros([], (Kind::Double, h.device()));
             let mut start = 0;
             while start < rows {
@@ -60,29 +67,42 @@ impl Gpt2 {
                 drop(logits);
                 grad_h.narrow(0, start, len).copy_(&gc.matmul(&w));
                 if let Some(gw) = &grad_w {
-                    let part = gc.tr().matmul(&hc);
                     let mut gw = gw.shallow_clone();
-                    let _ = gw.f_add_(&part);
+                    if compute == Kind::Float {
+                        let _ = gw.f_addmm_(&gc.tr(), &hc);
+                    } else {
+                        let _ = gw.f_add_(&gc.tr().matmul(&hc).to_kind(Kind::Float));
+                    }
                 }
                 start += len;
             }
-            (grad_h, grad_w, loss.double_value(&[]))
+            (grad_h, loss.double_value(&[]))
         };
         // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.
         let surrogate = (&h * grad_h.to_kind(h.kind())).sum(Kind::Float);
         surrogate.backward();
         if let Some(gw) = grad_w {
-            let mut g = self.wte.grad();
-            if g.defined() {
-                let _g = tch::no_grad_guard();
-                let _ = g.f_add_(&gw);
-            } else {
-                // No gradient through the lookup yet: let autograd create it (d/dW Σ W·∂W = ∂W).
-                (&self.wte * gw).sum(Kind::Float).backward();
+            let _g = tch::no_grad_guard();
+            let gt = tok.grad();
+            if gt.defined() {
+                let mut gw = gw;
+                let _ = gw.f_index_add_(0, &flat, &gt.reshape([-1, e]).to_kind(gw.kind()));
             }
         }
         (loss / n as f64, n)
     }
+}
+
+/// The `.grad` of `w`, created (zeros) if it does not exist yet; later steps reuse it (the optimizer zeroes
+/// it in place).
+fn wte_grad(w: &Tensor) -> Tensor {
+    let g = w.grad();
+    if g.defined() {
+        return g;
+    }
+    // d/dW (0 · ΣW) = 0: autograd allocates the gradient tensor.
+    (w.sum(Kind::Float) * 0.0).backward();
+    w.grad()
 }
 
 #[cfg(test)]

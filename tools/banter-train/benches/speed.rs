@@ -17,6 +17,7 @@ fn arg(args: &[String], name: &str, default: i64) -> i64 {
 }
 
 fn main() {
+    banter_model::runtime::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let (layers, embd, heads, vocab) = (
         arg(&args, "--layers", 12),
