@@ -104,7 +104,7 @@ pub struct LoraPair {
 impl LoraPair {
     /// `dropout(x)·Aᵀ·Bᵀ·scaling`.
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
-        let x = x.dropout(self.dropout, train);
+        let x = if train && self.dropout > 0.0 { x.dropout(self.dropout, train) } else { x.shallow_clone() };
         let y = if compute == Kind::Float {
             x.matmul(&self.a.tr()).matmul(&self.b.tr())
         } else {

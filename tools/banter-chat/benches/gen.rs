@@ -36,9 +36,13 @@ fn main() {
     } else {
         if int8 {
             model.quantize_int8();
+            // The int8 products run on banter's threads; libtorch's (OpenMP, spinning between ops) would
+            // compete with them for the cores.
+            tch::set_num_threads(1);
         }
         Kind::Float
     };
+    model.prepare_for_decode();
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);
     let prompt: Vec<u32> = (0..16).map(|i| (i * 7919 % vocab) as u32).collect();
     let s = |n: i64| Sampling {
