@@ -17,6 +17,7 @@ pub mod jsonl;
 pub mod progress;
 pub mod records;
 pub mod template;
+pub mod tokbin;
 pub mod util;
 
 pub use error::{Error, FieldError, Result};

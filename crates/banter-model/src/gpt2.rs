@@ -124,13 +124,17 @@ impl KvCache {
     fn append(&mut self, li: usize, k: &Tensor, v: &Tensor, capacity: i64) -> (Tensor, Tensor) {
         let t = k.size()[2];
         let need = self.len + t;
-        let fits = self.layers.get(li).is_some_and(|(bk, _)| {
-            bk.size()[2] >= need && bk.kind() == k.kind() && bk.size()[0] == k.size()[0]
-        });
+        let fits = self
+            .layers
+            .get(li)
+            .is_some_and(|(bk, _)| bk.size()[2] >= need && bk.kind() == k.kind() && bk.size()[0] == k.size()[0]);
         if !fits {
             let mut shape = k.size();
             shape[2] = capacity.max(need);
-            let (nk, nv) = (Tensor::empty(shape.as_slice(), (k.kind(), k.device())), Tensor::empty(shape.as_slice(), (v.kind(), v.device())));
+            let (nk, nv) = (
+                Tensor::empty(shape.as_slice(), (k.kind(), k.device())),
+                Tensor::empty(shape.as_slice(), (v.kind(), v.device())),
+            );
             if let Some((ok, ov)) = self.layers.get(li) {
                 if self.len > 0 && ok.kind() == k.kind() {
                     nk.narrow(2, 0, self.len).copy_(&ok.narrow(2, 0, self.len));

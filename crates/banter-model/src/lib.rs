@@ -17,8 +17,8 @@ pub mod head;
 pub mod io;
 pub mod lora;
 pub mod optim;
-pub mod quant;
 pub mod precision;
+pub mod quant;
 pub mod runtime;
 
 use std::path::Path;

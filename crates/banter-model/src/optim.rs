@@ -203,9 +203,9 @@ mod fused {
     /// contiguous fp32 CPU tensors of one size.
     pub(super) fn adamw(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, c: &Coefs) -> bool {
         let n = p.numel();
-        let ok = [p, g, m, v].iter().all(|t| {
-            t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n
-        });
+        let ok = [p, g, m, v]
+            .iter()
+            .all(|t| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n);
         let ptrs = [p.data_ptr(), g.data_ptr(), m.data_ptr(), v.data_ptr()];
         let distinct = (0..4).all(|i| (i + 1..4).all(|j| ptrs[i] != ptrs[j]));
         if !ok || !distinct || n == 0 || ptrs.iter().any(|q| q.is_null()) {

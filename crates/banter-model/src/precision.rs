@@ -167,7 +167,9 @@ pub fn hardware(
                 Precision::Fp16,
                 format!("CUDA capability {major}.{minor} < 8.0 has no bf16: fp16 autocast with loss scaling"),
             ),
-            None => d(Precision::Fp16, "CUDA capability unknown (no nvidia-smi): fp16 autocast, safe everywhere".into()),
+            None => {
+                d(Precision::Fp16, "CUDA capability unknown (no nvidia-smi): fp16 autocast, safe everywhere".into())
+            }
         },
     })
 }
@@ -243,7 +245,8 @@ impl LossScaler {
 mod tests {
     use super::*;
 
-    const AVX2: &str = "fpu vme de pse tsc msr pae mce cx8 apic sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2";
+    const AVX2: &str =
+        "fpu vme de pse tsc msr pae mce cx8 apic sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2";
     const SPR: &str = "sse sse2 avx avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8 avx512_vnni";
 
     #[test]

@@ -134,7 +134,8 @@ impl Learner {
                 let _ = std::fs::remove_dir_all(&next);
                 let current = dir.exists().then_some(dir.as_path());
                 train_adapter(&base, current, &kept, seed.as_deref(), &next)?;
-                let engine = Engine::load(&base, Some(&next), tch::Device::Cpu, args.weights(), args.template.as_deref())?;
+                let engine =
+                    Engine::load(&base, Some(&next), tch::Device::Cpu, args.weights(), args.template.as_deref())?;
                 rotate(&dir, &next)?;
                 Ok(engine)
             })();

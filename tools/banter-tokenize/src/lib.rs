@@ -105,7 +105,11 @@ pub struct EncodeArgs {
     /// Write training blocks here (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Write validation blocks here (default: <output stem>.val.jsonl).
+    /// Output format: jsonl (one block per line), or bin (token ids, loss bits and a block index in one
+    /// file that banter-train streams with flat memory; docs/formats.md).
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Write validation blocks here (default: <output stem>.val.jsonl, or .val.bin).
     #[arg(long, value_name = "PATH")]
     pub val_output: Option<PathBuf>,
     /// Save the tokenizer with the template's special tokens added (when they were missing).
@@ -117,6 +121,45 @@ pub struct EncodeArgs {
     /// Worker threads (default: all cores); the output is the same for any number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// `encode --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// JSONL blocks.
+    Jsonl,
+    /// Binary token file.
+    Bin,
+}
+
+/// Where blocks go.
+#[derive(Debug)]
+enum BlockWriter {
+    Jsonl(JsonlWriter),
+    Bin(banter_core::tokbin::TokBinWriter),
+}
+
+impl BlockWriter {
+    fn create(format: Format, path: Option<&std::path::Path>, vocab: u64, block: u64) -> Result<Self, Error> {
+        Ok(match format {
+            Format::Jsonl => BlockWriter::Jsonl(JsonlWriter::create(path)?),
+            Format::Bin => BlockWriter::Bin(banter_core::tokbin::TokBinWriter::new(path, vocab, block)?),
+        })
+    }
+
+    fn write(&mut self, b: &Block) -> Result<(), Error> {
+        match self {
+            BlockWriter::Jsonl(w) => w.write(b),
+            BlockWriter::Bin(w) => w.write(b),
+        }
+    }
+
+    fn commit(self) -> Result<u64, Error> {
+        match self {
+            BlockWriter::Jsonl(w) => w.commit(),
+            BlockWriter::Bin(w) => w.commit(),
+        }
+    }
 }
 
 /// `decode`.
@@ -227,7 +270,7 @@ pub struct Stats {
 }
 
 struct Sink {
-    writer: JsonlWriter,
+    writer: BlockWriter,
     packer: Option<Packer>,
     blocks: u64,
     tokens: u64,
@@ -267,7 +310,8 @@ fn run_encode(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         (Some(p), _) => Some(p.clone()),
         (None, Some(o)) if o.as_os_str() != "-" => {
             let stem = o.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            Some(o.with_file_name(format!("{stem}.val.jsonl")))
+            let ext = if a.format == Format::Bin { "bin" } else { "jsonl" };
+            Some(o.with_file_name(format!("{stem}.val.{ext}")))
         }
         _ => {
             return Err(Error::usage_hint(
@@ -279,12 +323,11 @@ fn run_encode(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     };
     common.require_data_file(a.output.as_deref(), "blocks")?;
     let packer = || (a.mode == Mode::Pack).then(|| Packer::new(a.block_size));
-    let mut train =
-        Sink { writer: JsonlWriter::create(a.output.as_deref())?, packer: packer(), blocks: 0, tokens: 0, masked: 0 };
+    let vocab = tok.inner.get_vocab_size(true) as u64;
+    let writer = |p: Option<&std::path::Path>| BlockWriter::create(a.format, p, vocab, a.block_size as u64);
+    let mut train = Sink { writer: writer(a.output.as_deref())?, packer: packer(), blocks: 0, tokens: 0, masked: 0 };
     let mut val = match &val_path {
-        Some(p) => {
-            Some(Sink { writer: JsonlWriter::create(Some(p))?, packer: packer(), blocks: 0, tokens: 0, masked: 0 })
-        }
+        Some(p) => Some(Sink { writer: writer(Some(p))?, packer: packer(), blocks: 0, tokens: 0, masked: 0 }),
         None => None,
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads.unwrap_or(0)).build()?;

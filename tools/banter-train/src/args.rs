@@ -248,4 +248,3 @@ pub fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
     }
     Ok(out)
 }
-

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
+use banter_core::tokbin::TokBin;
 use banter_core::{ChatTemplate, Error, FieldError};
 use banter_tokenize::encode::{self, Fit, Mode, Packer, Side};
 use banter_tokenize::tok::Tok;
@@ -17,6 +18,65 @@ pub enum Kind {
     Blocks,
     /// Samples of any shape.
     Samples,
+}
+
+/// Training or validation blocks: in memory (JSONL), or read block by block from a binary token file
+/// (`banter-tokenize encode --format bin`), so memory does not grow with the data.
+#[derive(Debug)]
+pub enum Blocks {
+    /// Blocks in memory.
+    Mem(Vec<Block>),
+    /// A binary token file, the model's vocabulary and context (checked per block).
+    Bin(TokBin, i64, usize),
+}
+
+impl Blocks {
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        match self {
+            Blocks::Mem(v) => v.len(),
+            Blocks::Bin(f, ..) => f.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The blocks at `idx`, owned (a micro-batch's worth).
+    pub fn fetch(&self, idx: impl Iterator<Item = usize>) -> Result<Vec<Block>, Error> {
+        match self {
+            Blocks::Mem(v) => Ok(idx.filter_map(|i| v.get(i).cloned()).collect()),
+            Blocks::Bin(f, vocab, n_pos) => idx
+                .map(|i| {
+                    let b = f.block(i)?;
+                    let bad =
+                        |m: String| Error::data(&f.header_name(), None, FieldError::record(format!("block {i}: {m}")));
+                    if let Some(&id) = b.input_ids.iter().find(|&&id| i64::from(id) >= *vocab) {
+                        return Err(bad(format!("token id {id} is outside the vocabulary of {vocab}")));
+                    }
+                    if b.input_ids.len() > *n_pos {
+                        return Err(bad(format!(
+                            "{} tokens, longer than the model's {n_pos} positions",
+                            b.input_ids.len()
+                        )));
+                    }
+                    Ok(b)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Opens a binary token file as blocks for a model of `vocab` tokens and `n_pos` positions.
+pub fn open_bin(path: &str, vocab: i64, n_pos: usize) -> Result<Blocks, Error> {
+    Ok(Blocks::Bin(TokBin::open(Path::new(path))?, vocab, n_pos))
+}
+
+/// True when `path` is a binary token file.
+pub fn is_bin(path: &str) -> bool {
+    path != "-" && banter_core::tokbin::is_tokbin(Path::new(path))
 }
 
 /// Decides from the first record whether a file holds blocks or samples.

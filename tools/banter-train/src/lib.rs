@@ -56,8 +56,8 @@ struct Setup {
     model: Gpt2,
     tok: banter_tokenize::tok::Tok,
     template: ChatTemplate,
-    train: Vec<Block>,
-    val: Vec<Block>,
+    train: data::Blocks,
+    val: data::Blocks,
     base_name: String,
     old_vocab: i64,
 }
@@ -142,39 +142,64 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
     }
-    let mut train = Vec::new();
-    let mut gate_samples = Vec::new();
-    for input in &cli.inputs {
-        match data::sniff(input)? {
-            data::Kind::Blocks => train.extend(data::read_blocks(input, model.cfg.vocab_size)?),
-            data::Kind::Samples => gate_samples.extend(data::read_samples(input)?),
+    let vocab_now = model.cfg.vocab_size;
+    let bins: Vec<&String> = cli.inputs.iter().filter(|i| data::is_bin(i)).collect();
+    let (train, val) = if !bins.is_empty() {
+        if cli.inputs.len() > 1 {
+            return Err(Error::usage("a binary token file (.bin) must be the only training input").into());
         }
-    }
-    if !gate_samples.is_empty() {
-        quality_gate(cli, &gate_samples)?;
-        let (blocks, dropped) = data::tokenize(&gate_samples, &tok, &template, block, cli.mode);
-        if dropped > 0 {
-            cli.common
-                .say(format!("{TOOL}: {dropped} sample(s) had nothing to learn (no reply tokens) and were skipped"));
+        if cli.val_split > 0.0 {
+            return Err(Error::usage_hint(
+                "--val-split does not apply to a binary token file",
+                "give --val-file (banter-tokenize encode --format bin --val-split writes one)",
+            )
+            .into());
         }
-        train.extend(blocks);
-    }
-    if let Some(b) = train.iter().find(|b| b.input_ids.len() > n_pos) {
-        return Err(Error::usage(format!(
-            "a block of {} tokens is longer than the model's {n_pos} positions",
-            b.input_ids.len()
-        ))
-        .into());
-    }
-    let mut val = Vec::new();
-    if let Some(v) = &cli.val_file {
-        match data::sniff(v)? {
-            data::Kind::Blocks => val = data::read_blocks(v, model.cfg.vocab_size)?,
-            data::Kind::Samples => val = data::tokenize(&data::read_samples(v)?, &tok, &template, block, cli.mode).0,
+        let train = data::open_bin(bins[0], vocab_now, n_pos)?;
+        let val = match &cli.val_file {
+            Some(v) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
+            Some(v) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
+            None => data::Blocks::Mem(Vec::new()),
+        };
+        (train, val)
+    } else {
+        let mut train = Vec::new();
+        let mut gate_samples = Vec::new();
+        for input in &cli.inputs {
+            match data::sniff(input)? {
+                data::Kind::Blocks => train.extend(data::read_blocks(input, vocab_now)?),
+                data::Kind::Samples => gate_samples.extend(data::read_samples(input)?),
+            }
         }
-    } else if cli.val_split > 0.0 {
-        (train, val) = data::split(train, cli.val_split, cli.seed);
-    }
+        if !gate_samples.is_empty() {
+            quality_gate(cli, &gate_samples)?;
+            let (blocks, dropped) = data::tokenize(&gate_samples, &tok, &template, block, cli.mode);
+            if dropped > 0 {
+                cli.common.say(format!(
+                    "{TOOL}: {dropped} sample(s) had nothing to learn (no reply tokens) and were skipped"
+                ));
+            }
+            train.extend(blocks);
+        }
+        if let Some(b) = train.iter().find(|b| b.input_ids.len() > n_pos) {
+            return Err(Error::usage(format!(
+                "a block of {} tokens is longer than the model's {n_pos} positions",
+                b.input_ids.len()
+            ))
+            .into());
+        }
+        let val = match &cli.val_file {
+            Some(v) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
+            Some(v) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
+            None if cli.val_split > 0.0 => {
+                let (t, v) = data::split(train, cli.val_split, cli.seed);
+                train = t;
+                data::Blocks::Mem(v)
+            }
+            None => data::Blocks::Mem(Vec::new()),
+        };
+        (data::Blocks::Mem(train), val)
+    };
     if train.is_empty() {
         return Err(
             Coded::new(Exit::BadInput, "no training blocks: the data is empty or every sample was skipped").into()
@@ -205,6 +230,21 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
         }
     }
     Ok(Setup { model, tok, template, train, val, base_name, old_vocab })
+}
+
+/// Validation blocks from a JSONL file of blocks or samples.
+fn read_val(
+    cli: &Cli,
+    v: &str,
+    vocab: i64,
+    tok: &banter_tokenize::tok::Tok,
+    template: &ChatTemplate,
+    block: usize,
+) -> anyhow::Result<Vec<Block>> {
+    Ok(match data::sniff(v)? {
+        data::Kind::Blocks => data::read_blocks(v, vocab)?,
+        data::Kind::Samples => data::tokenize(&data::read_samples(v)?, tok, template, block, cli.mode).0,
+    })
 }
 
 /// MTN's gate: samples are checked with banter-validate's default checks; below 0.5 training is refused
@@ -245,11 +285,13 @@ fn quality_gate(cli: &Cli, samples: &[banter_core::Sample]) -> anyhow::Result<()
     Ok(())
 }
 
-fn eval_loss(model: &Gpt2, val: &[Block], cli: &Cli, pad: u32, device: Device, pass: Pass) -> f64 {
+fn eval_loss(model: &Gpt2, val: &data::Blocks, cli: &Cli, pad: u32, device: Device, pass: Pass) -> anyhow::Result<f64> {
     let _g = tch::no_grad_guard();
     let n = if cli.eval_blocks == 0 { val.len() } else { cli.eval_blocks.min(val.len()) };
     let (mut total, mut count) = (0.0f64, 0i64);
-    for chunk in val[..n].chunks(cli.batch_size.max(1)) {
+    let bs = cli.batch_size.max(1);
+    for start in (0..n).step_by(bs) {
+        let chunk = val.fetch(start..(start + bs).min(n))?;
         let refs: Vec<&Block> = chunk.iter().collect();
         let (ids, labels, _) = data::batch(&refs, pad, device);
         let (loss, k) = model.loss(&ids, &labels, Pass { train: false, ..pass });
@@ -258,7 +300,7 @@ fn eval_loss(model: &Gpt2, val: &[Block], cli: &Cli, pad: u32, device: Device, p
             count += k;
         }
     }
-    if count == 0 { f64::NAN } else { total / count as f64 }
+    Ok(if count == 0 { f64::NAN } else { total / count as f64 })
 }
 
 fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit> {
@@ -302,7 +344,8 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     let pad = tok.pad_id;
 
     // Precision.
-    let first: Vec<&Block> = train.iter().take(micro).collect();
+    let first = train.fetch(0..micro.min(train.len()))?;
+    let first: Vec<&Block> = first.iter().collect();
     let decision = precision::choose(cli.precision.arg(), device, &model, &mut opt, &first, pad)?;
     let chosen = decision.precision;
     cli.common.say(format!("{TOOL}: precision {chosen}: {}", decision.reason));
@@ -380,8 +423,8 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
                 order = (epoch, data::epoch_order(train.len(), cli.seed, epoch));
             }
             let order = &order.1;
-            let idx: Vec<&Block> =
-                order[pos * micro..((pos + 1) * micro).min(order.len())].iter().map(|&i| &train[i]).collect();
+            let owned = train.fetch(order[pos * micro..((pos + 1) * micro).min(order.len())].iter().copied())?;
+            let idx: Vec<&Block> = owned.iter().collect();
             let (ids, labels, n) = data::batch(&idx, pad, device);
             // Dropout is seeded per micro-batch, so a resumed run draws the same masks.
             tch::manual_seed((cli.seed as i64).wrapping_mul(1_000_003).wrapping_add(global_micro as i64));
@@ -433,7 +476,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
         let mut rec = json!({"step": step, "loss": loss_sum, "lr": cur_lr, "grad_norm": grad_norm, "tokens_per_s": tps.round(), "elapsed_s": started.elapsed().as_secs_f64()});
         let eval_now = !val.is_empty() && (step % cli.eval_every.max(1) == 0 || step == total);
         if eval_now {
-            let vl = eval_loss(&model, &val, cli, pad, device, pass);
+            let vl = eval_loss(&model, &val, cli, pad, device, pass)?;
             rec["val_loss"] = json!(vl);
             rec["val_ppl"] = json!(vl.exp());
             val_curve.push((step, vl));
