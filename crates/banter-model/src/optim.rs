@@ -196,6 +196,9 @@ mod fused {
         pub decay: f32,
     }
 
+    /// Matching chunks of parameter, gradient, first and second moment.
+    type Quad<'a> = (((&'a mut [f32], &'a mut [f32]), &'a mut [f32]), &'a mut [f32]);
+
     /// Elements per parallel task (256 KiB of each tensor).
     const CHUNK: usize = 1 << 16;
 
@@ -224,7 +227,7 @@ mod fused {
             )
         };
         let c = *c;
-        let run = |(((p, g), m), v): (((&mut [f32], &mut [f32]), &mut [f32]), &mut [f32])| {
+        let run = |(((p, g), m), v): Quad<'_>| {
             for i in 0..p.len() {
                 let gi = g[i] * c.grad_mul;
                 let mi = m[i] + (1.0 - c.beta1) * (gi - m[i]);

@@ -407,7 +407,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     let mut interrupted = false;
     let per_epoch_micro = train.len().div_ceil(micro);
     // The shuffle of the current epoch, computed once per epoch.
-    let mut order: (u64, Vec<usize>) = (u64::MAX, Vec::new());
+    let mut order: (u64, data::Shuffle) = (u64::MAX, data::Shuffle::new(0, 0, 0));
     while step < total {
         if interrupt::interrupted() {
             interrupted = true;
@@ -420,10 +420,9 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
             let epoch = (global_micro / per_epoch_micro) as u64;
             let pos = global_micro % per_epoch_micro;
             if order.0 != epoch {
-                order = (epoch, data::epoch_order(train.len(), cli.seed, epoch));
+                order = (epoch, data::Shuffle::new(train.len(), cli.seed, epoch));
             }
-            let order = &order.1;
-            let owned = train.fetch(order[pos * micro..((pos + 1) * micro).min(order.len())].iter().copied())?;
+            let owned = train.fetch((pos * micro..((pos + 1) * micro).min(train.len())).map(|j| order.1.get(j)))?;
             let idx: Vec<&Block> = owned.iter().collect();
             let (ids, labels, n) = data::batch(&idx, pad, device);
             // Dropout is seeded per micro-batch, so a resumed run draws the same masks.

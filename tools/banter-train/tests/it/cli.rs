@@ -200,3 +200,101 @@ fn bad_inputs_have_their_exit_codes() {
         .code(3)
         .stderr(predicate::str::contains("reads safetensors only"));
 }
+
+/// `--precision auto` decides by the CPU's flags: without native bf16 it stays in fp32 without probing and
+/// says why; with them (flags forced through BANTER_CPU_FLAGS) it times both and reports the probe.
+#[test]
+fn precision_auto_follows_the_cpu_flags_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let report = |flags: &str, out: &str| -> serde_json::Value {
+        let o = bin()
+            .env("BANTER_CPU_FLAGS", flags)
+            .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--max-steps", "2", "--json", "-q"])
+            .arg("--tokenizer")
+            .arg(&tok)
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .arg(&blocks)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let avx2 = report("fpu sse2 avx fma avx2", "a");
+    assert_eq!(avx2["precision"], "fp32");
+    assert!(avx2["precision_reason"].as_str().unwrap().contains("no avx512_bf16/amx_bf16"), "{avx2}");
+    let amx = report("avx2 avx512f avx512_bf16 amx_bf16", "b");
+    let why = amx["precision_reason"].as_str().unwrap();
+    assert!(why.contains("probe: bf16") && why.contains("avx512_bf16, amx_bf16"), "{why}");
+    assert!(amx["precision"] == "bf16" || amx["precision"] == "fp32");
+    // fp16 is a CUDA mode: refused on CPU with a usage error.
+    bin()
+        .args(["--config", "tiny", "--device", "cpu", "--precision", "fp16", "--max-steps", "1", "-q"])
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("-o")
+        .arg(dir.path().join("c"))
+        .arg(&blocks)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("fp16 needs a CUDA device"));
+}
+
+/// A binary token file trains exactly as the same blocks in JSONL (same losses step for step), and its
+/// validation file is read too.
+#[test]
+fn binary_token_files_train_like_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, _) = prepare(dir.path(), "chatml");
+    let tk = assert_cmd::cargo::cargo_bin("banter-tokenize");
+    for fmt in ["jsonl", "bin"] {
+        let st = std::process::Command::new(&tk)
+            .args(["encode", "--block-size", "32", "--val-split", "0.2", "--format", fmt, "-q", "--tokenizer"])
+            .arg(&tok)
+            .arg("-o")
+            .arg(dir.path().join(format!("b.{fmt}")))
+            .arg(data("persona.jsonl"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        tiny(
+            &[
+                "--max-steps",
+                "6",
+                "--eval-every",
+                "3",
+                "--val-file",
+                dir.path().join(format!("b.val.{fmt}")).to_str().unwrap(),
+            ],
+            &tok,
+            &dir.path().join(format!("b.{fmt}")),
+            &dir.path().join(format!("m-{fmt}")),
+        )
+        .success();
+    }
+    let (a, b) = (losses(&dir.path().join("m-jsonl")), losses(&dir.path().join("m-bin")));
+    assert_eq!(a, b);
+    let m = std::fs::read_to_string(dir.path().join("m-bin/metrics.jsonl")).unwrap();
+    assert!(m.contains("val_loss"));
+    // A .bin must be the only input, and --val-split does not apply to it.
+    let bin_file = dir.path().join("b.bin");
+    tiny(&["--max-steps", "1"], &tok, &bin_file, &dir.path().join("x")).success();
+    bin()
+        .args(["--config", "tiny", "--val-split", "0.1", "-q", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(dir.path().join("y"))
+        .arg(&bin_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--val-split does not apply"));
+    // A corrupt file is bad input naming the file.
+    let bad = dir.path().join("bad.bin");
+    let mut bytes = std::fs::read(&bin_file).unwrap();
+    bytes.truncate(bytes.len() - 8);
+    std::fs::write(&bad, bytes).unwrap();
+    tiny(&["--max-steps", "1"], &tok, &bad, &dir.path().join("z"))
+        .code(3)
+        .stderr(predicate::str::contains("bad.bin").and(predicate::str::contains("truncated")));
+}
