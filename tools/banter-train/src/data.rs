@@ -52,7 +52,7 @@ impl Blocks {
                 .map(|i| {
                     let b = f.block(i)?;
                     let bad =
-                        |m: String| Error::data(&f.header_name(), None, FieldError::record(format!("block {i}: {m}")));
+                        |m: String| Error::data(f.header_name(), None, FieldError::record(format!("block {i}: {m}")));
                     if let Some(&id) = b.input_ids.iter().find(|&&id| i64::from(id) >= *vocab) {
                         return Err(bad(format!("token id {id} is outside the vocabulary of {vocab}")));
                     }
