@@ -14,6 +14,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP_TORCH := $(VENV)/.stamp-torch
 STAMP_DEV := $(VENV)/.stamp-dev
+STAMP_BENCH := $(VENV)/.stamp-bench
 CARGO ?= cargo
 SHARED ?= ../shared
 CARGO_FLAGS := --release --locked --workspace
@@ -49,6 +50,11 @@ $(STAMP_DEV): requirements-dev.txt $(STAMP_TORCH)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
+# Bench-only references (CTranslate2), not needed by the tests.
+$(STAMP_BENCH): requirements-bench.txt $(STAMP_DEV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-bench.txt
+	touch $@
+
 setup: $(STAMP_TORCH) $(STAMP_DEV)
 
 build: $(STAMP_TORCH)
@@ -78,8 +84,10 @@ test: setup lint unit e2e-run
 demo: build
 	bash examples/demo.sh
 
-bench: setup build
-	@echo "## banter-validate ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+bench: setup $(STAMP_BENCH) build
+	@echo "Machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); SIMD flags:" \
+	  "$$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_tile|amx_int8)$$' | xargs)"
+	@echo; echo "## banter-validate ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 	$(VENV)/bin/python tools/banter-validate/bench/bench.py target/release/banter-validate target/bench
 	@echo; echo "## banter-whatsapp"
 	$(VENV)/bin/python tools/banter-whatsapp/bench/bench.py target/release/banter-whatsapp target/bench
@@ -88,7 +96,7 @@ bench: setup build
 	@echo; echo "## banter-train"
 	$(VENV)/bin/python tools/banter-train/bench/bench.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-chat"
-	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py
+	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
 

@@ -1,12 +1,16 @@
 """`make bench` for banter-chat: decode tokens/s and time to first token on the GPT-2 124M shape and on a tiny
-model, beside `python ../shared/bench/hf_reference.py generate` (transformers `generate`, sampling) with the
-same threads in the same run.
+model, beside `../shared/bench/hf_reference.py generate` (transformers `generate`, sampling) and CTranslate2
+(`ct2_reference.py`, fp32 and int8) with the same threads in the same run.
 
-usage: python bench.py REPO_ROOT HF_REFERENCE"""
+usage: python bench.py REPO_ROOT HF_REFERENCE WORKDIR"""
 import os, subprocess, sys
 
-root, reference = sys.argv[1:3]
+root, reference, work = sys.argv[1:4]
+here = os.path.dirname(os.path.abspath(__file__))
 threads = str(os.cpu_count())
+os.makedirs(work, exist_ok=True)
+flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()
+native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
 
 def kv(text):
     return {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if len(l.split()) == 2}
@@ -20,11 +24,33 @@ def hf(shape):
     out = subprocess.run([sys.executable, reference, "generate", "--threads", threads] + shape, capture_output=True, text=True, check=True)
     return kv(out.stdout)
 
-print("| generation (sampling, 128 new tokens) | banter tokens/s | banter TTFT ms | HF tokens/s | ratio |")
+def ct2(shape, quant):
+    try:
+        out = subprocess.run([sys.executable, os.path.join(here, "ct2_reference.py"), work, "--threads", threads,
+                              "--quantization", quant] + shape, capture_output=True, text=True, check=True)
+        return kv(out.stdout)
+    except subprocess.CalledProcessError as e:
+        print(f"(CTranslate2 {quant} failed: {e.stderr.strip().splitlines()[-1] if e.stderr.strip() else e})")
+        return None
+
+print("| generation (sampling, 16-token prompt, 128 new tokens) | tokens/s | TTFT ms | vs HF | vs CT2 same precision |")
 print("|---|---:|---:|---:|---:|")
 for name, shape in [("GPT-2 124M", []), ("tiny (4 × 128, vocab 8000)", ["--layers", "4", "--embd", "128", "--heads", "4", "--vocab", "8000"])]:
     h = hf(shape)
-    for label, extra in [("fp32", []), ("bf16 weights", ["--bf16"])]:
+    c = {"fp32": ct2(shape, "float32"), "int8": ct2(shape, "int8")}
+    rows = [("fp32", []), ("int8 weights (--quantize int8)", ["--int8"])]
+    if native_bf16:
+        rows.append(("bf16 weights", ["--bf16"]))
+    for label, extra in rows:
         b = ours(shape, extra)
-        print(f"| {name}, {label} | {b['generate_tokens_per_s']:.1f} | {b['ttft_ms']:.1f} | {h['generate_tokens_per_s']:.1f} | "
-              f"{b['generate_tokens_per_s'] / h['generate_tokens_per_s']:.2f}× |")
+        ref = c.get(label.split()[0])
+        vs_ct2 = f"{b['generate_tokens_per_s'] / ref['generate_tokens_per_s']:.2f}×" if ref else ""
+        print(f"| banter {name}, {label} | {b['generate_tokens_per_s']:.1f} | {b['ttft_ms']:.1f} | "
+              f"{b['generate_tokens_per_s'] / h['generate_tokens_per_s']:.2f}× | {vs_ct2} |")
+    print(f"| HF transformers {name}, fp32 | {h['generate_tokens_per_s']:.1f} | | 1.00× | |")
+    for q, r in c.items():
+        if r:
+            print(f"| CTranslate2 {name}, {q} | {r['generate_tokens_per_s']:.1f} | {r['ttft_ms']:.1f} | "
+                  f"{r['generate_tokens_per_s'] / h['generate_tokens_per_s']:.2f}× | |")
+if not native_bf16:
+    print("\n(bf16 rows skipped: this CPU has no avx512_bf16/amx_bf16, so bf16 is emulated; `--precision auto` uses fp32.)")

@@ -35,7 +35,8 @@ gen.generate_batch([prompt], max_length=8, **{**kw, "min_length": 8})
 t = time.perf_counter()
 first = None
 n = 0
-for step in gen.generate_tokens(prompt, max_length=a.new, sampling_topk=50, sampling_topp=0.95, sampling_temperature=0.8):
+for step in gen.generate_tokens(prompt, max_length=a.new, min_length=a.new, sampling_topk=50, sampling_topp=0.95,
+                                sampling_temperature=0.8):
     if first is None:
         first = time.perf_counter() - t
     n += 1
