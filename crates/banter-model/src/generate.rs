@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 use crate::gpt2::{Gpt2, KvCache, Pass};
 
 /// Sampling settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {
     /// 0 = greedy.
     pub temperature: f64,
@@ -228,6 +228,104 @@ pub fn generate(
         on_text(&text[emitted..]);
     }
     Output { ids: out, text, finish, ttft, seconds: started.elapsed().as_secs_f64() }
+}
+
+/// Generates continuations of several prompts at once (`--input` files): the prompts are left-padded into
+/// one batch, so each decoding step reads the weights once for every row — on a memory-bound CPU nearly
+/// `prompts.len()` times the tokens per second. Each row samples with its own generator seeded with
+/// `s.seed`, as [`generate`] would; rows stop independently (EOS, stop ids, stop strings, length), and the
+/// batch ends when every row has. No streaming: the texts come back at the end, in order.
+pub fn generate_batch(
+    model: &Gpt2,
+    prompts: &[Vec<u32>],
+    s: &Sampling,
+    stop_ids: &[u32],
+    stop_strings: &[String],
+    decode: &dyn Fn(&[u32]) -> String,
+    compute: Kind,
+) -> Vec<Output> {
+    let _g = tch::no_grad_guard();
+    let started = std::time::Instant::now();
+    let device: Device = model.device();
+    let ctx = model.cfg.n_positions as usize;
+    let room = s.max_new_tokens.min(ctx.saturating_sub(1));
+    let prompts: Vec<&[u32]> =
+        prompts.iter().map(|p| if p.len() + room > ctx { &p[p.len() + room - ctx..] } else { &p[..] }).collect();
+    let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
+    let b = prompts.len();
+    if b == 0 {
+        return Vec::new();
+    }
+    let mut flat = Vec::with_capacity(b * width);
+    let mut pads = Vec::with_capacity(b);
+    for p in &prompts {
+        pads.push((width - p.len()) as i64);
+        flat.extend(std::iter::repeat_n(0i64, width - p.len()));
+        flat.extend(p.iter().map(|&i| i64::from(i)));
+    }
+    let mut cache = KvCache::with_left_padding(pads);
+    let pass = Pass { train: false, compute };
+    let ids = Tensor::from_slice(&flat).view([b as i64, width as i64]).to_device(device);
+    let mut logits = rows_last_logits(model.forward(&ids, Some(&mut cache), pass));
+    let mut rngs: Vec<Rng> = (0..b).map(|_| Rng::new(s.seed)).collect();
+    let mut contexts: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+    let mut outs: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut finish: Vec<Option<Finish>> = vec![None; b];
+    let mut texts: Vec<String> = vec![String::new(); b];
+    let mut ttft = 0.0;
+    let mut steps = 0usize;
+    while finish.iter().any(Option::is_none) {
+        let mut next = vec![0i64; b];
+        for i in 0..b {
+            if finish[i].is_some() {
+                continue;
+            }
+            if outs[i].len() >= s.max_new_tokens || width + steps >= ctx {
+                finish[i] = Some(Finish::Length);
+                continue;
+            }
+            let tok = pick(&mut logits[i], &contexts[i], s, &mut rngs[i]);
+            if stop_ids.contains(&tok) {
+                finish[i] = Some(Finish::Stop);
+                continue;
+            }
+            outs[i].push(tok);
+            contexts[i].push(tok);
+            next[i] = i64::from(tok);
+            if !stop_strings.is_empty() {
+                let text = decode(&outs[i]);
+                if let Some(cut) = stop_strings.iter().filter_map(|st| text.find(st.as_str())).min() {
+                    texts[i] = text[..cut].to_string();
+                    finish[i] = Some(Finish::StopString);
+                }
+            }
+        }
+        if steps == 0 {
+            ttft = started.elapsed().as_secs_f64();
+        }
+        steps += 1;
+        if finish.iter().all(Option::is_some) {
+            break;
+        }
+        let ids = Tensor::from_slice(&next).view([b as i64, 1]).to_device(device);
+        logits = rows_last_logits(model.forward(&ids, Some(&mut cache), pass));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    (0..b)
+        .map(|i| {
+            let f = finish[i].unwrap_or(Finish::Length);
+            let text = if f == Finish::StopString { texts[i].clone() } else { decode(&outs[i]) };
+            let text = text.trim_end_matches('\u{FFFD}').to_string();
+            Output { ids: std::mem::take(&mut outs[i]), text, finish: f, ttft, seconds }
+        })
+        .collect()
+}
+
+/// The last position's logits of every row, as fp32 vectors.
+fn rows_last_logits(logits: Tensor) -> Vec<Vec<f32>> {
+    let (b, t) = (logits.size()[0], logits.size()[1]);
+    let last = logits.narrow(1, t - 1, 1).squeeze_dim(1).to_kind(Kind::Float).to_device(Device::Cpu);
+    (0..b).map(|i| Vec::<f32>::try_from(&last.get(i)).unwrap_or_default()).collect()
 }
 
 fn last_logits(logits: Tensor) -> Vec<f32> {

@@ -101,9 +101,17 @@ pub struct Block {
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: i64,
+    /// Left padding per row of a batch of prompts of different lengths (empty: none).
+    pads: Vec<i64>,
 }
 
 impl KvCache {
+    /// A cache for a batch whose rows are left-padded by `pads[b]` tokens: padded positions are never
+    /// attended to, and each row's positions count from its first real token.
+    pub fn with_left_padding(pads: Vec<i64>) -> Self {
+        KvCache { layers: Vec::new(), len: 0, pads: if pads.iter().any(|&p| p > 0) { pads } else { Vec::new() } }
+    }
+
     /// Tokens cached.
     pub fn len(&self) -> i64 {
         self.len
@@ -276,15 +284,26 @@ impl Gpt2 {
         let (nh, e) = (cfg.n_head, cfg.n_embd);
         let hd = e / nh;
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let pos = Tensor::arange_start(past, past + t, (Kind::Int64, ids.device()));
-        let mut x = tok + pos.embedding_wte(&self.wpe).unsqueeze(0);
+        let pads = cache.as_ref().map(|c| c.pads.clone()).unwrap_or_default();
+        let dev = ids.device();
+        let pos = Tensor::arange_start(past, past + t, (Kind::Int64, dev));
+        let (mut x, mask) = if pads.is_empty() {
+            // With cached keys and several new tokens, new token i sees cached tokens and new tokens ≤ i.
+            let mask = (past > 0 && t > 1).then(|| Tensor::ones([t, past + t], (Kind::Bool, dev)).tril(past));
+            (tok + pos.embedding_wte(&self.wpe).unsqueeze(0), mask)
+        } else {
+            // Left-padded rows: positions start at each row's first real token; keys before it are
+            // hidden (a padded query sees itself only, so no row of the mask is empty).
+            let pad = Tensor::from_slice(&pads).to_device(dev).view([b, 1]);
+            let row_pos = (pos.view([1, t]) - &pad).clamp_min(0);
+            let keys = Tensor::arange(past + t, (Kind::Int64, dev)).view([1, 1, 1, past + t]);
+            let query = pos.view([1, 1, t, 1]);
+            let visible = keys.ge_tensor(&pad.view([b, 1, 1, 1])).logical_and(&keys.le_tensor(&query));
+            let mask = visible.logical_or(&keys.eq_tensor(&query));
+            (tok + row_pos.embedding_wte(&self.wpe), Some(mask))
+        };
         x = x.dropout(cfg.embd_pdrop, pass.train);
         let mut cache = cache;
-        // With cached keys and several new tokens, new token i sees cached tokens and new tokens ≤ i.
-        let mask = (past > 0 && t > 1).then(|| {
-            let full = Tensor::ones([t, past + t], (Kind::Bool, ids.device()));
-            full.tril(past)
-        });
         for (li, blk) in self.blocks.iter().enumerate() {
             let h = blk.ln_1.forward(&x, cfg.layer_norm_epsilon);
             let qkv = blk.c_attn.forward(&h, pass.compute, pass.train);
@@ -295,7 +314,7 @@ impl Gpt2 {
                 (k, v) = c.append(li, &k, &v, cfg.n_positions);
             }
             let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
-            let causal = past == 0 && t > 1;
+            let causal = past == 0 && t > 1 && mask.is_none();
             let (q, k, v) = if pass.compute == Kind::Float {
                 (q, k, v)
             } else {
@@ -444,6 +463,36 @@ mod tests {
         let diff = (full - stitched).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "{diff}");
         assert_eq!(cache.len(), 6);
+    }
+
+    #[test]
+    fn left_padded_batches_give_each_row_its_own_logits() {
+        let m = tiny();
+        let _g = tch::no_grad_guard();
+        let rows: [&[i64]; 3] = [&[1, 5, 9, 3, 7], &[4, 2], &[8, 8, 1]];
+        let width = 5;
+        let mut padded = Vec::new();
+        let mut pads = Vec::new();
+        for r in rows {
+            pads.push((width - r.len()) as i64);
+            padded.extend(std::iter::repeat_n(0i64, width - r.len()));
+            padded.extend_from_slice(r);
+        }
+        let ids = Tensor::from_slice(&padded).view([3, width as i64]);
+        let mut cache = KvCache::with_left_padding(pads.clone());
+        let first = m.forward(&ids, Some(&mut cache), Pass::eval());
+        let next = Tensor::from_slice(&[6i64, 6, 6]).view([3, 1]);
+        let second = m.forward(&next, Some(&mut cache), Pass::eval());
+        for (i, r) in rows.iter().enumerate() {
+            let mut alone: Vec<i64> = r.to_vec();
+            alone.push(6);
+            let want = m.forward(&Tensor::from_slice(&alone).view([1, -1]), None, Pass::eval());
+            let n = r.len() as i64;
+            let got_last_prompt = first.get(i as i64).get(width as i64 - 1);
+            let d1 = (want.get(0).get(n - 1) - got_last_prompt).abs().max().double_value(&[]);
+            let d2 = (want.get(0).get(n) - second.get(i as i64).get(0)).abs().max().double_value(&[]);
+            assert!(d1 < 1e-5 && d2 < 1e-5, "row {i}: {d1} {d2}");
+        }
     }
 
     #[test]

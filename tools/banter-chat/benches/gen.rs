@@ -2,9 +2,9 @@
 //! given shape, a 16-token random prompt, sampling (top-k 50, top-p 0.95, temperature 0.8), a warm-up of 8
 //! tokens, then `--new` tokens timed. Prints `key value` lines (decode tokens/s, time to first token).
 //!
-//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8]
+//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8] [--batch N]
 
-use banter_model::generate::{Sampling, generate};
+use banter_model::generate::{Sampling, generate, generate_batch};
 use banter_model::{Gpt2, Gpt2Config};
 use tch::{Device, Kind};
 
@@ -54,6 +54,19 @@ fn main() {
         seed: 1,
     };
     let decode = |_: &[u32]| String::new();
+    let batch = arg(&args, "--batch", 1) as usize;
+    if batch > 1 {
+        // Batched decoding (banter-chat --input): different prompts of the same length, tokens summed.
+        let prompts: Vec<Vec<u32>> =
+            (0..batch).map(|r| (0..16).map(|i| ((i + 31 * r as i64) * 7919 % vocab) as u32).collect()).collect();
+        generate_batch(&model, &prompts, &s(8), &[], &[], &decode, compute);
+        let outs = generate_batch(&model, &prompts, &s(new), &[], &[], &decode, compute);
+        let tokens: usize = outs.iter().map(|o| o.ids.len()).sum();
+        let decode_s = outs[0].seconds - outs[0].ttft;
+        println!("generate_tokens_per_s {:.1}", (tokens - batch) as f64 / decode_s.max(1e-9));
+        println!("ttft_ms {:.1}", outs[0].ttft * 1000.0);
+        return;
+    }
     generate(&model, &prompt, &s(8), &[], &[], &decode, compute, &mut |_| true);
     let out = generate(&model, &prompt, &s(new), &[], &[], &decode, compute, &mut |_| true);
     let decode_s = out.seconds - out.ttft;

@@ -204,6 +204,17 @@ impl Engine {
         (out, dropped)
     }
 
+    /// Replies to several conversations in one batch (see [`generate::generate_batch`]), in order.
+    pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Output> {
+        let prompts: Vec<Vec<u32>> = convs.iter().map(|t| self.prompt(t, s.max_new_tokens).0).collect();
+        let mut stops: Vec<String> = self.template.stop_strings();
+        stops.extend(extra_stops.iter().cloned());
+        generate::generate_batch(&self.model, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
+            .into_iter()
+            .map(|o| Output { text: o.text.trim().to_string(), ..o })
+            .collect()
+    }
+
     /// Continues plain text (no template).
     pub fn complete(
         &self,

@@ -225,6 +225,10 @@ pub struct ChatArgs {
     /// With --input: write the answered samples here (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// With --input: answer this many samples at once (one batched decode: the weights are read once per
+    /// step for all of them).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub batch: usize,
     /// Generate this many replies (one-shot).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub num_return_sequences: usize,
@@ -324,6 +328,24 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
     let reader = JsonlReader::open(&Source::parse(input), ReadOptions::default())?;
     let mut w = JsonlWriter::create(cli.chat.output.as_deref())?;
     let mut n = 0u64;
+    let batch = cli.chat.batch.max(1);
+    let mut pending: Vec<(Vec<Turn>, Sample)> = Vec::with_capacity(batch);
+    let mut flush = |pending: &mut Vec<(Vec<Turn>, Sample)>, w: &mut JsonlWriter| -> anyhow::Result<()> {
+        let convs: Vec<Vec<Turn>> = pending.iter().map(|(t, _)| t.clone()).collect();
+        let outs = if convs.len() == 1 {
+            vec![engine.reply(&convs[0], s, &cli.sampling.stop, &mut |_| true).0]
+        } else {
+            engine.reply_batch(&convs, s, &cli.sampling.stop)
+        };
+        for ((mut turns, sample), out) in pending.drain(..).zip(outs) {
+            turns.push(Turn::new(Role::Assistant, out.text));
+            let mut reply = Sample::chat(turns);
+            reply.fields = sample.fields.clone();
+            w.write(&reply.to_value())?;
+            n += 1;
+        }
+        Ok(())
+    };
     for item in reader.records::<Sample>() {
         interrupt::check()?;
         let sample = item?.record;
@@ -337,13 +359,15 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
         if let (Some(sys), false) = (&cli.chat.system, turns.first().is_some_and(|t| t.role == Role::System)) {
             turns.insert(0, Turn::new(Role::System, sys.clone()));
         }
-        let (out, _) = engine.reply(&turns, s, &cli.sampling.stop, &mut |_| true);
-        turns.push(Turn::new(Role::Assistant, out.text));
-        let mut reply = Sample::chat(turns);
-        reply.fields = sample.fields.clone();
-        w.write(&reply.to_value())?;
-        n += 1;
+        pending.push((turns, sample));
+        if pending.len() >= batch {
+            flush(&mut pending, &mut w)?;
+        }
     }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut w)?;
+    }
+    drop(flush);
     w.commit()?;
     cli.common.say(format!("{TOOL}: answered {n} sample(s)"));
     if cli.common.json {

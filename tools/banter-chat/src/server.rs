@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Requests waiting for the model beyond this are refused with 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_queue: usize,
+    /// Answer up to N waiting non-streaming requests with the same sampling settings in one batched
+    /// decode (the weights are read once per step for all of them); 1 = one at a time.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_batch: usize,
     /// A persona for every conversation without a system message.
     #[arg(long, value_name = "TEXT")]
     pub system: Option<String>,
@@ -80,14 +84,44 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     ));
     // One generator, FIFO: requests are answered in the order they arrived.
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);
+    let max_batch = a.max_batch.max(1);
     std::thread::spawn(move || {
-        for job in rx {
-            let Job { turns, sampling, stream, done } = job;
-            let (out, _) = engine.reply(&turns, &sampling, &[], &mut |t| match &stream {
-                Some(s) => s.send(t.to_string()).is_ok(),
-                None => true,
-            });
-            let _ = done.send(out);
+        let mut next: Option<Job> = None;
+        loop {
+            let first = match next.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
+            };
+            // Batch the requests already waiting behind a non-streaming one, in arrival order, while they
+            // share its sampling settings; the first that does not starts the next round.
+            let mut group = vec![first];
+            while group[0].stream.is_none() && group.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(j) if j.stream.is_none() && j.sampling == group[0].sampling => group.push(j),
+                    Ok(j) => {
+                        next = Some(j);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if group.len() == 1 {
+                let Job { turns, sampling, stream, done } = group.remove(0);
+                let (out, _) = engine.reply(&turns, &sampling, &[], &mut |t| match &stream {
+                    Some(s) => s.send(t.to_string()).is_ok(),
+                    None => true,
+                });
+                let _ = done.send(out);
+            } else {
+                let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
+                let outs = engine.reply_batch(&convs, &group[0].sampling, &[]);
+                for (job, out) in group.into_iter().zip(outs) {
+                    let _ = job.done.send(out);
+                }
+            }
         }
     });
     let ctx = Ctx {

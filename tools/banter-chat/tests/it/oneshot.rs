@@ -194,3 +194,31 @@ fn int8_weights_answer_and_precision_is_checked() {
         .code(2)
         .stderr(predicates::str::contains("--quantize int8 computes in fp32"));
 }
+
+/// Batched answering of a file (left-padded prompts of different lengths, one decode for all) gives the
+/// same replies as answering one by one, greedy and sampled (each row has its own seeded generator).
+#[test]
+fn batched_input_answers_like_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.jsonl");
+    let prompts = ["where are you?", "did you eat?", "ok", "are you coming to the party tonight or not?", "hi", "lol"];
+    let body: String = prompts.iter().enumerate().map(|(i, p)| format!("{{\"id\":{i},\"text\":\"{p}\"}}\n")).collect();
+    std::fs::write(&input, body).unwrap();
+    for temp in ["0", "0.8"] {
+        let answer = |batch: &str| {
+            let out = dir.path().join(format!("r{batch}-{temp}.jsonl"));
+            bin()
+                .arg("--model")
+                .arg(model())
+                .args(["--input", input.to_str().unwrap(), "--batch", batch, "--temperature", temp])
+                .args(["--max-new-tokens", "16", "--seed", "5", "-q", "-o"])
+                .arg(&out)
+                .assert()
+                .success();
+            std::fs::read_to_string(&out).unwrap()
+        };
+        let (one, four) = (answer("1"), answer("4"));
+        assert_eq!(one.lines().count(), prompts.len());
+        assert_eq!(one, four, "temperature {temp}");
+    }
+}

@@ -154,3 +154,33 @@ fn the_page_in_headless_chromium_shows_the_reply() {
     assert_eq!(v["user"], "where are you?");
     assert!(!v["reply"].as_str().unwrap().is_empty());
 }
+
+/// Requests that arrive together are answered in one batch (`--max-batch`) with the same replies as one
+/// at a time (greedy).
+#[test]
+fn concurrent_requests_are_batched_with_the_same_replies() {
+    let ask = |base: &str, i: usize| {
+        let c = reqwest::blocking::Client::new();
+        let r = c
+            .post(format!("{base}/chat"))
+            .json(&serde_json::json!({"message": format!("are you there {i}?"), "max_length": 12, "temperature": 0}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json::<serde_json::Value>().unwrap()["response"].as_str().unwrap_or_default().to_string()
+    };
+    let one = start(&["--max-batch", "1"]);
+    let want: Vec<String> = (0..6).map(|i| ask(&one.base, i)).collect();
+    drop(one);
+    let batched = start(&["--max-batch", "6"]);
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let base = batched.base.clone();
+            std::thread::spawn(move || (i, ask(&base, i)))
+        })
+        .collect();
+    for h in handles {
+        let (i, got) = h.join().unwrap();
+        assert_eq!(got, want[i], "request {i}");
+    }
+}
