@@ -367,7 +367,6 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
     if !pending.is_empty() {
         flush(&mut pending, &mut w)?;
     }
-    drop(flush);
     w.commit()?;
     cli.common.say(format!("{TOOL}: answered {n} sample(s)"));
     if cli.common.json {
