@@ -38,12 +38,13 @@ print("|---|---:|---:|---:|---:|")
 for name, shape in [("GPT-2 124M", []), ("tiny (4 × 128, vocab 8000)", ["--layers", "4", "--embd", "128", "--heads", "4", "--vocab", "8000"])]:
     h = hf(shape)
     c = {"fp32": ct2(shape, "float32"), "int8": ct2(shape, "int8")}
-    rows = [("fp32", []), ("int8 weights (--quantize int8)", ["--int8"])]
+    rows = [("fp32", []), ("int8 weights (--quantize int8)", ["--int8"]),
+            ("fp32, batch of 8 prompts (--input), total", ["--batch", "8"])]
     if native_bf16:
         rows.append(("bf16 weights", ["--bf16"]))
     for label, extra in rows:
         b = ours(shape, extra)
-        ref = c.get(label.split()[0])
+        ref = c.get(label.split()[0].rstrip(",")) if "batch" not in label else None
         vs_ct2 = f"{b['generate_tokens_per_s'] / ref['generate_tokens_per_s']:.2f}×" if ref else ""
         print(f"| banter {name}, {label} | {b['generate_tokens_per_s']:.1f} | {b['ttft_ms']:.1f} | "
               f"{b['generate_tokens_per_s'] / h['generate_tokens_per_s']:.2f}× | {vs_ct2} |")
