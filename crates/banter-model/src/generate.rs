@@ -76,68 +76,90 @@ pub type Rng = banter_core::util::SplitMix64;
 
 /// Picks the next token from raw logits (HF order of processors).
 pub fn pick(logits: &mut [f32], context: &[u32], s: &Sampling, rng: &mut Rng) -> u32 {
-    if s.repetition_penalty != 1.0 {
-        let mut seen = context.to_vec();
-        seen.sort_unstable();
-        seen.dedup();
-        let p = s.repetition_penalty as f32;
-        for &id in &seen {
-            if let Some(l) = logits.get_mut(id as usize) {
-                *l = if *l > 0.0 { *l / p } else { *l * p };
+    Picker::default().pick(logits, context, s, rng)
+}
+
+/// [`pick`] with its scratch buffers kept between tokens: after the first token, choosing one allocates
+/// nothing.
+#[derive(Debug, Default)]
+pub struct Picker {
+    seen: Vec<u32>,
+    idx: Vec<u32>,
+    probs: Vec<f64>,
+}
+
+impl Picker {
+    /// Picks the next token from raw logits (HF order of processors).
+    pub fn pick(&mut self, logits: &mut [f32], context: &[u32], s: &Sampling, rng: &mut Rng) -> u32 {
+        if s.repetition_penalty != 1.0 {
+            self.seen.clear();
+            self.seen.extend_from_slice(context);
+            self.seen.sort_unstable();
+            self.seen.dedup();
+            let p = s.repetition_penalty as f32;
+            for &id in &self.seen {
+                if let Some(l) = logits.get_mut(id as usize) {
+                    *l = if *l > 0.0 { *l / p } else { *l * p };
+                }
             }
         }
-    }
-    if s.temperature <= 0.0 {
-        return argmax(logits);
-    }
-    let t = s.temperature as f32;
-    for l in logits.iter_mut() {
-        *l /= t;
-    }
-    let order = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
-    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    let mut keep = idx.len();
-    if s.top_k > 0 && s.top_k < keep {
-        // Only the k best need sorting: select them in O(V), then sort k. Ties with the k-th logit are
-        // kept, as HF's `logits < kth` filter does.
-        idx.select_nth_unstable_by(s.top_k - 1, order);
-        let kth = logits[idx[s.top_k - 1] as usize];
-        let mut top: Vec<u32> = idx[..s.top_k].to_vec();
-        top.extend(idx[s.top_k..].iter().copied().filter(|&i| logits[i as usize] >= kth));
-        top.sort_unstable_by(order);
-        keep = top.len();
-        idx = top;
-    } else {
+        if s.temperature <= 0.0 {
+            return argmax(logits);
+        }
+        let t = s.temperature as f32;
+        for l in logits.iter_mut() {
+            *l /= t;
+        }
+        let logits: &[f32] = logits;
+        let order = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+        let idx = &mut self.idx;
+        idx.clear();
+        idx.extend(0..logits.len() as u32);
+        if s.top_k > 0 && s.top_k < idx.len() {
+            // Only the k best need sorting: select them in O(V), then sort k. Ties with the k-th logit are
+            // kept, as HF's `logits < kth` filter does.
+            idx.select_nth_unstable_by(s.top_k - 1, order);
+            let kth = logits[idx[s.top_k - 1] as usize];
+            let mut keep = s.top_k;
+            for j in s.top_k..idx.len() {
+                if logits[idx[j] as usize] >= kth {
+                    idx.swap(keep, j);
+                    keep += 1;
+                }
+            }
+            idx.truncate(keep);
+        }
         idx.sort_unstable_by(order);
-    }
-    let max = logits[idx[0] as usize];
-    let mut probs: Vec<f64> = idx[..keep].iter().map(|&i| f64::from(logits[i as usize] - max).exp()).collect();
-    let z: f64 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= z);
-    if s.top_p < 1.0 {
-        let mut cum = 0.0;
-        let mut n = 0;
-        for p in &probs {
-            cum += p;
-            n += 1;
-            if cum >= s.top_p {
-                break;
-            }
-        }
-        keep = n.max(1);
-        probs.truncate(keep);
+        let max = logits[idx[0] as usize];
+        let probs = &mut self.probs;
+        probs.clear();
+        probs.extend(idx.iter().map(|&i| f64::from(logits[i as usize] - max).exp()));
         let z: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= z);
-    }
-    let u = rng.uniform();
-    let mut acc = 0.0;
-    for (i, p) in probs.iter().enumerate() {
-        acc += p;
-        if u < acc {
-            return idx[i];
+        if s.top_p < 1.0 {
+            let mut cum = 0.0;
+            let mut n = 0;
+            for p in probs.iter() {
+                cum += p;
+                n += 1;
+                if cum >= s.top_p {
+                    break;
+                }
+            }
+            probs.truncate(n.max(1));
+            let z: f64 = probs.iter().sum();
+            probs.iter_mut().for_each(|p| *p /= z);
         }
+        let u = rng.uniform();
+        let mut acc = 0.0;
+        for (i, p) in probs.iter().enumerate() {
+            acc += p;
+            if u < acc {
+                return idx[i];
+            }
+        }
+        idx[probs.len() - 1]
     }
-    idx[keep - 1]
 }
 
 fn argmax(logits: &[f32]) -> u32 {
@@ -174,6 +196,7 @@ pub fn generate(
     let room = s.max_new_tokens.min(ctx.saturating_sub(1));
     let prompt = if prompt.len() + room > ctx { &prompt[prompt.len() + room - ctx..] } else { prompt };
     let mut rng = Rng::new(s.seed);
+    let mut picker = Picker::default();
     let mut cache = KvCache::default();
     let pass = Pass { train: false, compute };
     let ids = Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
@@ -188,7 +211,7 @@ pub fn generate(
     let mut finish = Finish::Length;
     let mut text = String::new();
     while out.len() < s.max_new_tokens && context.len() < ctx {
-        let next = pick(&mut logits, &context, s, &mut rng);
+        let next = picker.pick(&mut logits, &context, s, &mut rng);
         if out.is_empty() {
             ttft = started.elapsed().as_secs_f64();
         }
@@ -268,6 +291,7 @@ pub fn generate_batch(
     let ids = Tensor::from_slice(&flat).view([b as i64, width as i64]).to_device(device);
     let mut logits = rows_last_logits(model.forward(&ids, Some(&mut cache), pass));
     let mut rngs: Vec<Rng> = (0..b).map(|_| Rng::new(s.seed)).collect();
+    let mut picker = Picker::default();
     let mut contexts: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
     let mut outs: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut finish: Vec<Option<Finish>> = vec![None; b];
@@ -284,7 +308,7 @@ pub fn generate_batch(
                 finish[i] = Some(Finish::Length);
                 continue;
             }
-            let tok = pick(&mut logits[i], &contexts[i], s, &mut rngs[i]);
+            let tok = picker.pick(&mut logits[i], &contexts[i], s, &mut rngs[i]);
             if stop_ids.contains(&tok) {
                 finish[i] = Some(Finish::Stop);
                 continue;
