@@ -172,6 +172,12 @@ fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// The end of `prompt` that leaves room for the reply in a context of `ctx` tokens (cut from the left).
+fn fit_prompt<'a>(prompt: &'a [u32], s: &Sampling, ctx: usize) -> &'a [u32] {
+    let room = s.max_new_tokens.min(ctx.saturating_sub(1));
+    if prompt.len() + room > ctx { &prompt[prompt.len() + room - ctx..] } else { prompt }
+}
+
 /// Generates a continuation of `prompt`.
 ///
 /// `decode` turns ids into text; `stop_ids` end generation (EOS, end-of-turn); `stop_strings` are cut off
@@ -193,8 +199,7 @@ pub fn generate(
     let device: Device = model.device();
     let ctx = model.cfg.n_positions as usize;
     // Keep room for the reply: cut the prompt from the left if needed.
-    let room = s.max_new_tokens.min(ctx.saturating_sub(1));
-    let prompt = if prompt.len() + room > ctx { &prompt[prompt.len() + room - ctx..] } else { prompt };
+    let prompt = fit_prompt(prompt, s, ctx);
     let mut rng = Rng::new(s.seed);
     let mut picker = Picker::default();
     let mut cache = KvCache::default();
@@ -271,9 +276,7 @@ pub fn generate_batch(
     let started = std::time::Instant::now();
     let device: Device = model.device();
     let ctx = model.cfg.n_positions as usize;
-    let room = s.max_new_tokens.min(ctx.saturating_sub(1));
-    let prompts: Vec<&[u32]> =
-        prompts.iter().map(|p| if p.len() + room > ctx { &p[p.len() + room - ctx..] } else { &p[..] }).collect();
+    let prompts: Vec<&[u32]> = prompts.iter().map(|p| fit_prompt(p, s, ctx)).collect();
     let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
     let b = prompts.len();
     if b == 0 {

@@ -436,17 +436,22 @@ impl EmbeddingExt for Tensor {
     }
 }
 
+/// A seeded CPU model of `cfg`'s shape without dropout, for tests.
+#[cfg(test)]
+pub(crate) fn test_model(seed: i64, mut cfg: Gpt2Config) -> Gpt2 {
+    tch::manual_seed(seed);
+    cfg.resid_pdrop = 0.0;
+    cfg.embd_pdrop = 0.0;
+    cfg.attn_pdrop = 0.0;
+    Gpt2::new(cfg, Device::Cpu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tiny() -> Gpt2 {
-        tch::manual_seed(1);
-        let mut c = Gpt2Config::new(50, 32, 16, 2, 2);
-        c.resid_pdrop = 0.0;
-        c.embd_pdrop = 0.0;
-        c.attn_pdrop = 0.0;
-        Gpt2::new(c, Device::Cpu)
+        test_model(1, Gpt2Config::new(50, 32, 16, 2, 2))
     }
 
     #[test]

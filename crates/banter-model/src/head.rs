@@ -110,15 +110,9 @@ mod tests {
     use super::*;
     use crate::config::Gpt2Config;
     use crate::lora::{self, LoraConfig};
-    use tch::Device;
 
     fn model() -> Gpt2 {
-        tch::manual_seed(2);
-        let mut c = Gpt2Config::new(97, 32, 24, 2, 2);
-        c.resid_pdrop = 0.0;
-        c.embd_pdrop = 0.0;
-        c.attn_pdrop = 0.0;
-        Gpt2::new(c, Device::Cpu)
+        crate::gpt2::test_model(2, Gpt2Config::new(97, 32, 24, 2, 2))
     }
 
     fn grads(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {

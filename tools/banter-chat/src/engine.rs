@@ -74,16 +74,7 @@ fn choose(w: Weights, device: Device, cfg: &banter_model::Gpt2Config) -> anyhow:
         }
         return Ok((Kind::Float, "int8 weights (--quantize int8), fp32 activations".into()));
     }
-    let inference_fp16 = matches!(device, Device::Cuda(_)) && w.precision == PrecisionArg::Fp16;
-    let d = if inference_fp16 {
-        precision::Decision {
-            precision: precision::Precision::Fp16,
-            reason: "asked for (--precision fp16)".into(),
-            needs_probe: false,
-        }
-    } else {
-        precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?
-    };
+    let d = precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?;
     let d = if d.needs_probe {
         let (k, n) = (cfg.n_embd, cfg.vocab_size);
         let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));

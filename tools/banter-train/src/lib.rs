@@ -144,7 +144,7 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
     }
     let vocab_now = model.cfg.vocab_size;
     let bins: Vec<&String> = cli.inputs.iter().filter(|i| data::is_bin(i)).collect();
-    let (train, val) = if !bins.is_empty() {
+    let mut train = if !bins.is_empty() {
         if cli.inputs.len() > 1 {
             return Err(Error::usage("a binary token file (.bin) must be the only training input").into());
         }
@@ -155,13 +155,7 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
             )
             .into());
         }
-        let train = data::open_bin(bins[0], vocab_now, n_pos)?;
-        let val = match &cli.val_file {
-            Some(v) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
-            Some(v) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
-            None => data::Blocks::Mem(Vec::new()),
-        };
-        (train, val)
+        data::open_bin(bins[0], vocab_now, n_pos)?
     } else {
         let mut train = Vec::new();
         let mut gate_samples = Vec::new();
@@ -188,17 +182,17 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
             ))
             .into());
         }
-        let val = match &cli.val_file {
-            Some(v) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
-            Some(v) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
-            None if cli.val_split > 0.0 => {
-                let (t, v) = data::split(train, cli.val_split, cli.seed);
-                train = t;
-                data::Blocks::Mem(v)
-            }
-            None => data::Blocks::Mem(Vec::new()),
-        };
-        (data::Blocks::Mem(train), val)
+        data::Blocks::Mem(train)
+    };
+    let val = match (&cli.val_file, &mut train) {
+        (Some(v), _) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
+        (Some(v), _) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
+        (None, data::Blocks::Mem(t)) if cli.val_split > 0.0 => {
+            let (kept, held) = data::split(std::mem::take(t), cli.val_split, cli.seed);
+            *t = kept;
+            data::Blocks::Mem(held)
+        }
+        (None, _) => data::Blocks::Mem(Vec::new()),
     };
     if train.is_empty() {
         return Err(
@@ -344,9 +338,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     let pad = tok.pad_id;
 
     // Precision.
-    let first = train.fetch(0..micro.min(train.len()))?;
-    let first: Vec<&Block> = first.iter().collect();
-    let decision = precision::choose(cli.precision.arg(), device, &model, &mut opt, &first, pad)?;
+    let decision = precision::choose(cli.precision.arg(), device, &model, &mut opt, &train, micro, pad)?;
     let chosen = decision.precision;
     cli.common.say(format!("{TOOL}: precision {chosen}: {}", decision.reason));
     let (compute, cuda_autocast) = precision::pass_kind(chosen, device);

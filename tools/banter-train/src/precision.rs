@@ -11,7 +11,7 @@ use banter_model::precision::{self, Decision, Precision, PrecisionArg};
 use banter_model::{Gpt2, Pass};
 use tch::{Device, Kind};
 
-use crate::data;
+use crate::data::{self, Blocks};
 
 /// Seconds per forward + backward step and the loss, best of `reps` after one warm-up.
 fn time_steps(model: &Gpt2, opt: &mut AdamW, block: &[&Block], pad: u32, device: Device, kind: Kind) -> (f64, f64) {
@@ -31,19 +31,23 @@ fn time_steps(model: &Gpt2, opt: &mut AdamW, block: &[&Block], pad: u32, device:
     (best, loss)
 }
 
-/// Resolves `--precision` for this run; prints the choice and why (unless quiet).
+/// Resolves `--precision` for this run; the first micro-batch of `train` is read only when a probe is due.
 pub fn choose(
     arg: PrecisionArg,
     device: Device,
     model: &Gpt2,
     opt: &mut AdamW,
-    first: &[&Block],
+    train: &Blocks,
+    micro: usize,
     pad: u32,
 ) -> anyhow::Result<Decision> {
     let d = precision::resolve(arg, device).map_err(|e| Coded::new(Exit::Usage, e.to_string()))?;
     if !d.needs_probe {
         return Ok(d);
     }
+    let first = train.fetch(0..micro.min(train.len()))?;
+    let first: Vec<&Block> = first.iter().collect();
+    let first = first.as_slice();
     let (t32, l32) = time_steps(model, opt, first, pad, device, Kind::Float);
     let (t16, l16) = time_steps(model, opt, first, pad, device, Kind::BFloat16);
     Ok(precision::decide_cpu(&d, t32, t16, l32, l16))
