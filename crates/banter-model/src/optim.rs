@@ -276,10 +276,13 @@ mod tests {
     /// clipping, decay on one tensor and none on the other, and a large tensor that goes parallel.
     #[test]
     fn fused_and_tensor_op_updates_agree() {
+        // The starting values are drawn once and copied into both runs: the global torch RNG is shared
+        // with tests running in parallel, so re-seeding it per run would not give both runs the same draw.
+        let a0 = Tensor::randn([300_000], (Kind::Float, tch::Device::Cpu)) * 0.1;
+        let b0 = Tensor::randn([7, 3], (Kind::Float, tch::Device::Cpu));
         let run = |fused: bool| {
-            tch::manual_seed(5);
-            let a = (Tensor::randn([300_000], (Kind::Float, tch::Device::Cpu)) * 0.1).set_requires_grad(true);
-            let b = Tensor::randn([7, 3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let a = a0.copy().set_requires_grad(true);
+            let b = b0.copy().set_requires_grad(true);
             let mut opt = AdamW::new(
                 vec![("a".into(), a.shallow_clone(), true), ("b".into(), b.shallow_clone(), false)],
                 0.9,
