@@ -86,6 +86,7 @@ pub struct Picker {
     seen: Vec<u32>,
     idx: Vec<u32>,
     probs: Vec<f64>,
+    best: Vec<f32>,
 }
 
 impl Picker {
@@ -114,20 +115,25 @@ impl Picker {
         let order = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
         let idx = &mut self.idx;
         idx.clear();
-        idx.extend(0..logits.len() as u32);
-        if s.top_k > 0 && s.top_k < idx.len() {
-            // Only the k best need sorting: select them in O(V), then sort k. Ties with the k-th logit are
-            // kept, as HF's `logits < kth` filter does.
-            idx.select_nth_unstable_by(s.top_k - 1, order);
-            let kth = logits[idx[s.top_k - 1] as usize];
-            let mut keep = s.top_k;
-            for j in s.top_k..idx.len() {
-                if logits[idx[j] as usize] >= kth {
-                    idx.swap(keep, j);
-                    keep += 1;
+        if s.top_k > 0 && s.top_k < logits.len() {
+            // Only the k best need sorting: find the k-th largest logit in one pass (a sorted list of the
+            // k best so far, which few logits enter), then keep every id at or above it — ties with the
+            // k-th logit are kept, as HF's `logits < kth` filter does.
+            let best = &mut self.best;
+            best.clear();
+            best.extend_from_slice(&logits[..s.top_k]);
+            best.sort_unstable_by(f32::total_cmp);
+            for &l in &logits[s.top_k..] {
+                if l > best[0] {
+                    let at = best.partition_point(|b| *b < l);
+                    best.insert(at, l);
+                    best.remove(0);
                 }
             }
-            idx.truncate(keep);
+            let kth = best[0];
+            idx.extend((0..logits.len() as u32).filter(|&i| logits[i as usize] >= kth));
+        } else {
+            idx.extend(0..logits.len() as u32);
         }
         idx.sort_unstable_by(order);
         let max = logits[idx[0] as usize];
@@ -207,7 +213,9 @@ pub fn generate(
     let ids = Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
         .view([1, prompt.len() as i64])
         .to_device(device);
-    let mut logits = last_logits(model.forward(&ids, Some(&mut cache), pass));
+    let mut logits = last_logits(model.forward_last(&ids, Some(&mut cache), pass));
+    // Tokens after the prompt go through the Rust decoder where it applies (fp32 or int8 on CPU).
+    let mut decoder = if compute == Kind::Float { model.decoder() } else { None };
     let mut context: Vec<u32> = prompt.to_vec();
     let mut out: Vec<u32> = Vec::new();
     let mut emitted = 0usize;
@@ -248,8 +256,10 @@ pub fn generate(
             }
             emitted = safe;
         }
-        let ids = Tensor::from_slice(&[i64::from(next)]).view([1, 1]).to_device(device);
-        logits = last_logits(model.forward(&ids, Some(&mut cache), pass));
+        if !decoder.as_mut().is_some_and(|d| d.step(next, &mut cache, &mut logits)) {
+            let ids = Tensor::from_slice(&[i64::from(next)]).view([1, 1]).to_device(device);
+            logits = last_logits(model.forward_last(&ids, Some(&mut cache), pass));
+        }
     }
     let text = text.trim_end_matches('\u{FFFD}').to_string();
     if finish != Finish::Cancelled && text.len() > emitted {
@@ -292,7 +302,7 @@ pub fn generate_batch(
     let mut cache = KvCache::with_left_padding(pads);
     let pass = Pass { train: false, compute };
     let ids = Tensor::from_slice(&flat).view([b as i64, width as i64]).to_device(device);
-    let mut logits = rows_last_logits(model.forward(&ids, Some(&mut cache), pass));
+    let mut logits = rows_last_logits(model.forward_last(&ids, Some(&mut cache), pass));
     let mut rngs: Vec<Rng> = (0..b).map(|_| Rng::new(s.seed)).collect();
     let mut picker = Picker::default();
     let mut contexts: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
@@ -335,7 +345,7 @@ pub fn generate_batch(
             break;
         }
         let ids = Tensor::from_slice(&next).view([b as i64, 1]).to_device(device);
-        logits = rows_last_logits(model.forward(&ids, Some(&mut cache), pass));
+        logits = rows_last_logits(model.forward_last(&ids, Some(&mut cache), pass));
     }
     let seconds = started.elapsed().as_secs_f64();
     (0..b)
@@ -348,16 +358,15 @@ pub fn generate_batch(
         .collect()
 }
 
-/// The last position's logits of every row, as fp32 vectors.
+/// Every row's logits (`[B, V]`), as fp32 vectors.
 fn rows_last_logits(logits: Tensor) -> Vec<Vec<f32>> {
-    let (b, t) = (logits.size()[0], logits.size()[1]);
-    let last = logits.narrow(1, t - 1, 1).squeeze_dim(1).to_kind(Kind::Float).to_device(Device::Cpu);
-    (0..b).map(|i| Vec::<f32>::try_from(&last.get(i)).unwrap_or_default()).collect()
+    let last = logits.to_kind(Kind::Float).to_device(Device::Cpu);
+    (0..last.size()[0]).map(|i| Vec::<f32>::try_from(&last.get(i)).unwrap_or_default()).collect()
 }
 
+/// The first row's logits (`[1, V]`), as an fp32 vector.
 fn last_logits(logits: Tensor) -> Vec<f32> {
-    let t = logits.size()[1];
-    let last = logits.get(0).get(t - 1).to_kind(Kind::Float).to_device(Device::Cpu);
+    let last = logits.get(0).to_kind(Kind::Float).to_device(Device::Cpu);
     Vec::<f32>::try_from(&last).unwrap_or_default()
 }
 

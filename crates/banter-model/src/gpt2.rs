@@ -7,6 +7,7 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::Gpt2Config;
+pub use crate::kvcache::KvCache;
 use crate::lora::{LoraConfig, LoraPair};
 use crate::quant::Int8Weight;
 
@@ -92,74 +93,6 @@ pub struct Block {
     pub c_fc: Conv1D,
     /// MLP down-projection.
     pub mlp_proj: Conv1D,
-}
-
-/// Keys and values of the tokens seen so far, per layer, in buffers allocated once for the whole context
-/// (`[B, heads, n_positions, head_dim]`) and written in place: a generated token costs no reallocation or
-/// copy of the past.
-#[derive(Debug, Default)]
-pub struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
-    len: i64,
-    /// Left padding per row of a batch of prompts of different lengths (empty: none).
-    pads: Vec<i64>,
-}
-
-impl KvCache {
-    /// A cache for a batch whose rows are left-padded by `pads[b]` tokens: padded positions are never
-    /// attended to, and each row's positions count from its first real token.
-    pub fn with_left_padding(pads: Vec<i64>) -> Self {
-        KvCache { layers: Vec::new(), len: 0, pads: if pads.iter().any(|&p| p > 0) { pads } else { Vec::new() } }
-    }
-
-    /// Tokens cached.
-    pub fn len(&self) -> i64 {
-        self.len
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Keeps only the first `n` positions (to drop a rejected continuation).
-    pub fn truncate(&mut self, n: i64) {
-        self.len = self.len.min(n.max(0));
-    }
-
-    /// Writes `k`, `v` (`[B, heads, t, head_dim]`) of layer `li` at positions `len..len+t` and returns the
-    /// keys and values of positions `0..len+t` (views of the buffers).
-    fn append(&mut self, li: usize, k: &Tensor, v: &Tensor, capacity: i64) -> (Tensor, Tensor) {
-        let t = k.size()[2];
-        let need = self.len + t;
-        let fits = self
-            .layers
-            .get(li)
-            .is_some_and(|(bk, _)| bk.size()[2] >= need && bk.kind() == k.kind() && bk.size()[0] == k.size()[0]);
-        if !fits {
-            let mut shape = k.size();
-            shape[2] = capacity.max(need);
-            let (nk, nv) = (
-                Tensor::empty(shape.as_slice(), (k.kind(), k.device())),
-                Tensor::empty(shape.as_slice(), (v.kind(), v.device())),
-            );
-            if let Some((ok, ov)) = self.layers.get(li) {
-                if self.len > 0 && ok.kind() == k.kind() {
-                    nk.narrow(2, 0, self.len).copy_(&ok.narrow(2, 0, self.len));
-                    nv.narrow(2, 0, self.len).copy_(&ov.narrow(2, 0, self.len));
-                }
-            }
-            if li < self.layers.len() {
-                self.layers[li] = (nk, nv);
-            } else {
-                self.layers.push((nk, nv));
-            }
-        }
-        let (bk, bv) = &self.layers[li];
-        bk.narrow(2, self.len, t).copy_(k);
-        bv.narrow(2, self.len, t).copy_(v);
-        (bk.narrow(2, 0, need), bv.narrow(2, 0, need))
-    }
 }
 
 /// Settings of one forward pass.
@@ -254,6 +187,13 @@ impl Gpt2 {
         self.lm_head(&x, &self.head_weight(pass), pass)
     }
 
+    /// Logits `[B, V]` of the last position only (a prompt's prefill needs no others).
+    pub fn forward_last(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
+        let x = self.hidden(ids, cache, pass);
+        let t = x.size()[1];
+        self.lm_head(&x.select(1, t - 1), &self.head_weight(pass), pass)
+    }
+
     /// The output projection's weight in the pass's precision (cast once per pass).
     fn head_weight(&self, pass: Pass) -> Tensor {
         if pass.compute == Kind::Float { self.wte.shallow_clone() } else { self.wte.to_kind(pass.compute) }
@@ -261,6 +201,14 @@ impl Gpt2 {
 
     /// The output projection (tied to the token embeddings).
     fn lm_head(&self, x: &Tensor, w: &Tensor, pass: Pass) -> Tensor {
+        if pass.compute == Kind::Float && !pass.train {
+            let size = x.size();
+            if let Some(y) = self.head_rows(&x.reshape([-1, *size.last().unwrap_or(&1)])) {
+                let mut shape = size[..size.len() - 1].to_vec();
+                shape.push(self.cfg.vocab_size);
+                return y.view(shape.as_slice());
+            }
+        }
         if let Some(q) = self.head_int8.as_ref().filter(|_| pass.compute == Kind::Float && !pass.train) {
             q.matmul_t(x)
         } else if pass.compute == Kind::Float {
@@ -331,7 +279,7 @@ impl Gpt2 {
             x = x + m.to_kind(Kind::Float);
         }
         if let Some(c) = cache {
-            c.len = past + t;
+            c.set_len(past + t);
         }
         self.ln_f.forward(&x, cfg.layer_norm_epsilon)
     }
@@ -402,14 +350,28 @@ impl Gpt2 {
         }
     }
 
-    /// Lays the token embeddings out for generation: the same `[V, E]` matrix stored column-major, so the
-    /// output projection `x·Wᵀ` reads a contiguous `[E, V]` matrix — on a 2-core AVX2 EPYC libtorch's
-    /// `[1, 768] × [768, 50257]` took 7.9 ms that way and 12–13 ms on the transposed view. The lookups
-    /// read strided rows, which costs nothing at one token. No copy is kept: memory is unchanged.
+    /// Lays the weights out for generation; no copy is kept, memory is unchanged.
+    ///
+    /// On CPU in fp32, each Conv1D matrix is stored column-major (the same `[in, out]` tensor, its
+    /// `[out, in]` transpose contiguous) so that [`crate::decode`]'s kernels read each output's weights as
+    /// one contiguous row; the token embeddings are already rows. Elsewhere the token embeddings are stored
+    /// column-major, so libtorch's output projection `x·Wᵀ` reads a contiguous `[E, V]` matrix — on a 2-core
+    /// AVX2 EPYC its `[1, 768] × [768, 50257]` took 7.9 ms that way and 12–13 ms on the transposed view.
     pub fn prepare_for_decode(&mut self) {
         let _g = tch::no_grad_guard();
-        let t = self.wte.tr().contiguous().tr();
-        self.wte.set_data(&t);
+        if self.device() == Device::Cpu && self.wte.kind() == Kind::Float {
+            let t = self.wte.contiguous();
+            self.wte.set_data(&t);
+            for (_, l) in self.conv_layers_mut() {
+                if l.w.kind() == Kind::Float && l.int8.is_none() {
+                    let t = l.w.tr().contiguous().tr();
+                    l.w.set_data(&t);
+                }
+            }
+        } else {
+            let t = self.wte.tr().contiguous().tr();
+            self.wte.set_data(&t);
+        }
     }
 
     /// Number of parameters of the base model.

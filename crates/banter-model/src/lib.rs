@@ -11,10 +11,12 @@
 //! libtorch. See `docs/architecture.md`.
 
 pub mod config;
+pub mod decode;
 pub mod generate;
 pub mod gpt2;
 pub mod head;
 pub mod io;
+pub mod kvcache;
 pub mod lora;
 pub mod optim;
 pub mod precision;

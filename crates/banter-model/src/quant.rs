@@ -8,13 +8,11 @@
 //! with the (few) activation rows in fp32, 8 lanes at a time (AVX2 + FMA when the CPU has them, checked at
 //! run time), rows split over threads. Longer inputs (a prompt) dequantize the matrix and use libtorch's GEMM.
 
-use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 use crate::gpt2::Gpt2;
 
-/// Activation rows up to which the int8 kernel is used; above, the weight is dequantized for a GEMM.
-const MAX_ROWS: usize = 32;
+use crate::decode::MAX_ROWS;
 
 /// A weight `[out, in]` as int8 with one fp32 scale per output channel.
 #[derive(Debug)]
@@ -57,20 +55,34 @@ impl Int8Weight {
         }
         let xs: Vec<f32> = Vec::try_from(&x2.contiguous().view([-1])).unwrap_or_default();
         let mut out = vec![0f32; rows * self.n_out];
-        // Output laid out [out, rows] while computing (each task owns whole weight rows), transposed after.
+        self.gemm_rows(&xs, rows, &mut out, None);
+        Tensor::from_slice(&out).view(shape.as_slice())
+    }
+
+    /// `out[m, n] = Σ_k x[m, k]·W[n, k]·scale[n] (+ b[n])` for `rows` activation rows (`x` is `[rows, in]`,
+    /// `out` is `[rows, out]`): each weight row is read once per call.
+    pub fn gemm_rows(&self, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
         let k = self.n_in;
-        out.par_chunks_mut(rows * 256).enumerate().for_each(|(ci, chunk)| {
-            let first = ci * 256;
+        let n = self.n_out;
+        let mut tmp = if rows > 1 { vec![0f32; n * rows] } else { Vec::new() };
+        let dst: &mut [f32] = if rows > 1 { &mut tmp } else { &mut out[..n] };
+        // Laid out [out, rows] while computing (each task owns whole weight rows), transposed after.
+        crate::decode::split_rows(dst, n, k * rows, rows, |first, chunk| {
             for (j, o) in chunk.chunks_mut(rows).enumerate() {
-                let n = first + j;
-                let wrow = &self.q[n * k..(n + 1) * k];
+                let nn = first + j;
+                let wrow = &self.q[nn * k..(nn + 1) * k];
                 for (m, slot) in o.iter_mut().enumerate() {
-                    *slot = dot(wrow, &xs[m * k..(m + 1) * k]) * self.scales[n];
+                    *slot = dot(wrow, &x[m * k..(m + 1) * k]) * self.scales[nn] + b.map_or(0.0, |b| b[nn]);
                 }
             }
         });
-        let t = Tensor::from_slice(&out).view([self.n_out as i64, rows as i64]).tr().contiguous();
-        t.view(shape.as_slice())
+        if rows > 1 {
+            for m in 0..rows {
+                for j in 0..n {
+                    out[m * n + j] = tmp[j * rows + m];
+                }
+            }
+        }
     }
 
     /// Bytes held.

@@ -68,6 +68,21 @@ fn main() {
         return;
     }
     generate(&model, &prompt, &s(8), &[], &[], &decode, compute, &mut |_| true);
+    if std::env::var_os("BANTER_BENCH_STEPS").is_some() {
+        let _g = tch::no_grad_guard();
+        let mut cache = banter_model::KvCache::default();
+        let ids = tch::Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()).view([1, 16]);
+        let t = std::time::Instant::now();
+        let _ = model.forward_last(&ids, Some(&mut cache), banter_model::Pass::eval());
+        eprintln!("prefill {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        let mut logits = vec![0f32; vocab as usize];
+        let mut dec = model.decoder().expect("the Rust decoder applies");
+        let t = std::time::Instant::now();
+        for i in 0..64 {
+            assert!(dec.step(i, &mut cache, &mut logits));
+        }
+        eprintln!("step {:.2} ms", t.elapsed().as_secs_f64() * 1e3 / 64.0);
+    }
     let out = generate(&model, &prompt, &s(new), &[], &[], &decode, compute, &mut |_| true);
     let decode_s = out.seconds - out.ttft;
     println!("generate_tokens_per_s {:.1}", (out.ids.len() as f64 - 1.0) / decode_s.max(1e-9));

@@ -1,0 +1,534 @@
+//! Decoding one token at a time on CPU in plain Rust.
+//!
+//! A generated token of GPT-2 124M reads 500 MB of weights and does almost nothing else: decoding is
+//! memory-bound, and at one token libtorch spends as long dispatching its ~200 small ops (layer norms,
+//! splits, views, SDPA, adds) as computing. [`Gpt2::decode_step`] runs the whole step over the model's
+//! own tensor storage (no copy): each matrix is read once, row by row, by an AVX2+FMA kernel (checked at
+//! run time, portable code otherwise) with the rows split over rayon's threads; the keys and values are
+//! written in place into the [`KvCache`] that the libtorch prefill filled. The same kernel computes the
+//! output projection of small batches (≤ [`MAX_ROWS`] rows, [`Gpt2::head_rows`]); the other products of
+//! a prompt or a batch stay with libtorch's GEMM, which was faster there (16-token prefill of GPT-2 124M
+//! on a 2-core AVX2 EPYC: 71–86 ms vs 122–145 ms; batch-8 decoding 85–94 vs 77–81 tokens/s).
+//!
+//! It applies to fp32 (or int8, [`crate::quant`]) weights laid out by [`Gpt2::prepare_for_decode`] on CPU,
+//! with no unmerged LoRA branch and a `gelu_new` MLP; anything else takes the libtorch path, which gives
+//! the same logits (tested).
+
+use rayon::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use crate::gpt2::{Conv1D, Gpt2, KvCache, Norm};
+use crate::quant::Int8Weight;
+
+/// Activation rows up to which [`gemm_rows`] is used instead of libtorch's GEMM.
+pub const MAX_ROWS: usize = 32;
+
+/// Multiply-adds below which a product runs on the calling thread (a rayon hand-off costs more).
+const SERIAL_MACS: usize = 1 << 17;
+
+/// A matrix `[out, in]` (row `n` holds output `n`'s weights).
+enum Mat<'a> {
+    F32(&'a [f32]),
+    I8(&'a Int8Weight),
+}
+
+/// An fp32 CPU tensor's elements, borrowed. `None` unless it is contiguous fp32 on CPU.
+fn floats(t: &Tensor) -> Option<&[f32]> {
+    if t.device() != Device::Cpu || t.kind() != Kind::Float || !t.is_contiguous() {
+        return None;
+    }
+    let n = t.numel();
+    #[allow(unsafe_code)]
+    // SAFETY: the tensor is a contiguous fp32 CPU tensor of `n` elements, and its storage lives as long as
+    // the borrow of `t` (the model is borrowed immutably while decoding; nothing swaps its storage then).
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, n) })
+}
+
+/// True when autograd would not record a product of `w` and `x` (a result from the Rust kernel has no
+/// history, so the kernel may serve only passes without gradients).
+fn no_history(w: &Tensor, x: &Tensor) -> bool {
+    if !w.requires_grad() && !x.requires_grad() {
+        return true;
+    }
+    // libtorch's grad mode is not exposed by tch: an op on a tensor that requires grad tells.
+    let probe = Tensor::zeros([1], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    !(&probe * 1.0).requires_grad()
+}
+
+/// A 2-D fp32 CPU tensor stored column-major (its transpose contiguous), as its transpose's elements.
+fn floats_transposed(t: &Tensor) -> Option<&[f32]> {
+    let (size, stride) = (t.size(), t.stride());
+    if size.len() != 2 || t.device() != Device::Cpu || t.kind() != Kind::Float {
+        return None;
+    }
+    if (size[0] > 1 && stride[0] != 1) || (size[1] > 1 && stride[1] != size[0]) {
+        return None;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: as in `floats`: `[a, b]` with strides `[1, a]` is `a·b` consecutive floats.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) })
+}
+
+/// A Conv1D weight as `[out, in]` rows: its int8 copy, or its fp32 storage when [`Gpt2::prepare_for_decode`]
+/// stored it column-major (`w.tr()` contiguous).
+fn conv_mat(c: &Conv1D) -> Option<(Mat<'_>, &[f32])> {
+    if c.lora.is_some() {
+        return None;
+    }
+    let b = floats(&c.b)?;
+    if let Some(q) = &c.int8 {
+        return Some((Mat::I8(q), b));
+    }
+    Some((Mat::F32(floats_transposed(&c.w)?), b))
+}
+
+struct Layer<'a> {
+    ln1: (&'a [f32], &'a [f32]),
+    attn: (Mat<'a>, &'a [f32]),
+    proj: (Mat<'a>, &'a [f32]),
+    ln2: (&'a [f32], &'a [f32]),
+    fc: (Mat<'a>, &'a [f32]),
+    proj2: (Mat<'a>, &'a [f32]),
+}
+
+/// The model's weights, borrowed for a decoding step.
+struct Plan<'a> {
+    layers: Vec<Layer<'a>>,
+    wte: &'a [f32],
+    wpe: &'a [f32],
+    lnf: (&'a [f32], &'a [f32]),
+    head: Mat<'a>,
+}
+
+fn norm(n: &Norm) -> Option<(&[f32], &[f32])> {
+    Some((floats(&n.w)?, floats(&n.b)?))
+}
+
+impl Gpt2 {
+    fn plan(&self) -> Option<Plan<'_>> {
+        if !matches!(self.cfg.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh") {
+            return None;
+        }
+        let layers = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Some(Layer {
+                    ln1: norm(&b.ln_1)?,
+                    attn: conv_mat(&b.c_attn)?,
+                    proj: conv_mat(&b.attn_proj)?,
+                    ln2: norm(&b.ln_2)?,
+                    fc: conv_mat(&b.c_fc)?,
+                    proj2: conv_mat(&b.mlp_proj)?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let wte = floats(&self.wte)?;
+        let head = match &self.head_int8 {
+            Some(q) => Mat::I8(q),
+            None => Mat::F32(wte),
+        };
+        Some(Plan { layers, wte, wpe: floats(&self.wpe)?, lnf: norm(&self.ln_f)?, head })
+    }
+
+    /// True when [`Gpt2::decoder`] gives a decoder for this model (see the module docs).
+    pub fn fast_decode(&self) -> bool {
+        self.plan().is_some()
+    }
+
+    /// A Rust decoder over this model's weights, or `None` when the Rust path does not apply (the caller
+    /// then uses [`Gpt2::forward`]).
+    pub fn decoder(&self) -> Option<Decoder<'_>> {
+        let plan = self.plan()?;
+        let (e, inner) = (self.cfg.n_embd as usize, self.cfg.inner() as usize);
+        Some(Decoder {
+            e,
+            nh: self.cfg.n_head as usize,
+            eps: self.cfg.layer_norm_epsilon as f32,
+            plan,
+            kv: Vec::new(),
+            x: vec![0.0; e],
+            h: vec![0.0; e],
+            qkv: vec![0.0; 3 * e],
+            y: vec![0.0; e],
+            o: vec![0.0; e],
+            m: vec![0.0; inner],
+            scores: Vec::new(),
+        })
+    }
+}
+
+/// Decodes one token at a time over a model's weights (borrowed), with its scratch buffers.
+#[allow(missing_debug_implementations)]
+pub struct Decoder<'a> {
+    e: usize,
+    nh: usize,
+    eps: f32,
+    plan: Plan<'a>,
+    kv: Vec<(usize, usize, usize)>,
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    y: Vec<f32>,
+    o: Vec<f32>,
+    m: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl Decoder<'_> {
+    /// Logits of the token after `id`, which follows what `cache` holds (a batch of one, no padding, filled
+    /// by a prefill through [`Gpt2::forward`]), written into `logits` (`vocab_size` long); extends the
+    /// cache. Returns false (and does nothing) when the cache or the id does not fit.
+    pub fn step(&mut self, id: u32, cache: &mut KvCache, logits: &mut [f32]) -> bool {
+        let pos = cache.len() as usize;
+        let Some(kv) = cache.raw_layers(self.plan.layers.len(), pos + 1) else { return false };
+        let (id, vocab) = (id as usize, self.plan.wte.len() / self.e);
+        if id >= vocab || logits.len() != vocab || (pos + 1) * self.e > self.plan.wpe.len() {
+            return false;
+        }
+        self.kv.clear();
+        self.kv.extend_from_slice(kv);
+        if rayon::current_thread_index().is_some() {
+            self.run(id, pos, logits);
+        } else {
+            // The whole step runs on one of rayon's threads: its ~50 parallel products then share work
+            // within the pool instead of each handing a job over from (and waking) this thread.
+            rayon::scope(|_| self.run(id, pos, logits));
+        }
+        cache.set_len(pos as i64 + 1);
+        true
+    }
+
+    fn run(&mut self, id: usize, pos: usize, logits: &mut [f32]) {
+        let Decoder { e, nh, eps, plan: p, kv, x, h, qkv, y, o, m, scores } = self;
+        let (e, nh, eps) = (*e, *nh, *eps);
+        let hd = e / nh;
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = p.wte[id * e + i] + p.wpe[pos * e + i];
+        }
+        for (l, &(kp, vp, cap)) in p.layers.iter().zip(kv.iter()) {
+            let (kp, vp) = (kp as *mut f32, vp as *mut f32);
+            layer_norm(x, l.ln1, eps, h);
+            gemm_mat(&l.attn.0, h, 1, qkv, Some(l.attn.1));
+            // SAFETY (both blocks): `raw_layers` checked that each buffer is a contiguous fp32 CPU tensor
+            // `[1, nh, cap, hd]` with `cap > pos`; the cache is borrowed mutably, so nothing else uses it.
+            for hh in 0..nh {
+                let at = (hh * cap + pos) * hd;
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::ptr::copy_nonoverlapping(qkv[e + hh * hd..].as_ptr(), kp.add(at), hd);
+                    std::ptr::copy_nonoverlapping(qkv[2 * e + hh * hd..].as_ptr(), vp.add(at), hd);
+                }
+            }
+            #[allow(unsafe_code)]
+            let (keys, values) = unsafe {
+                (
+                    std::slice::from_raw_parts(kp as *const f32, nh * cap * hd),
+                    std::slice::from_raw_parts(vp as *const f32, nh * cap * hd),
+                )
+            };
+            attend(&qkv[..e], keys, values, (nh, hd, cap), pos + 1, scores, y);
+            gemm_mat(&l.proj.0, y, 1, o, Some(l.proj.1));
+            x.iter_mut().zip(o.iter()).for_each(|(a, b)| *a += b);
+            layer_norm(x, l.ln2, eps, h);
+            gemm_mat(&l.fc.0, h, 1, m, Some(l.fc.1));
+            m.iter_mut().for_each(|v| *v = gelu_tanh(*v));
+            gemm_mat(&l.proj2.0, m, 1, o, Some(l.proj2.1));
+            x.iter_mut().zip(o.iter()).for_each(|(a, b)| *a += b);
+        }
+        layer_norm(x, p.lnf, eps, h);
+        gemm_mat(&p.head, h, 1, logits, None);
+    }
+}
+
+impl Gpt2 {
+    /// Logits `[rows, vocab]` of final hidden states `x` (`[rows, E]`, fp32 CPU, `rows ≤ MAX_ROWS`) through
+    /// the Rust kernel, or `None` when it does not apply.
+    pub fn head_rows(&self, x: &Tensor) -> Option<Tensor> {
+        let head = match &self.head_int8 {
+            Some(q) => Mat::I8(q),
+            None => Mat::F32(floats(&self.wte).filter(|_| no_history(&self.wte, x))?),
+        };
+        let x = x.contiguous();
+        let xs = floats(&x)?;
+        let e = self.cfg.n_embd as usize;
+        let rows = xs.len() / e;
+        if rows == 0 || rows > MAX_ROWS {
+            return None;
+        }
+        let vocab = self.cfg.vocab_size as usize;
+        let mut out = vec![0f32; rows * vocab];
+        gemm_mat(&head, xs, rows, &mut out, None);
+        Some(Tensor::from_slice(&out).view([rows as i64, vocab as i64]))
+    }
+}
+
+/// `out[m] = x[m]·Wᵀ (+ b)` for a weight of either kind.
+fn gemm_mat(w: &Mat<'_>, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
+    match w {
+        Mat::F32(w) => gemm_rows(w, x, rows, out, b),
+        Mat::I8(q) => q.gemm_rows(x, rows, out, b),
+    }
+}
+
+/// `out[m, n] = Σ_k x[m, k]·w[n, k] (+ b[n])` for `rows` activation rows: each weight row is read once
+/// (in blocks of four, kept in L1 while every activation row is dotted with them).
+pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
+    let k = x.len() / rows.max(1);
+    let n = w.len() / k.max(1);
+    // Computed as [n, rows] (a task owns whole weight rows), then transposed when rows > 1.
+    let mut tmp = if rows > 1 { vec![0f32; n * rows] } else { Vec::new() };
+    let dst: &mut [f32] = if rows > 1 { &mut tmp } else { &mut out[..n] };
+    let job = |first: usize, chunk: &mut [f32]| {
+        let count = chunk.len() / rows;
+        let mut r = 0;
+        while r < count {
+            let take = (count - r).min(4);
+            let nn = first + r;
+            for m in 0..rows {
+                let mut s = [0f32; 4];
+                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], &mut s[..take]);
+                for (j, v) in s[..take].iter().enumerate() {
+                    chunk[(r + j) * rows + m] = v + b.map_or(0.0, |b| b[nn + j]);
+                }
+            }
+            r += take;
+        }
+    };
+    split_rows(dst, n, k * rows, rows, job);
+    if rows > 1 {
+        for m in 0..rows {
+            for j in 0..n {
+                out[m * n + j] = tmp[j * rows + m];
+            }
+        }
+    }
+}
+
+/// Runs `job(first_row, chunk)` over `dst` (`n` rows of `width` floats) in parallel chunks of whole rows,
+/// or on this thread when the product is small.
+pub(crate) fn split_rows(
+    dst: &mut [f32],
+    n: usize,
+    macs_per_row: usize,
+    width: usize,
+    job: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    if n * macs_per_row < SERIAL_MACS {
+        job(0, dst);
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // About 8 tasks per thread (so a slow core does not hold the others up), in multiples of 4 rows.
+    let per = (n / (8 * threads)).clamp(4, 1024).next_multiple_of(4);
+    dst.par_chunks_mut(per * width).enumerate().for_each(|(ci, chunk)| job(ci * per, chunk));
+}
+
+/// Dots of `w`'s rows (`s.len()` ≤ 4 rows of `k`) with `x`.
+fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if s.len() == 4 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX2 and FMA are present (checked just above); `w` holds 4 rows of `k`, `x` holds `k`.
+            unsafe {
+                dot4_avx2(w, k, x, s)
+            };
+            return;
+        }
+    }
+    for (r, v) in s.iter_mut().enumerate() {
+        *v = dot_portable(&w[r * k..(r + 1) * k], x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn dot4_avx2(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= 4 * k && x.len() >= k && s.len() >= 4);
+    let mut a = [_mm256_setzero_ps(); 4];
+    let mut c = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load is at `i + 16 ≤ k` within a row of `k` floats (the assert bounds the rows).
+    unsafe {
+        while i + 16 <= k {
+            let xa = _mm256_loadu_ps(x.as_ptr().add(i));
+            let xb = _mm256_loadu_ps(x.as_ptr().add(i + 8));
+            for r in 0..4 {
+                let p = w.as_ptr().add(r * k + i);
+                a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(p), xa, a[r]);
+                c[r] = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(8)), xb, c[r]);
+            }
+            i += 16;
+        }
+        for r in 0..4 {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(a[r], c[r]));
+            let tail: f32 = (i..k).map(|j| w[r * k + j] * x[j]).sum();
+            s[r] = lanes.iter().sum::<f32>() + tail;
+        }
+    }
+}
+
+/// Eight independent sums, so the compiler can vectorise without reassociating floats.
+fn dot_portable(w: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
+    let (wr, xr) = (wc.remainder(), xc.remainder());
+    for (a, b) in wc.zip(xc) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+        }
+    }
+    acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| a * b).sum::<f32>()
+}
+
+fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), eps: f32, out: &mut [f32]) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for i in 0..x.len() {
+        out[i] = (x[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+/// `gelu_new`: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// One query (`q`, `[nh·hd]`) over the first `len` cached keys and values of each head (`[nh, cap, hd]`).
+/// `scratch` holds the scores (`nh·len`).
+fn attend(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    (nh, hd, cap): (usize, usize, usize),
+    len: usize,
+    scratch: &mut Vec<f32>,
+    y: &mut [f32],
+) {
+    let scale = 1.0 / (hd as f32).sqrt();
+    scratch.resize(nh * len, 0.0);
+    let head = |hh: usize, out: &mut [f32], scores: &mut [f32]| {
+        let qh = &q[hh * hd..(hh + 1) * hd];
+        let base = hh * cap * hd;
+        for (j, s) in scores.iter_mut().enumerate() {
+            *s = dot_portable(&keys[base + j * hd..base + (j + 1) * hd], qh) * scale;
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        out.fill(0.0);
+        for (j, s) in scores.iter().enumerate() {
+            let p = s / sum;
+            let v = &values[base + j * hd..base + (j + 1) * hd];
+            out.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
+        }
+    };
+    if nh * len * hd * 2 < SERIAL_MACS {
+        y.chunks_mut(hd).zip(scratch.chunks_mut(len)).enumerate().for_each(|(hh, (out, sc))| head(hh, out, sc));
+    } else {
+        y.par_chunks_mut(hd).zip(scratch.par_chunks_mut(len)).enumerate().for_each(|(hh, (out, sc))| head(hh, out, sc));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Gpt2Config;
+    use crate::gpt2::{Pass, test_model};
+
+    fn ids(v: &[i64]) -> Tensor {
+        Tensor::from_slice(v).view([1, v.len() as i64])
+    }
+
+    /// Prefill through libtorch, then steps in Rust, against libtorch's full passes on an untouched copy.
+    fn steps_match(cfg: Gpt2Config, int8: bool, tol: f64) {
+        // One draw copied (the global torch RNG is shared with tests running in parallel).
+        let mut reference = test_model(5, cfg.clone());
+        let mut m = test_model(6, cfg);
+        m.vs.copy(&reference.vs).unwrap();
+        if int8 {
+            m.quantize_int8();
+            reference.quantize_int8();
+        }
+        m.prepare_for_decode();
+        assert!(m.fast_decode());
+        let _g = tch::no_grad_guard();
+        let seq = [3i64, 17, 42, 8, 99, 1, 64, 27, 5, 80];
+        let mut cache = KvCache::default();
+        let first = m.forward_last(&ids(&seq[..4]), Some(&mut cache), Pass::eval());
+        let full = reference.forward(&ids(&seq), None, Pass::eval());
+        assert!(first.allclose(&full.get(0).get(3).unsqueeze(0), tol, tol, false));
+        let vocab = m.cfg.vocab_size as usize;
+        let mut logits = vec![0f32; vocab];
+        let mut dec = m.decoder().unwrap();
+        for (i, &id) in seq.iter().enumerate().skip(4) {
+            assert!(dec.step(id as u32, &mut cache, &mut logits));
+            let got = Tensor::from_slice(&logits);
+            let diff = (got - full.get(0).get(i as i64)).abs().max().double_value(&[]);
+            assert!(diff < tol, "position {i}: {diff}");
+        }
+        assert_eq!(cache.len(), seq.len() as i64);
+    }
+
+    #[test]
+    fn rust_steps_equal_libtorch_passes() {
+        // Widths that are not multiples of the kernel's 16 lanes or 4 rows, and one that splits over threads.
+        steps_match(Gpt2Config::new(101, 32, 36, 2, 3), false, 1e-4);
+        steps_match(Gpt2Config::new(3001, 32, 64, 2, 4), false, 1e-4);
+    }
+
+    #[test]
+    fn rust_steps_equal_libtorch_passes_with_int8_weights() {
+        steps_match(Gpt2Config::new(3001, 32, 64, 2, 4), true, 1e-3);
+    }
+
+    #[test]
+    fn small_batches_through_the_kernel_equal_a_gemm() {
+        tch::manual_seed(2);
+        for (n, k, rows) in [(7, 5, 1), (37, 33, 3), (1030, 200, 5), (4, 16, 32)] {
+            let w = Tensor::randn([n, k], (Kind::Float, Device::Cpu));
+            let x = Tensor::randn([rows, k], (Kind::Float, Device::Cpu));
+            let b = Tensor::randn([n], (Kind::Float, Device::Cpu));
+            let want = b.addmm(&x, &w.tr());
+            let mut out = vec![0f32; (rows * n) as usize];
+            let (ws, xs, bs) = (floats(&w).unwrap(), floats(&x).unwrap(), floats(&b).unwrap());
+            gemm_rows(ws, xs, rows as usize, &mut out, Some(bs));
+            let got = Tensor::from_slice(&out).view([rows, n]);
+            assert!(got.allclose(&want, 1e-4, 1e-4, false), "{n}x{k}, {rows} rows");
+        }
+    }
+
+    #[test]
+    fn other_layouts_fall_back_to_libtorch() {
+        let cfg = Gpt2Config::new(50, 32, 16, 2, 2);
+        // Not laid out for decoding: the Conv1D weights are row-major.
+        assert!(!test_model(1, cfg.clone()).fast_decode());
+        // An unmerged LoRA branch.
+        let mut m = test_model(1, cfg.clone());
+        m.prepare_for_decode();
+        assert!(m.fast_decode());
+        crate::lora::attach(&mut m, &crate::LoraConfig::default());
+        assert!(!m.fast_decode());
+        // Exact GELU.
+        let mut c = cfg;
+        c.activation_function = "gelu".into();
+        let mut m = test_model(1, c);
+        m.prepare_for_decode();
+        assert!(!m.fast_decode());
+        // A step without a prefilled cache is refused, not guessed.
+        let mut m = test_model(1, Gpt2Config::new(50, 32, 16, 2, 2));
+        m.prepare_for_decode();
+        let mut logits = vec![0f32; 50];
+        assert!(!m.decoder().unwrap().step(3, &mut KvCache::default(), &mut logits));
+    }
+}
