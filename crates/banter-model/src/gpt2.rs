@@ -132,6 +132,8 @@ pub struct Gpt2 {
     pub ln_f: Norm,
     /// int8 copy of the output projection for inference (`quantize_int8`).
     pub head_int8: Option<Int8Weight>,
+    /// The training loss's logits buffer, kept between steps ([`Gpt2::loss_backward`]).
+    pub(crate) head_scratch: std::cell::RefCell<Option<Tensor>>,
 }
 
 impl Gpt2 {
@@ -158,7 +160,18 @@ impl Gpt2 {
             })
             .collect();
         let ln_f = Norm::new(t.sub("ln_f"), e);
-        Gpt2 { cfg, vs, lora_vs: None, lora_cfg: None, wte, wpe, blocks, ln_f, head_int8: None }
+        Gpt2 {
+            cfg,
+            vs,
+            lora_vs: None,
+            lora_cfg: None,
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            head_int8: None,
+            head_scratch: std::cell::RefCell::new(None),
+        }
     }
 
     /// The device the weights are on.
