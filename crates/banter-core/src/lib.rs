@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod error;
 pub mod exit;
+pub mod inputs;
 pub mod interrupt;
 pub mod jsonl;
 pub mod progress;

@@ -176,6 +176,7 @@ impl ChatTemplate {
 
     /// Loads a template from JSON (unknown keys are an error).
     pub fn load(path: &Path) -> Result<Self, Error> {
+        crate::inputs::register(path);
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
         let t: ChatTemplate = serde_json::from_str(&text)
             .map_err(|e| Error::usage(format!("{}: invalid chat template: {e}", path.display())))?;

@@ -189,6 +189,7 @@ impl TokBin {
         let name = path.display().to_string();
         let bad = |m: String| Error::data(&name, None, FieldError::record(m));
         let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+        crate::inputs::register(path);
         let len = file.metadata().map_err(|e| Error::io(&name, e))?.len();
         let mut head = vec![0u8; HEADER_BYTES as usize];
         file.read_exact_at(&mut head, 0).map_err(|_| bad(format!("shorter than the {HEADER_BYTES}-byte header")))?;

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::{IpAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use texting_robots::Robot;
@@ -78,45 +77,8 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
-/// True for addresses a crawler must not reach by default.
-pub fn is_private(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            v6.is_loopback() || v6.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-fn check_target(url: &Url, allow_private: bool) -> Result<(), String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("only http and https are fetched, not {}:", url.scheme()));
-    }
-    if allow_private {
-        return Ok(());
-    }
-    let host = url.host_str().ok_or("no host")?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<IpAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => {
-            (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.map(|a| a.ip()).collect()
-        }
-    };
-    if let Some(ip) = addrs.iter().find(|ip| is_private(ip)) {
-        return Err(format!("{host} resolves to the private address {ip} (use --allow-private to fetch it)"));
-    }
-    Ok(())
-}
+use crate::address::check_url as check_target;
+pub use crate::address::is_private;
 
 impl Fetcher {
     /// A fetcher with these settings.
@@ -124,7 +86,8 @@ impl Fetcher {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let allow = settings.allow_private;
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
+            // `previous` holds the first URL and the redirects followed so far: 5 redirects are followed.
+            if attempt.previous().len() > 5 {
                 attempt.error("more than 5 redirects")
             } else if let Err(e) = check_target(attempt.url(), allow) {
                 attempt.error(e)
@@ -133,13 +96,16 @@ impl Fetcher {
             }
         });
         let agent = user_agent();
-        let client = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder()
             .user_agent(agent.clone())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .redirect(policy)
-            .pool_max_idle_per_host(1)
-            .build()?;
+            .pool_max_idle_per_host(1);
+        if !settings.allow_private {
+            builder = builder.dns_resolver(std::sync::Arc::new(crate::address::PublicOnly));
+        }
+        let client = builder.build()?;
         Ok(Fetcher { client, settings, robots: HashMap::new(), last: HashMap::new(), agent })
     }
 
@@ -186,12 +152,16 @@ impl Fetcher {
     fn fetch_robots(&mut self, url: &Url) -> RobotsRule {
         let Ok(robots_url) = url.join("/robots.txt") else { return RobotsRule::AllowAll };
         self.wait_turn(&robots_url);
+        let deadline = Instant::now() + self.settings.timeout;
         let resp = self.client.get(robots_url.clone()).send();
         self.mark(&robots_url);
         match resp {
             Ok(r) if r.status().is_success() => {
                 let mut body = Vec::new();
-                let _ = r.take(512 * 1024).read_to_end(&mut body);
+                if read_by(r.take(512 * 1024), &mut body, deadline).is_err() {
+                    // RFC 9309: robots.txt that cannot be read is "unreachable": disallow everything.
+                    return RobotsRule::DisallowAll;
+                }
                 match Robot::new(&self.agent, &body) {
                     Ok(robot) => RobotsRule::Rules(Box::new(robot)),
                     Err(_) => RobotsRule::AllowAll,
@@ -215,6 +185,9 @@ impl Fetcher {
         loop {
             banter_core::interrupt::check().map_err(|_| fail(None, "interrupted".into()))?;
             self.wait_turn(&url);
+            // One deadline for the whole request, body included: a server that trickles its body cannot
+            // hold the scraper longer than --timeout (plus at most one read).
+            let deadline = Instant::now() + self.settings.timeout;
             let resp = self.client.get(url.clone()).header("Accept", "text/html,application/xhtml+xml").send();
             self.mark(&url);
             let resp = match resp {
@@ -256,7 +229,7 @@ impl Fetcher {
             let final_url = resp.url().clone();
             let mut body = Vec::new();
             let cap = self.settings.max_bytes;
-            let read = resp.take(cap + 1).read_to_end(&mut body);
+            let read = read_by(resp.take(cap + 1), &mut body, deadline);
             if let Err(e) = read {
                 let reason = if e.to_string().contains("timed out") || e.kind() == std::io::ErrorKind::TimedOut {
                     format!("timed out after {} s", self.settings.timeout.as_secs_f32())
@@ -289,8 +262,25 @@ impl Fetcher {
             });
         }
         let mut body = Vec::new();
-        resp.take(self.settings.max_bytes).read_to_end(&mut body).map_err(|e| fail(e.to_string()))?;
+        let deadline = Instant::now() + self.settings.timeout;
+        read_by(resp.take(self.settings.max_bytes), &mut body, deadline).map_err(|e| fail(e.to_string()))?;
         serde_json::from_slice(&body).map_err(|e| fail(format!("invalid JSON from the API: {e}")))
+    }
+}
+
+/// Reads `r` to the end into `body`, failing with `TimedOut` once `deadline` has passed.
+fn read_by(mut r: impl Read, body: &mut Vec<u8>, deadline: Instant) -> std::io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"));
+        }
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -335,20 +325,6 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.1.1", "::1", "fe80::1", "fd00::1"] {
-            assert!(is_private(&ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2a00:1450::1"] {
-            assert!(!is_private(&ip.parse().unwrap()), "{ip}");
-        }
-        assert!(check_target(&Url::parse("http://127.0.0.1:8080/").unwrap(), false).is_err());
-        assert!(check_target(&Url::parse("http://127.0.0.1:8080/").unwrap(), true).is_ok());
-        assert!(check_target(&Url::parse("ftp://example.org/").unwrap(), true).is_err());
-        assert!(check_target(&Url::parse("file:///etc/passwd").unwrap(), true).is_err());
-    }
 
     #[test]
     fn rfc3339_shape() {

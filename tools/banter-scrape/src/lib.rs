@@ -1,6 +1,7 @@
 //! `banter-scrape`: fetch web pages and random Wikipedia articles politely, extract their main text, and
 //! turn docs into training samples.
 
+pub mod address;
 pub mod extract;
 pub mod fetch;
 pub mod samples;
@@ -272,7 +273,12 @@ impl Collector {
 
     fn finish(self, tool_cmd: &str, common: &CommonArgs) -> anyhow::Result<Exit> {
         let interrupted = interrupt::interrupted();
-        self.writer.commit()?;
+        if self.fetched > 0 {
+            self.writer.commit()?;
+        } else {
+            // Nothing fetched: the output is not touched (an old file there stays as it was).
+            drop(self.writer);
+        }
         let code = if interrupted {
             Exit::Interrupted
         } else if self.fetched == 0 {
@@ -320,6 +326,7 @@ fn run_fetch(a: &FetchArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         let text = if f == "-" {
             std::io::read_to_string(std::io::stdin()).map_err(|e| Error::io("-", e))?
         } else {
+            banter_core::inputs::register(std::path::Path::new(f));
             std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?
         };
         urls.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
@@ -490,13 +497,16 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     }
     let templates: Vec<String> = match &a.templates {
         None => samples::TEMPLATES.iter().map(|s| s.to_string()).collect(),
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| Error::io(p.display(), e))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect(),
+        Some(p) => std::fs::read_to_string({
+            banter_core::inputs::register(p);
+            p
+        })
+        .map_err(|e| Error::io(p.display(), e))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect(),
     };
     if templates.is_empty() {
         return Err(Error::usage("--templates: the file holds no template").into());

@@ -206,6 +206,7 @@ fn run_train(a: &TrainArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let mut texts: Vec<String> = Vec::new();
     for input in &a.inputs {
         if input.ends_with(".txt") {
+            banter_core::inputs::register(std::path::Path::new(input));
             let t = std::fs::read_to_string(input).map_err(|e| Error::io(input, e))?;
             texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
             continue;

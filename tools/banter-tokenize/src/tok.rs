@@ -37,6 +37,7 @@ pub fn resolve(path: &Path) -> (PathBuf, Option<PathBuf>) {
 /// Loads a tokenizer and makes sure the template's markers are special tokens (adding them if needed).
 pub fn load(path: &Path, template: &ChatTemplate) -> Result<Tok, Error> {
     let (file, _) = resolve(path);
+    banter_core::inputs::register(&file);
     let inner = Tokenizer::from_file(&file).map_err(|e| {
         if file.exists() {
             Error::usage(format!("{}: not a tokenizer.json: {e}", file.display()))

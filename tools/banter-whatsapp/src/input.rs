@@ -16,24 +16,31 @@ pub struct Export {
     pub chat: String,
 }
 
-/// Reads an export from a path (`-` for stdin).
-pub fn read(path: &str) -> Result<Export, anyhow::Error> {
+/// A zip entry inflating over this many times its compressed size (and past [`RATIO_FROM`]) is refused.
+const MAX_RATIO: u64 = 200;
+/// Inflated size from which the ratio is checked (small files compress well and harmlessly).
+const RATIO_FROM: u64 = 1 << 20;
+
+/// Reads an export from a path (`-` for stdin); a zip's chat may inflate to `max_inflated` bytes.
+pub fn read(path: &str, max_inflated: u64) -> Result<Export, anyhow::Error> {
     let (bytes, name) = if path == "-" {
         let mut b = Vec::new();
         std::io::stdin().read_to_end(&mut b).map_err(|e| Error::io("-", e))?;
         (b, String::new())
     } else {
         let p = Path::new(path);
+        banter_core::inputs::register(p);
         let b = std::fs::read(p).map_err(|e| Error::io(path, e))?;
         (b, p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     };
-    let (bytes, inner_name) = if bytes.starts_with(b"PK\x03\x04") { from_zip(path, &bytes)? } else { (bytes, None) };
+    let (bytes, inner_name) =
+        if bytes.starts_with(b"PK\x03\x04") { from_zip(path, &bytes, max_inflated)? } else { (bytes, None) };
     let text = decode_owned(bytes).map_err(|msg| Coded::new(Exit::BadInput, format!("{path}: {msg}")))?;
     let chat = chat_name(inner_name.as_deref().filter(|n| !n.starts_with('_')).unwrap_or(&name));
     Ok(Export { text, chat })
 }
 
-fn from_zip(path: &str, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), anyhow::Error> {
+fn from_zip(path: &str, bytes: &[u8], max_inflated: u64) -> Result<(Vec<u8>, Option<String>), anyhow::Error> {
     let bad = |e: String| Coded::new(Exit::BadInput, format!("{path}: not a readable zip archive: {e}"));
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     let mut best: Option<(usize, u64, String)> = None;
@@ -56,9 +63,30 @@ fn from_zip(path: &str, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), anyho
     let Some((i, _, name)) = best else {
         return Err(Coded::new(Exit::BadInput, format!("{path}: the zip archive holds no .txt chat")).into());
     };
-    let mut f = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
+    let f = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
+    let bomb = |why: String| {
+        Coded::new(
+            Exit::BadInput,
+            format!("{path}: {name} {why}: refused as a possible zip bomb (raise --max-inflated if it is real)"),
+        )
+    };
+    let (size, packed) = (f.size(), f.compressed_size().max(1));
+    if size > max_inflated {
+        return Err(bomb(format!("inflates to {size} bytes, over --max-inflated {max_inflated}")).into());
+    }
+    if size > RATIO_FROM && size / packed > MAX_RATIO {
+        return Err(bomb(format!("inflates {}× ({packed} → {size} bytes)", size / packed)).into());
+    }
+    // The sizes in the archive's headers may lie: the cap holds on the bytes actually inflated.
     let mut out = Vec::new();
-    f.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
+    let mut limited = f.take(max_inflated + 1);
+    limited.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
+    if out.len() as u64 > max_inflated {
+        return Err(bomb(format!("inflates past --max-inflated {max_inflated}")).into());
+    }
+    if out.len() as u64 > RATIO_FROM && out.len() as u64 / packed > MAX_RATIO {
+        return Err(bomb(format!("inflates {}×", out.len() as u64 / packed)).into());
+    }
     Ok((out, Some(name)))
 }
 

@@ -58,6 +58,10 @@ pub struct ExportArgs {
     /// Day/month order of the dates (default: decided from the file).
     #[arg(long, value_enum, value_name = "ORDER")]
     pub date_order: Option<DateOrder>,
+    /// Largest chat a .zip may inflate to (K/M/G suffixes); a larger one, or one inflating over 200× its
+    /// compressed size, is refused as a zip bomb.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = banter_core::util::parse_size)]
+    pub max_inflated: u64,
 }
 
 /// `parse`.
@@ -159,7 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 /// Reads and parses an export.
 pub fn parse_export(path: &str, args: &ExportArgs) -> anyhow::Result<(Vec<Message>, parse::ParseReport)> {
-    let export = input::read(path)?;
+    let export = input::read(path, args.max_inflated)?;
     let chat = args.chat.clone().unwrap_or(export.chat);
     let lines = input::lines(&export.text);
     let (messages, rep) = parse::parse(&lines, &chat, args.date_order);
@@ -183,7 +187,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     if !a.list_authors {
         common.require_data_file(a.output.as_deref(), "messages")?;
     }
-    let export = input::read(&a.input)?;
+    let export = input::read(&a.input, a.export.max_inflated)?;
     let chat = a.export.chat.clone().unwrap_or(export.chat);
     let lines = input::lines(&export.text);
     let w = if a.list_authors { None } else { Some(JsonlWriter::create(a.output.as_deref())?) };

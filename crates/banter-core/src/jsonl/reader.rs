@@ -57,6 +57,7 @@ impl Source {
                 if f.metadata().is_ok_and(|m| m.is_dir()) {
                     return Err(Error::io(p.display(), io::Error::other("is a directory, not a file")));
                 }
+                crate::inputs::register(p);
                 Box::new(BufReader::with_capacity(1 << 16, f))
             }
         })

@@ -15,6 +15,11 @@ use crate::interrupt;
 /// A file output is written to `.<name>.<random>.tmp` in the target's directory and renamed over the
 /// target by [`Output::commit`]. If the tool fails, is dropped without committing, or is interrupted by
 /// Ctrl-C or SIGTERM, the temp file is removed and whatever was at the target before is untouched.
+///
+/// A symlink is followed: its target is replaced, the link stays. A target that is not a regular file
+/// (`/dev/null`, a FIFO, a terminal, a socket) is written to directly, as a shell redirection would — it
+/// cannot be replaced atomically, and replacing it would destroy it. A target that is one of the tool's
+/// inputs ([`crate::inputs`]) is refused.
 pub struct Output {
     inner: Inner,
 }
@@ -22,6 +27,7 @@ pub struct Output {
 enum Inner {
     Stdout(BufWriter<io::Stdout>),
     File { tmp: BufWriter<tempfile::NamedTempFile>, dest: PathBuf, _guard: TempGuard },
+    Direct { file: BufWriter<fs::File>, dest: PathBuf },
 }
 
 /// Keeps a temp file registered for removal on Ctrl-C for as long as it exists.
@@ -55,25 +61,35 @@ impl Output {
         }
     }
 
-    /// A file written atomically.
+    /// A file written atomically (see the type's docs for symlinks, devices and FIFOs).
     pub fn file(dest: &Path) -> Result<Self, Error> {
+        let shown = dest.to_path_buf();
+        let dest = &follow_links(dest).map_err(|e| Error::io(shown.display(), e))?;
+        crate::inputs::check_output(dest)?;
+        match fs::metadata(dest) {
+            Ok(m) if m.is_dir() => return Err(Error::io(shown.display(), io::Error::other("is a directory"))),
+            Ok(m) if !m.is_file() => {
+                let file = fs::OpenOptions::new().write(true).open(dest).map_err(|e| Error::io(shown.display(), e))?;
+                return Ok(Output {
+                    inner: Inner::Direct { file: BufWriter::with_capacity(1 << 16, file), dest: shown },
+                });
+            }
+            _ => {}
+        }
         let file_name = dest
             .file_name()
-            .ok_or_else(|| Error::usage(format!("{}: not a file name", dest.display())))?
+            .ok_or_else(|| Error::usage(format!("{}: not a file name", shown.display())))?
             .to_string_lossy()
             .into_owned();
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if dest.is_dir() {
-            return Err(Error::io(dest.display(), io::Error::other("is a directory")));
-        }
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{file_name}."))
             .suffix(".tmp")
             .tempfile_in(&dir)
-            .map_err(|e| Error::io(dest.display(), e))?;
+            .map_err(|e| Error::io(shown.display(), e))?;
         let tmp_path = tmp.path().to_path_buf();
         interrupt::register_temp(&tmp_path);
         Ok(Output {
@@ -89,7 +105,7 @@ impl Output {
     pub fn name(&self) -> String {
         match &self.inner {
             Inner::Stdout(_) => "<stdout>".into(),
-            Inner::File { dest, .. } => dest.display().to_string(),
+            Inner::File { dest, .. } | Inner::Direct { dest, .. } => dest.display().to_string(),
         }
     }
 
@@ -103,7 +119,10 @@ impl Output {
     pub fn commit(self) -> Result<(), Error> {
         match self.inner {
             Inner::Stdout(mut w) => w.flush().map_err(|e| Error::io("<stdout>", e)),
+            Inner::Direct { mut file, dest } => file.flush().map_err(|e| Error::io(dest.display(), e)),
             Inner::File { tmp, dest, _guard } => {
+                // An input opened after the output was created is caught here, before anything is replaced.
+                crate::inputs::check_output(&dest)?;
                 let result = (|| {
                     let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
                     tmp.as_file().sync_all()?;
@@ -120,6 +139,21 @@ impl Output {
             }
         }
     }
+}
+
+/// `path` with symlinks followed to the file they finally name (which may not exist yet).
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let t = fs::read_link(&p)?;
+                p = if t.is_absolute() { t } else { p.parent().map_or_else(|| t.clone(), |d| d.join(&t)) };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// Temp files are created 0600; the output gets the old target's mode, or 0644 for a new file.
@@ -140,6 +174,7 @@ impl Write for Output {
         match &mut self.inner {
             Inner::Stdout(w) => w.write(buf),
             Inner::File { tmp, .. } => tmp.write(buf),
+            Inner::Direct { file, .. } => file.write(buf),
         }
     }
 
@@ -147,6 +182,7 @@ impl Write for Output {
         match &mut self.inner {
             Inner::Stdout(w) => w.write_all(buf),
             Inner::File { tmp, .. } => tmp.write_all(buf),
+            Inner::Direct { file, .. } => file.write_all(buf),
         }
     }
 
@@ -154,6 +190,7 @@ impl Write for Output {
         match &mut self.inner {
             Inner::Stdout(w) => w.flush(),
             Inner::File { tmp, .. } => tmp.flush(),
+            Inner::Direct { file, .. } => file.flush(),
         }
     }
 }
@@ -254,6 +291,73 @@ mod tests {
         fs::set_permissions(&dest, fs::Permissions::from_mode(0o600)).unwrap();
         JsonlWriter::create(Some(&dest)).unwrap().commit().unwrap();
         assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        fs::write(&real, "old\n").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink("real.jsonl", &link).unwrap();
+        let mut w = JsonlWriter::create(Some(&link)).unwrap();
+        w.write(&json!({"a": 1})).unwrap();
+        w.commit().unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "{\"a\":1}\n");
+        // A dangling link gets its target created.
+        let dangling = dir.path().join("dangling.jsonl");
+        std::os::unix::fs::symlink("made.jsonl", &dangling).unwrap();
+        JsonlWriter::create(Some(&dangling)).unwrap().commit().unwrap();
+        assert!(dir.path().join("made.jsonl").is_file());
+        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_fifos_are_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let mut w = JsonlWriter::create(Some(Path::new("/dev/null"))).unwrap();
+        w.write(&json!({"a": 1})).unwrap();
+        w.commit().unwrap();
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: a valid NUL-terminated path.
+        let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(rc, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+        };
+        let mut w = JsonlWriter::create(Some(&fifo)).unwrap();
+        w.write(&json!({"b": 2})).unwrap();
+        w.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), "{\"b\":2}\n");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.jsonl");
+        fs::write(&input, "{\"text\":\"keep\"}\n").unwrap();
+        crate::inputs::register(&input);
+        let err = JsonlWriter::create(Some(&input)).unwrap_err();
+        assert_eq!(err.exit().code(), 2, "{err}");
+        assert_eq!(fs::read_to_string(&input).unwrap(), "{\"text\":\"keep\"}\n");
+        // Registered after the output was created: caught at commit.
+        let late = dir.path().join("late.jsonl");
+        fs::write(&late, "x\n").unwrap();
+        let w = JsonlWriter::create(Some(&late)).unwrap();
+        crate::inputs::register(&late);
+        assert!(w.commit().is_err());
+        assert_eq!(fs::read_to_string(&late).unwrap(), "x\n");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]

@@ -54,6 +54,12 @@ fn a_file_of_prompts_is_answered_in_order_keeping_fields() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["id"], 1);
     assert_eq!(lines[1]["messages"][1]["role"], "assistant");
+    // Answering a file onto itself is refused; the prompts are kept.
+    let before = std::fs::read(&input).unwrap();
+    let o = bin().arg("--model").arg(model()).arg("--input").arg(&input).arg("-o").arg(&input).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("also an input"));
+    assert_eq!(std::fs::read(&input).unwrap(), before);
 }
 
 #[test]

@@ -43,13 +43,59 @@ fn loopback_is_refused_without_allow_private_and_nothing_fetched_is_exit_4() {
         .args(["fetch", &format!("{}/articles/green-tea.html", s.base), "--delay", "0"])
         .assert()
         .code(4)
-        .stderr(predicate::str::contains("private address 127.0.0.1"))
+        .stderr(predicate::str::contains("non-public address 127.0.0.1"))
         .stderr(predicate::str::contains("no page could be fetched"));
+    // Every other spelling of loopback: IPv4-mapped and -compatible IPv6, a decimal integer, a name.
+    let port = s.base.rsplit(':').next().unwrap();
+    for host in ["[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::127.0.0.1]", "[::1]", "2130706433", "localhost"] {
+        bin()
+            .args(["fetch", &format!("http://{host}:{port}/articles/green-tea.html"), "--delay", "0"])
+            .assert()
+            .code(4)
+            .stderr(predicate::str::contains("non-public address"));
+    }
+    assert!(s.hits.lock().unwrap().is_empty(), "a refused address was contacted");
+    // A run that fetched nothing leaves an existing output as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("k.jsonl");
+    std::fs::write(&keep, "keep\n").unwrap();
+    bin().args(["fetch", "http://127.0.0.1:9/", "-o"]).arg(&keep).assert().code(4);
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "keep\n");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temp file was left");
     bin()
         .args(["fetch", "ftp://example.org/x"])
         .assert()
         .code(4)
         .stderr(predicate::str::contains("only http and https"));
+}
+
+#[test]
+fn five_redirects_are_followed_and_a_sixth_refused() {
+    let s = server::start();
+    let run = |hops: usize| {
+        bin().args(["fetch", "--allow-private", "--delay", "0", &format!("{}/hops/{hops}", s.base)]).output().unwrap()
+    };
+    let five = run(5);
+    assert_eq!(five.status.code(), Some(0), "{}", String::from_utf8_lossy(&five.stderr));
+    assert!(docs(&five)[0]["url"].as_str().unwrap().ends_with("/articles/green-tea.html"));
+    let six = run(6);
+    assert_eq!(six.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&six.stderr).contains("more than 5 redirects"));
+}
+
+#[test]
+fn the_timeout_covers_a_trickling_body() {
+    let s = server::start();
+    let started = std::time::Instant::now();
+    let out = bin()
+        .args(["fetch", "--allow-private", "--delay", "0", "--timeout", "1", "--retries", "0"])
+        .arg(format!("{}/trickle", s.base))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The body would take a minute; the deadline (plus one read) ends it long before.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
 #[test]

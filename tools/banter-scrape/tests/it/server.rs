@@ -66,6 +66,25 @@ fn serve(req: tiny_http::Request, hits2: &std::sync::Mutex<Vec<String>>, flaky: 
                     Response::from_data(vec![0x89, b'P', b'N', b'G']).with_header(header("Content-Type", "image/png"))
                 }
                 "/w/api.php" => wiki(&url),
+                "/trickle" => {
+                    // Headers at once, then one byte every 200 ms for a minute.
+                    let body = Trickle(300);
+                    let r = Response::new(
+                        tiny_http::StatusCode(200),
+                        vec![header("Content-Type", "text/html")],
+                        body,
+                        Some(300),
+                        None,
+                    );
+                    let _ = req.respond(r);
+                    return;
+                }
+                p if p.starts_with("/hops/") => {
+                    // `/hops/N` redirects N times before landing on an article.
+                    let n: usize = p["/hops/".len()..].parse().unwrap_or(0);
+                    let next = if n <= 1 { "/articles/green-tea.html".to_string() } else { format!("/hops/{}", n - 1) };
+                    Response::from_string("").with_status_code(302).with_header(header("Location", &next))
+                }
                 _ => {
                     let file = root.join(path.trim_start_matches('/'));
                     let file = if path.ends_with('/') || path == "/" { file.join("index.html") } else { file };
@@ -80,6 +99,21 @@ fn serve(req: tiny_http::Request, hits2: &std::sync::Mutex<Vec<String>>, flaky: 
             };
             let _ = req.respond(resp);
         }
+    }
+}
+
+/// A body that yields one byte every 200 ms.
+struct Trickle(usize);
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        thread::sleep(Duration::from_millis(200));
+        self.0 -= 1;
+        buf[0] = b' ';
+        Ok(1)
     }
 }
 

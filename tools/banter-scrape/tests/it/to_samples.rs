@@ -71,3 +71,15 @@ fn bad_docs_name_the_line() {
         .code(3)
         .stderr(predicates::str::contains("bad.jsonl:2: field \"text\": missing"));
 }
+
+#[test]
+fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = docs_file(dir.path());
+    let before = std::fs::read(&f).unwrap();
+    let out = bin().arg("to-samples").arg(&f).arg("-o").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("also an input"));
+    assert_eq!(std::fs::read(&f).unwrap(), before);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temp files left");
+}

@@ -2,6 +2,7 @@
 //! `transformers` from the project's venv.
 
 mod cli;
+mod hostile;
 mod parity;
 
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 //! round trips of generated exports, and regressions of other parsers' bugs.
 
 mod golden;
+mod hostile;
 mod roundtrip;
 mod samples;
 
