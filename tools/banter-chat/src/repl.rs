@@ -110,13 +110,32 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit
         }
         let s = Sampling { seed: sampling.seed.wrapping_add(turn_no), ..sampling.clone() };
         turn_no += 1;
+        // With --log (and no feedback to wait for), the end of the reply is held back until the exchange
+        // is logged and synced: a reply that appeared in full is never missing from the log, whatever
+        // happens next (kill -9, power loss).
+        let hold_tail = cli.chat.log.is_some() && !cli.chat.feedback;
+        let mut held = String::new();
         let (reply, dropped) = {
             engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
-                let _ = out.write_all(t.as_bytes());
+                if hold_tail {
+                    let shown = std::mem::replace(&mut held, t.to_string());
+                    let _ = out.write_all(shown.as_bytes());
+                } else {
+                    let _ = out.write_all(t.as_bytes());
+                }
                 let _ = out.flush();
                 !interrupt::interrupted()
             })
         };
+        if hold_tail {
+            if let Some(log) = &cli.chat.log {
+                let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
+                t.push(Turn::new(Role::User, input));
+                t.push(Turn::new(Role::Assistant, reply.text.clone()));
+                append_log(log, &t, None)?;
+            }
+            out.write_all(held.as_bytes())?;
+        }
         writeln!(out)?;
         if interrupt::interrupted() {
             interrupt::clear();
@@ -149,7 +168,10 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit
             let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
             t.push(Turn::new(Role::User, input));
             t.push(Turn::new(Role::Assistant, answer.clone()));
-            append_log(log, &t, extra.clone())?;
+            if !hold_tail {
+                // With --feedback the exchange is complete (and logged) once the user has judged it.
+                append_log(log, &t, extra.clone())?;
+            }
             if let (Some(l), false) = (&learner, rejected) {
                 l.exchange(t);
             }

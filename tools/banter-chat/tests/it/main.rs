@@ -1,5 +1,6 @@
 //! CLI tests of `banter-chat` through the real binary, on a tiny model trained here.
 
+mod crash;
 mod oneshot;
 mod serve;
 
