@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use banter_core::exit::{Coded, Exit};
 use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
 use banter_core::tokbin::TokBin;
@@ -53,14 +54,8 @@ impl Blocks {
                     let b = f.block(i)?;
                     let bad =
                         |m: String| Error::data(f.header_name(), None, FieldError::record(format!("block {i}: {m}")));
-                    if let Some(&id) = b.input_ids.iter().find(|&&id| i64::from(id) >= *vocab) {
-                        return Err(bad(format!("token id {id} is outside the vocabulary of {vocab}")));
-                    }
-                    if b.input_ids.len() > *n_pos {
-                        return Err(bad(format!(
-                            "{} tokens, longer than the model's {n_pos} positions",
-                            b.input_ids.len()
-                        )));
+                    if let Some(e) = check_block(&b, *vocab, *n_pos) {
+                        return Err(bad(e.to_string()));
                     }
                     Ok(b)
                 })
@@ -90,25 +85,96 @@ pub fn sniff(path: &str) -> Result<Kind, Error> {
     }
 }
 
-/// Reads blocks, checking ids against the vocabulary.
-pub fn read_blocks(path: &str, vocab: i64) -> Result<Vec<Block>, Error> {
+/// Bad records reported (each on its own line) before a data error stops the run.
+const MAX_REPORTED: usize = 20;
+
+/// What is wrong with a block for a model of `vocab` tokens and `n_pos` positions, if anything.
+pub fn check_block(b: &Block, vocab: i64, n_pos: usize) -> Option<FieldError> {
+    if let Some(&bad) = b.input_ids.iter().find(|&&id| i64::from(id) >= vocab) {
+        return Some(FieldError::field("input_ids", format!("token id {bad} is outside the vocabulary of {vocab}")));
+    }
+    if b.input_ids.len() > n_pos {
+        return Some(FieldError::field(
+            "input_ids",
+            format!("{} tokens, longer than the model's {n_pos} positions", b.input_ids.len()),
+        ));
+    }
+    if b.labels.len() != b.input_ids.len() {
+        return Some(FieldError::field(
+            "labels",
+            format!("{} labels for {} input_ids", b.labels.len(), b.input_ids.len()),
+        ));
+    }
+    if let Some(&bad) = b.labels.iter().find(|&&l| l != IGNORE_INDEX && !(0..vocab).contains(&l)) {
+        return Some(FieldError::field(
+            "labels",
+            format!("label {bad} is outside the vocabulary of {vocab} (-100 ignores a position)"),
+        ));
+    }
+    None
+}
+
+/// Blocks read from JSONL, and those too short to learn from (fewer than 2 tokens) with the first one's line.
+#[derive(Debug, Default)]
+pub struct ReadBlocks {
+    /// The blocks kept.
+    pub blocks: Vec<Block>,
+    /// Blocks skipped for having fewer than 2 tokens.
+    pub short: usize,
+    /// `file:line` of the first of them.
+    pub first_short: Option<String>,
+}
+
+/// Reads blocks, checking each against the model (ids and labels in the vocabulary, length within its
+/// positions). Every bad record is reported (up to 20), then the run stops with a data error.
+pub fn read_blocks(path: &str, vocab: i64, n_pos: usize) -> Result<ReadBlocks, anyhow::Error> {
     let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
-    let mut out = Vec::new();
+    let mut out = ReadBlocks::default();
+    let mut errors: Vec<Error> = Vec::new();
     for item in reader.records::<Block>() {
-        let l = item?;
-        if let Some(&bad) = l.record.input_ids.iter().find(|&&id| i64::from(id) >= vocab) {
-            return Err(Error::data(
-                path,
-                Some(l.line),
-                FieldError::field("input_ids", format!("token id {bad} is outside the vocabulary of {vocab}")),
-            ));
-        }
-        if l.record.input_ids.len() < 2 {
+        let l = match item {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Some(e) = check_block(&l.record, vocab, n_pos) {
+            errors.push(Error::data(path, Some(l.line), e));
             continue;
         }
-        out.push(l.record);
+        if l.record.input_ids.len() < 2 {
+            out.short += 1;
+            out.first_short.get_or_insert_with(|| format!("{path}:{}", l.line));
+            continue;
+        }
+        out.blocks.push(l.record);
     }
+    report(path, errors)?;
     Ok(out)
+}
+
+/// Prints every error (up to [`MAX_REPORTED`]) and fails with a data error when there is one.
+pub fn report(path: &str, errors: Vec<Error>) -> Result<(), anyhow::Error> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    if errors.len() == 1 {
+        return Err(errors.into_iter().next().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("")));
+    }
+    for e in errors.iter().take(MAX_REPORTED) {
+        eprintln!("banter-train: error: {e}");
+    }
+    let more = errors.len().saturating_sub(MAX_REPORTED);
+    Err(Coded::new(
+        Exit::BadInput,
+        format!(
+            "{path}: {} bad record(s){}",
+            errors.len(),
+            if more > 0 { format!(" ({more} not shown)") } else { String::new() }
+        ),
+    )
+    .into())
 }
 
 /// Reads samples.

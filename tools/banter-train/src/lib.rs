@@ -161,7 +161,17 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
         let mut gate_samples = Vec::new();
         for input in &cli.inputs {
             match data::sniff(input)? {
-                data::Kind::Blocks => train.extend(data::read_blocks(input, vocab_now)?),
+                data::Kind::Blocks => {
+                    let r = data::read_blocks(input, vocab_now, n_pos)?;
+                    if r.short > 0 {
+                        eprintln!(
+                            "{TOOL}: warning: {} block(s) with fewer than 2 tokens have nothing to learn and were skipped (first: {})",
+                            r.short,
+                            r.first_short.unwrap_or_default()
+                        );
+                    }
+                    train.extend(r.blocks);
+                }
                 data::Kind::Samples => gate_samples.extend(data::read_samples(input)?),
             }
         }
@@ -177,16 +187,24 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
         }
         if let Some(b) = train.iter().find(|b| b.input_ids.len() > n_pos) {
             return Err(Error::usage(format!(
-                "a block of {} tokens is longer than the model's {n_pos} positions",
+                "a block of {} tokens is longer than the model's {n_pos} positions (--block-size is at most {n_pos})",
                 b.input_ids.len()
             ))
+            .into());
+        }
+        if !train.is_empty() && train.iter().all(|b| b.labels.iter().all(|&l| l == banter_core::records::IGNORE_INDEX))
+        {
+            return Err(Coded::new(
+                Exit::BadInput,
+                "nothing to learn: every label of the training data is -100 (no position carries loss)",
+            )
             .into());
         }
         data::Blocks::Mem(train)
     };
     let val = match (&cli.val_file, &mut train) {
         (Some(v), _) if data::is_bin(v) => data::open_bin(v, vocab_now, n_pos)?,
-        (Some(v), _) => data::Blocks::Mem(read_val(cli, v, vocab_now, &tok, &template, block)?),
+        (Some(v), _) => data::Blocks::Mem(read_val(cli, v, vocab_now, n_pos, &tok, &template, block)?),
         (None, data::Blocks::Mem(t)) if cli.val_split > 0.0 => {
             let (kept, held) = data::split(std::mem::take(t), cli.val_split, cli.seed);
             *t = kept;
@@ -227,16 +245,18 @@ fn setup(cli: &Cli, device: Device) -> anyhow::Result<Setup> {
 }
 
 /// Validation blocks from a JSONL file of blocks or samples.
+#[allow(clippy::too_many_arguments)]
 fn read_val(
     cli: &Cli,
     v: &str,
     vocab: i64,
+    n_pos: usize,
     tok: &banter_tokenize::tok::Tok,
     template: &ChatTemplate,
     block: usize,
 ) -> anyhow::Result<Vec<Block>> {
     Ok(match data::sniff(v)? {
-        data::Kind::Blocks => data::read_blocks(v, vocab)?,
+        data::Kind::Blocks => data::read_blocks(v, vocab, n_pos)?.blocks,
         data::Kind::Samples => data::tokenize(&data::read_samples(v)?, tok, template, block, cli.mode).0,
     })
 }
@@ -374,6 +394,9 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
     interrupt::set_cooperative(true);
     std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
     let metrics_path = out.join("metrics.jsonl");
+    if step > 0 {
+        output::truncate_metrics(&metrics_path, step)?;
+    }
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

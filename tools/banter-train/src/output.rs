@@ -160,3 +160,24 @@ pub fn loss_svg(train: &[(i64, f64)], val: &[(i64, f64)]) -> String {
         ms = max_step as i64,
     )
 }
+
+/// After a resume at `step`: keeps only the metrics of steps up to it (written atomically), so the steps
+/// trained again are not listed twice.
+pub fn truncate_metrics(path: &Path, step: i64) -> Result<(), banter_core::Error> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_i64()).is_none_or(|s| s <= step)
+        })
+        .collect();
+    if kept.len() == text.lines().count() {
+        return Ok(());
+    }
+    let mut out = banter_core::jsonl::Output::file(path)?;
+    for l in kept {
+        std::io::Write::write_all(&mut out, format!("{l}\n").as_bytes())
+            .map_err(|e| banter_core::Error::io(path.display(), e))?;
+    }
+    out.commit()
+}

@@ -81,6 +81,10 @@ fn same_seed_same_losses_and_resume_continues_exactly() {
         .collect();
     ckpts.sort();
     assert_eq!(ckpts, vec!["checkpoint-16", "checkpoint-8"]);
+    // Resuming in the same directory does not list steps 9..16 twice.
+    tiny(&[&args[..], &["--resume", a.join("checkpoint-8").to_str().unwrap()]].concat(), &tok, &blocks, &a).success();
+    let steps: Vec<i64> = losses(&a).iter().map(|x| x.0).collect();
+    assert_eq!(steps, (1..=16).collect::<Vec<_>>());
 }
 
 #[test]
@@ -179,6 +183,40 @@ fn bad_inputs_have_their_exit_codes() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no tokenizer"));
+    // Labels outside the vocabulary (other than -100), every bad line reported with its line number.
+    let labels = dir.path().join("labels.jsonl");
+    std::fs::write(
+        &labels,
+        "{\"input_ids\":[5,9,2,3],\"labels\":[5,9000,2,3]}\n{\"input_ids\":[5,9,2,3],\"labels\":[5,9,2,3]}\n\
+         {\"input_ids\":[5,9,2,3],\"labels\":[-7,9,2,3]}\n{\"input_ids\":[5,9],\"labels\":[5]}\n",
+    )
+    .unwrap();
+    tiny(&["--max-steps", "1"], &tok, &labels, &dir.path().join("l"))
+        .code(3)
+        .stderr(predicate::str::contains("labels.jsonl:1: field \"labels\": label 9000 is outside the vocabulary"))
+        .stderr(predicate::str::contains("labels.jsonl:3: field \"labels\": label -7"))
+        .stderr(predicate::str::contains("labels.jsonl:4: field \"labels\": has 1 entries but input_ids has 2"))
+        .stderr(predicate::str::contains("3 bad record(s)"));
+    // Nothing to learn.
+    let ignored = dir.path().join("ignored.jsonl");
+    std::fs::write(&ignored, "{\"input_ids\":[5,9,2,3],\"labels\":[-100,-100,-100,-100]}\n").unwrap();
+    tiny(&["--max-steps", "1"], &tok, &ignored, &dir.path().join("i"))
+        .code(3)
+        .stderr(predicate::str::contains("nothing to learn"));
+    // Too long for the model, with its line; too short to learn from, counted.
+    let long = dir.path().join("long.jsonl");
+    let ids: Vec<u32> = (0..5000).map(|i| i % 50).collect();
+    std::fs::write(&long, format!("{}\n", serde_json::json!({"input_ids": ids, "labels": ids}))).unwrap();
+    tiny(&["--max-steps", "1"], &tok, &long, &dir.path().join("g"))
+        .code(3)
+        .stderr(predicate::str::contains("long.jsonl:1: field \"input_ids\": 5000 tokens, longer than the model's"));
+    let short = dir.path().join("short.jsonl");
+    std::fs::write(&short, "{\"input_ids\":[],\"labels\":[]}\n{\"input_ids\":[5,9,2,3],\"labels\":[5,9,2,3]}\n")
+        .unwrap();
+    tiny(&["--max-steps", "1"], &tok, &short, &dir.path().join("s"))
+        .success()
+        .stderr(predicate::str::contains("1 block(s) with fewer than 2 tokens"))
+        .stderr(predicate::str::contains("short.jsonl:1"));
     bin().args(["--model", "/nonexistent/model", "-o"]).arg(dir.path().join("z")).arg(&bad).assert().code(2);
     let pickle = dir.path().join("pk");
     std::fs::create_dir(&pickle).unwrap();
