@@ -24,12 +24,10 @@ impl Encoded {
 /// Tokenizes rendered text and marks the tokens that fall in a loss span (a token belongs where its last
 /// byte is).
 pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, String> {
-    let enc = tok.inner.encode(r.text.as_str(), false).map_err(|e| e.to_string())?;
-    let ids = enc.get_ids();
-    let offsets = enc.get_offsets();
+    let (ids, offsets) = encode_long(tok, &r.text)?;
     let mut labels = Vec::with_capacity(ids.len() + 1);
     let mut span = 0usize;
-    for (id, &(start, end)) in ids.iter().zip(offsets) {
+    for (id, &(start, end)) in ids.iter().zip(&offsets) {
         let last = end.max(start + 1) - 1;
         while span < r.loss_spans.len() && r.loss_spans[span].end <= last {
             span += 1;
@@ -37,10 +35,52 @@ pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, String> {
         let inside = r.loss_spans.get(span).is_some_and(|s| s.start <= last && last < s.end);
         labels.push(if inside { i64::from(*id) } else { IGNORE_INDEX });
     }
-    let mut ids = ids.to_vec();
+    let mut ids = ids;
     ids.push(tok.eos_id);
     labels.push(if r.eos_carries_loss() { i64::from(tok.eos_id) } else { IGNORE_INDEX });
     Ok(Encoded { ids, labels })
+}
+
+/// Texts longer than this are encoded in pieces when the tokenizer allows it exactly ([`splits_exactly`]).
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// Ids and byte offsets of `text`. A long text is cut before a space that starts a word and the pieces
+/// encoded one by one: the same ids as one call (the byte-level pre-tokenizer splits there anyway), in
+/// memory proportional to a piece, not to the whole text (a 4 MB sample took 770 MB in one call).
+fn encode_long(tok: &Tok, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+    if text.len() <= PIECE_BYTES || !splits_exactly(tok) {
+        let enc = tok.inner.encode(text, false).map_err(|e| e.to_string())?;
+        return Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()));
+    }
+    let (mut ids, mut offsets) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + PIECE_BYTES).min(text.len());
+        if end < text.len() {
+            // Back up to a ' ' followed by a non-space (a word's start); none in the piece: go forward.
+            let b = text.as_bytes();
+            let at = |i: usize| b[i] == b' ' && i + 1 < b.len() && !(b[i + 1] as char).is_ascii_whitespace();
+            end = (start + 1..end)
+                .rev()
+                .find(|&i| at(i))
+                .or_else(|| (end..text.len()).find(|&i| at(i)))
+                .unwrap_or(text.len());
+        }
+        let enc = tok.inner.encode(&text[start..end], false).map_err(|e| e.to_string())?;
+        ids.extend_from_slice(enc.get_ids());
+        offsets.extend(enc.get_offsets().iter().map(|&(a, b)| (a + start, b + start)));
+        start = end;
+    }
+    Ok((ids, offsets))
+}
+
+/// True when cutting a text before a space that starts a word cannot change its tokens: a GPT-2 style
+/// byte-level pre-tokenizer (its regex splits there), no normalizer, and no added token containing a space.
+fn splits_exactly(tok: &Tok) -> bool {
+    use tokenizers::PreTokenizerWrapper;
+    matches!(tok.inner.get_pre_tokenizer(), Some(PreTokenizerWrapper::ByteLevel(b)) if b.use_regex)
+        && tok.inner.get_normalizer().is_none()
+        && tok.inner.get_added_tokens_decoder().values().all(|t| !t.content.contains(' '))
 }
 
 /// Renders and tokenizes a sample.
@@ -126,12 +166,16 @@ impl Packer {
     pub fn push(&mut self, e: Encoded) -> Vec<Block> {
         self.ids.extend(e.ids);
         self.labels.extend(e.labels);
-        let mut out = Vec::new();
-        while self.ids.len() >= self.block {
-            let ids: Vec<u32> = self.ids.drain(..self.block).collect();
-            let labels: Vec<i64> = self.labels.drain(..self.block).collect();
-            out.push(Block { input_ids: ids, labels, fields: Default::default() });
-        }
+        // Whole blocks are copied out from the front in one pass, then the remainder moved down once:
+        // draining block by block would shift the rest each time (quadratic in a long sample's length).
+        let whole = self.ids.len() / self.block * self.block;
+        let out = self.ids[..whole]
+            .chunks(self.block)
+            .zip(self.labels[..whole].chunks(self.block))
+            .map(|(ids, labels)| Block { input_ids: ids.to_vec(), labels: labels.to_vec(), fields: Default::default() })
+            .collect();
+        self.ids.drain(..whole);
+        self.labels.drain(..whole);
         out
     }
 
@@ -176,6 +220,24 @@ mod tests {
     fn masked_text(tok: &Tok, e: &Encoded) -> String {
         let ids: Vec<u32> = e.labels.iter().filter(|&&l| l >= 0).map(|&l| l as u32).collect();
         tok.inner.decode(&ids, false).unwrap()
+    }
+
+    #[test]
+    fn long_texts_in_pieces_give_the_same_tokens_as_one_call() {
+        let t = tok();
+        let words = ["hello", "there", "friend,", "how", "are", "you", "today?", "سلام", "😂", "  ", "\n", "fine"];
+        let mut text = String::new();
+        let mut i = 0usize;
+        while text.len() < 3 * PIECE_BYTES + 123 {
+            text.push_str(words[i % words.len()]);
+            text.push(if i % 7 == 0 { '\n' } else { ' ' });
+            i = i.wrapping_mul(31).wrapping_add(17) % 1009;
+        }
+        let whole = t.inner.encode(text.as_str(), false).unwrap();
+        let (ids, offsets) = encode_long(&t, &text).unwrap();
+        assert!(splits_exactly(&t));
+        assert_eq!(ids, whole.get_ids());
+        assert_eq!(offsets, whole.get_offsets());
     }
 
     #[test]
