@@ -41,13 +41,16 @@ pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, String> {
     Ok(Encoded { ids, labels })
 }
 
+/// Byte spans of tokens in a text.
+type Offsets = Vec<(usize, usize)>;
+
 /// Texts longer than this are encoded in pieces when the tokenizer allows it exactly ([`splits_exactly`]).
 const PIECE_BYTES: usize = 64 * 1024;
 
 /// Ids and byte offsets of `text`. A long text is cut before a space that starts a word and the pieces
 /// encoded one by one: the same ids as one call (the byte-level pre-tokenizer splits there anyway), in
 /// memory proportional to a piece, not to the whole text (a 4 MB sample took 770 MB in one call).
-fn encode_long(tok: &Tok, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+fn encode_long(tok: &Tok, text: &str) -> Result<(Vec<u32>, Offsets), String> {
     if text.len() <= PIECE_BYTES || !splits_exactly(tok) {
         let enc = tok.inner.encode(text, false).map_err(|e| e.to_string())?;
         return Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()));
