@@ -2,6 +2,7 @@
 //! logging and continual learning, an HTTP server (the seed's `/chat`, OpenAI's `/v1/chat/completions`, a web
 //! page), and a retraining daemon (`watch`).
 
+mod api;
 pub mod engine;
 pub mod learn;
 pub mod repl;

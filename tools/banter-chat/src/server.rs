@@ -1,19 +1,27 @@
 //! The HTTP server: the self-learning chatbot's `POST /chat` (with sampling really applied), OpenAI's
 //! `POST /v1/chat/completions` (with SSE streaming), `GET /health`, and a small chat page at `/`.
-//! One generator thread answers requests in arrival order (a fair FIFO queue); request size and
-//! `max_tokens` are limited; `--api-key` requires `Authorization: Bearer KEY`; errors are JSON.
+//!
+//! One generator thread answers requests in arrival order (a fair FIFO queue, batching waiting requests
+//! that share their sampling settings). The HTTP side is hyper on a small tokio runtime, with limits a
+//! server facing the network needs: a connection cap (`--max-connections`; connections beyond it are
+//! closed at once), a deadline for reading a request's head and body (`--read-timeout`), a request size
+//! cap, a bounded pool of threads for requests waiting on the model, and `max_tokens` limits. With
+//! `--log`, each exchange is appended (and synced) before its answer is sent. Errors are JSON.
 
-use std::io::Read;
-use std::sync::mpsc;
+use std::convert::Infallible;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use banter_core::cli::CommonArgs;
 use banter_core::records::{Role, Turn};
 use banter_core::{Error, Exit};
-use banter_model::generate::{Output, Sampling};
 use clap::Args;
-use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response, Server};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::{Request, Response};
+use serde_json::json;
 
+use crate::api::{self, Answer, Ctx, Job};
 use crate::{ModelArgs, SamplingArgs, TOOL};
 
 /// `serve`.
@@ -25,7 +33,7 @@ pub struct ServeArgs {
     /// Port (0 picks a free one and prints it).
     #[arg(long, value_name = "PORT", default_value_t = 8000)]
     pub port: u16,
-    /// Require `Authorization: Bearer KEY`.
+    /// Require `Authorization: Bearer KEY` (not empty).
     #[arg(long, value_name = "KEY", env = "BANTER_API_KEY")]
     pub api_key: Option<String>,
     /// Largest request body, in bytes.
@@ -37,6 +45,12 @@ pub struct ServeArgs {
     /// Requests waiting for the model beyond this are refused with 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_queue: usize,
+    /// Open connections beyond this are closed as soon as they are accepted.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head and body (and an idle kept-alive connection lives).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub read_timeout: f64,
     /// Answer up to N waiting non-streaming requests with the same sampling settings in one batched
     /// decode (the weights are read once per step for all of them); 1 = one at a time.
     #[arg(long, value_name = "N", default_value_t = 8)]
@@ -44,399 +58,230 @@ pub struct ServeArgs {
     /// A persona for every conversation without a system message.
     #[arg(long, value_name = "TEXT")]
     pub system: Option<String>,
-}
-
-struct Job {
-    turns: Vec<Turn>,
-    sampling: Sampling,
-    stream: Option<mpsc::Sender<String>>,
-    done: mpsc::SyncSender<Output>,
+    /// Append every answered exchange to this JSONL file (synced before the answer is sent).
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<std::path::PathBuf>,
 }
 
 const PAGE: &str = include_str!("page.html");
 
-fn header(k: &str, v: &str) -> Header {
-    Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("static header")
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
 }
 
-fn json_response(status: u16, v: &Value) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(v.to_string().into_bytes())
-        .with_status_code(status)
-        .with_header(header("Content-Type", "application/json"))
-}
-
-fn error(status: u16, kind: &str, msg: impl Into<String>) -> Response<std::io::Cursor<Vec<u8>>> {
-    let msg = msg.into();
-    json_response(status, &json!({"error": {"message": msg, "type": kind, "code": status}, "detail": msg}))
+fn json_error(status: u16, kind: &str, msg: &str) -> Response<Body> {
+    match api::error(status, kind, msg) {
+        Answer::Json(s, v) => full(s, "application/json", v.to_string()),
+        _ => full(500, "text/plain", "error"),
+    }
 }
 
 /// Runs the server until Ctrl-C.
 pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    if a.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(Error::usage("--api-key is empty: every request would be refused").into());
+    }
+    if !(a.read_timeout > 0.0 && a.read_timeout.is_finite()) {
+        return Err(Error::usage("--read-timeout must be a positive number of seconds").into());
+    }
+    if a.max_connections == 0 {
+        return Err(Error::usage("--max-connections must be at least 1").into());
+    }
     let defaults = sampling.sampling()?;
     let engine = model.load()?;
     let model_name = engine.name.clone();
-    let server = Server::http((a.host.as_str(), a.port))
-        .map_err(|e| Error::io(format!("{}:{}", a.host, a.port), std::io::Error::other(e.to_string())))?;
-    let addr = server.server_addr().to_ip().map(|x| x.to_string()).unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // Requests waiting on the model hold a blocking thread: as many as can queue, plus a few.
+        .max_blocking_threads(a.max_queue.max(1) + 8)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind((a.host.as_str(), a.port)))
+        .map_err(|e| Error::io(format!("{}:{}", a.host, a.port), e))?;
+    let addr = listener.local_addr().map(|x| x.to_string()).unwrap_or_default();
     common.say(format!(
         "{TOOL}: serving {model_name} on http://{addr}/ (POST /chat, POST /v1/chat/completions, GET /health); precision {}",
         engine.precision
     ));
-    // One generator, FIFO: requests are answered in the order they arrived.
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);
+    let log = a.log.clone();
     let max_batch = a.max_batch.max(1);
-    std::thread::spawn(move || {
-        let mut next: Option<Job> = None;
-        loop {
-            let first = match next.take() {
-                Some(j) => j,
-                None => match rx.recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
-                },
-            };
-            // Batch the requests already waiting behind a non-streaming one, in arrival order, while they
-            // share its sampling settings; the first that does not starts the next round.
-            let mut group = vec![first];
-            while group[0].stream.is_none() && group.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(j) if j.stream.is_none() && j.sampling == group[0].sampling => group.push(j),
-                    Ok(j) => {
-                        next = Some(j);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            if group.len() == 1 {
-                let Job { turns, sampling, stream, done } = group.remove(0);
-                let (out, _) = engine.reply(&turns, &sampling, &[], &mut |t| match &stream {
-                    Some(s) => s.send(t.to_string()).is_ok(),
-                    None => true,
-                });
-                let _ = done.send(out);
-            } else {
-                let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
-                let outs = engine.reply_batch(&convs, &group[0].sampling, &[]);
-                for (job, out) in group.into_iter().zip(outs) {
-                    let _ = job.done.send(out);
-                }
-            }
-        }
-    });
-    let ctx = Ctx {
+    std::thread::spawn(move || generator(engine, rx, max_batch, log));
+    let ctx = Arc::new(Ctx {
         tx,
         defaults,
         limit: a.max_tokens_limit,
-        max_bytes: a.max_request_bytes,
         key: a.api_key.clone(),
         system: a.system.clone(),
         model: model_name,
-    };
-    let ctx = std::sync::Arc::new(ctx);
+    });
+    let limits = Limits { max_bytes: a.max_request_bytes, read_timeout: Duration::from_secs_f64(a.read_timeout) };
+    let slots = Arc::new(tokio::sync::Semaphore::new(a.max_connections));
     banter_core::interrupt::set_cooperative(true);
-    loop {
-        if banter_core::interrupt::interrupted() {
-            break;
-        }
-        match server.recv_timeout(std::time::Duration::from_millis(200)) {
-            Ok(Some(req)) => {
-                let ctx = ctx.clone();
-                std::thread::spawn(move || handle(req, &ctx));
+    rt.block_on(async move {
+        loop {
+            if banter_core::interrupt::interrupted() {
+                break;
             }
-            Ok(None) => {}
-            Err(e) => return Err(Error::io("http", e).into()),
+            let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+            let Ok(Ok((stream, _))) = accepted else { continue };
+            // Over the cap: the connection is dropped (closed) right away.
+            let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
+            let (ctx, limits) = (ctx.clone(), limits);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(req, ctx.clone(), limits));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.read_timeout)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = conn.await;
+                drop(permit);
+            });
         }
-    }
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
     Ok(Exit::Interrupted)
 }
 
-struct Ctx {
-    tx: mpsc::SyncSender<Job>,
-    defaults: Sampling,
-    limit: usize,
+#[derive(Debug, Clone, Copy)]
+struct Limits {
     max_bytes: usize,
-    key: Option<String>,
-    system: Option<String>,
-    model: String,
+    read_timeout: Duration,
 }
 
-fn handle(mut req: Request, ctx: &Ctx) {
-    let path = req.url().split('?').next().unwrap_or("/").to_string();
-    let method = req.method().clone();
-    if path != "/" && path != "/health" {
-        if let Some(key) = &ctx.key {
-            let ok = req.headers().iter().any(|h| {
-                h.field.equiv("Authorization")
-                    && h.value.as_str().strip_prefix("Bearer ").is_some_and(|k| k.trim() == key)
-            });
-            if !ok {
-                let _ = req.respond(error(
-                    401,
-                    "authentication_error",
-                    "missing or wrong API key (Authorization: Bearer …)",
-                ));
-                return;
+/// The generator thread: one job (or a batch of jobs with the same sampling) at a time, in arrival order.
+fn generator(
+    engine: crate::engine::Engine,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    log: Option<std::path::PathBuf>,
+) {
+    let record = |job: &Job, text: &str| {
+        if let Some(path) = &log {
+            let mut t = job.turns.clone();
+            t.push(Turn::new(Role::Assistant, text.to_string()));
+            if let Err(e) = crate::repl::append_log(path, &t, None) {
+                eprintln!("{TOOL}: error: --log {}: {e:#}", path.display());
             }
         }
-    }
-    let resp = match (&method, path.as_str()) {
-        (Method::Get, "/") => {
-            let _ = req
-                .respond(Response::from_string(PAGE).with_header(header("Content-Type", "text/html; charset=utf-8")));
-            return;
-        }
-        (Method::Get, "/health") => {
-            json_response(200, &json!({"status": "ok", "model": ctx.model, "version": banter_core::VERSION}))
-        }
-        (Method::Post, "/chat") | (Method::Post, "/v1/chat/completions") => {
-            let body = match read_body(&mut req, ctx.max_bytes) {
-                Ok(b) => b,
-                Err(r) => {
-                    let _ = req.respond(r);
-                    return;
-                }
-            };
-            if path == "/chat" {
-                chat(&body, ctx)
-            } else {
-                match completions(&body, ctx) {
-                    Ok(Completion::Json(v)) => json_response(200, &v),
-                    Ok(Completion::Stream(rx, id)) => {
-                        let reader = SseReader {
-                            rx,
-                            buf: Vec::new(),
-                            pos: 0,
-                            id,
-                            model: ctx.model.clone(),
-                            first: true,
-                            done: false,
-                        };
-                        let resp = Response::new(
-                            200.into(),
-                            vec![header("Content-Type", "text/event-stream"), header("Cache-Control", "no-cache")],
-                            reader,
-                            None,
-                            None,
-                        );
-                        let _ = req.respond(resp);
-                        return;
-                    }
-                    Err(r) => r,
-                }
-            }
-        }
-        (_, "/" | "/health" | "/chat" | "/v1/chat/completions") => {
-            error(405, "invalid_request_error", format!("{method} is not allowed on {path}"))
-        }
-        _ => error(404, "not_found", format!("no route {path}")),
     };
-    let _ = req.respond(resp);
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+        };
+        // Batch the requests already waiting behind a non-streaming one, in arrival order, while they
+        // share its sampling settings; the first that does not starts the next round.
+        let mut group = vec![first];
+        while group[0].stream.is_none() && group.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) if j.stream.is_none() && j.sampling == group[0].sampling => group.push(j),
+                Ok(j) => {
+                    next = Some(j);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if group.len() == 1 {
+            let job = group.remove(0);
+            let (out, _) = engine.reply(&job.turns, &job.sampling, &[], &mut |t| match &job.stream {
+                Some(s) => s.send(t.to_string()).is_ok(),
+                None => true,
+            });
+            // Logged before the answer completes: before the JSON is sent, before a stream's end.
+            record(&job, &out.text);
+            let _ = job.done.send(out);
+        } else {
+            let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
+            let outs = engine.reply_batch(&convs, &group[0].sampling, &[]);
+            for (job, out) in group.into_iter().zip(outs) {
+                record(&job, &out.text);
+                let _ = job.done.send(out);
+            }
+        }
+    }
 }
 
-type Resp = Response<std::io::Cursor<Vec<u8>>>;
-
-fn read_body(req: &mut Request, max: usize) -> Result<Value, Resp> {
-    if req.body_length().is_some_and(|n| n > max) {
-        return Err(error(413, "invalid_request_error", format!("request body over {max} bytes")));
+async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>, limits: Limits) -> Result<Response<Body>, Infallible> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let header =
+        |name: hyper::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (authorization, content_type) = (header(hyper::header::AUTHORIZATION), header(hyper::header::CONTENT_TYPE));
+    if req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        > Some(limits.max_bytes)
+    {
+        return Ok(json_error(413, "invalid_request_error", &format!("request body over {} bytes", limits.max_bytes)));
     }
-    let mut body = Vec::new();
-    if req.as_reader().take(max as u64 + 1).read_to_end(&mut body).is_err() {
-        return Err(error(400, "invalid_request_error", "could not read the request body"));
-    }
-    if body.len() > max {
-        return Err(error(413, "invalid_request_error", format!("request body over {max} bytes")));
-    }
-    serde_json::from_slice(&body).map_err(|e| error(400, "invalid_request_error", format!("invalid JSON: {e}")))
-}
-
-fn sampling_from(v: &Value, ctx: &Ctx, tokens_key: &str) -> Result<Sampling, Resp> {
-    let mut s = ctx.defaults.clone();
-    let num = |k: &str| v.get(k).filter(|x| !x.is_null());
-    if let Some(t) = num("temperature") {
-        s.temperature = t
-            .as_f64()
-            .filter(|t| *t >= 0.0)
-            .ok_or_else(|| error(400, "invalid_request_error", "temperature must be a number ≥ 0"))?;
-    }
-    if let Some(p) = num("top_p") {
-        s.top_p = p
-            .as_f64()
-            .filter(|p| *p > 0.0 && *p <= 1.0)
-            .ok_or_else(|| error(400, "invalid_request_error", "top_p must be in (0, 1]"))?;
-    }
-    if let Some(k) = num("top_k") {
-        s.top_k =
-            k.as_u64().ok_or_else(|| error(400, "invalid_request_error", "top_k must be a non-negative integer"))?
-                as usize;
-    }
-    if let Some(r) = num("repetition_penalty") {
-        s.repetition_penalty = r
-            .as_f64()
-            .filter(|r| *r > 0.0)
-            .ok_or_else(|| error(400, "invalid_request_error", "repetition_penalty must be > 0"))?;
-    }
-    if let Some(seed) = num("seed") {
-        s.seed = seed.as_u64().unwrap_or(s.seed);
-    }
-    if let Some(m) = num(tokens_key) {
-        let m = m
-            .as_u64()
-            .ok_or_else(|| error(400, "invalid_request_error", format!("{tokens_key} must be a positive integer")))?
-            as usize;
-        if m > ctx.limit {
-            return Err(error(
-                400,
+    let body = Limited::new(req.into_body(), limits.max_bytes);
+    let body = match tokio::time::timeout(limits.read_timeout, body.collect()).await {
+        Err(_) => return Ok(json_error(408, "invalid_request_error", "the request body was not sent in time")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(json_error(
+                413,
                 "invalid_request_error",
-                format!("{tokens_key} {m} is over the server's limit of {}", ctx.limit),
+                &format!("request body over {} bytes", limits.max_bytes),
             ));
         }
-        s.max_new_tokens = m.max(1);
-    }
-    Ok(s)
-}
-
-fn run_job(
-    ctx: &Ctx,
-    turns: Vec<Turn>,
-    sampling: Sampling,
-    stream: Option<mpsc::Sender<String>>,
-) -> Result<mpsc::Receiver<Output>, Resp> {
-    let (done, rx) = mpsc::sync_channel(1);
-    ctx.tx.try_send(Job { turns, sampling, stream, done }).map_err(|e| match e {
-        mpsc::TrySendError::Full(_) => error(503, "server_busy", "too many requests are waiting; try again"),
-        mpsc::TrySendError::Disconnected(_) => error(500, "server_error", "the model stopped"),
-    })?;
-    Ok(rx)
-}
-
-fn with_system(ctx: &Ctx, mut turns: Vec<Turn>) -> Vec<Turn> {
-    if let (Some(s), false) = (&ctx.system, turns.first().is_some_and(|t| t.role == Role::System)) {
-        turns.insert(0, Turn::new(Role::System, s.clone()));
-    }
-    turns
-}
-
-/// The seed's API: `{message, temperature, max_length, top_p, top_k, history?}` → `{response}`.
-fn chat(v: &Value, ctx: &Ctx) -> Resp {
-    let Some(message) = v.get("message").and_then(|m| m.as_str()) else {
-        return error(400, "invalid_request_error", "field \"message\" (a string) is required");
+        Ok(Err(_)) => return Ok(json_error(400, "invalid_request_error", "could not read the request body")),
+        Ok(Ok(b)) => b.to_bytes(),
     };
-    let sampling = match sampling_from(v, ctx, "max_length") {
-        Ok(s) => s,
-        Err(r) => return r,
+    let answer = tokio::task::spawn_blocking(move || {
+        let r = api::Request {
+            method: &method,
+            path: &path,
+            authorization: authorization.as_deref(),
+            content_type: content_type.as_deref(),
+            body: &body,
+        };
+        (api::answer(&r, &ctx), ctx.model.clone())
+    })
+    .await;
+    let Ok((answer, model)) = answer else {
+        return Ok(json_error(500, "server_error", "the request handler failed"));
     };
-    let mut turns = match v.get("history") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(h) => match turns_from(h, "history") {
-            Ok(t) => t,
-            Err(r) => return r,
-        },
-    };
-    turns.push(Turn::new(Role::User, message));
-    match run_job(ctx, with_system(ctx, turns), sampling, None) {
-        Ok(rx) => match rx.recv() {
-            Ok(out) => json_response(200, &json!({"response": out.text})),
-            Err(_) => error(500, "server_error", "generation failed"),
-        },
-        Err(r) => r,
-    }
+    Ok(match answer {
+        Answer::Json(status, v) => full(status, "application/json", v.to_string()),
+        Answer::Page => full(200, "text/html; charset=utf-8", PAGE),
+        Answer::Stream(rx, id) => sse(rx, id, model),
+    })
 }
 
-/// Chat turns from a JSON array, with banter-core's record errors (`field "messages[1].role": …`).
-fn turns_from(v: &Value, field: &str) -> Result<Vec<Turn>, Resp> {
-    let bad = |e: banter_core::FieldError| error(400, "invalid_request_error", e.to_string());
-    let Value::Array(items) = v else {
-        return Err(bad(banter_core::FieldError::field(field, "expected an array")));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Turn::from_value(t.clone()).map_err(|e| bad(e.within(&format!("{field}[{i}]")))))
-        .collect()
-}
-
-enum Completion {
-    Json(Value),
-    Stream(mpsc::Receiver<String>, String),
-}
-
-fn completions(v: &Value, ctx: &Ctx) -> Result<Completion, Resp> {
-    let msgs = v
-        .get("messages")
-        .ok_or_else(|| error(400, "invalid_request_error", "field \"messages\" (an array) is required"))?;
-    let turns = turns_from(msgs, "messages")?;
-    if turns.is_empty() {
-        return Err(error(400, "invalid_request_error", "\"messages\" is empty"));
-    }
-    let sampling = sampling_from(v, ctx, "max_tokens")?;
-    let id = format!(
-        "chatcmpl-{:x}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-    );
-    let turns = with_system(ctx, turns);
-    if v.get("stream").and_then(|s| s.as_bool()) == Some(true) {
-        let (stx, srx) = mpsc::channel();
-        run_job(ctx, turns, sampling, Some(stx))?;
-        return Ok(Completion::Stream(srx, id));
-    }
-    let rx = run_job(ctx, turns, sampling, None)?;
-    let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
-    Ok(Completion::Json(json!({
-        "id": id, "object": "chat.completion", "created": now(), "model": ctx.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": out.text}, "finish_reason": out.finish.as_str()}],
-        "usage": {"completion_tokens": out.ids.len()},
-    })))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Streams OpenAI chat-completion chunks as server-sent events while the model writes.
-struct SseReader {
-    rx: mpsc::Receiver<String>,
-    buf: Vec<u8>,
-    pos: usize,
-    id: String,
-    model: String,
-    first: bool,
-    done: bool,
-}
-
-impl Read for SseReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.buf.len() {
-            if self.done {
-                return Ok(0);
-            }
-            self.buf.clear();
-            self.pos = 0;
-            let chunk = |delta: Value, finish: Value, id: &str, model: &str| {
-                json!({"id": id, "object": "chat.completion.chunk", "created": now(), "model": model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-            };
-            if self.first {
-                self.first = false;
-                let c = chunk(json!({"role": "assistant", "content": ""}), Value::Null, &self.id, &self.model);
-                self.buf.extend(format!("data: {c}\n\n").bytes());
-                continue;
-            }
-            match self.rx.recv() {
-                Ok(text) => {
-                    let c = chunk(json!({"content": text}), Value::Null, &self.id, &self.model);
-                    self.buf.extend(format!("data: {c}\n\n").bytes());
-                }
-                Err(_) => {
-                    let c = chunk(json!({}), json!("stop"), &self.id, &self.model);
-                    self.buf.extend(format!("data: {c}\n\ndata: [DONE]\n\n").bytes());
-                    self.done = true;
-                }
-            }
+/// A streamed completion as server-sent events: a role chunk, one chunk per text piece, then the finish
+/// chunk and `[DONE]` once the generator drops its sender.
+fn sse(rx: tokio::sync::mpsc::UnboundedReceiver<String>, id: String, model: String) -> Response<Body> {
+    let first = api::sse_chunk(&id, &model, json!({"role": "assistant", "content": ""}), serde_json::Value::Null);
+    let state = (Some(first), rx, id, model, false);
+    let stream = futures_util::stream::unfold(state, |(first, mut rx, id, model, done)| async move {
+        if let Some(f) = first {
+            return Some((Ok::<_, Infallible>(Frame::data(Bytes::from(f))), (None, rx, id, model, done)));
         }
-        let n = (self.buf.len() - self.pos).min(out.len());
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+        if done {
+            return None;
+        }
+        let (text, done) = match rx.recv().await {
+            Some(piece) => (api::sse_chunk(&id, &model, json!({"content": piece}), serde_json::Value::Null), false),
+            None => (api::sse_chunk(&id, &model, json!({}), json!("stop")) + "data: [DONE]\n\n", true),
+        };
+        Some((Ok(Frame::data(Bytes::from(text))), (None, rx, id, model, done)))
+    });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    let h = r.headers_mut();
+    h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/event-stream"));
+    h.insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+    r
 }

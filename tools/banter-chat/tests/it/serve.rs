@@ -184,3 +184,88 @@ fn concurrent_requests_are_batched_with_the_same_replies() {
         assert_eq!(got, want[i], "request {i}");
     }
 }
+
+/// Threads of a process (Linux).
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn half_sent_requests_time_out_and_connections_are_capped() {
+    use std::io::{Read, Write};
+    let s = start(&["--read-timeout", "1", "--max-connections", "300"]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // 400 clients send half a request head and stall: 300 are held (for a second at most), the rest closed.
+    let mut socks: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .map(|mut c| {
+            let _ = c.write_all(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Le");
+            c
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = threads(s.child.id());
+    assert!(t < 100, "{t} threads for 400 stalled connections");
+    // Every stalled connection is closed by the server within the read timeout (plus slack).
+    for c in &mut socks {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.read(&mut buf).unwrap_or(0);
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || head.starts_with("HTTP/1.1 408") || head.starts_with("HTTP/1.1 400"), "{head}");
+    }
+    // A body that never comes is answered 408.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(
+        b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"mess",
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = c.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    // And the server still answers.
+    let h = reqwest::blocking::get(format!("{}/health", s.base)).unwrap();
+    assert_eq!(h.status(), 200);
+}
+
+#[test]
+fn requests_are_validated_and_exchanges_logged_before_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    let s = start(&["--log", log.to_str().unwrap()]);
+    let c = reqwest::blocking::Client::new();
+    let post = |body: serde_json::Value| c.post(format!("{}/chat", s.base)).json(&body).send().unwrap();
+    assert_eq!(post(serde_json::json!({"message": "hi", "max_length": 0})).status(), 400);
+    assert_eq!(post(serde_json::json!({"message": "hi", "temperature": 1e308})).status(), 400);
+    assert_eq!(post(serde_json::json!({"message": "hi", "repetition_penalty": -1})).status(), 400);
+    let form = c
+        .post(format!("{}/chat", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("message=hi")
+        .send()
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    assert!(!log.exists(), "refused requests are not logged");
+    for i in 0..3 {
+        let r = post(serde_json::json!({"message": format!("where are you? {i}"), "max_length": 8}));
+        assert_eq!(r.status(), 200);
+        let reply = r.json::<serde_json::Value>().unwrap()["response"].as_str().unwrap().to_string();
+        // The answer has arrived: its exchange is already in the log.
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), i + 1);
+        assert_eq!(lines[i]["messages"][0]["content"], format!("where are you? {i}"));
+        assert_eq!(lines[i]["messages"][1]["content"].as_str().unwrap(), reply);
+    }
+}
+
+#[test]
+fn an_empty_api_key_is_refused_at_start() {
+    crate::bin()
+        .args(["serve", "--model"])
+        .arg(model())
+        .args(["--port", "0", "--api-key", ""])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--api-key is empty"));
+}

@@ -1,0 +1,248 @@
+//! The server's API, transport aside: authentication, routes, request validation, and the jobs handed to
+//! the generator thread. Runs on the server's bounded pool of blocking threads (a request waits there for
+//! its reply); the HTTP side lives in [`crate::server`].
+
+use std::sync::mpsc;
+
+use banter_core::records::{Role, Turn};
+use banter_model::generate::{Output, Sampling};
+use serde_json::{Value, json};
+
+/// What a request is answered with.
+pub enum Answer {
+    /// A JSON body with a status.
+    Json(u16, Value),
+    /// The chat page.
+    Page,
+    /// Server-sent events of a streamed completion: text pieces, then the end (the sender dropped).
+    Stream(tokio::sync::mpsc::UnboundedReceiver<String>, String),
+}
+
+/// One generation for the generator thread.
+pub struct Job {
+    pub turns: Vec<Turn>,
+    pub sampling: Sampling,
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    pub done: mpsc::SyncSender<Output>,
+}
+
+/// What the handlers share.
+pub struct Ctx {
+    pub tx: mpsc::SyncSender<Job>,
+    pub defaults: Sampling,
+    pub limit: usize,
+    pub key: Option<String>,
+    pub system: Option<String>,
+    pub model: String,
+}
+
+/// A request, read.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub authorization: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+type Resp = Answer;
+
+/// A JSON error in the shape both APIs use.
+pub fn error(status: u16, kind: &str, msg: impl Into<String>) -> Answer {
+    let msg = msg.into();
+    Answer::Json(status, json!({"error": {"message": msg, "type": kind, "code": status}, "detail": msg}))
+}
+
+/// Answers a request (blocking while the model generates).
+pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
+    let (method, path) = (req.method, req.path);
+    if path != "/" && path != "/health" {
+        if let Some(key) = &ctx.key {
+            let ok = req.authorization.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|k| k.trim() == key);
+            if !ok {
+                return error(401, "authentication_error", "missing or wrong API key (Authorization: Bearer …)");
+            }
+        }
+    }
+    match (method, path) {
+        ("GET", "/") => Answer::Page,
+        ("GET", "/health") => {
+            Answer::Json(200, json!({"status": "ok", "model": ctx.model, "version": banter_core::VERSION}))
+        }
+        ("POST", "/chat") | ("POST", "/v1/chat/completions") => {
+            if let Some(ct) = req.content_type {
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                if mime != "application/json" {
+                    return error(
+                        415,
+                        "invalid_request_error",
+                        format!("Content-Type {mime} is not accepted: send application/json"),
+                    );
+                }
+            }
+            let body: Value = match serde_json::from_slice(req.body) {
+                Ok(v) => v,
+                Err(e) => return error(400, "invalid_request_error", format!("invalid JSON: {e}")),
+            };
+            if path == "/chat" { chat(&body, ctx) } else { completions(&body, ctx) }
+        }
+        (_, "/" | "/health" | "/chat" | "/v1/chat/completions") => {
+            error(405, "invalid_request_error", format!("{method} is not allowed on {path}"))
+        }
+        _ => error(404, "not_found", format!("no route {path}")),
+    }
+}
+
+/// Temperatures above this are refused (the distribution is already uniform long before).
+const MAX_TEMPERATURE: f64 = 100.0;
+
+fn sampling_from(v: &Value, ctx: &Ctx, tokens_key: &str) -> Result<Sampling, Resp> {
+    let mut s = ctx.defaults.clone();
+    let num = |k: &str| v.get(k).filter(|x| !x.is_null());
+    if let Some(t) = num("temperature") {
+        s.temperature = t.as_f64().filter(|t| (0.0..=MAX_TEMPERATURE).contains(t)).ok_or_else(|| {
+            error(400, "invalid_request_error", format!("temperature must be a number in [0, {MAX_TEMPERATURE}]"))
+        })?;
+    }
+    if let Some(p) = num("top_p") {
+        s.top_p = p
+            .as_f64()
+            .filter(|p| *p > 0.0 && *p <= 1.0)
+            .ok_or_else(|| error(400, "invalid_request_error", "top_p must be in (0, 1]"))?;
+    }
+    if let Some(k) = num("top_k") {
+        s.top_k =
+            k.as_u64().ok_or_else(|| error(400, "invalid_request_error", "top_k must be a non-negative integer"))?
+                as usize;
+    }
+    if let Some(r) = num("repetition_penalty") {
+        s.repetition_penalty = r
+            .as_f64()
+            .filter(|r| *r > 0.0 && r.is_finite() && *r <= 100.0)
+            .ok_or_else(|| error(400, "invalid_request_error", "repetition_penalty must be in (0, 100]"))?;
+    }
+    if let Some(seed) = num("seed") {
+        s.seed = seed.as_u64().unwrap_or(s.seed);
+    }
+    if let Some(m) = num(tokens_key) {
+        let m =
+            m.as_u64().filter(|&m| m >= 1).ok_or_else(|| {
+                error(400, "invalid_request_error", format!("{tokens_key} must be a positive integer"))
+            })? as usize;
+        if m > ctx.limit {
+            return Err(error(
+                400,
+                "invalid_request_error",
+                format!("{tokens_key} {m} is over the server's limit of {}", ctx.limit),
+            ));
+        }
+        s.max_new_tokens = m;
+    }
+    Ok(s)
+}
+
+fn run_job(
+    ctx: &Ctx,
+    turns: Vec<Turn>,
+    sampling: Sampling,
+    stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+) -> Result<mpsc::Receiver<Output>, Resp> {
+    let (done, rx) = mpsc::sync_channel(1);
+    ctx.tx.try_send(Job { turns, sampling, stream, done }).map_err(|e| match e {
+        mpsc::TrySendError::Full(_) => error(503, "server_busy", "too many requests are waiting; try again"),
+        mpsc::TrySendError::Disconnected(_) => error(500, "server_error", "the model stopped"),
+    })?;
+    Ok(rx)
+}
+
+fn with_system(ctx: &Ctx, mut turns: Vec<Turn>) -> Vec<Turn> {
+    if let (Some(s), false) = (&ctx.system, turns.first().is_some_and(|t| t.role == Role::System)) {
+        turns.insert(0, Turn::new(Role::System, s.clone()));
+    }
+    turns
+}
+
+/// The seed's API: `{message, temperature, max_length, top_p, top_k, history?}` → `{response}`.
+fn chat(v: &Value, ctx: &Ctx) -> Resp {
+    let Some(message) = v.get("message").and_then(|m| m.as_str()) else {
+        return error(400, "invalid_request_error", "field \"message\" (a string) is required");
+    };
+    let sampling = match sampling_from(v, ctx, "max_length") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut turns = match v.get("history") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(h) => match turns_from(h, "history") {
+            Ok(t) => t,
+            Err(r) => return r,
+        },
+    };
+    turns.push(Turn::new(Role::User, message));
+    match run_job(ctx, with_system(ctx, turns), sampling, None) {
+        Ok(rx) => match rx.recv() {
+            Ok(out) => Answer::Json(200, json!({"response": out.text})),
+            Err(_) => error(500, "server_error", "generation failed"),
+        },
+        Err(r) => r,
+    }
+}
+
+/// Chat turns from a JSON array, with banter-core's record errors (`field "messages[1].role": …`).
+fn turns_from(v: &Value, field: &str) -> Result<Vec<Turn>, Resp> {
+    let bad = |e: banter_core::FieldError| error(400, "invalid_request_error", e.to_string());
+    let Value::Array(items) = v else {
+        return Err(bad(banter_core::FieldError::field(field, "expected an array")));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Turn::from_value(t.clone()).map_err(|e| bad(e.within(&format!("{field}[{i}]")))))
+        .collect()
+}
+
+fn completions(v: &Value, ctx: &Ctx) -> Resp {
+    let result = (|| {
+        let msgs = v
+            .get("messages")
+            .ok_or_else(|| error(400, "invalid_request_error", "field \"messages\" (an array) is required"))?;
+        let turns = turns_from(msgs, "messages")?;
+        if turns.is_empty() {
+            return Err(error(400, "invalid_request_error", "\"messages\" is empty"));
+        }
+        let sampling = sampling_from(v, ctx, "max_tokens")?;
+        let id = format!(
+            "chatcmpl-{:x}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        );
+        let turns = with_system(ctx, turns);
+        if v.get("stream").and_then(|s| s.as_bool()) == Some(true) {
+            let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
+            run_job(ctx, turns, sampling, Some(stx))?;
+            return Ok(Answer::Stream(srx, id));
+        }
+        let rx = run_job(ctx, turns, sampling, None)?;
+        let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
+        Ok(Answer::Json(
+            200,
+            json!({
+                "id": id, "object": "chat.completion", "created": now(), "model": ctx.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": out.text}, "finish_reason": out.finish.as_str()}],
+                "usage": {"completion_tokens": out.ids.len()},
+            }),
+        ))
+    })();
+    result.unwrap_or_else(|e| e)
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// One server-sent event of an OpenAI chat-completion chunk.
+pub fn sse_chunk(id: &str, model: &str, delta: Value, finish: Value) -> String {
+    let c = json!({"id": id, "object": "chat.completion.chunk", "created": now(), "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
+}
