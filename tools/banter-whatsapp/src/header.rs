@@ -56,6 +56,9 @@ pub struct Header {
     pub meridiem: Meridiem,
     /// Byte offset in the original line where the body (`Author: text`) starts.
     pub body_start: usize,
+    /// False for a header whose clock cannot be (`25:61`, `13:05 PM`): it is reported as an invalid
+    /// header, not taken as a message, and never silently folded into the previous one.
+    pub time_ok: bool,
 }
 
 const MAX_HEADER_CHARS: usize = 64;
@@ -154,9 +157,8 @@ pub fn scan(line: &str) -> Option<Header> {
         sep
     };
     let twelve_hour = meridiem != Meridiem::None;
-    if twelve_hour && !(1..=12).contains(&hour) || !twelve_hour && hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
+    let time_ok =
+        !(twelve_hour && !(1..=12).contains(&hour) || !twelve_hour && hour > 23 || minute > 59 || second > 59);
     let body_start = offs[s.p.min(offs.len() - 1)];
     Some(Header {
         shape: Shape {
@@ -174,6 +176,7 @@ pub fn scan(line: &str) -> Option<Header> {
         second,
         meridiem,
         body_start,
+        time_ok,
     })
 }
 
@@ -376,13 +379,15 @@ mod tests {
             "hello 09/02/2023, 21:05 - x",
             "09/02/2023 was a good day",
             "21:05 - Ali: hi",
-            "9/2/23, 25:05 - Ali: hi",
-            "9/2/23, 13:05 PM - Ali: hi",
             "[9/2/23, 21:05 Ali: hi",
             "1.5 million",
             "",
         ] {
             assert!(scan(line).is_none(), "{line}");
+        }
+        // Header-shaped with an impossible clock: recognised, and marked so.
+        for line in ["9/2/23, 25:05 - Ali: hi", "9/2/23, 13:05 PM - Ali: hi", "[9/2/23, 21:61] Ali: hi"] {
+            assert!(scan(line).is_some_and(|h| !h.time_ok), "{line}");
         }
     }
 }

@@ -263,7 +263,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         }
         if !rep.invalid_headers.is_empty() {
             common.say(format!(
-                "banter-whatsapp: {} header(s) with an impossible date were kept as message text (lines {})",
+                "banter-whatsapp: {} header(s) with an impossible date or time were kept as message text (lines {})",
                 rep.invalid_headers.len(),
                 list(&rep.invalid_headers)
             ));

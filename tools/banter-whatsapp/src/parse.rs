@@ -85,7 +85,7 @@ pub fn parse_each<E>(
 
     // The file's shape: the most common among header-like lines.
     let mut votes: HashMap<Shape, usize> = HashMap::new();
-    for h in headers.iter().flatten() {
+    for h in headers.iter().flatten().filter(|h| h.time_ok) {
         *votes.entry(h.shape).or_default() += 1;
     }
     let Some(shape) = votes.iter().max_by_key(|(s, n)| (**n, !s.bracket)).map(|(s, _)| *s) else {
@@ -93,7 +93,7 @@ pub fn parse_each<E>(
         return Ok(rep);
     };
     rep.shape = Some(describe(&shape));
-    let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape).collect();
+    let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape && h.time_ok).collect();
     let (order, ambiguous, evidence) = match forced {
         Some(o) => (o, false, "--date-order".to_string()),
         None => decide_order(&of_shape, lines, &headers, shape),
@@ -110,7 +110,7 @@ pub fn parse_each<E>(
         let n = i as u64 + 1;
         let starts = match &headers[i] {
             Some(h) if h.shape == shape => {
-                if timestamp(h, order).is_some() {
+                if h.time_ok && timestamp(h, order).is_some() {
                     true
                 } else {
                     rep.invalid_headers.push(n);

@@ -55,3 +55,21 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
     }
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), if cfg!(unix) { 2 } else { 1 }, "temp files left");
 }
+
+#[test]
+fn a_header_with_an_impossible_time_is_reported_not_swallowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = dir.path().join("chat.txt");
+    fs::write(
+        &chat,
+        "15/01/2023, 21:08 - Ann: hi\n15/01/2023, 25:61 - Bob: when?\n15/01/2023, 21:09 - Bob: hello\n",
+    )
+    .unwrap();
+    let out = bin().arg("parse").arg(&chat).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 header(s) with an impossible date or time") && err.contains("lines 2"), "{err}");
+    let json = bin().arg("parse").arg(&chat).args(["--json", "-o", "/dev/null"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["parse"]["invalid_headers"], serde_json::json!([2]), "{report}");
+}
