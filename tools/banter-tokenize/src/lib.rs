@@ -469,6 +469,13 @@ fn run_encode(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         )
         .into());
     }
+    // Skipped under --max-errors: each one named, so none is dropped silently.
+    for e in &errors {
+        eprintln!("banter-tokenize: warning: skipped (--max-errors) {e}");
+    }
+    if stats.malformed > errors.len() as u64 {
+        eprintln!("banter-tokenize: warning: {} more malformed line(s) skipped", stats.malformed - errors.len() as u64);
+    }
     for sink in std::iter::once(&mut train).chain(val.as_mut()) {
         if let Some(p) = sink.packer.take() {
             let (tail, dropped) = p.finish(a.keep_tail, tok.pad_id);

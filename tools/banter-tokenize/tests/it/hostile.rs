@@ -61,3 +61,16 @@ fn device_files_and_symlinks_as_output_stay_what_they_are() {
     assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
     assert!(fs::read_to_string(&real).unwrap().contains("input_ids"), "the link's target was not written");
 }
+
+#[test]
+fn lines_skipped_under_max_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = trained(dir.path(), "chatml");
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(&bad, "{\"text\":\"ok here\"}\n{\"messages\":3}\n{\"text\":\"fine\"}\n{\"text\":5}\n").unwrap();
+    let out =
+        bin().args(["encode", "--tokenizer"]).arg(&tok).arg(&bad).args(["--max-errors", "2", "-q"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:2:") && err.contains("bad.jsonl:4:"), "{err}");
+}

@@ -60,11 +60,8 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
 fn a_header_with_an_impossible_time_is_reported_not_swallowed() {
     let dir = tempfile::tempdir().unwrap();
     let chat = dir.path().join("chat.txt");
-    fs::write(
-        &chat,
-        "15/01/2023, 21:08 - Ann: hi\n15/01/2023, 25:61 - Bob: when?\n15/01/2023, 21:09 - Bob: hello\n",
-    )
-    .unwrap();
+    fs::write(&chat, "15/01/2023, 21:08 - Ann: hi\n15/01/2023, 25:61 - Bob: when?\n15/01/2023, 21:09 - Bob: hello\n")
+        .unwrap();
     let out = bin().arg("parse").arg(&chat).output().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
