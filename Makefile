@@ -25,7 +25,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export BANTER_REQUIRE_PARITY := 1
 
-.PHONY: help setup build test lint unit browser-deps e2e e2e-run demo bench completions install clean distclean
+.PHONY: help setup build test lint unit browser-deps e2e e2e-run demo bench fuzz completions install clean distclean
 
 help:
 	@echo "make demo        set up, build and run the pipeline on testdata (a few minutes on 2 cores)"
@@ -34,6 +34,7 @@ help:
 	@echo "make build       release binaries in target/release/"
 	@echo "make bench       benchmarks beside the Python reference"
 	@echo "make e2e         example pipelines on testdata"
+	@echo "make fuzz        long property-test run of the parsers (FUZZ_CASES=20000; make test runs 256)"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make completions shell completions and man pages in target/completions/"
 	@echo "make install     cargo install the tools"
@@ -99,6 +100,11 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
+
+# The parsers' property tests with many cases (`make test` runs them with proptest's default 256).
+FUZZ_CASES ?= 20000
+fuzz: setup
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test $(CARGO_FLAGS) -p banter-core -p banter-whatsapp -p banter-scrape --test fuzz
 
 completions: build
 	mkdir -p target/completions

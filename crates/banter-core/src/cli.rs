@@ -134,7 +134,17 @@ pub fn run_main(tool: &str, body: impl FnOnce() -> anyhow::Result<Exit>) -> Exit
 /// Prints `tool: error: outer: cause: cause`, then `hint: …` after a blank line if the error has one.
 pub fn print_error(tool: &str, err: &anyhow::Error) {
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "{tool}: error: {err:#}");
+    // Each cause once: an error whose message already quotes its source (`path: os error`) does not get
+    // the source appended a second time.
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    let _ = writeln!(stderr, "{tool}: error: {msg}");
     let hint = err.chain().find_map(|c| c.downcast_ref::<Error>().and_then(Error::hint));
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "\nhint: {hint}");

@@ -36,6 +36,8 @@ fn id(path: &Path) -> Option<Id> {
 pub fn register(path: &Path) {
     if let Some(i) = id(path) {
         let mut inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+        // An entry with the same identity whose file is gone (its inode number reused) is replaced.
+        inputs.retain(|(j, p)| *j != i || id(p).as_ref() == Some(j));
         if !inputs.iter().any(|(j, _)| *j == i) {
             inputs.push((i, path.to_path_buf()));
         }

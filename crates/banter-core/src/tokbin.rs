@@ -315,7 +315,8 @@ mod tests {
         let mut b = block(&[1, 2], &[true, true]);
         b.labels[1] = 5;
         assert!(w.write(&b).unwrap_err().to_string().contains("neither the token id"));
-        // A truncated file is refused.
+        // A truncated file is refused. (A new name: `p` was read above, and an input is never an output.)
+        let p = dir.path().join("y.bin");
         let mut w = TokBinWriter::new(Some(&p), 100, 8).unwrap();
         w.write(&block(&[1, 2, 3], &[true; 3])).unwrap();
         w.commit().unwrap();

@@ -393,6 +393,7 @@ fn train(cli: &Cli, s: Setup, out: &Path, device: Device) -> anyhow::Result<Exit
 
     interrupt::set_cooperative(true);
     std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
+    output::remove_stale_temps(out);
     let metrics_path = out.join("metrics.jsonl");
     if step > 0 {
         output::truncate_metrics(&metrics_path, step)?;

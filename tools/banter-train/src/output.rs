@@ -168,7 +168,11 @@ pub fn truncate_metrics(path: &Path, step: i64) -> Result<(), banter_core::Error
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_i64()).is_none_or(|s| s <= step)
+            // A line cut short by a crash does not parse: it goes too.
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_i64())
+                .is_some_and(|s| s <= step)
         })
         .collect();
     if kept.len() == text.lines().count() {
@@ -180,4 +184,16 @@ pub fn truncate_metrics(path: &Path, step: i64) -> Result<(), banter_core::Error
             .map_err(|e| banter_core::Error::io(path.display(), e))?;
     }
     out.commit()
+}
+
+/// Removes what a killed run left in `out`: unfinished checkpoint directories (`.checkpoint-N.tmp`) and
+/// temp files of atomic writes (`.NAME.RANDOM.tmp`). Nothing else is touched.
+pub fn remove_stale_temps(out: &Path) {
+    for e in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let p = e.path();
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+    }
 }

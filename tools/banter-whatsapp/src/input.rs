@@ -33,6 +33,9 @@ pub fn read(path: &str, max_inflated: u64) -> Result<Export, anyhow::Error> {
         let b = std::fs::read(p).map_err(|e| Error::io(path, e))?;
         (b, p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     };
+    if bytes.is_empty() {
+        return Err(Error::io(path, banter_core::jsonl::no_input()).into());
+    }
     let (bytes, inner_name) =
         if bytes.starts_with(b"PK\x03\x04") { from_zip(path, &bytes, max_inflated)? } else { (bytes, None) };
     let text = decode_owned(bytes).map_err(|msg| Coded::new(Exit::BadInput, format!("{path}: {msg}")))?;

@@ -10,5 +10,5 @@
 mod reader;
 mod writer;
 
-pub use reader::{JsonlReader, Line, Raw, ReadOptions, Source, parse_json};
+pub use reader::{JsonlReader, Line, Raw, ReadOptions, Source, no_input, parse_json};
 pub use writer::{JsonlWriter, Output};

@@ -48,8 +48,18 @@ impl Source {
         }
     }
 
-    /// Opens the source for buffered reading.
+    /// Opens the source for buffered reading. An empty file or an empty (or closed) stdin is an I/O error
+    /// (exit 4, "no input"): an upstream step that wrote nothing must not look like a clean run.
     pub fn open(&self) -> Result<Box<dyn BufRead + Send>, Error> {
+        let mut r = self.open_raw()?;
+        match r.fill_buf() {
+            Ok([]) => Err(Error::io(self.to_string(), no_input())),
+            Ok(_) => Ok(r),
+            Err(e) => Err(Error::io(self.to_string(), e)),
+        }
+    }
+
+    fn open_raw(&self) -> Result<Box<dyn BufRead + Send>, Error> {
         Ok(match self {
             Source::Stdin => Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
             Source::Path(p) => {
@@ -62,6 +72,11 @@ impl Source {
             }
         })
     }
+}
+
+/// The error of an input with no bytes at all.
+pub fn no_input() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "no input: the file or stdin is empty")
 }
 
 impl fmt::Display for Source {

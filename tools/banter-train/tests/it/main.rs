@@ -1,6 +1,7 @@
 //! CLI tests of `banter-train` through the real binary, on tiny models built here.
 
 mod cli;
+mod crash;
 mod hf;
 
 use std::path::{Path, PathBuf};

@@ -44,9 +44,12 @@ fn exactly_the_min_score_passes() {
 }
 
 #[test]
-fn no_records_exits_1_with_a_clear_message() {
-    bin().arg(data("empty.jsonl")).assert().code(1).stderr(predicate::str::contains("no records in the input"));
-    bin().arg("-").write_stdin("\n\n").assert().code(1);
+fn no_records_exits_1_with_a_clear_message_and_no_input_exits_4() {
+    // Blank lines only: records are missing, the gate fails.
+    bin().arg("-").write_stdin("\n\n").assert().code(1).stderr(predicate::str::contains("no records in the input"));
+    // Nothing at all (an empty file, an empty or closed stdin): an upstream step wrote nothing.
+    bin().arg(data("empty.jsonl")).assert().code(4).stderr(predicate::str::contains("no input"));
+    bin().arg("-").write_stdin("").assert().code(4).stderr(predicate::str::contains("no input"));
 }
 
 #[test]
