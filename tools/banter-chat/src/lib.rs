@@ -347,9 +347,9 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
         }
         Ok(())
     };
-    for item in reader.records::<Sample>() {
+    // Every bad line is reported before the first reply is generated.
+    for sample in banter_core::jsonl::read_all::<Sample>(reader, TOOL)? {
         interrupt::check()?;
-        let sample = item?.record;
         let mut turns = match &sample.body {
             SampleBody::Text(t) => vec![Turn::new(Role::User, t.clone())],
             SampleBody::Pair { input, .. } => vec![Turn::new(Role::User, input.clone())],

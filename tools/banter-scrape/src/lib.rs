@@ -10,7 +10,6 @@ use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use regex::Regex;
 use serde_json::json;
@@ -520,8 +519,8 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let reader = JsonlReader::open(&Source::parse(&a.input), ReadOptions::default())?;
     let mut w = JsonlWriter::create(a.output.as_deref())?;
     let (mut docs, mut skipped, mut written) = (0u64, 0u64, 0u64);
-    for item in reader.records::<Doc>() {
-        let doc = item.with_context(|| format!("reading {}", a.input))?.record;
+    // Every bad line is reported before anything is written.
+    for doc in banter_core::jsonl::read_all::<Doc>(reader, "banter-scrape")? {
         docs += 1;
         let text = samples::clean(&doc.text);
         if text.chars().count() < a.min_chars {

@@ -212,8 +212,8 @@ fn run_train(a: &TrainArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             continue;
         }
         let reader = JsonlReader::open(&Source::parse(input), ReadOptions::default())?;
-        for item in reader.records::<Sample>() {
-            texts.push(template.render(&item?.record).text);
+        for sample in banter_core::jsonl::read_all::<Sample>(reader, "banter-tokenize")? {
+            texts.push(template.render(&sample).text);
         }
     }
     if texts.is_empty() {

@@ -74,15 +74,21 @@ pub fn is_bin(path: &str) -> bool {
     path != "-" && banter_core::tokbin::is_tokbin(Path::new(path))
 }
 
-/// Decides from the first record whether a file holds blocks or samples.
+/// Decides from the first readable record whether a file holds blocks or samples (a file whose lines are
+/// all bad is read as samples, so that every bad line is then reported).
 pub fn sniff(path: &str) -> Result<Kind, Error> {
-    let mut reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
-    match reader.next() {
-        Some(Ok(line)) if line.record.get("input_ids").is_some() => Ok(Kind::Blocks),
-        Some(Ok(_)) => Ok(Kind::Samples),
-        Some(Err(e)) => Err(e),
-        None => Err(Error::data(path, None, FieldError::record("no records"))),
+    let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
+    let mut any = false;
+    for item in reader {
+        any = true;
+        match item {
+            Ok(line) if line.record.get("input_ids").is_some() => return Ok(Kind::Blocks),
+            Ok(_) => return Ok(Kind::Samples),
+            Err(e) if e.is_record_error() => continue,
+            Err(e) => return Err(e),
+        }
     }
+    if any { Ok(Kind::Samples) } else { Err(Error::data(path, None, FieldError::record("no records"))) }
 }
 
 /// Bad records reported (each on its own line) before a data error stops the run.
@@ -180,7 +186,7 @@ pub fn report(path: &str, errors: Vec<Error>) -> Result<(), anyhow::Error> {
 /// Reads samples.
 pub fn read_samples(path: &str) -> Result<Vec<Sample>, Error> {
     let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
-    reader.records::<Sample>().map(|r| r.map(|l| l.record)).collect()
+    banter_core::jsonl::read_all::<Sample>(reader, "banter-train")
 }
 
 /// Samples → blocks (pack or pad), as banter-tokenize does.

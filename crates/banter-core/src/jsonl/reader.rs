@@ -74,6 +74,37 @@ impl Source {
     }
 }
 
+/// Bad lines shown on stderr before [`read_all`] fails.
+const MAX_REPORTED: usize = 20;
+
+/// Reads every record of `reader`. Each bad line is reported on stderr (`tool: error: file:line: …`, the
+/// first 20), and the read fails with one data error counting them (exit 3): a file with five bad lines
+/// shows five, not the first only.
+pub fn read_all<T: Record>(reader: JsonlReader, tool: &str) -> Result<Vec<T>, Error> {
+    let name = reader.name().to_string();
+    let mut out = Vec::new();
+    let mut bad: Vec<Error> = Vec::new();
+    for item in reader.records::<T>() {
+        match item {
+            Ok(l) => out.push(l.record),
+            Err(e) if e.is_record_error() => bad.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    match bad.len() {
+        0 => Ok(out),
+        1 => Err(bad.remove(0)),
+        n => {
+            for e in bad.iter().take(MAX_REPORTED) {
+                eprintln!("{tool}: error: {e}");
+            }
+            let more = n.saturating_sub(MAX_REPORTED);
+            let note = if more > 0 { format!(" ({more} not shown)") } else { String::new() };
+            Err(Error::data(name, None, FieldError::record(format!("{n} bad records{note}"))))
+        }
+    }
+}
+
 /// The error of an input with no bytes at all.
 pub fn no_input() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "no input: the file or stdin is empty")

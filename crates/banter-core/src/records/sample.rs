@@ -351,6 +351,43 @@ mod tests {
 }
 
 /// A fast, borrowing view of a sample line used by [`Sample::body_from_str`].
+/// True when `line` (JSON) holds a number outside f64's range (which serde_json refuses), e.g. `1e400`.
+/// A scan of the bytes outside strings; only tokens with an exponent or very many digits are parsed.
+fn out_of_range_number(line: &str) -> bool {
+    let b = line.as_bytes();
+    let (mut i, mut in_str) = (0, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_str = true;
+            i += 1;
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                i += 1;
+            }
+            let tok = &line[start..i];
+            if (tok.len() > 300 || tok.contains(['e', 'E'])) && tok.parse::<f64>().is_ok_and(f64::is_infinite) {
+                return true;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    false
+}
+
 mod fast {
     use std::borrow::Cow;
 
@@ -393,7 +430,9 @@ impl Sample {
     /// [`Record::from_value`], which keeps every field.
     pub fn body_from_str(line: &str) -> Result<SampleBody, FieldError> {
         if let Ok(v) = serde_json::from_str::<fast::View<'_>>(line) {
-            if let Some(body) = Self::body_from_view(v) {
+            // The skipped fields are not parsed: a number out of range there (`1e400`) would pass here and
+            // fail the full parse. One policy for every tool: such a line is re-parsed, and refused.
+            if let Some(body) = Self::body_from_view(v).filter(|_| !out_of_range_number(line)) {
                 return Ok(body);
             }
         }
@@ -447,6 +486,17 @@ impl Sample {
 #[cfg(test)]
 mod fast_tests {
     use super::*;
+
+    #[test]
+    fn numbers_out_of_range_are_refused_by_both_parses() {
+        let line = r#"{"text":"big 1e400 ok","n":1e400}"#;
+        assert!(Sample::body_from_str(line).unwrap_err().to_string().contains("out of range"));
+        assert!(crate::jsonl::parse_json(line).is_err());
+        // In a string, or in range, it is fine.
+        assert!(Sample::body_from_str(r#"{"text":"1e400","n":1e300,"m":-2.5E-7}"#).is_ok());
+        assert!(!super::out_of_range_number(r#"{"a":"\"1e999"}"#));
+        assert!(super::out_of_range_number(r#"{"a":[1,-1e999]}"#));
+    }
 
     #[test]
     fn fast_body_agrees_with_the_full_parse() {
