@@ -276,9 +276,6 @@ fn gemm_mat(w: &Mat<'_>, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f3
 pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
     let k = x.len() / rows.max(1);
     let n = w.len() / k.max(1);
-    // Computed as [n, rows] (a task owns whole weight rows), then transposed when rows > 1.
-    let mut tmp = if rows > 1 { vec![0f32; n * rows] } else { Vec::new() };
-    let dst: &mut [f32] = if rows > 1 { &mut tmp } else { &mut out[..n] };
     let job = |first: usize, chunk: &mut [f32]| {
         let count = chunk.len() / rows;
         let mut r = 0;
@@ -295,12 +292,22 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
             r += take;
         }
     };
-    split_rows(dst, n, k * rows, rows, job);
-    if rows > 1 {
-        for m in 0..rows {
-            for j in 0..n {
-                out[m * n + j] = tmp[j * rows + m];
-            }
+    by_weight_rows(out, n, rows, k, job);
+}
+
+/// Computes `out` (`[rows, n]`) as `[n, rows]` through `job(first_row, chunk)` — so that a task owns whole
+/// weight rows and reads each once — split over threads by [`split_rows`], then transposed (one row needs no
+/// transpose).
+pub(crate) fn by_weight_rows(out: &mut [f32], n: usize, rows: usize, k: usize, job: impl Fn(usize, &mut [f32]) + Sync) {
+    if rows <= 1 {
+        split_rows(&mut out[..n], n, k, 1, job);
+        return;
+    }
+    let mut tmp = vec![0f32; n * rows];
+    split_rows(&mut tmp, n, k * rows, rows, job);
+    for m in 0..rows {
+        for j in 0..n {
+            out[m * n + j] = tmp[j * rows + m];
         }
     }
 }

@@ -62,13 +62,9 @@ impl Int8Weight {
     /// `out[m, n] = Σ_k x[m, k]·W[n, k]·scale[n] (+ b[n])` for `rows` activation rows (`x` is `[rows, in]`,
     /// `out` is `[rows, out]`): each weight row is read once per call.
     pub fn gemm_rows(&self, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
-        let k = self.n_in;
-        let n = self.n_out;
-        let mut tmp = if rows > 1 { vec![0f32; n * rows] } else { Vec::new() };
-        let dst: &mut [f32] = if rows > 1 { &mut tmp } else { &mut out[..n] };
-        // Laid out [out, rows] while computing (each task owns whole weight rows), transposed after.
-        crate::decode::split_rows(dst, n, k * rows, rows, |first, chunk| {
-            for (j, o) in chunk.chunks_mut(rows).enumerate() {
+        let (k, n) = (self.n_in, self.n_out);
+        crate::decode::by_weight_rows(out, n, rows, k, |first, chunk| {
+            for (j, o) in chunk.chunks_mut(rows.max(1)).enumerate() {
                 let nn = first + j;
                 let wrow = &self.q[nn * k..(nn + 1) * k];
                 for (m, slot) in o.iter_mut().enumerate() {
@@ -76,13 +72,6 @@ impl Int8Weight {
                 }
             }
         });
-        if rows > 1 {
-            for m in 0..rows {
-                for j in 0..n {
-                    out[m * n + j] = tmp[j * rows + m];
-                }
-            }
-        }
     }
 
     /// Bytes held.

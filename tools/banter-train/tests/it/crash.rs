@@ -1,7 +1,7 @@
 //! kill -9 at different points of a run, then `--resume`: the resumed run continues exactly (the same
 //! losses as a run never killed), metrics list each step once, and no temp file is left.
 
-use crate::{bin, losses, prepare};
+use crate::{losses, prepare};
 
 fn run(args: &[&str], tok: &std::path::Path, blocks: &std::path::Path, out: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("banter-train"));
@@ -48,17 +48,8 @@ fn kill_9_then_resume_continues_exactly_and_leaves_no_temp() {
         std::thread::sleep(std::time::Duration::from_millis(extra_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        bin()
-            .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--precision", "fp32", "-q"])
-            .args(["--dropout", "0.1", "--resume", ""])
-            .args(args)
-            .arg("--tokenizer")
-            .arg(&tok)
-            .arg("-o")
-            .arg(&out)
-            .arg(&blocks)
-            .assert()
-            .success();
+        let resumed = run(&[&args[..], &["--resume", ""]].concat(), &tok, &blocks, &out).status().unwrap();
+        assert!(resumed.success(), "round {round}: resume failed");
         let got = losses(&out);
         let steps: Vec<i64> = got.iter().map(|x| x.0).collect();
         assert_eq!(steps, (1..=40).collect::<Vec<_>>(), "round {round}: each step once");
