@@ -104,7 +104,7 @@ bench: setup $(STAMP_BENCH) build
 # The parsers' property tests with many cases (`make test` runs them with proptest's default 256).
 FUZZ_CASES ?= 20000
 fuzz: setup
-	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test $(CARGO_FLAGS) -p banter-core -p banter-whatsapp -p banter-scrape --test fuzz
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test $(CARGO_FLAGS) -p banter-core -p banter-model -p banter-whatsapp -p banter-scrape --test fuzz
 
 completions: build
 	mkdir -p target/completions
