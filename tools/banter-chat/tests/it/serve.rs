@@ -269,3 +269,25 @@ fn an_empty_api_key_is_refused_at_start() {
         .code(2)
         .stderr(predicates::str::contains("--api-key is empty"));
 }
+
+/// The server is killed (SIGKILL) the instant each answer arrives: every answered exchange is in the log.
+#[test]
+fn an_answered_exchange_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    for round in 0..3 {
+        let mut s = start(&["--log", log.to_str().unwrap()]);
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/chat", s.base))
+            .json(&serde_json::json!({"message": format!("round {round}"), "max_length": 6, "seed": round}))
+            .send()
+            .unwrap();
+        let reply = r.json::<serde_json::Value>().unwrap()["response"].as_str().unwrap().to_string();
+        s.child.kill().unwrap();
+        let _ = s.child.wait();
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), round + 1, "round {round}: an answered exchange is missing");
+        assert_eq!(lines[round]["messages"][1]["content"].as_str().unwrap(), reply);
+    }
+}
