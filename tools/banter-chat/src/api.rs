@@ -66,6 +66,11 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
     }
     match (method, path) {
         ("GET", "/") => Answer::Page,
+        // OpenAI-style clients (chat front-ends) list the models first.
+        ("GET", "/v1/models") => Answer::Json(
+            200,
+            json!({"object": "list", "data": [{"id": ctx.model, "object": "model", "created": now(), "owned_by": "banter"}]}),
+        ),
         ("GET", "/health") => {
             Answer::Json(200, json!({"status": "ok", "model": ctx.model, "version": banter_core::VERSION}))
         }
@@ -86,7 +91,7 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
             };
             if path == "/chat" { chat(&body, ctx) } else { completions(&body, ctx) }
         }
-        (_, "/" | "/health" | "/chat" | "/v1/chat/completions") => {
+        (_, "/" | "/health" | "/chat" | "/v1/chat/completions" | "/v1/models") => {
             error(405, "invalid_request_error", format!("{method} is not allowed on {path}"))
         }
         _ => error(404, "not_found", format!("no route {path}")),

@@ -262,6 +262,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         None => {}
     }
     let sampling = cli.sampling.sampling()?;
+    if cli.chat.learn_every.is_some() && cli.chat.log.is_none() {
+        return Err(Error::usage_hint(
+            "--learn-every learns from the logged exchanges, and there is no --log",
+            "add --log chats.jsonl",
+        )
+        .into());
+    }
+    if cli.chat.input.is_some() && cli.common.json && cli.chat.output.as_deref().is_none_or(|p| p.as_os_str() == "-") {
+        return Err(
+            Error::usage("--input with --json needs -o FILE: the answers and the report would share stdout").into()
+        );
+    }
     let engine = cli.model.load()?;
     if cli.chat.prompt.is_none() {
         cli.common.say(format!("{TOOL}: precision {}", engine.precision));

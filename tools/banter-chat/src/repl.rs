@@ -68,6 +68,10 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit
         if input.is_empty() {
             continue;
         }
+        // MTN's REPL ends on a bare exit word too.
+        if matches!(input.to_ascii_lowercase().as_str(), "exit" | "quit" | "q") {
+            break;
+        }
         match input.split_whitespace().next().unwrap_or("") {
             "/exit" | "/quit" => break,
             "/reset" => {

@@ -115,7 +115,8 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);
     let log = a.log.clone();
     let max_batch = a.max_batch.max(1);
-    std::thread::spawn(move || generator(engine, rx, max_batch, log));
+    let stops = sampling.stop.clone();
+    std::thread::spawn(move || generator(engine, rx, max_batch, log, stops));
     let ctx = Arc::new(Ctx {
         tx,
         defaults,
@@ -164,6 +165,7 @@ fn generator(
     rx: mpsc::Receiver<Job>,
     max_batch: usize,
     log: Option<std::path::PathBuf>,
+    stops: Vec<String>,
 ) {
     let record = |job: &Job, text: &str| {
         if let Some(path) = &log {
@@ -198,7 +200,7 @@ fn generator(
         }
         if group.len() == 1 {
             let job = group.remove(0);
-            let (out, _) = engine.reply(&job.turns, &job.sampling, &[], &mut |t| match &job.stream {
+            let (out, _) = engine.reply(&job.turns, &job.sampling, &stops, &mut |t| match &job.stream {
                 Some(s) => s.send(t.to_string()).is_ok(),
                 None => true,
             });
@@ -207,7 +209,7 @@ fn generator(
             let _ = job.done.send(out);
         } else {
             let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
-            let outs = engine.reply_batch(&convs, &group[0].sampling, &[]);
+            let outs = engine.reply_batch(&convs, &group[0].sampling, &stops);
             for (job, out) in group.into_iter().zip(outs) {
                 record(&job, &out.text);
                 let _ = job.done.send(out);

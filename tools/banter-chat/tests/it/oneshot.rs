@@ -228,3 +228,33 @@ fn batched_input_answers_like_one_at_a_time() {
         assert_eq!(one, four, "temperature {temp}");
     }
 }
+
+#[test]
+fn bare_exit_words_end_the_repl_and_misused_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chats.jsonl");
+    bin()
+        .arg("--model")
+        .arg(model())
+        .arg("--log")
+        .arg(&log)
+        .write_stdin("hi there\nexit\nnever read\n")
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+    bin().arg("--model").arg(model()).arg("--log").arg(&log).write_stdin("q\n").assert().success();
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+    // --learn-every learns from the log: without one it is refused, not silently idle.
+    bin()
+        .arg("--model")
+        .arg(model())
+        .args(["--learn-every", "2"])
+        .write_stdin("hi\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--learn-every"));
+    // Answers and a JSON report cannot share stdout.
+    let input = dir.path().join("p.jsonl");
+    std::fs::write(&input, "{\"text\":\"hi\"}\n").unwrap();
+    bin().arg("--model").arg(model()).arg("--input").arg(&input).arg("--json").assert().code(2);
+}

@@ -50,6 +50,9 @@ fn chat_completions_health_page_and_errors() {
     let c = reqwest::blocking::Client::new();
     let h: serde_json::Value = c.get(format!("{}/health", s.base)).send().unwrap().json().unwrap();
     assert_eq!(h["status"], "ok");
+    let models: serde_json::Value = c.get(format!("{}/v1/models", s.base)).send().unwrap().json().unwrap();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["object"], "model");
     let page = c.get(format!("{}/", s.base)).send().unwrap().text().unwrap();
     assert!(page.contains("<form") && page.contains("/chat"));
     // The seed's API, with sampling really applied: greedy is deterministic, and the prompt is not echoed.
@@ -289,5 +292,22 @@ fn an_answered_exchange_survives_kill_9() {
             std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), round + 1, "round {round}: an answered exchange is missing");
         assert_eq!(lines[round]["messages"][1]["content"].as_str().unwrap(), reply);
+    }
+}
+
+#[test]
+fn stop_strings_apply_to_served_replies() {
+    let s = start(&["--stop", "a", "--stop", "e", "--stop", "o", "--temperature", "0"]);
+    let c = reqwest::blocking::Client::new();
+    for q in ["where are you?", "did you eat?", "hello"] {
+        let r: serde_json::Value = c
+            .post(format!("{}/chat", s.base))
+            .json(&serde_json::json!({"message": q, "max_length": 30}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let text = r["response"].as_str().unwrap();
+        assert!(!text.contains(['a', 'e', 'o']), "{q:?} → {text:?}");
     }
 }
