@@ -61,6 +61,8 @@ impl Finish {
 pub struct Output {
     /// Generated token ids (stop tokens excluded).
     pub ids: Vec<u32>,
+    /// Tokens of the prompt the model saw (after cutting it to fit the context).
+    pub prompt_tokens: usize,
     /// Generated text, cut before any stop string.
     pub text: String,
     /// Why it ended.
@@ -265,7 +267,7 @@ pub fn generate(
     if finish != Finish::Cancelled && text.len() > emitted {
         on_text(&text[emitted..]);
     }
-    Output { ids: out, text, finish, ttft, seconds: started.elapsed().as_secs_f64() }
+    Output { ids: out, prompt_tokens: prompt.len(), text, finish, ttft, seconds: started.elapsed().as_secs_f64() }
 }
 
 /// Generates continuations of several prompts at once (`--input` files): the prompts are left-padded into
@@ -353,7 +355,14 @@ pub fn generate_batch(
             let f = finish[i].unwrap_or(Finish::Length);
             let text = if f == Finish::StopString { texts[i].clone() } else { decode(&outs[i]) };
             let text = text.trim_end_matches('\u{FFFD}').to_string();
-            Output { ids: std::mem::take(&mut outs[i]), text, finish: f, ttft, seconds }
+            Output {
+                ids: std::mem::take(&mut outs[i]),
+                prompt_tokens: prompts[i].len(),
+                text,
+                finish: f,
+                ttft,
+                seconds,
+            }
         })
         .collect()
 }

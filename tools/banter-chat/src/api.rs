@@ -233,7 +233,8 @@ fn completions(v: &Value, ctx: &Ctx) -> Resp {
             json!({
                 "id": id, "object": "chat.completion", "created": now(), "model": ctx.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": out.text}, "finish_reason": out.finish.as_str()}],
-                "usage": {"completion_tokens": out.ids.len()},
+                "usage": {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.ids.len(),
+                          "total_tokens": out.prompt_tokens + out.ids.len()},
             }),
         ))
     })();

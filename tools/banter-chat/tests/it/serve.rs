@@ -66,6 +66,12 @@ fn chat_completions_health_page_and_errors() {
     let r: serde_json::Value =
         c.post(format!("{}/v1/chat/completions", s.base)).json(&req).send().unwrap().json().unwrap();
     assert_eq!(r["object"], "chat.completion");
+    let u = &r["usage"];
+    assert!(u["prompt_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    );
     let full = r["choices"][0]["message"]["content"].as_str().unwrap().to_string();
     let mut streamed = req.clone();
     streamed["stream"] = serde_json::json!(true);
