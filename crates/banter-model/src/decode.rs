@@ -2,7 +2,7 @@
 //!
 //! A generated token of GPT-2 124M reads 500 MB of weights and does almost nothing else: decoding is
 //! memory-bound, and at one token libtorch spends as long dispatching its ~200 small ops (layer norms,
-//! splits, views, SDPA, adds) as computing. [`Gpt2::decode_step`] runs the whole step over the model's
+//! splits, views, SDPA, adds) as computing. [`Decoder::step`] runs the whole step over the model's
 //! own tensor storage (no copy): each matrix is read once, row by row, by an AVX2+FMA kernel (checked at
 //! run time, portable code otherwise) with the rows split over rayon's threads; the keys and values are
 //! written in place into the [`KvCache`] that the libtorch prefill filled. The same kernel computes the
@@ -379,17 +379,19 @@ unsafe fn dot4_avx2(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
     }
 }
 
-/// Eight independent sums, so the compiler can vectorise without reassociating floats.
-fn dot_portable(w: &[f32], x: &[f32]) -> f32 {
+/// `Σ w[i]·x[i]` with fp32 or int8 weights: eight independent sums, so the compiler can vectorise without
+/// reassociating floats.
+#[inline(always)]
+pub(crate) fn dot_portable<T: Copy + Into<f32>>(w: &[T], x: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
     let (wr, xr) = (wc.remainder(), xc.remainder());
     for (a, b) in wc.zip(xc) {
         for i in 0..8 {
-            acc[i] += a[i] * b[i];
+            acc[i] += a[i].into() * b[i];
         }
     }
-    acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| a * b).sum::<f32>()
+    acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| (*a).into() * b).sum::<f32>()
 }
 
 fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), eps: f32, out: &mut [f32]) {

@@ -12,7 +12,7 @@ use tch::{Kind, Tensor};
 
 use crate::gpt2::Gpt2;
 
-use crate::decode::MAX_ROWS;
+use crate::decode::{MAX_ROWS, dot_portable};
 
 /// A weight `[out, in]` as int8 with one fp32 scale per output channel.
 #[derive(Debug)]
@@ -97,24 +97,6 @@ fn dot(w: &[i8], x: &[f32]) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 fn dot_avx2(w: &[i8], x: &[f32]) -> f32 {
     dot_portable(w, x)
-}
-
-/// Eight independent sums, so the compiler can vectorise without reassociating floats.
-#[inline(always)]
-fn dot_portable(w: &[i8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
-    let (wr, xr) = (wc.remainder(), xc.remainder());
-    for (a, b) in wc.zip(xc) {
-        for i in 0..8 {
-            acc[i] += f32::from(a[i]) * b[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (a, b) in wr.iter().zip(xr) {
-        s += f32::from(*a) * b;
-    }
-    s
 }
 
 impl Gpt2 {
