@@ -370,8 +370,12 @@ impl Gpt2 {
     /// one contiguous row; the token embeddings are already rows. Elsewhere the token embeddings are stored
     /// column-major, so libtorch's output projection `x·Wᵀ` reads a contiguous `[E, V]` matrix — on a 2-core
     /// AVX2 EPYC its `[1, 768] × [768, 50257]` took 7.9 ms that way and 12–13 ms on the transposed view.
+    ///
+    /// The base weights stop requiring gradients (a model laid out for generation is not trained), so the
+    /// Rust kernels see at once that a product needs no autograd history.
     pub fn prepare_for_decode(&mut self) {
         let _g = tch::no_grad_guard();
+        self.vs.freeze();
         if self.device() == Device::Cpu && self.wte.kind() == Kind::Float {
             let t = self.wte.contiguous();
             self.wte.set_data(&t);
