@@ -9,6 +9,7 @@
 //!
 //! This crate has no libtorch dependency: data preparation never needs the torch wheel.
 
+pub mod cancel;
 pub mod cli;
 pub mod error;
 pub mod exit;
@@ -21,6 +22,7 @@ pub mod template;
 pub mod tokbin;
 pub mod util;
 
+pub use cancel::CancelToken;
 pub use error::{Error, FieldError, Result};
 pub use exit::Exit;
 pub use records::{Block, Doc, Message, MessageKind, Record, Role, Sample, Turn};

@@ -15,12 +15,23 @@ pub enum Answer {
     /// The chat page.
     Page,
     /// Server-sent events of a streamed completion: text pieces, then the end (the sender dropped).
-    Stream(tokio::sync::mpsc::UnboundedReceiver<String>, String),
+    Stream(tokio::sync::mpsc::UnboundedReceiver<String>, String, StreamKind),
+}
+
+/// Which OpenAI API a stream answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// `chat.completion.chunk` deltas.
+    Chat,
+    /// `text_completion` pieces.
+    Text,
 }
 
 /// One generation for the generator thread.
 pub struct Job {
     pub turns: Vec<Turn>,
+    /// A plain-text prompt continued without the chat template (`/v1/completions`); `turns` is empty.
+    pub raw: Option<String>,
     pub sampling: Sampling,
     pub stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     pub done: mpsc::SyncSender<Output>,
@@ -74,7 +85,7 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
         ("GET", "/health") => {
             Answer::Json(200, json!({"status": "ok", "model": ctx.model, "version": banter_core::VERSION}))
         }
-        ("POST", "/chat") | ("POST", "/v1/chat/completions") => {
+        ("POST", "/chat") | ("POST", "/v1/chat/completions") | ("POST", "/v1/completions") => {
             if let Some(ct) = req.content_type {
                 let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
                 if mime != "application/json" {
@@ -89,9 +100,13 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
                 Ok(v) => v,
                 Err(e) => return error(400, "invalid_request_error", format!("invalid JSON: {e}")),
             };
-            if path == "/chat" { chat(&body, ctx) } else { completions(&body, ctx) }
+            match path {
+                "/chat" => chat(&body, ctx),
+                "/v1/completions" => text_completions(&body, ctx),
+                _ => completions(&body, ctx),
+            }
         }
-        (_, "/" | "/health" | "/chat" | "/v1/chat/completions" | "/v1/models") => {
+        (_, "/" | "/health" | "/chat" | "/v1/chat/completions" | "/v1/completions" | "/v1/models") => {
             error(405, "invalid_request_error", format!("{method} is not allowed on {path}"))
         }
         _ => error(404, "not_found", format!("no route {path}")),
@@ -152,8 +167,13 @@ fn run_job(
     sampling: Sampling,
     stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 ) -> Result<mpsc::Receiver<Output>, Resp> {
+    send_job(ctx, Job { turns, raw: None, sampling, stream, done: mpsc::sync_channel(1).0 })
+}
+
+fn send_job(ctx: &Ctx, mut job: Job) -> Result<mpsc::Receiver<Output>, Resp> {
     let (done, rx) = mpsc::sync_channel(1);
-    ctx.tx.try_send(Job { turns, sampling, stream, done }).map_err(|e| match e {
+    job.done = done;
+    ctx.tx.try_send(job).map_err(|e| match e {
         mpsc::TrySendError::Full(_) => error(503, "server_busy", "too many requests are waiting; try again"),
         mpsc::TrySendError::Disconnected(_) => error(500, "server_error", "the model stopped"),
     })?;
@@ -224,7 +244,7 @@ fn completions(v: &Value, ctx: &Ctx) -> Resp {
         if v.get("stream").and_then(|s| s.as_bool()) == Some(true) {
             let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
             run_job(ctx, turns, sampling, Some(stx))?;
-            return Ok(Answer::Stream(srx, id));
+            return Ok(Answer::Stream(srx, id, StreamKind::Chat));
         }
         let rx = run_job(ctx, turns, sampling, None)?;
         let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
@@ -239,6 +259,60 @@ fn completions(v: &Value, ctx: &Ctx) -> Resp {
         ))
     })();
     result.unwrap_or_else(|e| e)
+}
+
+/// OpenAI's legacy completions: `{prompt, max_tokens, temperature, …, stream?}` → `text_completion`; the
+/// prompt is continued as plain text, without the chat template.
+fn text_completions(v: &Value, ctx: &Ctx) -> Resp {
+    let result = (|| {
+        let prompt = match v.get("prompt") {
+            Some(Value::String(p)) => p.clone(),
+            Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => a[0].as_str().unwrap_or("").to_string(),
+            Some(Value::Array(_)) => {
+                return Err(error(400, "invalid_request_error", "\"prompt\": one prompt (a string) per request"));
+            }
+            _ => return Err(error(400, "invalid_request_error", "field \"prompt\" (a string) is required")),
+        };
+        if prompt.is_empty() {
+            return Err(error(400, "invalid_request_error", "\"prompt\" is empty"));
+        }
+        let sampling = sampling_from(v, ctx, "max_tokens")?;
+        let id = format!(
+            "cmpl-{:x}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        );
+        let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
+        let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
+        let job = Job {
+            turns: Vec::new(),
+            raw: Some(prompt),
+            sampling,
+            stream: stream.then_some(stx),
+            done: mpsc::sync_channel(1).0,
+        };
+        let rx = send_job(ctx, job)?;
+        if stream {
+            return Ok(Answer::Stream(srx, id, StreamKind::Text));
+        }
+        let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
+        Ok(Answer::Json(
+            200,
+            json!({
+                "id": id, "object": "text_completion", "created": now(), "model": ctx.model,
+                "choices": [{"index": 0, "text": out.text, "logprobs": null, "finish_reason": out.finish.as_str()}],
+                "usage": {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.ids.len(),
+                          "total_tokens": out.prompt_tokens + out.ids.len()},
+            }),
+        ))
+    })();
+    result.unwrap_or_else(|e| e)
+}
+
+/// One server-sent event of an OpenAI text-completion chunk.
+pub fn sse_text_chunk(id: &str, model: &str, text: &str, finish: Value) -> String {
+    let c = json!({"id": id, "object": "text_completion", "created": now(), "model": model,
+                   "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
 }
 
 /// Seconds since the epoch.

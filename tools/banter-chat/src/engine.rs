@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
+use banter_encode::tok::Tok;
 use banter_model::generate::{self, Output, Sampling};
 use banter_model::precision::{self, PrecisionArg};
 use banter_model::{Gpt2, io, lora};
-use banter_tokenize::tok::Tok;
 use tch::{Device, Kind, Tensor};
 
 /// A loaded model ready to chat.
@@ -118,7 +118,7 @@ impl Engine {
         };
         let tok_file = first_with(&dirs, "tokenizer.json")
             .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json", model_dir.display())))?;
-        let tok = banter_tokenize::tok::load(&tok_file, &template)?;
+        let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
         if vocab > model.cfg.vocab_size {
             model.resize_vocab(vocab);

@@ -5,6 +5,7 @@
 mod api;
 pub mod engine;
 pub mod learn;
+mod reload;
 pub mod repl;
 pub mod server;
 
@@ -130,8 +131,13 @@ pub enum Dev {
 }
 
 impl ModelArgs {
-    /// Loads the engine.
+    /// Loads the engine (`--model` with `--adapter`).
     pub fn load(&self) -> anyhow::Result<Engine> {
+        self.load_with(self.adapter.as_deref())
+    }
+
+    /// Loads `--model` with this adapter instead of `--adapter` (a learned one).
+    pub fn load_with(&self, adapter: Option<&std::path::Path>) -> anyhow::Result<Engine> {
         if let Some(t) = self.threads {
             tch::set_num_threads(t.max(1));
         }
@@ -139,14 +145,18 @@ impl ModelArgs {
             .model
             .as_ref()
             .ok_or_else(|| Error::usage_hint("no model", "give --model DIR (trained with banter-train)"))?;
-        let device = match self.device {
+        let device =
+            self.device_arg().resolve().map_err(|e| banter_core::exit::Coded::new(Exit::Model, e.to_string()))?;
+        Engine::load(dir, adapter, device, self.weights(), self.template.as_deref())
+    }
+
+    /// `--device` as banter-model's request.
+    pub fn device_arg(&self) -> DeviceArg {
+        match self.device {
             Dev::Auto => DeviceArg::Auto,
             Dev::Cpu => DeviceArg::Cpu,
             Dev::Cuda => DeviceArg::Cuda,
         }
-        .resolve()
-        .map_err(|e| banter_core::exit::Coded::new(Exit::Model, e.to_string()))?;
-        Engine::load(dir, self.adapter.as_deref(), device, self.weights(), self.template.as_deref())
     }
 
     /// The weights' settings.
@@ -248,6 +258,8 @@ pub struct ChatArgs {
     /// Samples always trained on with the new exchanges (Oodi's seed file).
     #[arg(long, value_name = "FILE")]
     pub seed_data: Option<PathBuf>,
+    #[command(flatten)]
+    pub hyper: learn::HyperArgs,
 }
 
 /// Runs the tool.
@@ -274,7 +286,20 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             Error::usage("--input with --json needs -o FILE: the answers and the report would share stdout").into()
         );
     }
-    let engine = cli.model.load()?;
+    let learner = match (cli.chat.learn_every, &cli.chat.log) {
+        (Some(n), Some(log)) => {
+            let plan = learn::plan_for_log(&cli.model, log, cli.chat.seed_data.as_deref(), &cli.chat.hyper)?;
+            let model = cli.model.clone();
+            let loader: learn::Loader = Box::new(move |p: &learn::Plan| model.load_with(p.current()));
+            Some(learn::Learner::new(plan, n, Some(loader)))
+        }
+        _ => None,
+    };
+    // With --learn-every, the newest learned adapter (if a previous run left one) is the model.
+    let engine = match &learner {
+        Some(l) => cli.model.load_with(l.plan().current())?,
+        None => cli.model.load()?,
+    };
     if cli.chat.prompt.is_none() {
         cli.common.say(format!("{TOOL}: precision {}", engine.precision));
     }
@@ -284,7 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     if let Some(prompt) = &cli.chat.prompt {
         return one_shot(&engine, prompt, &cli, &sampling);
     }
-    repl::run(engine, &cli, sampling)
+    repl::run(engine, &cli, sampling, learner)
 }
 
 /// The system turn (if any) plus a user turn.

@@ -24,6 +24,11 @@ pub fn append_log(path: &Path, turns: &[Turn], extra: Option<serde_json::Value>)
     if let (Some(serde_json::Value::Object(e)), serde_json::Value::Object(r)) = (extra, &mut rec) {
         r.extend(e);
     }
+    append_record(path, rec)
+}
+
+/// Appends one JSON record as a line, synced before returning.
+pub fn append_record(path: &Path, rec: serde_json::Value) -> anyhow::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -36,7 +41,7 @@ pub fn append_log(path: &Path, turns: &[Turn], extra: Option<serde_json::Value>)
 }
 
 /// The interactive loop (also works with piped input).
-pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit> {
+pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn::Learner>) -> anyhow::Result<Exit> {
     interrupt::set_cooperative(true);
     let mut engine = engine;
     let mut system = cli.chat.system.clone();
@@ -44,7 +49,6 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
-    let learner = cli.chat.learn_every.map(|n| learn::Learner::new(n, cli));
     if !cli.common.quiet {
         eprintln!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
     }
@@ -177,7 +181,7 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling) -> anyhow::Result<Exit
                 append_log(log, &t, extra.clone())?;
             }
             if let (Some(l), false) = (&learner, rejected) {
-                l.exchange(t);
+                l.exchange();
             }
         }
     }

@@ -61,6 +61,17 @@ pub struct ServeArgs {
     /// Append every answered exchange to this JSONL file (synced before the answer is sent).
     #[arg(long, value_name = "PATH")]
     pub log: Option<std::path::PathBuf>,
+    /// Seconds between looks for a newly published adapter or model (0 = never reload).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub reload_every: f64,
+    /// Learn a LoRA adapter from every N logged exchanges in the background (into LOG.adapter) and serve it.
+    #[arg(long, value_name = "N")]
+    pub learn_every: Option<usize>,
+    /// Samples always trained on with the new exchanges.
+    #[arg(long, value_name = "FILE")]
+    pub seed_data: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub hyper: crate::learn::HyperArgs,
 }
 
 const PAGE: &str = include_str!("page.html");
@@ -94,8 +105,26 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     if a.max_connections == 0 {
         return Err(Error::usage("--max-connections must be at least 1").into());
     }
+    if !(a.reload_every >= 0.0 && a.reload_every.is_finite()) {
+        return Err(Error::usage("--reload-every must be 0 (off) or a positive number of seconds").into());
+    }
     let defaults = sampling.sampling()?;
-    let engine = model.load()?;
+    let learner = match (a.learn_every, &a.log) {
+        (Some(_), None) => {
+            return Err(Error::usage_hint(
+                "--learn-every learns from the logged exchanges, and there is no --log",
+                "add --log chats.jsonl",
+            )
+            .into());
+        }
+        (Some(n), Some(log)) => {
+            let plan = crate::learn::plan_for_log(model, log, a.seed_data.as_deref(), &a.hyper)?;
+            Some(crate::learn::Learner::new(plan, n, None))
+        }
+        (None, _) => None,
+    };
+    let published = crate::reload::Published::new(model.clone(), learner.as_ref().map(|l| l.plan().clone()));
+    let engine = published.load()?;
     let model_name = engine.name.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,14 +138,16 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
         .map_err(|e| Error::io(format!("{}:{}", a.host, a.port), e))?;
     let addr = listener.local_addr().map(|x| x.to_string()).unwrap_or_default();
     common.say(format!(
-        "{TOOL}: serving {model_name} on http://{addr}/ (POST /chat, POST /v1/chat/completions, GET /health); precision {}",
+        "{TOOL}: serving {model_name} on http://{addr}/ (POST /chat, POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health); precision {}",
         engine.precision
     ));
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);
     let log = a.log.clone();
     let max_batch = a.max_batch.max(1);
     let stops = sampling.stop.clone();
-    std::thread::spawn(move || generator(engine, rx, max_batch, log, stops));
+    let reloads = (a.reload_every > 0.0).then(|| published.watch(Duration::from_secs_f64(a.reload_every)));
+    let generator = Generator { max_batch, log, stops, reloads, learner };
+    std::thread::spawn(move || generator.run(engine, rx));
     let ctx = Arc::new(Ctx {
         tx,
         defaults,
@@ -159,60 +190,96 @@ struct Limits {
     read_timeout: Duration,
 }
 
-/// The generator thread: one job (or a batch of jobs with the same sampling) at a time, in arrival order.
-fn generator(
-    engine: crate::engine::Engine,
-    rx: mpsc::Receiver<Job>,
+/// The generator thread's settings and companions.
+struct Generator {
     max_batch: usize,
     log: Option<std::path::PathBuf>,
     stops: Vec<String>,
-) {
-    let record = |job: &Job, text: &str| {
-        if let Some(path) = &log {
-            let mut t = job.turns.clone();
-            t.push(Turn::new(Role::Assistant, text.to_string()));
-            if let Err(e) = crate::repl::append_log(path, &t, None) {
-                eprintln!("{TOOL}: error: --log {}: {e:#}", path.display());
+    /// Newly published models, loaded by [`crate::reload`].
+    reloads: Option<mpsc::Receiver<(crate::engine::Engine, String)>>,
+    learner: Option<crate::learn::Learner>,
+}
+
+impl Generator {
+    /// Appends an answered exchange to `--log` (before the answer is sent) and counts it for learning.
+    fn record(&self, job: &Job, text: &str) {
+        let Some(path) = &self.log else { return };
+        let r = match &job.raw {
+            Some(prompt) => crate::repl::append_record(
+                path,
+                json!({"text": format!("{prompt}{text}"), "ts": banter_core::util::now_rfc3339()}),
+            ),
+            None => {
+                let mut t = job.turns.clone();
+                t.push(Turn::new(Role::Assistant, text.to_string()));
+                crate::repl::append_log(path, &t, None)
             }
-        }
-    };
-    let mut next: Option<Job> = None;
-    loop {
-        let first = match next.take() {
-            Some(j) => j,
-            None => match rx.recv() {
-                Ok(j) => j,
-                Err(_) => break,
-            },
         };
-        // Batch the requests already waiting behind a non-streaming one, in arrival order, while they
-        // share its sampling settings; the first that does not starts the next round.
-        let mut group = vec![first];
-        while group[0].stream.is_none() && group.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) if j.stream.is_none() && j.sampling == group[0].sampling => group.push(j),
-                Ok(j) => {
-                    next = Some(j);
-                    break;
+        match r {
+            Err(e) => eprintln!("{TOOL}: error: --log {}: {e:#}", path.display()),
+            Ok(()) => {
+                if let (Some(l), None) = (&self.learner, &job.raw) {
+                    l.exchange();
                 }
-                Err(_) => break,
             }
         }
-        if group.len() == 1 {
-            let job = group.remove(0);
-            let (out, _) = engine.reply(&job.turns, &job.sampling, &stops, &mut |t| match &job.stream {
-                Some(s) => s.send(t.to_string()).is_ok(),
-                None => true,
-            });
-            // Logged before the answer completes: before the JSON is sent, before a stream's end.
-            record(&job, &out.text);
-            let _ = job.done.send(out);
-        } else {
-            let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
-            let outs = engine.reply_batch(&convs, &group[0].sampling, &stops);
-            for (job, out) in group.into_iter().zip(outs) {
-                record(&job, &out.text);
+    }
+
+    /// One job (or a batch of jobs with the same sampling) at a time, in arrival order; a newly published
+    /// model is swapped in between them.
+    fn run(self, mut engine: crate::engine::Engine, rx: mpsc::Receiver<Job>) {
+        let mut next: Option<Job> = None;
+        loop {
+            let first = match next.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
+            };
+            if let Some(r) = &self.reloads {
+                while let Ok((e, msg)) = r.try_recv() {
+                    engine = e;
+                    eprintln!("{msg}");
+                }
+            }
+            if let Some(msg) = self.learner.as_ref().and_then(|l| l.poll_notice()) {
+                eprintln!("{msg}");
+            }
+            // Batch the chat requests already waiting behind a non-streaming one, in arrival order, while
+            // they share its sampling settings; the first that does not starts the next round.
+            let mut group = vec![first];
+            let batchable = |j: &Job| j.stream.is_none() && j.raw.is_none();
+            while batchable(&group[0]) && group.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(j) if batchable(&j) && j.sampling == group[0].sampling => group.push(j),
+                    Ok(j) => {
+                        next = Some(j);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if group.len() == 1 {
+                let job = group.remove(0);
+                let mut on_text = |t: &str| match &job.stream {
+                    Some(s) => s.send(t.to_string()).is_ok(),
+                    None => true,
+                };
+                let out = match &job.raw {
+                    Some(prompt) => engine.complete(prompt, &job.sampling, &self.stops, &mut on_text),
+                    None => engine.reply(&job.turns, &job.sampling, &self.stops, &mut on_text).0,
+                };
+                // Logged before the answer completes: before the JSON is sent, before a stream's end.
+                self.record(&job, &out.text);
                 let _ = job.done.send(out);
+            } else {
+                let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
+                let outs = engine.reply_batch(&convs, &group[0].sampling, &self.stops);
+                for (job, out) in group.into_iter().zip(outs) {
+                    self.record(&job, &out.text);
+                    let _ = job.done.send(out);
+                }
             }
         }
     }
@@ -259,16 +326,32 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>, limits: Limits) -> Result
     Ok(match answer {
         Answer::Json(status, v) => full(status, "application/json", v.to_string()),
         Answer::Page => full(200, "text/html; charset=utf-8", PAGE),
-        Answer::Stream(rx, id) => sse(rx, id, model),
+        Answer::Stream(rx, id, kind) => sse(rx, id, model, kind),
     })
 }
 
 /// A streamed completion as server-sent events: a role chunk, one chunk per text piece, then the finish
 /// chunk and `[DONE]` once the generator drops its sender.
-fn sse(rx: tokio::sync::mpsc::UnboundedReceiver<String>, id: String, model: String) -> Response<Body> {
-    let first = api::sse_chunk(&id, &model, json!({"role": "assistant", "content": ""}), serde_json::Value::Null);
-    let state = (Some(first), rx, id, model, false);
-    let stream = futures_util::stream::unfold(state, |(first, mut rx, id, model, done)| async move {
+fn sse(
+    rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    id: String,
+    model: String,
+    kind: api::StreamKind,
+) -> Response<Body> {
+    let first = match kind {
+        api::StreamKind::Chat => {
+            Some(api::sse_chunk(&id, &model, json!({"role": "assistant", "content": ""}), serde_json::Value::Null))
+        }
+        api::StreamKind::Text => None,
+    };
+    let piece = move |id: &str, model: &str, text: Option<&str>| match (kind, text) {
+        (api::StreamKind::Chat, Some(t)) => api::sse_chunk(id, model, json!({"content": t}), serde_json::Value::Null),
+        (api::StreamKind::Chat, None) => api::sse_chunk(id, model, json!({}), json!("stop")) + "data: [DONE]\n\n",
+        (api::StreamKind::Text, Some(t)) => api::sse_text_chunk(id, model, t, serde_json::Value::Null),
+        (api::StreamKind::Text, None) => api::sse_text_chunk(id, model, "", json!("stop")) + "data: [DONE]\n\n",
+    };
+    let state = (first, rx, id, model, false);
+    let stream = futures_util::stream::unfold(state, move |(first, mut rx, id, model, done)| async move {
         if let Some(f) = first {
             return Some((Ok::<_, Infallible>(Frame::data(Bytes::from(f))), (None, rx, id, model, done)));
         }
@@ -276,8 +359,8 @@ fn sse(rx: tokio::sync::mpsc::UnboundedReceiver<String>, id: String, model: Stri
             return None;
         }
         let (text, done) = match rx.recv().await {
-            Some(piece) => (api::sse_chunk(&id, &model, json!({"content": piece}), serde_json::Value::Null), false),
-            None => (api::sse_chunk(&id, &model, json!({}), json!("stop")) + "data: [DONE]\n\n", true),
+            Some(p) => (piece(&id, &model, Some(&p)), false),
+            None => (piece(&id, &model, None), true),
         };
         Some((Ok(Frame::data(Bytes::from(text))), (None, rx, id, model, done)))
     });

@@ -1,304 +1,466 @@
-//! Samples → token ids with loss labels, and ids → blocks (pack, pad, truncate).
+//! `banter-tokenize encode`.
 
-use banter_core::records::{Block, IGNORE_INDEX, Sample};
-use banter_core::{ChatTemplate, Rendered};
+use std::path::PathBuf;
+use std::sync::mpsc;
 
-use crate::tok::Tok;
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::json;
 
-/// One sample, tokenized: ids and labels (`-100` where no loss), EOS appended.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Encoded {
-    /// Token ids.
-    pub ids: Vec<u32>,
-    /// Labels, aligned with `ids` (the trainer shifts them, as Hugging Face does).
-    pub labels: Vec<i64>,
+use banter_core::cli::{self, CommonArgs};
+use banter_core::exit::Coded;
+use banter_core::jsonl::{JsonlReader, JsonlWriter, Line, Raw, ReadOptions, Source};
+use banter_core::records::{Block, IGNORE_INDEX, Record, Sample};
+use banter_core::{Error, Exit, progress};
+use banter_encode::encode::{self, Encoded, Fit, Mode, Packer, Side};
+use banter_encode::{resolve_template, tok};
+
+/// `encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Samples JSONL (or a JSON array), or plain .txt files (each line a text sample); `-` reads stdin.
+    #[arg(value_name = "SAMPLES")]
+    pub inputs: Vec<String>,
+    /// tokenizer.json, or a model directory (its stored template is used unless --template says otherwise).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub tokenizer: PathBuf,
+    /// chatml (default), asimbot, or a template JSON file.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// Tokens per block.
+    #[arg(long, value_name = "N", default_value_t = banter_encode::DEFAULT_BLOCK_SIZE)]
+    pub block_size: usize,
+    /// pack: join samples and cut fixed blocks (Oodi); pad/truncate: one sample per block.
+    #[arg(long, value_enum, default_value_t = Mode::Pack)]
+    pub mode: Mode,
+    /// pack: keep the last partial block, padded and masked.
+    #[arg(long)]
+    pub keep_tail: bool,
+    /// pad/truncate: which end of a too-long sample to cut (left keeps the reply).
+    #[arg(long, value_enum, default_value_t = Side::Left)]
+    pub truncate_side: Side,
+    /// Share of samples for validation.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub val_split: f64,
+    /// Seed of the validation split.
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// Write training blocks here (atomically) instead of stdout.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Output format: jsonl (one block per line), or bin (token ids, loss bits and a block index in one
+    /// file that banter-train streams with flat memory; docs/formats.md).
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Write validation blocks here (default: <output stem>.val.jsonl, or .val.bin).
+    #[arg(long, value_name = "PATH")]
+    pub val_output: Option<PathBuf>,
+    /// Save the tokenizer with the template's special tokens added (when they were missing).
+    #[arg(long, value_name = "PATH")]
+    pub save_tokenizer: Option<PathBuf>,
+    /// Count up to N malformed lines as skipped instead of failing with exit 3.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_errors: u64,
+    /// Worker threads (default: all cores); the output is the same for any number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
-impl Encoded {
-    /// Tokens that carry loss.
-    pub fn loss_tokens(&self) -> usize {
-        self.labels.iter().filter(|&&l| l != IGNORE_INDEX).count()
-    }
+/// `encode --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// JSONL blocks.
+    Jsonl,
+    /// Binary token file.
+    Bin,
 }
 
-/// Tokenizes rendered text and marks the tokens that fall in a loss span (a token belongs where its last
-/// byte is).
-pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, String> {
-    let (ids, offsets) = encode_long(tok, &r.text)?;
-    let mut labels = Vec::with_capacity(ids.len() + 1);
-    let mut span = 0usize;
-    for (id, &(start, end)) in ids.iter().zip(&offsets) {
-        let last = end.max(start + 1) - 1;
-        while span < r.loss_spans.len() && r.loss_spans[span].end <= last {
-            span += 1;
-        }
-        let inside = r.loss_spans.get(span).is_some_and(|s| s.start <= last && last < s.end);
-        labels.push(if inside { i64::from(*id) } else { IGNORE_INDEX });
-    }
-    let mut ids = ids;
-    ids.push(tok.eos_id);
-    labels.push(if r.eos_carries_loss() { i64::from(tok.eos_id) } else { IGNORE_INDEX });
-    Ok(Encoded { ids, labels })
-}
-
-/// Byte spans of tokens in a text.
-type Offsets = Vec<(usize, usize)>;
-
-/// Texts longer than this are encoded in pieces when the tokenizer allows it exactly ([`splits_exactly`]).
-const PIECE_BYTES: usize = 64 * 1024;
-
-/// Ids and byte offsets of `text`. A long text is cut before a space that starts a word and the pieces
-/// encoded one by one: the same ids as one call (the byte-level pre-tokenizer splits there anyway), in
-/// memory proportional to a piece, not to the whole text (a 4 MB sample took 770 MB in one call).
-fn encode_long(tok: &Tok, text: &str) -> Result<(Vec<u32>, Offsets), String> {
-    if text.len() <= PIECE_BYTES || !splits_exactly(tok) {
-        let enc = tok.inner.encode(text, false).map_err(|e| e.to_string())?;
-        return Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()));
-    }
-    let (mut ids, mut offsets) = (Vec::new(), Vec::new());
-    let mut start = 0;
-    while start < text.len() {
-        let mut end = (start + PIECE_BYTES).min(text.len());
-        if end < text.len() {
-            // Back up to a ' ' followed by a non-space (a word's start); none in the piece: go forward.
-            let b = text.as_bytes();
-            let at = |i: usize| b[i] == b' ' && i + 1 < b.len() && !(b[i + 1] as char).is_ascii_whitespace();
-            end = (start + 1..end)
-                .rev()
-                .find(|&i| at(i))
-                .or_else(|| (end..text.len()).find(|&i| at(i)))
-                .unwrap_or(text.len());
-        }
-        let enc = tok.inner.encode(&text[start..end], false).map_err(|e| e.to_string())?;
-        ids.extend_from_slice(enc.get_ids());
-        offsets.extend(enc.get_offsets().iter().map(|&(a, b)| (a + start, b + start)));
-        start = end;
-    }
-    Ok((ids, offsets))
-}
-
-/// True when cutting a text before a space that starts a word cannot change its tokens: a GPT-2 style
-/// byte-level pre-tokenizer (its regex splits there), no normalizer, and no added token containing a space.
-fn splits_exactly(tok: &Tok) -> bool {
-    use tokenizers::PreTokenizerWrapper;
-    matches!(tok.inner.get_pre_tokenizer(), Some(PreTokenizerWrapper::ByteLevel(b)) if b.use_regex)
-        && tok.inner.get_normalizer().is_none()
-        && tok.inner.get_added_tokens_decoder().values().all(|t| !t.content.contains(' '))
-}
-
-/// Renders and tokenizes a sample.
-pub fn encode_sample(tok: &Tok, template: &ChatTemplate, sample: &Sample) -> Result<Encoded, String> {
-    encode_rendered(tok, &template.render(sample))
-}
-
-/// How samples become blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Samples joined (each ends with EOS) and cut into fixed blocks (Oodi).
-    Pack,
-    /// One sample per block, padded to the block size (response-only training).
-    Pad,
-    /// One sample per block, cut to the block size, not padded.
-    Truncate,
-}
-
-/// Which end of a too-long sample is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// Drop the oldest tokens (the reply, at the end, survives).
-    Left,
-    /// Drop the newest tokens.
-    Right,
-}
-
-/// What happened to one sample in `pad`/`truncate` mode.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fit {
-    /// A block, and whether it was cut.
-    Block(Block, bool),
-    /// The cut removed every loss token: dropped.
-    LostResponse,
-}
-
-/// One sample in one block (pad/truncate modes).
-pub fn fit(e: Encoded, block: usize, mode: Mode, side: Side, pad_id: u32) -> Fit {
-    let Encoded { mut ids, mut labels } = e;
-    let cut = ids.len() > block;
-    if cut {
-        match side {
-            Side::Left => {
-                let drop = ids.len() - block;
-                ids.drain(..drop);
-                labels.drain(..drop);
-            }
-            Side::Right => {
-                ids.truncate(block);
-                labels.truncate(block);
-            }
-        }
-        if labels.iter().all(|&l| l == IGNORE_INDEX) {
-            return Fit::LostResponse;
-        }
-    }
-    if mode == Mode::Pad {
-        while ids.len() < block {
-            ids.push(pad_id);
-            labels.push(IGNORE_INDEX);
-        }
-    }
-    Fit::Block(Block { input_ids: ids, labels, fields: Default::default() }, cut)
-}
-
-/// Packs a stream of encoded samples into fixed blocks.
+/// Where blocks go.
 #[derive(Debug)]
-pub struct Packer {
-    block: usize,
-    ids: Vec<u32>,
-    labels: Vec<i64>,
+enum BlockWriter {
+    Jsonl(JsonlWriter),
+    Bin(banter_core::tokbin::TokBinWriter),
 }
 
-impl Packer {
-    /// A packer for blocks of `block` tokens.
-    pub fn new(block: usize) -> Self {
-        Packer { block, ids: Vec::new(), labels: Vec::new() }
+impl BlockWriter {
+    fn create(format: Format, path: Option<&std::path::Path>, vocab: u64, block: u64) -> Result<Self, Error> {
+        Ok(match format {
+            Format::Jsonl => BlockWriter::Jsonl(JsonlWriter::create(path)?),
+            Format::Bin => BlockWriter::Bin(banter_core::tokbin::TokBinWriter::new(path, vocab, block)?),
+        })
     }
 
-    /// Adds a sample; returns the blocks it completed.
-    pub fn push(&mut self, e: Encoded) -> Vec<Block> {
-        self.ids.extend(e.ids);
-        self.labels.extend(e.labels);
-        // Whole blocks are copied out from the front in one pass, then the remainder moved down once:
-        // draining block by block would shift the rest each time (quadratic in a long sample's length).
-        let whole = self.ids.len() / self.block * self.block;
-        let out = self.ids[..whole]
-            .chunks(self.block)
-            .zip(self.labels[..whole].chunks(self.block))
-            .map(|(ids, labels)| Block { input_ids: ids.to_vec(), labels: labels.to_vec(), fields: Default::default() })
-            .collect();
-        self.ids.drain(..whole);
-        self.labels.drain(..whole);
-        out
+    fn write(&mut self, b: &Block) -> Result<(), Error> {
+        match self {
+            BlockWriter::Jsonl(w) => w.write(b),
+            BlockWriter::Bin(w) => w.write(b),
+        }
     }
 
-    /// The partial last block: padded and masked with `keep_tail`, else dropped (returns its token count).
-    pub fn finish(self, keep_tail: bool, pad_id: u32) -> (Option<Block>, usize) {
-        if self.ids.is_empty() {
-            return (None, 0);
+    fn commit(self) -> Result<u64, Error> {
+        match self {
+            BlockWriter::Jsonl(w) => w.commit(),
+            BlockWriter::Bin(w) => w.commit(),
         }
-        let n = self.ids.len();
-        if !keep_tail {
-            return (None, n);
-        }
-        let mut ids = self.ids;
-        let mut labels = self.labels;
-        while ids.len() < self.block {
-            ids.push(pad_id);
-            labels.push(IGNORE_INDEX);
-        }
-        (Some(Block { input_ids: ids, labels, fields: Default::default() }), 0)
     }
 }
 
-/// Whether sample `index` goes to validation, deterministically for a seed (SplitMix64 of seed ⊕ index).
-pub fn is_val(index: u64, seed: u64, frac: f64) -> bool {
-    if frac <= 0.0 {
-        return false;
-    }
-    let z = banter_core::util::mix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    (z as f64 / u64::MAX as f64) < frac
+/// Counts for the encode report.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Stats {
+    /// Samples read.
+    pub samples: u64,
+    /// Samples in training / validation.
+    pub train_samples: u64,
+    /// Samples in validation.
+    pub val_samples: u64,
+    /// Tokens of all samples (EOS included).
+    pub tokens: u64,
+    /// Blocks written (training).
+    pub blocks: u64,
+    /// Blocks written (validation).
+    pub val_blocks: u64,
+    /// Share of block tokens with no loss (prompts, other speakers, padding).
+    pub masked_share: f64,
+    /// Samples cut to fit a block.
+    pub truncated: u64,
+    /// Samples dropped because no token carries loss (e.g. Asimbot rows without `<SYS>`).
+    pub dropped_no_loss: u64,
+    /// Samples dropped because the cut removed their reply.
+    pub dropped_truncated: u64,
+    /// Malformed lines skipped under --max-errors.
+    pub malformed: u64,
+    /// pack: tokens of the last partial block, dropped (use --keep-tail to keep them).
+    pub tail_tokens_dropped: u64,
+    /// Tokens per sample: p50, p90, p99, max.
+    pub tokens_per_sample: [u32; 4],
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use banter_core::records::{Role, Turn};
+struct Sink {
+    writer: BlockWriter,
+    packer: Option<Packer>,
+    blocks: u64,
+    tokens: u64,
+    masked: u64,
+}
 
-    fn tok() -> Tok {
-        let texts = ["hello there friend", "how are you today", "سلام دوست من 😂", "fine thanks and you"];
-        crate::tok::train(texts.iter().map(|s| s.to_string()), 500, 1, &ChatTemplate::chatml()).unwrap()
+impl Sink {
+    fn write(&mut self, b: &Block) -> Result<(), Error> {
+        self.tokens += b.input_ids.len() as u64;
+        self.masked += b.labels.iter().filter(|&&l| l == IGNORE_INDEX).count() as u64;
+        self.blocks += 1;
+        self.writer.write(b)
     }
+}
 
-    fn masked_text(tok: &Tok, e: &Encoded) -> String {
-        let ids: Vec<u32> = e.labels.iter().filter(|&&l| l >= 0).map(|&l| l as u32).collect();
-        tok.inner.decode(&ids, false).unwrap()
+/// What one run writes into and counts.
+struct Run<'a> {
+    a: &'a EncodeArgs,
+    tok: tok::Tok,
+    template: banter_core::ChatTemplate,
+    train: Sink,
+    val: Option<Sink>,
+    stats: Stats,
+    lens: Vec<u32>,
+    errors: Vec<String>,
+    index: u64,
+}
+
+/// Runs `encode`.
+pub(crate) fn run(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    if a.block_size < 2 {
+        return Err(Error::usage("--block-size must be at least 2").into());
     }
-
-    #[test]
-    fn long_texts_in_pieces_give_the_same_tokens_as_one_call() {
-        let t = tok();
-        let words = ["hello", "there", "friend,", "how", "are", "you", "today?", "سلام", "😂", "  ", "\n", "fine"];
-        let mut text = String::new();
-        let mut i = 0usize;
-        while text.len() < 3 * PIECE_BYTES + 123 {
-            text.push_str(words[i % words.len()]);
-            text.push(if i % 7 == 0 { '\n' } else { ' ' });
-            i = i.wrapping_mul(31).wrapping_add(17) % 1009;
+    if !(0.0..1.0).contains(&a.val_split) {
+        return Err(Error::usage("--val-split must be in [0, 1)").into());
+    }
+    let template = resolve_template(a.template.as_deref(), &a.tokenizer)?;
+    let tok = tok::load(&a.tokenizer, &template)?;
+    if !tok.added.is_empty() {
+        match &a.save_tokenizer {
+            Some(p) => tok::save(&tok.inner, p)?,
+            None => common.say(format!(
+                "banter-tokenize: note: added {} special token(s) the tokenizer lacked ({}); save it with --save-tokenizer",
+                tok.added.len(),
+                tok.added.join(" ")
+            )),
         }
-        let whole = t.inner.encode(text.as_str(), false).unwrap();
-        let (ids, offsets) = encode_long(&t, &text).unwrap();
-        assert!(splits_exactly(&t));
-        assert_eq!(ids, whole.get_ids());
-        assert_eq!(offsets, whole.get_offsets());
     }
-
-    #[test]
-    fn chatml_loss_is_exactly_the_assistant_content_and_end() {
-        let t = tok();
-        let s = Sample::chat(vec![Turn::new(Role::User, "how are you"), Turn::new(Role::Assistant, "fine thanks 😂")]);
-        let e = encode_sample(&t, &ChatTemplate::chatml(), &s).unwrap();
-        assert_eq!(masked_text(&t, &e), "fine thanks 😂<|end|>");
-        assert_eq!(*e.ids.last().unwrap(), t.eos_id);
-        assert_eq!(*e.labels.last().unwrap(), IGNORE_INDEX);
-        let all: Vec<u32> = e.ids[..e.ids.len() - 1].to_vec();
-        assert_eq!(t.inner.decode(&all, false).unwrap(), ChatTemplate::chatml().render(&s).text);
+    let val_path = val_path(a)?;
+    common.require_data_file(a.output.as_deref(), "blocks")?;
+    let packer = || (a.mode == Mode::Pack).then(|| Packer::new(a.block_size));
+    let vocab = tok.inner.get_vocab_size(true) as u64;
+    let writer = |p: Option<&std::path::Path>| BlockWriter::create(a.format, p, vocab, a.block_size as u64);
+    let sink = |w| Sink { writer: w, packer: packer(), blocks: 0, tokens: 0, masked: 0 };
+    let mut run = Run {
+        a,
+        train: sink(writer(a.output.as_deref())?),
+        val: match &val_path {
+            Some(p) => Some(sink(writer(Some(p))?)),
+            None => None,
+        },
+        tok,
+        template,
+        stats: Stats::default(),
+        lens: Vec::new(),
+        errors: Vec::new(),
+        index: 0,
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads.unwrap_or(0)).build()?;
+    let bar = progress::bar(None, "encoding", common);
+    for source in &Source::from_args(&a.inputs)? {
+        run.source(source, &pool, &bar)?;
     }
+    bar.finish_and_clear();
+    let (template_name, stats) = run.finish()?;
+    report(a, common, &template_name, &stats, val_path.is_some())?;
+    Ok(Exit::Success)
+}
 
-    #[test]
-    fn asimbot_loss_starts_after_the_last_sys_and_includes_eos() {
-        let tmpl = ChatTemplate::asimbot();
-        let texts = ["<USR_A> hi <SYS> hello", "سلام"];
-        let t = crate::tok::train(texts.iter().map(|s| s.to_string()), 400, 1, &tmpl).unwrap();
-        let s = Sample::text("<USR_A> how are you <SYS> fine <USR_B> and you? <SYS> سلام دوست");
-        let e = encode_sample(&t, &tmpl, &s).unwrap();
-        assert_eq!(masked_text(&t, &e), " سلام دوست<|endoftext|>");
-        let no_sys = encode_sample(&t, &tmpl, &Sample::text("<USR_A> nobody answers")).unwrap();
-        assert_eq!(no_sys.loss_tokens(), 0);
-    }
-
-    #[test]
-    fn packing_and_fitting() {
-        let e = |n: usize| Encoded { ids: vec![7; n], labels: vec![7; n] };
-        let mut p = Packer::new(4);
-        assert!(p.push(e(3)).is_empty());
-        let blocks = p.push(e(6));
-        assert_eq!(blocks.len(), 2);
-        let (tail, dropped) = p.finish(false, 0);
-        assert_eq!((tail, dropped), (None, 1));
-        let mut p = Packer::new(4);
-        p.push(e(2));
-        let (tail, _) = p.finish(true, 0);
-        assert_eq!(tail.unwrap().labels, vec![7, 7, -100, -100]);
-        let long = Encoded { ids: vec![1, 2, 3, 4, 5], labels: vec![-100, -100, -100, 4, 5] };
-        match fit(long.clone(), 3, Mode::Pad, Side::Left, 0) {
-            Fit::Block(b, cut) => assert_eq!((b.input_ids, cut), (vec![3, 4, 5], true)),
-            f => panic!("{f:?}"),
+/// Where validation blocks go: `--val-output`, else beside `-o`.
+fn val_path(a: &EncodeArgs) -> Result<Option<PathBuf>, Error> {
+    Ok(match (&a.val_output, &a.output) {
+        _ if a.val_split == 0.0 => None,
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(o)) if o.as_os_str() != "-" => {
+            let stem = o.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let ext = if a.format == Format::Bin { "bin" } else { "jsonl" };
+            Some(o.with_file_name(format!("{stem}.val.{ext}")))
         }
-        assert_eq!(fit(long, 3, Mode::Truncate, Side::Right, 0), Fit::LostResponse);
-        match fit(e(2), 4, Mode::Pad, Side::Left, 9) {
-            Fit::Block(b, cut) => {
-                assert_eq!((b.input_ids, b.labels, cut), (vec![7, 7, 9, 9], vec![7, 7, -100, -100], false))
+        _ => {
+            return Err(Error::usage_hint(
+                "--val-split needs a file for the validation blocks",
+                "add --val-output FILE or -o FILE",
+            ));
+        }
+    })
+}
+
+const BATCH: usize = 2048;
+
+/// The reader thread: batches of lines (plain text files: every non-empty line is a `{"text"}` sample).
+fn produce(source: &Source, mut reader: JsonlReader, tx: mpsc::SyncSender<Vec<Result<Line<Raw>, Error>>>) {
+    let plain = source.path().is_some_and(|p| p.extension().is_some_and(|e| e == "txt"));
+    if plain {
+        let lines = match source.open() {
+            Ok(r) => std::io::BufRead::lines(r),
+            Err(e) => {
+                let _ = tx.send(vec![Err(e)]);
+                return;
             }
-            f => panic!("{f:?}"),
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        for (i, l) in lines.enumerate() {
+            match l {
+                Ok(l) if l.trim().is_empty() => continue,
+                Ok(l) => batch.push(Ok(Line { line: i as u64 + 1, record: Raw::Value(json!({"text": l})) })),
+                Err(e) => batch.push(Err(Error::io("text input", e))),
+            }
+            if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(batch);
+        return;
+    }
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH {
+            match reader.next_raw() {
+                Some(item) => {
+                    let fatal = matches!(&item, Err(e) if !e.is_record_error());
+                    batch.push(item);
+                    if fatal {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() || tx.send(batch).is_err() {
+            return;
         }
     }
+}
 
-    #[test]
-    fn validation_split_is_deterministic_and_near_the_fraction() {
-        let n = (0..10_000).filter(|&i| is_val(i, 42, 0.1)).count();
-        assert!((900..1100).contains(&n), "{n}");
-        assert_eq!(is_val(5, 42, 0.1), is_val(5, 42, 0.1));
-        assert!(!is_val(5, 42, 0.0));
+impl Run<'_> {
+    /// Encodes one input: read on a thread, encode in parallel, place in input order.
+    fn source(
+        &mut self,
+        source: &Source,
+        pool: &rayon::ThreadPool,
+        bar: &indicatif::ProgressBar,
+    ) -> anyhow::Result<()> {
+        let name = source.to_string();
+        let reader = JsonlReader::open(source, ReadOptions::default())?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<Result<Line<Raw>, Error>>>(4);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            scope.spawn(move || produce(source, reader, tx));
+            for batch in rx {
+                banter_core::interrupt::check()?;
+                let (tok, template) = (&self.tok, &self.template);
+                let results: Vec<Result<Encoded, Error>> = pool
+                    .install(|| batch.into_par_iter().map(|item| encode_line(item, &name, tok, template)).collect());
+                for r in results {
+                    match r {
+                        Ok(e) => {
+                            bar.inc(1);
+                            self.place(e)?;
+                        }
+                        Err(err) if err.is_record_error() => {
+                            self.stats.malformed += 1;
+                            if self.errors.len() < 20 {
+                                self.errors.push(err.to_string());
+                            }
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+            }
+            Ok(())
+        })
     }
+
+    /// Counts one encoded sample and writes its blocks.
+    fn place(&mut self, e: Encoded) -> Result<(), Error> {
+        let (a, stats) = (self.a, &mut self.stats);
+        stats.samples += 1;
+        stats.tokens += e.ids.len() as u64;
+        self.lens.push(e.ids.len() as u32);
+        let is_val = encode::is_val(self.index, a.seed, a.val_split);
+        self.index += 1;
+        if e.loss_tokens() == 0 {
+            stats.dropped_no_loss += 1;
+            return Ok(());
+        }
+        let sink = match (is_val, self.val.as_mut()) {
+            (true, Some(v)) => {
+                stats.val_samples += 1;
+                v
+            }
+            _ => {
+                stats.train_samples += 1;
+                &mut self.train
+            }
+        };
+        match sink.packer.as_mut() {
+            Some(p) => {
+                for b in p.push(e) {
+                    sink.write(&b)?;
+                }
+            }
+            None => match encode::fit(e, a.block_size, a.mode, a.truncate_side, self.tok.pad_id) {
+                Fit::Block(b, cut) => {
+                    stats.truncated += u64::from(cut);
+                    sink.write(&b)?;
+                }
+                Fit::LostResponse => {
+                    stats.truncated += 1;
+                    stats.dropped_truncated += 1;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Reports skipped lines, flushes the packers, fills the statistics and commits the outputs.
+    fn finish(self) -> anyhow::Result<(String, Stats)> {
+        let Run { a, tok, template, mut train, mut val, mut stats, mut lens, errors, .. } = self;
+        if stats.malformed > a.max_errors {
+            for e in &errors {
+                eprintln!("banter-tokenize: error: {e}");
+            }
+            return Err(Coded::new(
+                Exit::BadInput,
+                format!("{} malformed line(s) (--max-errors {}); nothing was written", stats.malformed, a.max_errors),
+            )
+            .into());
+        }
+        // Skipped under --max-errors: each one named, so none is dropped silently.
+        for e in &errors {
+            eprintln!("banter-tokenize: warning: skipped (--max-errors) {e}");
+        }
+        if stats.malformed > errors.len() as u64 {
+            eprintln!(
+                "banter-tokenize: warning: {} more malformed line(s) skipped",
+                stats.malformed - errors.len() as u64
+            );
+        }
+        for sink in std::iter::once(&mut train).chain(val.as_mut()) {
+            if let Some(p) = sink.packer.take() {
+                let (tail, dropped) = p.finish(a.keep_tail, tok.pad_id);
+                stats.tail_tokens_dropped += dropped as u64;
+                if let Some(b) = tail {
+                    sink.write(&b)?;
+                }
+            }
+        }
+        stats.blocks = train.blocks;
+        stats.val_blocks = val.as_ref().map_or(0, |v| v.blocks);
+        let tokens = train.tokens + val.as_ref().map_or(0, |v| v.tokens);
+        let masked = train.masked + val.as_ref().map_or(0, |v| v.masked);
+        stats.masked_share =
+            if tokens == 0 { 0.0 } else { (masked as f64 / tokens as f64 * 10_000.0).round() / 10_000.0 };
+        lens.sort_unstable();
+        let pct = |p: f64| lens.get(((lens.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+        stats.tokens_per_sample = [pct(0.5), pct(0.9), pct(0.99), lens.last().copied().unwrap_or(0)];
+        train.writer.commit()?;
+        if let Some(v) = val {
+            v.writer.commit()?;
+        }
+        if stats.samples == 0 {
+            return Err(Coded::new(Exit::BadInput, "no samples in the input").into());
+        }
+        Ok((template.name, stats))
+    }
+}
+
+/// One line → its encoding, or a record error naming file and line.
+fn encode_line(
+    item: Result<Line<Raw>, Error>,
+    name: &str,
+    tok: &tok::Tok,
+    template: &banter_core::ChatTemplate,
+) -> Result<Encoded, Error> {
+    let Line { line, record } = item?;
+    let body = match record {
+        Raw::Text(t) => Sample::body_from_str(&t),
+        Raw::Value(v) => Sample::from_value(v).map(|s| s.body),
+    }
+    .map_err(|e| Error::data(name, Some(line), e))?;
+    let sample = Sample { body, fields: Default::default() };
+    encode::encode_sample(tok, template, &sample)
+        .map_err(|e| Error::data(name, Some(line), banter_core::FieldError::record(e)))
+}
+
+/// The summary: `--json`, or two lines on stderr.
+fn report(a: &EncodeArgs, common: &CommonArgs, template: &str, stats: &Stats, has_val: bool) -> anyhow::Result<()> {
+    if common.json {
+        cli::print_report(&cli::report(
+            "banter-tokenize",
+            Exit::Success,
+            json!({"command": "encode", "template": template, "mode": a.mode, "block_size": a.block_size, "counts": stats}),
+        ))?;
+        return Ok(());
+    }
+    let [p50, p90, p99, max] = stats.tokens_per_sample;
+    common.say(format!(
+        "banter-tokenize: {} samples, {} tokens → {} blocks of {}{} ({}); {:.1}% of block tokens masked; \
+         tokens/sample p50 {p50} p90 {p90} p99 {p99} max {max}",
+        stats.samples,
+        stats.tokens,
+        stats.blocks,
+        a.block_size,
+        if has_val { format!(" + {} validation blocks", stats.val_blocks) } else { String::new() },
+        format!("{:?}", a.mode).to_lowercase(),
+        stats.masked_share * 100.0
+    ));
+    if stats.truncated + stats.dropped_no_loss + stats.tail_tokens_dropped + stats.malformed > 0 {
+        common.say(format!(
+            "banter-tokenize: {} truncated, {} dropped (reply cut away), {} dropped (nothing to learn), \
+             {} tail tokens dropped (--keep-tail keeps them), {} malformed",
+            stats.truncated, stats.dropped_truncated, stats.dropped_no_loss, stats.tail_tokens_dropped, stats.malformed
+        ));
+    }
+    Ok(())
 }

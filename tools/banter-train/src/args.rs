@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use banter_core::cli::CommonArgs;
-use banter_tokenize::encode::Mode;
+use banter_encode::encode::Mode;
 
 use crate::{EXAMPLES, version};
 
@@ -97,7 +97,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", help_heading = "LoRA")]
     pub adapter: Option<PathBuf>,
 
-    /// Block size when tokenizing samples (default: min(128, n_positions)).
+    /// Block size when tokenizing samples (default: min(128, n_positions), as banter-tokenize's 128).
     #[arg(long, value_name = "N", help_heading = "Data")]
     pub block_size: Option<usize>,
     /// Packing when tokenizing samples: pack (Oodi) or pad (one sample per block).
@@ -168,6 +168,13 @@ pub struct Cli {
     /// Continue from the newest checkpoint in the output directory (or from this checkpoint directory).
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", help_heading = "Checkpoints")]
     pub resume: Option<String>,
+
+    /// After training, continue this text with the trained model and print it (the report's "sample").
+    #[arg(long, value_name = "TEXT", help_heading = "Checkpoints")]
+    pub sample_prompt: Option<String>,
+    /// Tokens generated for --sample-prompt.
+    #[arg(long, value_name = "N", default_value_t = 50, help_heading = "Checkpoints")]
+    pub sample_tokens: usize,
 
     /// cpu, cuda or auto.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = "Runtime")]
@@ -247,4 +254,73 @@ pub fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
         }
     }
     Ok(out)
+}
+
+impl DeviceChoice {
+    /// banter-model's request.
+    pub fn arg(self) -> banter_model::runtime::DeviceArg {
+        use banter_model::runtime::DeviceArg as D;
+        match self {
+            DeviceChoice::Auto => D::Auto,
+            DeviceChoice::Cpu => D::Cpu,
+            DeviceChoice::Cuda => D::Cuda,
+        }
+    }
+}
+
+impl Cli {
+    /// The trainer's settings, resolved once from the flags.
+    pub fn settings(&self) -> banter_trainer::TrainSettings {
+        use banter_trainer::{LoraSettings, Optimisation, TrainSettings};
+        TrainSettings {
+            inputs: self.inputs.clone(),
+            output: self.output.clone().unwrap_or_default(),
+            init: self.init.map(|i| match i {
+                Init::Scratch => banter_trainer::Init::Scratch,
+                Init::Pretrained => banter_trainer::Init::Pretrained,
+            }),
+            config: self.config.clone(),
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+            template: self.template.clone(),
+            dropout: self.dropout,
+            lora: LoraSettings {
+                enabled: self.lora,
+                r: self.lora_r,
+                alpha: self.lora_alpha,
+                dropout: self.lora_dropout,
+                targets: self.lora_targets.clone(),
+                adapter: self.adapter.clone(),
+            },
+            block_size: self.block_size,
+            mode: self.mode,
+            val_file: self.val_file.clone(),
+            val_split: self.val_split,
+            force: self.force,
+            opt: Optimisation {
+                epochs: self.epochs,
+                max_steps: self.max_steps,
+                batch_size: self.batch_size,
+                grad_accum: self.grad_accum,
+                lr: self.lr,
+                min_lr: self.min_lr,
+                warmup: self.warmup,
+                weight_decay: self.weight_decay,
+                beta1: self.beta1,
+                beta2: self.beta2,
+                clip: self.clip,
+                eval_every: self.eval_every,
+                eval_blocks: self.eval_blocks,
+                early_stopping: self.early_stopping,
+                seed: self.seed,
+            },
+            save_every: self.save_every,
+            save_total_limit: self.save_total_limit,
+            resume: self.resume.clone(),
+            device: self.device.arg(),
+            precision: self.precision.arg(),
+            sample_prompt: self.sample_prompt.clone(),
+            sample_tokens: self.sample_tokens,
+        }
+    }
 }

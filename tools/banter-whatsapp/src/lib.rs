@@ -352,17 +352,17 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         for s in &mut built {
             if let SampleBody::Chat(turns) = &mut s.body {
                 for t in turns {
-                    let found: Vec<_> = banter_validate::checks::pii::find(&t.content)
+                    let found: Vec<_> = banter_quality::checks::pii::find(&t.content)
                         .into_iter()
                         .filter(|f| {
                             matches!(
                                 f.kind,
-                                banter_validate::checks::pii::Kind::Phone | banter_validate::checks::pii::Kind::Email
+                                banter_quality::checks::pii::Kind::Phone | banter_quality::checks::pii::Kind::Email
                             )
                         })
                         .collect();
                     if !found.is_empty() {
-                        t.content = banter_validate::checks::pii::redact(&t.content, &found);
+                        t.content = banter_quality::checks::pii::redact(&t.content, &found);
                     }
                 }
             }

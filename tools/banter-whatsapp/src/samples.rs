@@ -213,7 +213,7 @@ impl Bm25 {
             let mut tf: HashMap<u64, u32> = HashMap::new();
             // Words without their punctuation ("match?" is "match").
             let clean: String = t.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
-            let toks = banter_validate::text::token_hashes(&clean);
+            let toks = banter_quality::text::token_hashes(&clean);
             for h in &toks {
                 *tf.entry(*h).or_default() += 1;
             }

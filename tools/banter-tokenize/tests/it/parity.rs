@@ -25,7 +25,7 @@ fn python_tokenizers_and_transformers_encode_identically() {
         let tok = trained(dir.path(), template);
         let texts: Vec<String> =
             std::fs::read_to_string(data("corpus.txt")).unwrap().lines().take(10).map(str::to_string).collect();
-        let ours = banter_tokenize::tok::load(&tok, &banter_core::ChatTemplate::preset(template).unwrap()).unwrap();
+        let ours = banter_encode::tok::load(&tok, &banter_core::ChatTemplate::preset(template).unwrap()).unwrap();
         let want: Vec<Vec<u32>> =
             texts.iter().map(|t| ours.inner.encode(t.as_str(), false).unwrap().get_ids().to_vec()).collect();
         let script = r#"

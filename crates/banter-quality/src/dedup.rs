@@ -195,7 +195,7 @@ pub fn exact_key(norm: &str) -> u128 {
     xxh3_128(norm.as_bytes())
 }
 
-const BANDS: usize = 14;
+pub const BANDS: usize = 14;
 const ROWS: usize = 8;
 
 /// The 14 LSH band keys of a normalised text's MinHash signature.

@@ -8,8 +8,8 @@ use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
 use banter_core::tokbin::TokBin;
 use banter_core::{ChatTemplate, Error, FieldError};
-use banter_tokenize::encode::{self, Fit, Mode, Packer, Side};
-use banter_tokenize::tok::Tok;
+use banter_encode::encode::{self, Fit, Mode, Packer, Side};
+use banter_encode::tok::Tok;
 use tch::{Device, Tensor};
 
 /// What an input file holds.

@@ -113,7 +113,7 @@ pub enum Severity {
 }
 
 /// The two sets of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Chat and instruction samples (MTN Sails' checks, fixed, plus duplicates, encoding and PII).

@@ -1,0 +1,228 @@
+//! Everything a training run needs to know, as plain data: banter-train resolves it from its flags and
+//! config file, banter-chat's learner builds it directly.
+
+use std::path::PathBuf;
+
+use banter_encode::encode::Mode;
+use banter_model::precision::PrecisionArg;
+use banter_model::runtime::DeviceArg;
+
+/// How training starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// Random weights of `config`'s shape.
+    Scratch,
+    /// The weights of `model`.
+    Pretrained,
+}
+
+/// LoRA settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSettings {
+    /// Train an adapter instead of all weights (also implied by `adapter`).
+    pub enabled: bool,
+    /// Rank.
+    pub r: i64,
+    /// Alpha (the update is scaled by alpha / r).
+    pub alpha: f64,
+    /// Dropout.
+    pub dropout: f64,
+    /// Modules to adapt (PEFT suffix matching).
+    pub targets: Vec<String>,
+    /// Continue from this adapter (PEFT directory) instead of fresh LoRA weights.
+    pub adapter: Option<PathBuf>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        LoraSettings {
+            enabled: false,
+            r: 8,
+            alpha: 16.0,
+            dropout: 0.05,
+            targets: vec!["c_attn".into(), "c_proj".into()],
+            adapter: None,
+        }
+    }
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Optimisation {
+    /// Passes over the data.
+    pub epochs: u64,
+    /// Stop after this many optimizer steps (overrides `epochs`).
+    pub max_steps: Option<i64>,
+    /// Blocks per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate (default by mode: [`TrainSettings::default_lr`]).
+    pub lr: Option<f64>,
+    /// Final learning rate of the cosine decay (default lr / 10).
+    pub min_lr: Option<f64>,
+    /// Linear warmup steps (capped at half the run).
+    pub warmup: i64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// AdamW β₁.
+    pub beta1: f64,
+    /// AdamW β₂.
+    pub beta2: f64,
+    /// Gradient norm clipping (0 = off).
+    pub clip: f64,
+    /// Evaluate every N steps.
+    pub eval_every: i64,
+    /// Validation blocks per evaluation (0 = all).
+    pub eval_blocks: usize,
+    /// Stop after N evaluations without improvement (0 = off).
+    pub early_stopping: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for Optimisation {
+    fn default() -> Self {
+        Optimisation {
+            epochs: 1,
+            max_steps: None,
+            batch_size: 8,
+            grad_accum: 1,
+            lr: None,
+            min_lr: None,
+            warmup: 100,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            clip: 1.0,
+            eval_every: 100,
+            eval_blocks: 0,
+            early_stopping: 0,
+            seed: 42,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct TrainSettings {
+    /// Blocks JSONL, samples JSONL, or one binary token file.
+    pub inputs: Vec<String>,
+    /// The output directory.
+    pub output: PathBuf,
+    /// Scratch or pretrained (default: pretrained when `model` is given).
+    pub init: Option<Init>,
+    /// Shape for scratch: a preset name or a config.json.
+    pub config: String,
+    /// The model directory to start from.
+    pub model: Option<PathBuf>,
+    /// tokenizer.json (default: the model's).
+    pub tokenizer: Option<PathBuf>,
+    /// Chat template (default: the model's, else chatml).
+    pub template: Option<String>,
+    /// Dropout for a scratch model.
+    pub dropout: Option<f64>,
+    /// LoRA.
+    pub lora: LoraSettings,
+    /// Block size for samples (default: min([`banter_encode::DEFAULT_BLOCK_SIZE`], n_positions)).
+    pub block_size: Option<usize>,
+    /// Packing for samples.
+    pub mode: Mode,
+    /// Validation data.
+    pub val_file: Option<String>,
+    /// Share of training blocks held out.
+    pub val_split: f64,
+    /// Train even below the quality gate.
+    pub force: bool,
+    /// Optimisation.
+    pub opt: Optimisation,
+    /// Checkpoint every N steps (0 = only at the end and when cancelled).
+    pub save_every: i64,
+    /// Checkpoints kept.
+    pub save_total_limit: usize,
+    /// Resume: `Some("")` from the newest checkpoint in `output`, `Some(dir)` from that one.
+    pub resume: Option<String>,
+    /// Device.
+    pub device: DeviceArg,
+    /// Precision.
+    pub precision: PrecisionArg,
+    /// After training, continue this text with the trained model (the report's `sample`).
+    pub sample_prompt: Option<String>,
+    /// Tokens generated for `sample_prompt`.
+    pub sample_tokens: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            inputs: Vec::new(),
+            output: PathBuf::new(),
+            init: None,
+            config: "tiny".into(),
+            model: None,
+            tokenizer: None,
+            template: None,
+            dropout: None,
+            lora: LoraSettings::default(),
+            block_size: None,
+            mode: Mode::Pack,
+            val_file: None,
+            val_split: 0.0,
+            force: false,
+            opt: Optimisation::default(),
+            save_every: 0,
+            save_total_limit: 2,
+            resume: None,
+            device: DeviceArg::Auto,
+            precision: PrecisionArg::Auto,
+            sample_prompt: None,
+            sample_tokens: 50,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// Scratch unless a model is given.
+    pub fn init(&self) -> Init {
+        self.init.unwrap_or(if self.model.is_some() { Init::Pretrained } else { Init::Scratch })
+    }
+
+    /// True when an adapter is trained.
+    pub fn is_lora(&self) -> bool {
+        self.lora.enabled || self.lora.adapter.is_some()
+    }
+
+    /// The learning rate when none is given: 2e-4 LoRA, 5e-5 full fine-tune, 1e-3 scratch.
+    pub fn default_lr(&self) -> f64 {
+        if self.is_lora() {
+            2e-4
+        } else if self.model.is_some() {
+            5e-5
+        } else {
+            1e-3
+        }
+    }
+}
+
+/// How a run talks to the person at the terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Console {
+    /// Print nothing but errors.
+    pub quiet: bool,
+    /// Show a progress bar (a terminal, and not --quiet/--no-progress).
+    pub progress: bool,
+}
+
+impl Console {
+    /// Silent (background work).
+    pub fn silent() -> Self {
+        Console { quiet: true, progress: false }
+    }
+
+    /// A line on stderr unless quiet.
+    pub fn say(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Before the first step: tokenizer and template, the model (scratch or pretrained), the data (with the
+//! quality gate for samples), and LoRA.
+
+use std::path::Path;
+
+use tch::Device;
+
+use banter_core::exit::Coded;
+use banter_core::records::{Block, IGNORE_INDEX, Sample};
+use banter_core::{ChatTemplate, Error, Exit};
+use banter_encode::tok::Tok;
+use banter_model::{Gpt2, Gpt2Config, LoraConfig, ModelError, io, lora};
+use banter_quality::{GATE_MIN_SCORE, Profile, Settings};
+
+use crate::settings::{Console, Init, TrainSettings};
+use crate::{TOOL, data};
+
+pub(crate) fn model_err(e: ModelError) -> anyhow::Error {
+    let code = e.exit();
+    Coded::new(code, e.to_string()).into()
+}
+
+/// Everything a run needs once set up.
+pub(crate) struct Setup {
+    pub model: Gpt2,
+    pub tok: Tok,
+    pub template: ChatTemplate,
+    pub train: data::Blocks,
+    pub val: data::Blocks,
+    pub base_name: String,
+    pub old_vocab: i64,
+    /// The quality gate's score of the sample inputs (None for blocks only).
+    pub quality: Option<f64>,
+}
+
+/// Loads everything; the errors name the flag or file at fault.
+pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyhow::Result<Setup> {
+    tch::manual_seed(s.opt.seed as i64);
+    let tok_path = s.tokenizer.clone().or_else(|| s.model.clone()).ok_or_else(|| {
+        Error::usage_hint(
+            "no tokenizer",
+            "give --tokenizer tokenizer.json (train one with banter-tokenize train-tokenizer)",
+        )
+    })?;
+    if !data::has_tokenizer(&tok_path) {
+        return Err(Error::usage(format!("{}: no tokenizer.json there (use --tokenizer)", tok_path.display())).into());
+    }
+    let template = banter_encode::resolve_template(s.template.as_deref(), &tok_path)?;
+    let tok = banter_encode::tok::load(&tok_path, &template)?;
+    let (mut model, base_name) = load_model(s, &tok, device)?;
+    let old_vocab = model.cfg.vocab_size;
+    let vocab = tok.inner.get_vocab_size(true) as i64;
+    if vocab > old_vocab {
+        model.resize_vocab(vocab);
+        console.say(format!(
+            "{TOOL}: the embeddings grew from {old_vocab} to {vocab} tokens for the template's special tokens"
+        ));
+    }
+    let (train, val, quality) = load_data(s, &model, &tok, &template, console)?;
+    if s.is_lora() {
+        attach_lora(s, &mut model)?;
+    }
+    Ok(Setup { model, tok, template, train, val, base_name, old_vocab, quality })
+}
+
+fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(Gpt2, String)> {
+    let vocab = tok.inner.get_vocab_size(true) as i64;
+    Ok(match s.init() {
+        Init::Scratch => {
+            let mut cfg = match Gpt2Config::preset(&s.config, vocab) {
+                Some(c) => c,
+                None => {
+                    let mut c = Gpt2Config::load(Path::new(&s.config)).map_err(model_err)?;
+                    c.vocab_size = vocab.max(c.vocab_size);
+                    c
+                }
+            };
+            if let Some(p) = s.dropout {
+                cfg.attn_pdrop = p;
+                cfg.resid_pdrop = p;
+                cfg.embd_pdrop = p;
+            }
+            cfg.eos_token_id = Some(i64::from(tok.eos_id));
+            cfg.bos_token_id = Some(i64::from(tok.eos_id));
+            cfg.validate().map_err(model_err)?;
+            (Gpt2::new(cfg, device), String::new())
+        }
+        Init::Pretrained => {
+            let dir = s.model.clone().ok_or_else(|| Error::usage("--init pretrained needs --model DIR"))?;
+            let m = io::load_model(&dir, device).map_err(model_err)?;
+            (m, std::fs::canonicalize(&dir).unwrap_or(dir).display().to_string())
+        }
+    })
+}
+
+type Data = (data::Blocks, data::Blocks, Option<f64>);
+
+fn load_data(
+    s: &TrainSettings,
+    model: &Gpt2,
+    tok: &Tok,
+    template: &ChatTemplate,
+    console: Console,
+) -> anyhow::Result<Data> {
+    let n_pos = model.cfg.n_positions as usize;
+    let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
+    if block > n_pos {
+        return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
+    }
+    let vocab = model.cfg.vocab_size;
+    let mut quality = None;
+    let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {
+        if s.inputs.len() > 1 {
+            return Err(Error::usage("a binary token file (.bin) must be the only training input").into());
+        }
+        if s.val_split > 0.0 {
+            return Err(Error::usage_hint(
+                "--val-split does not apply to a binary token file",
+                "give --val-file (banter-tokenize encode --format bin --val-split writes one)",
+            )
+            .into());
+        }
+        data::open_bin(&s.inputs[0], vocab, n_pos)?
+    } else {
+        let mut train = Vec::new();
+        let mut samples = Vec::new();
+        for input in &s.inputs {
+            match data::sniff(input)? {
+                data::Kind::Blocks => {
+                    let r = data::read_blocks(input, vocab, n_pos)?;
+                    if r.short > 0 {
+                        eprintln!(
+                            "{TOOL}: warning: {} block(s) with fewer than 2 tokens have nothing to learn and were skipped (first: {})",
+                            r.short,
+                            r.first_short.unwrap_or_default()
+                        );
+                    }
+                    train.extend(r.blocks);
+                }
+                data::Kind::Samples => samples.extend(data::read_samples(input)?),
+            }
+        }
+        if !samples.is_empty() {
+            quality = Some(quality_gate(s.force, &samples, console)?);
+            let (blocks, dropped) = data::tokenize(&samples, tok, template, block, s.mode);
+            if dropped > 0 {
+                console.say(format!(
+                    "{TOOL}: {dropped} sample(s) had nothing to learn (no reply tokens) and were skipped"
+                ));
+            }
+            train.extend(blocks);
+        }
+        check_blocks(&train, n_pos)?;
+        data::Blocks::Mem(train)
+    };
+    let val = match (&s.val_file, &mut train) {
+        (Some(v), _) if data::is_bin(v) => data::open_bin(v, vocab, n_pos)?,
+        (Some(v), _) => data::Blocks::Mem(read_val(s, v, vocab, n_pos, tok, template, block)?),
+        (None, data::Blocks::Mem(t)) if s.val_split > 0.0 => {
+            let (kept, held) = data::split(std::mem::take(t), s.val_split, s.opt.seed);
+            *t = kept;
+            data::Blocks::Mem(held)
+        }
+        (None, _) => data::Blocks::Mem(Vec::new()),
+    };
+    if train.is_empty() {
+        return Err(
+            Coded::new(Exit::BadInput, "no training blocks: the data is empty or every sample was skipped").into()
+        );
+    }
+    Ok((train, val, quality))
+}
+
+fn check_blocks(train: &[Block], n_pos: usize) -> anyhow::Result<()> {
+    if let Some(b) = train.iter().find(|b| b.input_ids.len() > n_pos) {
+        return Err(Error::usage(format!(
+            "a block of {} tokens is longer than the model's {n_pos} positions (--block-size is at most {n_pos})",
+            b.input_ids.len()
+        ))
+        .into());
+    }
+    if !train.is_empty() && train.iter().all(|b| b.labels.iter().all(|&l| l == IGNORE_INDEX)) {
+        return Err(Coded::new(
+            Exit::BadInput,
+            "nothing to learn: every label of the training data is -100 (no position carries loss)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn attach_lora(s: &TrainSettings, model: &mut Gpt2) -> anyhow::Result<()> {
+    match &s.lora.adapter {
+        Some(dir) => {
+            io::load_adapter(model, dir).map_err(model_err)?;
+        }
+        None => {
+            let cfg = LoraConfig {
+                r: s.lora.r,
+                alpha: s.lora.alpha,
+                dropout: s.lora.dropout,
+                targets: s.lora.targets.clone(),
+            };
+            if lora::attach(model, &cfg) == 0 {
+                return Err(Error::usage(format!(
+                    "--lora-targets {:?} match no layer (GPT-2 has c_attn, c_proj, c_fc)",
+                    cfg.targets
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validation blocks from a JSONL file of blocks or samples.
+fn read_val(
+    s: &TrainSettings,
+    v: &str,
+    vocab: i64,
+    n_pos: usize,
+    tok: &Tok,
+    template: &ChatTemplate,
+    block: usize,
+) -> anyhow::Result<Vec<Block>> {
+    Ok(match data::sniff(v)? {
+        data::Kind::Blocks => data::read_blocks(v, vocab, n_pos)?.blocks,
+        data::Kind::Samples => data::tokenize(&data::read_samples(v)?, tok, template, block, s.mode).0,
+    })
+}
+
+/// MTN's gate, as banter-validate scores it (duplicates included): below 0.5 training is refused unless
+/// `force`. Returns the score.
+pub fn quality_gate(force: bool, samples: &[Sample], console: Console) -> anyhow::Result<f64> {
+    let g = banter_quality::gate(samples, &Settings::new(Profile::Chat));
+    let score = g.score();
+    if g.passes(GATE_MIN_SCORE) {
+        console.say(format!("{TOOL}: data quality {:.1}% of {} samples", score * 100.0, samples.len()));
+        return Ok(score);
+    }
+    let msg = format!("data quality {:.1}% ({}) is below the 50% gate", score * 100.0, g.summary());
+    if !force {
+        return Err(
+            Coded::new(Exit::GateFailed, format!("{msg}; run banter-validate --filter, or pass --force")).into()
+        );
+    }
+    console.say(format!("{TOOL}: warning: {msg} (--force)"));
+    Ok(score)
+}

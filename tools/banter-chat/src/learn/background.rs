@@ -1,0 +1,145 @@
+//! `--learn-every N`: learning rounds in a background thread while the chat (or the server) goes on.
+//!
+//! The learner counts logged exchanges; once N are waiting (counting those a previous run left unlearned)
+//! it runs a [`Plan`] round on its own thread with its own cancellation token, so Ctrl-C on a reply never
+//! stops it. The REPL swaps the new model in between turns ([`Learner::poll_swap`]); the server picks the
+//! published adapter up by itself.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use banter_core::CancelToken;
+
+use super::plan::{Plan, recover};
+use crate::TOOL;
+use crate::engine::Engine;
+
+/// Loads the model with a newly published adapter (in the learner's thread).
+pub type Loader = Box<dyn Fn(&Plan) -> anyhow::Result<Engine> + Send + Sync>;
+
+/// A round's result: the new model (when a loader was given) and a notice.
+type Done = Result<(Option<Engine>, String), String>;
+
+/// Background learning.
+pub struct Learner {
+    plan: Arc<Plan>,
+    every: usize,
+    waiting: AtomicUsize,
+    busy: Arc<AtomicBool>,
+    done: Mutex<Option<mpsc::Receiver<Done>>>,
+    loader: Option<Arc<Loader>>,
+    cancel: CancelToken,
+}
+
+impl std::fmt::Debug for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner").field("plan", &self.plan).field("every", &self.every).finish()
+    }
+}
+
+impl Learner {
+    /// A learner for `plan`, rounds every `every` exchanges; a round starts at once when a previous run
+    /// left that many exchanges unlearned.
+    pub fn new(plan: Plan, every: usize, loader: Option<Loader>) -> Self {
+        recover(&plan.out);
+        let backlog = plan.backlog();
+        let l = Learner {
+            plan: Arc::new(plan),
+            every: every.max(1),
+            waiting: AtomicUsize::new(backlog),
+            busy: Arc::new(AtomicBool::new(false)),
+            done: Mutex::new(None),
+            loader: loader.map(Arc::new),
+            cancel: CancelToken::new(),
+        };
+        if backlog >= l.every {
+            eprintln!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)");
+        }
+        l.maybe_start();
+        l
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// An exchange was logged; every `every` of them start a round in the background.
+    pub fn exchange(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.maybe_start();
+    }
+
+    fn maybe_start(&self) {
+        if self.waiting.load(Ordering::SeqCst) < self.every || self.busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let n = self.waiting.swap(0, Ordering::SeqCst);
+        let (tx, rx) = mpsc::channel();
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+        let (plan, busy, loader, cancel) =
+            (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone());
+        eprintln!("({TOOL}: learning from {n} new exchange(s) in the background…)");
+        std::thread::spawn(move || {
+            let result = plan.learn(&cancel).and_then(|l| {
+                let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
+                let msg = format!(
+                    "({TOOL}: learned from {} of {} new exchange(s); adapter {} is now in use)",
+                    l.kept,
+                    l.fresh,
+                    plan.out.display()
+                );
+                Ok((engine, msg))
+            });
+            let _ = tx.send(result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})")));
+            busy.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// The outcome of a finished round, if one finished: swaps in its model; returns a notice.
+    pub fn poll_swap(&self, engine: &mut Engine) -> Option<String> {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let r = done.as_ref()?.try_recv().ok()?;
+        *done = None;
+        drop(done);
+        // Exchanges logged while that round ran may already make the next one due.
+        self.maybe_start();
+        Some(match r {
+            Ok((Some(new), msg)) => {
+                *engine = new;
+                msg
+            }
+            Ok((None, msg)) => msg,
+            Err(e) => e,
+        })
+    }
+
+    /// The notice of a finished round, if one finished (for a learner without a loader: the server).
+    pub fn poll_notice(&self) -> Option<String> {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let r = done.as_ref()?.try_recv().ok()?;
+        *done = None;
+        drop(done);
+        self.maybe_start();
+        Some(match r {
+            Ok((_, msg)) => msg,
+            Err(e) => e,
+        })
+    }
+
+    /// True while a round runs.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a round in progress (its files complete) before the program exits.
+    pub fn finish(self) {
+        if self.busy() {
+            eprintln!("({TOOL}: waiting for the background learning to finish…)");
+        }
+        while self.busy() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The one learning engine behind `watch`, the REPL's `--learn-every` and `serve --learn-every`: read the
+//! log lines not yet learned, keep what the quality gate keeps, continue the current LoRA adapter on them
+//! (plus seed data) with banter-trainer, publish the new adapter atomically, then record the lines as
+//! learned. A crash at any point loses nothing: the state file moves only after the publish, so the lines
+//! are learned again on the next start.
+
+use std::path::{Path, PathBuf};
+
+use banter_core::records::{Record, Sample};
+use banter_core::{CancelToken, Exit};
+use banter_model::runtime::DeviceArg;
+use banter_quality::{Profile, Settings};
+use banter_trainer::{Console, LoraSettings, Optimisation, Outcome, TrainSettings};
+
+/// Training hyperparameters of a learning round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hyper {
+    /// Passes over the new exchanges (+ seed data).
+    pub epochs: u64,
+    /// Blocks per step.
+    pub batch_size: usize,
+    /// Peak learning rate (None: banter-train's LoRA default, 2e-4).
+    pub lr: Option<f64>,
+    /// Block size (None: banter-train's default).
+    pub block_size: Option<usize>,
+    /// Warmup steps.
+    pub warmup: i64,
+}
+
+impl Default for Hyper {
+    fn default() -> Self {
+        Hyper { epochs: 2, batch_size: 4, lr: None, block_size: None, warmup: 2 }
+    }
+}
+
+/// What to learn from and where the result goes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The base model (`--model`).
+    pub base: PathBuf,
+    /// The adapter to start from until a learned one exists (`--adapter`: a persona).
+    pub start: Option<PathBuf>,
+    /// Where the learned adapter is published (the previous one is kept as `DIR.prev`).
+    pub out: PathBuf,
+    /// The growing JSONL log.
+    pub log: PathBuf,
+    /// Lines learned so far (`{"lines_consumed": N}`).
+    pub state: PathBuf,
+    /// Samples trained on with every round.
+    pub seed_data: Option<PathBuf>,
+    /// Hyperparameters.
+    pub hyper: Hyper,
+    /// The device (the chat's `--device`).
+    pub device: DeviceArg,
+    /// The chat template (`--template`).
+    pub template: Option<String>,
+}
+
+/// Log lines not learned yet.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Exchanges to learn from.
+    pub samples: Vec<Sample>,
+    /// Complete lines in the log (learned once this round is published).
+    pub upto: usize,
+    /// Lines that are not a sample.
+    pub unreadable: usize,
+    /// Replies the user rejected with `--feedback` (logged, never learned).
+    pub rejected: usize,
+}
+
+/// A published round.
+#[derive(Debug)]
+pub struct Learned {
+    /// New lines read.
+    pub fresh: usize,
+    /// Exchanges the quality gate kept.
+    pub kept: usize,
+}
+
+impl Plan {
+    /// The adapter training continues from: the last learned one, else `start`.
+    pub fn current(&self) -> Option<&Path> {
+        if self.out.join("adapter_config.json").exists() { Some(&self.out) } else { self.start.as_deref() }
+    }
+
+    /// Lines learned so far.
+    pub fn consumed(&self) -> usize {
+        std::fs::read_to_string(&self.state)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["lines_consumed"].as_u64())
+            .unwrap_or(0) as usize
+    }
+
+    /// Complete lines of the log after the learned ones.
+    pub fn pending(&self) -> Pending {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        // A line still being written (no newline yet) waits for the next round.
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let text = String::from_utf8_lossy(&text[..complete]);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut p = Pending { upto: lines.len(), ..Default::default() };
+        for l in lines.iter().skip(self.consumed()) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                p.unreadable += 1;
+                continue;
+            };
+            if v["accepted"] == false && v.get("corrected").is_none() {
+                p.rejected += 1;
+                continue;
+            }
+            match Sample::from_value(v) {
+                Ok(s) => p.samples.push(s),
+                Err(_) => p.unreadable += 1,
+            }
+        }
+        p
+    }
+
+    /// Number of complete log lines not learned yet.
+    pub fn backlog(&self) -> usize {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        text.iter().filter(|&&b| b == b'\n').count().saturating_sub(self.consumed())
+    }
+
+    /// One round: learn the pending lines and publish. When nothing passes the gate the round fails, and
+    /// the lines still count as learned (they would never pass).
+    pub fn learn(&self, cancel: &CancelToken) -> anyhow::Result<Learned> {
+        recover(&self.out);
+        let p = self.pending();
+        let fresh = p.samples.len() + p.unreadable + p.rejected;
+        let gate = banter_quality::gate(&p.samples, &Settings::new(Profile::Chat));
+        let kept = gate.keep(p.samples);
+        if kept.is_empty() {
+            self.record(p.upto)?;
+            anyhow::bail!("no new exchange passed the quality checks ({})", gate.summary());
+        }
+        let tmp = tempfile::Builder::new().prefix("banter-learn").tempdir()?;
+        let data = tmp.path().join("new.jsonl");
+        let mut w = banter_core::jsonl::JsonlWriter::create(Some(&data))?;
+        for s in &kept {
+            w.write(&s.to_value())?;
+        }
+        w.commit()?;
+        let next = sibling(&self.out, "next");
+        let _ = std::fs::remove_dir_all(&next);
+        let settings = self.settings(&data, &next);
+        match banter_trainer::train(&settings, Console::silent(), cancel)? {
+            Outcome::Trained(_) => {}
+            Outcome::Cancelled { .. } => {
+                let _ = std::fs::remove_dir_all(&next);
+                return Err(banter_core::exit::Coded::new(Exit::Interrupted, "learning was cancelled").into());
+            }
+        }
+        // Checkpoints are for resuming a run; the published adapter is the final weights only.
+        for (_, c) in banter_trainer::output::checkpoints(&next) {
+            let _ = std::fs::remove_dir_all(c);
+        }
+        rotate(&self.out, &next)?;
+        self.record(p.upto)?;
+        Ok(Learned { fresh, kept: kept.len() })
+    }
+
+    fn settings(&self, data: &Path, next: &Path) -> TrainSettings {
+        let mut inputs = vec![data.display().to_string()];
+        inputs.extend(self.seed_data.iter().map(|s| s.display().to_string()));
+        TrainSettings {
+            inputs,
+            output: next.to_path_buf(),
+            model: Some(self.base.clone()),
+            template: self.template.clone(),
+            lora: LoraSettings { enabled: true, adapter: self.current().map(Path::to_path_buf), ..Default::default() },
+            block_size: self.hyper.block_size,
+            // The new exchanges were filtered by the gate already; seed data is the user's own choice.
+            force: true,
+            opt: Optimisation {
+                epochs: self.hyper.epochs,
+                batch_size: self.hyper.batch_size,
+                lr: self.hyper.lr,
+                warmup: self.hyper.warmup,
+                ..Default::default()
+            },
+            device: self.device,
+            ..Default::default()
+        }
+    }
+
+    fn record(&self, upto: usize) -> anyhow::Result<()> {
+        let v = serde_json::json!({"lines_consumed": upto, "adapter": self.out, "updated": banter_core::util::now_rfc3339()});
+        banter_model::io::write_json(&self.state, &v).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// `DIR.suffix` beside `dir`.
+pub fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{suffix}", dir.display()))
+}
+
+/// Moves `next` into place as `dir`, keeping the previous adapter as `dir.prev` for rollback.
+pub fn rotate(dir: &Path, next: &Path) -> std::io::Result<()> {
+    let prev = sibling(dir, "prev");
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(&prev);
+        std::fs::rename(dir, &prev)?;
+    }
+    std::fs::rename(next, dir)
+}
+
+/// After a crash between [`rotate`]'s two renames: the previous adapter goes back into place, and a
+/// half-trained `DIR.next` is removed.
+pub fn recover(dir: &Path) {
+    let prev = sibling(dir, "prev");
+    if !dir.exists() && prev.join("adapter_config.json").exists() {
+        let _ = std::fs::rename(&prev, dir);
+    }
+    let _ = std::fs::remove_dir_all(sibling(dir, "next"));
+}

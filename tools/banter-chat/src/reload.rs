@@ -1,0 +1,106 @@
+//! Serving the newest model: a watcher thread notices a newly published adapter (from `watch -o DIR`, or
+//! the server's own `--learn-every`) or model, loads it completely on its own thread, and hands it to the
+//! generator, which swaps it in between requests. A request is answered wholly by the model it started
+//! with; a publish that fails to load leaves the old model serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::learn::Plan;
+use crate::{ModelArgs, TOOL};
+
+/// What the server serves: `--model` with `--adapter`, or with the newest learned adapter.
+#[derive(Debug, Clone)]
+pub struct Published {
+    model: ModelArgs,
+    learned: Option<Plan>,
+}
+
+/// The identity of the files a model is loaded from (path, inode, size, modification time).
+type Stamp = Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)>;
+
+impl Published {
+    /// The model's source; `learned` is the plan of `--learn-every`.
+    pub fn new(model: ModelArgs, learned: Option<Plan>) -> Self {
+        Published { model, learned }
+    }
+
+    /// The adapter to serve now.
+    pub fn adapter(&self) -> Option<PathBuf> {
+        match &self.learned {
+            Some(p) => p.current().map(Path::to_path_buf),
+            None => self.model.adapter.clone(),
+        }
+    }
+
+    /// Loads the model as published now.
+    pub fn load(&self) -> anyhow::Result<Engine> {
+        self.model.load_with(self.adapter().as_deref())
+    }
+
+    fn stamp(&self) -> Stamp {
+        let mut files = Vec::new();
+        if let Some(m) = &self.model.model {
+            files.push(m.join("model.safetensors"));
+        }
+        if let Some(a) = self.adapter() {
+            files.push(a.join("adapter_model.safetensors"));
+        }
+        files
+            .into_iter()
+            .map(|f| {
+                let m = std::fs::metadata(&f).ok();
+                let ino = m.as_ref().map_or(0, inode);
+                let len = m.as_ref().map_or(0, |m| m.len());
+                let mtime = m.and_then(|m| m.modified().ok());
+                (f, ino, len, mtime)
+            })
+            .collect()
+    }
+
+    /// Watches every `every`: a changed stamp, seen the same on two looks in a row (a copy in progress
+    /// settles first), is loaded and sent. The thread ends when the receiver is dropped.
+    pub fn watch(self, every: Duration) -> mpsc::Receiver<(Engine, String)> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut serving = self.stamp();
+            let mut seen = serving.clone();
+            loop {
+                std::thread::sleep(every);
+                let now = self.stamp();
+                if now != serving && now == seen {
+                    serving = now.clone();
+                    let what = self.adapter().map_or_else(
+                        || format!("model {}", self.model.model.as_deref().unwrap_or(Path::new("")).display()),
+                        |a| format!("adapter {}", a.display()),
+                    );
+                    match self.load() {
+                        Ok(e) => {
+                            if tx.send((e, format!("{TOOL}: serving the newly published {what}"))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => eprintln!(
+                            "{TOOL}: the newly published {what} did not load, still serving the previous one: {e:#}"
+                        ),
+                    }
+                }
+                seen = now;
+            }
+        });
+        rx
+    }
+}
+
+#[cfg(unix)]
+fn inode(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.ino() ^ m.dev().rotate_left(32)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}

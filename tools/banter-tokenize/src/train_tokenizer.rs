@@ -1,0 +1,73 @@
+//! `banter-tokenize train-tokenizer`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use banter_core::cli::{self, CommonArgs};
+use banter_core::exit::Coded;
+use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
+use banter_core::records::Sample;
+use banter_core::{ChatTemplate, Error, Exit};
+use banter_encode::tok;
+
+/// `train-tokenizer`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Samples JSONL (rendered through the template) or plain text files (.txt, one document per line).
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<String>,
+    /// Vocabulary size, special tokens included.
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    pub vocab_size: usize,
+    /// Merges need pairs seen at least this often.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_frequency: u64,
+    /// Chat template whose markers become special tokens (chatml, asimbot, or a JSON file).
+    #[arg(long, value_name = "TEMPLATE", default_value = "chatml")]
+    pub template: String,
+    /// Where to write tokenizer.json.
+    #[arg(short = 'o', long, value_name = "PATH", required = true)]
+    pub output: PathBuf,
+}
+
+/// Runs `train-tokenizer`.
+pub(crate) fn run(a: &TrainArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    let template = ChatTemplate::from_arg(&a.template)?;
+    // Texts: rendered samples, or lines of text files.
+    let mut texts: Vec<String> = Vec::new();
+    for input in &a.inputs {
+        if input.ends_with(".txt") {
+            banter_core::inputs::register(std::path::Path::new(input));
+            let t = std::fs::read_to_string(input).map_err(|e| Error::io(input, e))?;
+            texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            continue;
+        }
+        let reader = JsonlReader::open(&Source::parse(input), ReadOptions::default())?;
+        for sample in banter_core::jsonl::read_all::<Sample>(reader, "banter-tokenize")? {
+            texts.push(template.render(&sample).text);
+        }
+    }
+    if texts.is_empty() {
+        return Err(Coded::new(Exit::BadInput, "no text to train the tokenizer on").into());
+    }
+    let n = texts.len();
+    let tok = tok::train(texts.into_iter(), a.vocab_size, a.min_frequency, &template)?;
+    tok::save(&tok.inner, &a.output)?;
+    let vocab = tok.inner.get_vocab_size(true);
+    if common.json {
+        cli::print_report(&cli::report(
+            "banter-tokenize",
+            Exit::Success,
+            json!({"command": "train-tokenizer", "texts": n, "vocab_size": vocab, "template": template.name, "output": a.output}),
+        ))?;
+    } else {
+        common.say(format!(
+            "banter-tokenize: trained a {vocab}-token byte-level BPE on {n} texts (template {}) → {}",
+            template.name,
+            a.output.display()
+        ));
+    }
+    Ok(Exit::Success)
+}
