@@ -19,7 +19,7 @@ pub struct Published {
 }
 
 /// The identity of the files a model is loaded from (path, inode, size, modification time).
-type Stamp = Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)>;
+pub type Stamp = Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)>;
 
 impl Published {
     /// The model's source; `learned` is the plan of `--learn-every`.
@@ -35,9 +35,11 @@ impl Published {
         }
     }
 
-    /// Loads the model as published now.
-    pub fn load(&self) -> anyhow::Result<Engine> {
-        self.model.load_with(self.adapter().as_deref())
+    /// Loads the model as published now, with the stamp of what was loaded (taken first, so that a
+    /// publish during the load is seen as a change afterwards).
+    pub fn load(&self) -> anyhow::Result<(Engine, Stamp)> {
+        let stamp = self.stamp();
+        Ok((self.model.load_with(self.adapter().as_deref())?, stamp))
     }
 
     fn stamp(&self) -> Stamp {
@@ -62,29 +64,33 @@ impl Published {
 
     /// Watches every `every`: a changed stamp, seen the same on two looks in a row (a copy in progress
     /// settles first), is loaded and sent. The thread ends when the receiver is dropped.
-    pub fn watch(self, every: Duration) -> mpsc::Receiver<(Engine, String)> {
+    pub fn watch(self, loaded: Stamp, every: Duration) -> mpsc::Receiver<Engine> {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut serving = self.stamp();
-            let mut seen = serving.clone();
+            let mut serving = loaded;
+            let mut seen = self.stamp();
             loop {
                 std::thread::sleep(every);
                 let now = self.stamp();
                 if now != serving && now == seen {
-                    serving = now.clone();
                     let what = self.adapter().map_or_else(
                         || format!("model {}", self.model.model.as_deref().unwrap_or(Path::new("")).display()),
                         |a| format!("adapter {}", a.display()),
                     );
                     match self.load() {
-                        Ok(e) => {
-                            if tx.send((e, format!("{TOOL}: serving the newly published {what}"))).is_err() {
+                        Ok((e, stamp)) => {
+                            serving = stamp;
+                            if tx.send(e).is_err() {
                                 return;
                             }
+                            crate::note(format!("{TOOL}: serving the newly published {what} from the next request"));
                         }
-                        Err(e) => eprintln!(
-                            "{TOOL}: the newly published {what} did not load, still serving the previous one: {e:#}"
-                        ),
+                        Err(e) => {
+                            serving = now.clone();
+                            crate::note(format!(
+                                "{TOOL}: the newly published {what} did not load, still serving the previous one: {e:#}"
+                            ));
+                        }
                     }
                 }
                 seen = now;

@@ -124,7 +124,7 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
         (None, _) => None,
     };
     let published = crate::reload::Published::new(model.clone(), learner.as_ref().map(|l| l.plan().clone()));
-    let engine = published.load()?;
+    let (engine, loaded) = published.load()?;
     let model_name = engine.name.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -145,7 +145,7 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     let log = a.log.clone();
     let max_batch = a.max_batch.max(1);
     let stops = sampling.stop.clone();
-    let reloads = (a.reload_every > 0.0).then(|| published.watch(Duration::from_secs_f64(a.reload_every)));
+    let reloads = (a.reload_every > 0.0).then(|| published.watch(loaded, Duration::from_secs_f64(a.reload_every)));
     let generator = Generator { max_batch, log, stops, reloads, learner };
     std::thread::spawn(move || generator.run(engine, rx));
     let ctx = Arc::new(Ctx {
@@ -196,7 +196,7 @@ struct Generator {
     log: Option<std::path::PathBuf>,
     stops: Vec<String>,
     /// Newly published models, loaded by [`crate::reload`].
-    reloads: Option<mpsc::Receiver<(crate::engine::Engine, String)>>,
+    reloads: Option<mpsc::Receiver<crate::engine::Engine>>,
     learner: Option<crate::learn::Learner>,
 }
 
@@ -216,7 +216,7 @@ impl Generator {
             }
         };
         match r {
-            Err(e) => eprintln!("{TOOL}: error: --log {}: {e:#}", path.display()),
+            Err(e) => crate::note(format!("{TOOL}: error: --log {}: {e:#}", path.display())),
             Ok(()) => {
                 if let (Some(l), None) = (&self.learner, &job.raw) {
                     l.exchange();
@@ -238,13 +238,12 @@ impl Generator {
                 },
             };
             if let Some(r) = &self.reloads {
-                while let Ok((e, msg)) = r.try_recv() {
+                while let Ok(e) = r.try_recv() {
                     engine = e;
-                    eprintln!("{msg}");
                 }
             }
             if let Some(msg) = self.learner.as_ref().and_then(|l| l.poll_notice()) {
-                eprintln!("{msg}");
+                crate::note(msg);
             }
             // Batch the chat requests already waiting behind a non-streaming one, in arrival order, while
             // they share its sampling settings; the first that does not starts the next round.

@@ -54,7 +54,7 @@ impl Learner {
             cancel: CancelToken::new(),
         };
         if backlog >= l.every {
-            eprintln!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)");
+            crate::note(format!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)"));
         }
         l.maybe_start();
         l
@@ -80,7 +80,7 @@ impl Learner {
         *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
         let (plan, busy, loader, cancel) =
             (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone());
-        eprintln!("({TOOL}: learning from {n} new exchange(s) in the background…)");
+        crate::note(format!("({TOOL}: learning from {n} new exchange(s) in the background…)"));
         std::thread::spawn(move || {
             let result = plan.learn(&cancel).and_then(|l| {
                 let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
@@ -92,7 +92,14 @@ impl Learner {
                 );
                 Ok((engine, msg))
             });
-            let _ = tx.send(result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})")));
+            let result = result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})"));
+            match (&loader, result) {
+                // Nothing to hand over (the server reloads by itself): the notice now.
+                (None, Ok((_, msg)) | Err(msg)) => crate::note(msg),
+                (Some(_), r) => {
+                    let _ = tx.send(r);
+                }
+            }
             busy.store(false, Ordering::SeqCst);
         });
     }
@@ -136,7 +143,7 @@ impl Learner {
     /// Waits for a round in progress (its files complete) before the program exits.
     pub fn finish(self) {
         if self.busy() {
-            eprintln!("({TOOL}: waiting for the background learning to finish…)");
+            crate::note(format!("({TOOL}: waiting for the background learning to finish…)"));
         }
         while self.busy() {
             std::thread::sleep(Duration::from_millis(100));

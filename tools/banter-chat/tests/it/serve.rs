@@ -317,3 +317,38 @@ fn stop_strings_apply_to_served_replies() {
         assert!(!text.contains(['a', 'e', 'o']), "{q:?} → {text:?}");
     }
 }
+
+/// The official `openai` Python client (from the dev venv) against the server.
+#[test]
+fn the_openai_client_lists_models_and_completes_streamed_and_not() {
+    let Some(py) = crate::python() else { return };
+    let s = start(&[]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
+    let out = Command::new(py).arg(script).arg(&s.base).output().unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && o.trim() == "ok", "stdout: {o}\nstderr: {e}");
+}
+
+#[test]
+fn completions_continue_plain_text_and_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    let s = start(&["--log", log.to_str().unwrap()]);
+    let c = reqwest::blocking::Client::new();
+    let r: serde_json::Value = c
+        .post(format!("{}/v1/completions", s.base))
+        .json(&serde_json::json!({"prompt": "where are", "max_tokens": 6, "temperature": 0}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["object"], "text_completion");
+    let text = r["choices"][0]["text"].as_str().unwrap();
+    let logged: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(logged["text"].as_str().unwrap(), format!("where are{text}"));
+    for bad in [serde_json::json!({}), serde_json::json!({"prompt": ["a", "b"]}), serde_json::json!({"prompt": 3})] {
+        let r = c.post(format!("{}/v1/completions", s.base)).json(&bad).send().unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+}
