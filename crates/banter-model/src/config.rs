@@ -133,16 +133,17 @@ impl Gpt2Config {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        Self::from_value(v, &path.display().to_string())
+    }
+
+    /// A config from JSON (`source` names it in errors; other model types are refused).
+    pub fn from_value(v: serde_json::Value, source: &str) -> Result<Self, ModelError> {
         if let Some(t) = v.get("model_type").and_then(|t| t.as_str()) {
             if t != "gpt2" {
-                return Err(ModelError::Config(format!(
-                    "{}: model_type \"{t}\": banter trains GPT-2 models",
-                    path.display()
-                )));
+                return Err(ModelError::Config(format!("{source}: model_type \"{t}\": banter trains GPT-2 models")));
             }
         }
-        let c: Gpt2Config =
-            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        let c: Gpt2Config = serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{source}: {e}")))?;
         c.validate()?;
         Ok(c)
     }

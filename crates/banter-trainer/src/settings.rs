@@ -112,7 +112,7 @@ pub struct TrainSettings {
     pub output: PathBuf,
     /// Scratch or pretrained (default: pretrained when `model` is given).
     pub init: Option<Init>,
-    /// Shape for scratch: a preset name or a config.json.
+    /// Shape for scratch: a preset name, a config.json, or inline JSON.
     pub config: String,
     /// The model directory to start from.
     pub model: Option<PathBuf>,

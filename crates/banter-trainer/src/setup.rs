@@ -69,6 +69,17 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(G
         Init::Scratch => {
             let mut cfg = match Gpt2Config::preset(&s.config, vocab) {
                 Some(c) => c,
+                // Inline JSON (a YAML config file's `model` section arrives this way).
+                None if s.config.trim_start().starts_with('{') => {
+                    let mut v: serde_json::Value = serde_json::from_str(&s.config)
+                        .map_err(|e| Error::usage(format!("--config: invalid JSON: {e}")))?;
+                    if let Some(m) = v.as_object_mut() {
+                        m.entry("vocab_size").or_insert(vocab.into());
+                    }
+                    let mut c = Gpt2Config::from_value(v, "--config").map_err(model_err)?;
+                    c.vocab_size = vocab.max(c.vocab_size);
+                    c
+                }
                 None => {
                     let mut c = Gpt2Config::load(Path::new(&s.config)).map_err(model_err)?;
                     c.vocab_size = vocab.max(c.vocab_size);

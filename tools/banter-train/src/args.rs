@@ -55,7 +55,8 @@ pub struct Cli {
     /// The output directory (model in Hugging Face layout, or the LoRA adapter).
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Read flags from a JSON file (`{"lr": 3e-4, "lora": true, …}`); command-line flags win.
+    /// Read flags from a JSON or YAML file (`{"lr": 3e-4, "lora": true, …}`, or YAML with `model` and
+    /// `training` sections); command-line flags win.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
 
@@ -210,50 +211,13 @@ pub fn parse_args() -> Result<Cli, clap::Error> {
         Some(p) => p.to_string(),
         None => argv.get(pos + 1).cloned().unwrap_or_default(),
     };
-    let file_args = config_file_args(Path::new(&path))
+    let file_args = crate::config_file::args(Path::new(&path))
         .map_err(|m| Cli::command().error(clap::error::ErrorKind::InvalidValue, m))?;
     let mut merged = vec![argv[0].clone()];
     merged.extend(file_args);
     merged.extend(argv.into_iter().skip(1));
     let matches = Cli::command().args_override_self(true).try_get_matches_from(merged)?;
     Cli::from_arg_matches(&matches)
-}
-
-/// A JSON config file as command-line arguments; unknown keys are an error.
-pub fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--config-file {}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("--config-file {}: invalid JSON: {e}", path.display()))?;
-    let obj = v.as_object().ok_or_else(|| format!("--config-file {}: expected a JSON object", path.display()))?;
-    let cmd = Cli::command();
-    let known: Vec<String> = cmd.get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect();
-    let mut out = Vec::new();
-    for (k, val) in obj {
-        let flag = k.replace('_', "-");
-        if flag == "inputs" || flag == "data" {
-            match val {
-                serde_json::Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string))),
-                serde_json::Value::String(s) => out.push(s.clone()),
-                _ => return Err(format!("--config-file: \"{k}\" must be a path or a list of paths")),
-            }
-            continue;
-        }
-        if !known.contains(&flag) || flag == "config-file" {
-            return Err(format!("--config-file {}: unknown key \"{k}\"", path.display()));
-        }
-        match val {
-            serde_json::Value::Bool(true) => out.push(format!("--{flag}")),
-            serde_json::Value::Bool(false) | serde_json::Value::Null => {}
-            serde_json::Value::Array(a) => {
-                let parts: Vec<String> =
-                    a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect();
-                out.push(format!("--{flag}={}", parts.join(",")));
-            }
-            serde_json::Value::String(s) => out.push(format!("--{flag}={s}")),
-            other => out.push(format!("--{flag}={other}")),
-        }
-    }
-    Ok(out)
 }
 
 impl DeviceChoice {

@@ -2,8 +2,10 @@
 //! [`banter_trainer::TrainSettings`] → [`banter_trainer::train`] → the report.
 
 pub mod args;
+mod config_file;
 
-pub use args::{Cli, DeviceChoice, Init, Precision, config_file_args, parse_args};
+pub use args::{Cli, DeviceChoice, Init, Precision, parse_args};
+pub use config_file::args as config_file_args;
 
 use banter_core::cli;
 use banter_core::{CancelToken, Exit, interrupt};

@@ -336,3 +336,61 @@ fn binary_token_files_train_like_jsonl() {
         .code(3)
         .stderr(predicate::str::contains("bad.bin").and(predicate::str::contains("truncated")));
 }
+
+/// One file, one score: banter-train's gate counts duplicates exactly as banter-validate does.
+#[test]
+fn the_quality_gate_scores_a_file_as_banter_validate_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, _) = prepare(dir.path(), "chatml");
+    let persona = std::fs::read_to_string(data("persona.jsonl")).unwrap();
+    let first: Vec<&str> = persona.lines().take(10).collect();
+    // 10 distinct samples, then the first 6 again: 10 of 16 pass.
+    let dup = dir.path().join("dup.jsonl");
+    std::fs::write(&dup, [first.clone(), first[..6].to_vec()].concat().join("\n") + "\n").unwrap();
+    let v = std::process::Command::new(assert_cmd::cargo::cargo_bin("banter-validate"))
+        .arg(&dup)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let validate_score = report["score"].as_f64().unwrap();
+    assert!((validate_score - 10.0 / 16.0).abs() < 1e-9, "{report}");
+    let t = tiny(&["--max-steps", "1", "--json", "--block-size", "32"], &tok, &dup, &dir.path().join("m")).success();
+    let train: serde_json::Value = serde_json::from_slice(&t.get_output().stdout).unwrap();
+    assert_eq!(train["data_quality"].as_f64().unwrap(), validate_score, "{train}");
+    // Below the gate in both: mostly duplicates.
+    std::fs::write(&dup, [first[..2].to_vec(), vec![first[0]; 6]].concat().join("\n") + "\n").unwrap();
+    tiny(&["--max-steps", "1"], &tok, &dup, &dir.path().join("m2"))
+        .code(1)
+        .stderr(predicate::str::contains("rejected: duplicate 6"));
+}
+
+#[test]
+fn a_sample_prompt_is_continued_after_training_and_yaml_configs_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "model:\n  hidden_size: 32\n  num_hidden_layers: 1\n  num_attention_heads: 2\n  max_position_embeddings: 64\n\
+         training:\n  batch_size: 4\n  learning_rate: 3.0e-3\n  max_steps: 5\n  warmup_steps: 1\n",
+    )
+    .unwrap();
+    let out = dir.path().join("m");
+    let a = bin()
+        .arg("--config-file")
+        .arg(&cfg)
+        .args(["--sample-prompt", "where are", "--sample-tokens", "5", "--json", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .arg(&blocks)
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(r["steps"], 5);
+    assert!(r["sample"].is_string(), "{r}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!((config["n_embd"].as_i64(), config["n_layer"].as_i64()), (Some(32), Some(1)));
+}
