@@ -187,17 +187,45 @@ fn delay_spaces_requests_to_one_host() {
 }
 
 #[test]
-fn wikipedia_random_articles_skip_stubs() {
+fn wikipedia_random_gives_n_articles_from_an_api_with_one_full_extract_per_request() {
     let s = server::start();
     let out = bin()
-        .args(["wikipedia", "--random", "5", "--lang", "xx", "--allow-private", "--delay", "0", "--endpoint"])
+        .args(["wikipedia", "--random", "25", "--lang", "xx", "--allow-private", "--delay", "0", "--endpoint"])
+        .arg(format!("{}/w/api.php", s.base))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let d = docs(&out);
+    assert_eq!(d.len(), 25, "{err}");
+    let titles: std::collections::HashSet<&str> = d.iter().map(|x| x["title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 25, "no article twice");
+    assert!(
+        d.iter().all(|x| x["text"].as_str().unwrap().contains("== History ==") && x["lang"] == "xx"),
+        "whole articles"
+    );
+    assert!(d[0]["url"].as_str().unwrap().starts_with("https://xx.wikipedia.org/wiki/Article_"));
+    assert!(err.contains("under 100 characters"), "stubs are skipped and said: {err}");
+    // One extract per request: never more pages per extracts request than the API answers.
+    let hits = s.hits.lock().unwrap();
+    let per_request =
+        |h: &&String| h.split("pageids=").nth(1).map_or(0, |p| p.split('&').next().unwrap().split("%7C").count());
+    assert!(hits.iter().filter(|h| h.contains("prop=extracts")).all(|h| per_request(&h) == 1), "{hits:?}");
+}
+
+#[test]
+fn wikipedia_intro_only_takes_twenty_per_request() {
+    let s = server::start();
+    let out = bin()
+        .args(["wikipedia", "--random", "25", "--intro-only", "--min-chars", "50", "--allow-private", "--delay", "0"])
+        .arg("--endpoint")
         .arg(format!("{}/w/api.php", s.base))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let d = docs(&out);
-    assert_eq!(d.len(), 5);
-    assert!(d.iter().all(|x| x["text"].as_str().unwrap().len() >= 100 && x["lang"] == "xx"));
-    assert!(d[0]["url"].as_str().unwrap().starts_with("https://xx.wikipedia.org/wiki/Article_"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 article(s) under 100 characters"));
+    assert_eq!(d.len(), 25);
+    assert!(d.iter().all(|x| !x["text"].as_str().unwrap().contains("History")), "lead sections only");
+    let extract_requests = s.hits.lock().unwrap().iter().filter(|h| h.contains("prop=extracts")).count();
+    assert!(extract_requests <= 4, "{extract_requests} requests for 25 intros");
 }

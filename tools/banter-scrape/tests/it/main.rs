@@ -2,6 +2,7 @@
 
 mod extraction;
 mod fetching;
+mod mediawiki;
 mod server;
 mod to_samples;
 

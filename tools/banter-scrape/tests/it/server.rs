@@ -65,7 +65,7 @@ fn serve(req: tiny_http::Request, hits2: &std::sync::Mutex<Vec<String>>, flaky: 
                 "/image.png" => {
                     Response::from_data(vec![0x89, b'P', b'N', b'G']).with_header(header("Content-Type", "image/png"))
                 }
-                "/w/api.php" => wiki(&url),
+                "/w/api.php" => crate::mediawiki::answer(&url),
                 "/trickle" => {
                     // Headers at once, then one byte every 200 ms for a minute.
                     let body = Trickle(300);
@@ -119,24 +119,4 @@ impl std::io::Read for Trickle {
 
 fn html(s: &str) -> Response<std::io::Cursor<Vec<u8>>> {
     Response::from_data(s.as_bytes().to_vec()).with_header(header("Content-Type", "text/html; charset=utf-8"))
-}
-
-/// MediaWiki `generator=random` with plain-text extracts: a few long articles and one stub.
-fn wiki(url: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let limit: usize =
-        url.split("grnlimit=").nth(1).and_then(|s| s.split('&').next()).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let mut pages = Vec::new();
-    for _ in 0..limit {
-        let i = N.fetch_add(1, Ordering::SeqCst);
-        let extract = if i % 4 == 3 {
-            "Stub.".to_string()
-        } else {
-            format!("Article {i} is about a topic of general interest. ").repeat(5)
-        };
-        pages.push(serde_json::json!({"pageid": i, "title": format!("Article {i}"), "extract": extract,
-                                      "fullurl": format!("https://xx.wikipedia.org/wiki/Article_{i}")}));
-    }
-    let body = serde_json::json!({"batchcomplete": true, "query": {"pages": pages}});
-    Response::from_data(body.to_string().into_bytes()).with_header(header("Content-Type", "application/json"))
 }
