@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
-# The self-learning chatbot: fetch random Wikipedia articles (here from a local MediaWiki API stand-in),
-# train on them, serve POST /chat — twice round the loop.
+# The self-learning chatbot: a base model, then the web learner (examples/loops/web-learner.sh) fetching
+# random articles from a local MediaWiki API stand-in that keeps the real API's limits, learning a LoRA
+# round each time and publishing it, while `banter-chat serve` picks up every publish and answers.
 source "$(dirname "$0")/lib.sh"
-mkdir -p "$WORK/w"
-python3 - "$WORK/w/api.php" <<'PY'
-import json, sys
-facts = ["was first described in the eighteenth century", "is taught in many schools today",
-         "has a long and varied history", "attracts researchers from several countries",
-         "changed how people think about nature", "remains an active field of study"]
-pages = [{"pageid": i, "title": f"Topic {i}", "fullurl": f"https://en.wikipedia.org/wiki/Topic_{i}",
-          "extract": " ".join(f"Topic {i} {facts[(i + j) % len(facts)]}." for j in range(6))} for i in range(5)]
-json.dump({"batchcomplete": True, "query": {"pages": pages}}, open(sys.argv[1], "w"))
-PY
-serve_dir "$WORK"
-for round in 1 2; do
-  say "round $round: random articles"
-  banter-scrape wikipedia --random 5 --endpoint "http://127.0.0.1:$PORT/w/api.php" --allow-private --delay 0 -q -o "$WORK/wiki.jsonl"
-  banter-scrape to-samples "$WORK/wiki.jsonl" --chunk-chars 300 --overlap 50 -q -o "$WORK/samples.jsonl"
-  [ -f "$WORK/tok.json" ] || banter-tokenize train-tokenizer "$WORK/samples.jsonl" --vocab-size 400 -q -o "$WORK/tok.json"
-  if [ -d "$WORK/model" ]; then from=(--model "$WORK/model"); else from=(--config tiny --tokenizer "$WORK/tok.json"); fi
-  banter-train "$WORK/samples.jsonl" "${from[@]}" --max-steps 10 --block-size 64 -q -o "$WORK/model.next"
-  rm -rf "$WORK/model"; mv "$WORK/model.next" "$WORK/model"
-done
-say "serve it and ask"
-banter-chat serve --model "$WORK/model" --port 0 2> "$WORK/serve.log" &
+python3 testdata/scrape/mediawiki_mock.py "$WORK/wiki.port" &
+MOCK=$!
+trap 'kill $MOCK ${CHAT:-} 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do [ -s "$WORK/wiki.port" ] && break; sleep 0.1; done
+export ENDPOINT="http://127.0.0.1:$(cat "$WORK/wiki.port")/w/api.php" ARTICLES=6 SLEEP=0
+say "a base model on 10 random articles"
+banter-scrape wikipedia --random 10 --endpoint "$ENDPOINT" --allow-private --delay 0 -q -o "$WORK/base.jsonl"
+test "$(wc -l < "$WORK/base.jsonl")" -eq 10
+banter-scrape to-samples "$WORK/base.jsonl" --chunk-chars 300 --overlap 50 -q -o "$WORK/base-samples.jsonl"
+banter-tokenize train-tokenizer "$WORK/base-samples.jsonl" --vocab-size 400 -q -o "$WORK/tok.json"
+banter-train "$WORK/base-samples.jsonl" --config tiny --tokenizer "$WORK/tok.json" --max-steps 10 --block-size 64 -q -o "$WORK/base"
+say "the web learner, round 1: fetch → validate → LoRA → publish"
+ROUNDS=1 bash examples/loops/web-learner.sh "$WORK/base" "$WORK/learner"
+test -f "$WORK/learner/adapter/adapter_config.json"
+say "serve the published adapter; the learner goes on (resuming from its state) and the server follows"
+banter-chat serve --model "$WORK/base" --adapter "$WORK/learner/adapter" --reload-every 0.2 --port 0 2> "$WORK/serve.log" &
 CHAT=$!
 for _ in $(seq 100); do grep -q "http://" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
 URL=$(grep -o 'http://[0-9.:]*' "$WORK/serve.log" | head -1)
-curl -sf "$URL/chat" -H 'Content-Type: application/json' -d '{"message": "Tell me about Topic 3", "temperature": 0.7, "max_length": 20, "top_p": 0.9, "top_k": 50}' | python3 -c 'import json,sys; r=json.load(sys.stdin); assert "response" in r; print("reply:", r["response"])'
-kill $CHAT
-echo "wikipedia-loop: ok"
+ROUNDS=2 bash examples/loops/web-learner.sh "$WORK/base" "$WORK/learner"
+for _ in $(seq 50); do [ "$(grep -c 'newly published' "$WORK/serve.log")" -ge 2 ] && break; sleep 0.1; done
+grep -c "serving the newly published adapter" "$WORK/serve.log" | grep -qx 2 || { cat "$WORK/serve.log"; exit 1; }
+lines=$(wc -l < "$WORK/learner/learn.jsonl")
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["lines_consumed"] == int(sys.argv[2]), s' \
+  "$WORK/learner/learn.jsonl.state.json" "$lines"
+curl -sf "$URL/chat" -H 'Content-Type: application/json' -d '{"message": "Tell me about Topic 3", "max_length": 20}' \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); assert "response" in r; print("reply:", r["response"])'
+echo "wikipedia-loop: ok (3 rounds learned from $lines samples, 2 publishes picked up by the server)"
