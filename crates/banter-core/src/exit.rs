@@ -104,6 +104,20 @@ pub fn classify(err: &anyhow::Error) -> Exit {
     Exit::Io
 }
 
+/// A classifier for an error type defined in a crate above banter-core (banter-model's `ModelError`).
+pub type Classifier = fn(&(dyn std::error::Error + 'static)) -> Option<Exit>;
+
+static CLASSIFIERS: std::sync::RwLock<Vec<Classifier>> = std::sync::RwLock::new(Vec::new());
+
+/// Teaches [`classify`] another crate's error type (idempotent). A library with its own error enum
+/// registers it once, so its errors travel through `?` with their sources and still get their exit code.
+pub fn register(f: Classifier) {
+    let mut c = CLASSIFIERS.write().unwrap_or_else(|e| e.into_inner());
+    if !c.iter().any(|g| std::ptr::fn_addr_eq(*g, f)) {
+        c.push(f);
+    }
+}
+
 fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if let Some(e) = cause.downcast_ref::<Error>() {
         return Some(e.exit());
@@ -120,7 +134,8 @@ fn classify_one(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if cause.downcast_ref::<clap::Error>().is_some() {
         return Some(Exit::Usage);
     }
-    None
+    let registered = CLASSIFIERS.read().unwrap_or_else(|e| e.into_inner());
+    registered.iter().find_map(|f| f(cause))
 }
 
 /// True when the error is (or was caused by) a closed stdout pipe.

@@ -28,7 +28,50 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { temperature: 0.8, top_k: 50, top_p: 0.95, repetition_penalty: 1.0, max_new_tokens: 150, seed: 42 }
+        Sampling {
+            temperature: Self::TEMPERATURE,
+            top_k: Self::TOP_K,
+            top_p: Self::TOP_P,
+            repetition_penalty: Self::REPETITION_PENALTY,
+            max_new_tokens: Self::MAX_NEW_TOKENS,
+            seed: Self::SEED,
+        }
+    }
+}
+
+impl Sampling {
+    /// The defaults (Oodi's and the self-learning chatbot's): every tool and the server take them from here.
+    pub const TEMPERATURE: f64 = 0.8;
+    /// Default top-k.
+    pub const TOP_K: usize = 50;
+    /// Default top-p.
+    pub const TOP_P: f64 = 0.95;
+    /// Default repetition penalty (off).
+    pub const REPETITION_PENALTY: f64 = 1.0;
+    /// Default reply length.
+    pub const MAX_NEW_TOKENS: usize = 150;
+    /// Default seed.
+    pub const SEED: u64 = 42;
+    /// Temperatures above this are refused (the distribution is uniform long before).
+    pub const MAX_TEMPERATURE: f64 = 100.0;
+    /// Repetition penalties above this are refused.
+    pub const MAX_REPETITION_PENALTY: f64 = 100.0;
+
+    /// Checks every setting; the error names the setting (`temperature`, `top_p`, …) and its range.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(0.0..=Self::MAX_TEMPERATURE).contains(&self.temperature) {
+            return Err(("temperature", format!("must be a number in [0, {}]", Self::MAX_TEMPERATURE)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(("top_p", "must be in (0, 1]".into()));
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty <= Self::MAX_REPETITION_PENALTY) {
+            return Err(("repetition_penalty", format!("must be in (0, {}]", Self::MAX_REPETITION_PENALTY)));
+        }
+        if self.max_new_tokens == 0 {
+            return Err(("max_new_tokens", "must be at least 1".into()));
+        }
+        Ok(())
     }
 }
 

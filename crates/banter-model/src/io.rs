@@ -67,9 +67,9 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()
         .collect::<Result<_, _>>()?;
     let meta: HashMap<String, String> = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format(e.to_string()))?;
-    let mut out = banter_core::jsonl::Output::file(path).map_err(|e| ModelError::Io(e.to_string()))?;
+    let mut out = banter_core::jsonl::Output::file(path).map_err(ModelError::from)?;
     std::io::Write::write_all(&mut out, &bytes).map_err(|e| ModelError::io(path, e))?;
-    out.commit().map_err(|e| ModelError::Io(e.to_string()))
+    out.commit().map_err(ModelError::from)
 }
 
 /// The weight files of a model directory: `model.safetensors`, or the shards of
@@ -179,10 +179,10 @@ pub fn save_model(model: &Gpt2, dir: &Path) -> Result<(), ModelError> {
 
 /// Writes pretty JSON atomically.
 pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), ModelError> {
-    let mut out = banter_core::jsonl::Output::file(path).map_err(|e| ModelError::Io(e.to_string()))?;
+    let mut out = banter_core::jsonl::Output::file(path).map_err(ModelError::from)?;
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
     std::io::Write::write_all(&mut out, text.as_bytes()).map_err(|e| ModelError::io(path, e))?;
-    out.commit().map_err(|e| ModelError::Io(e.to_string()))
+    out.commit().map_err(ModelError::from)
 }
 
 /// Saves the attached LoRA as a PEFT adapter; `extra` (e.g. grown embeddings under `modules_to_save`) are

@@ -29,12 +29,19 @@ pub use config::Gpt2Config;
 pub use gpt2::{Gpt2, KvCache, Pass};
 pub use lora::LoraConfig;
 
-/// Errors of the model crate.
+/// Errors of the model crate. Causes are kept as sources; [`init`] teaches banter-core's exit-code
+/// classifier this type, so a `ModelError` anywhere in an error chain gets its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file could not be read or written.
-    #[error("{0}")]
-    Io(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A weight file or adapter is not what GPT-2 needs.
     #[error("{0}")]
     Format(String),
@@ -44,21 +51,57 @@ pub enum ModelError {
     /// libtorch failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// banter-core's I/O (atomic outputs) failed.
+    #[error(transparent)]
+    Core(#[from] banter_core::Error),
 }
 
 impl ModelError {
     /// An I/O error on a path.
     pub fn io(path: &Path, e: std::io::Error) -> Self {
-        ModelError::Io(format!("{}: {e}", path.display()))
+        ModelError::Io { path: path.to_path_buf(), source: e }
     }
 
     /// The exit code: I/O 4, bad files or configs 3 / 2, libtorch 5.
     pub fn exit(&self) -> banter_core::Exit {
         match self {
-            ModelError::Io(_) => banter_core::Exit::Io,
+            ModelError::Io { .. } => banter_core::Exit::Io,
             ModelError::Format(_) => banter_core::Exit::BadInput,
             ModelError::Config(_) => banter_core::Exit::Usage,
             ModelError::Torch(_) => banter_core::Exit::Model,
+            ModelError::Core(e) => e.exit(),
         }
+    }
+}
+
+/// Process set-up for the binaries that link libtorch: glibc keeps freed memory (see
+/// [`runtime::keep_freed_memory`]) and banter-core's exit-code classifier learns [`ModelError`].
+pub fn init() {
+    runtime::keep_freed_memory();
+    banter_core::exit::register(|cause| cause.downcast_ref::<ModelError>().map(ModelError::exit));
+    banter_core::exit::register(|cause| {
+        cause.downcast_ref::<runtime::RuntimeError>().map(|_| banter_core::Exit::Model)
+    });
+}
+
+#[cfg(test)]
+mod exit_tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn model_errors_keep_their_source_and_get_their_exit_code_through_any_chain() {
+        init();
+        let io = ModelError::io(Path::new("w/model.safetensors"), std::io::Error::other("disk on fire"));
+        assert!(std::error::Error::source(&io).is_some(), "the io::Error is kept as the source");
+        let chained = Err::<(), _>(io).context("loading the model").unwrap_err();
+        // An io::Error deeper in the chain would say 4 as well; a format error says 3, a config error 2.
+        assert_eq!(banter_core::exit::classify(&chained), banter_core::Exit::Io);
+        let fmt = anyhow::Error::from(ModelError::Format("bad header".into())).context("outer");
+        assert_eq!(banter_core::exit::classify(&fmt), banter_core::Exit::BadInput);
+        let cfg = anyhow::Error::from(ModelError::Config("n_head".into()));
+        assert_eq!(banter_core::exit::classify(&cfg), banter_core::Exit::Usage);
+        let rt = anyhow::Error::from(runtime::RuntimeError::NoCuda);
+        assert_eq!(banter_core::exit::classify(&rt), banter_core::Exit::Model);
     }
 }

@@ -20,7 +20,7 @@ pub fn write_tokenizer_files(
     eos_id: u32,
 ) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    banter_encode::tok::save(tok, &dir.join("tokenizer.json")).map_err(|e| ModelError::Io(e.to_string()))?;
+    banter_encode::tok::save(tok, &dir.join("tokenizer.json")).map_err(ModelError::from)?;
     let eos = banter_encode::tok::EOS;
     let specials: Vec<String> = template.special_tokens();
     io::write_json(

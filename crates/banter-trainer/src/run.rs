@@ -21,7 +21,7 @@ use banter_model::precision::{LossScaler, Precision};
 use banter_model::{ModelError, io};
 
 use crate::settings::{Console, TrainSettings};
-use crate::setup::{Setup, model_err, setup};
+use crate::setup::{Setup, setup};
 use crate::{TOOL, data, output, precision};
 
 /// What a finished run reports.
@@ -71,7 +71,7 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyho
     if s.output.as_os_str().is_empty() {
         return Err(Error::usage_hint("no output directory", "add -o DIR").into());
     }
-    let device = s.device.resolve().map_err(|e| Coded::new(Exit::Model, e.to_string()))?;
+    let device = s.device.resolve()?;
     let setup = setup(s, device, console)?;
     Loop::new(s, setup, device, console)?.run(cancel)
 }
@@ -157,17 +157,15 @@ impl<'a> Loop<'a> {
         } else {
             PathBuf::from(r)
         };
-        let saved = io::read_safetensors(&dir.join("model.safetensors"), self.device).map_err(model_err)?;
-        output::restore_tensors(&mut self.setup.model, &saved).map_err(model_err)?;
+        let saved = io::read_safetensors(&dir.join("model.safetensors"), self.device)?;
+        output::restore_tensors(&mut self.setup.model, &saved)?;
         let st: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| Error::io(dir.display(), e))?,
         )?;
         self.step = st["step"].as_i64().unwrap_or(0);
         self.best_val = st["best_val_loss"].as_f64().unwrap_or(f64::INFINITY);
-        let state: BTreeMap<String, Tensor> = io::read_safetensors(&dir.join("optimizer.safetensors"), self.device)
-            .map_err(model_err)?
-            .into_iter()
-            .collect();
+        let state: BTreeMap<String, Tensor> =
+            io::read_safetensors(&dir.join("optimizer.safetensors"), self.device)?.into_iter().collect();
         self.opt
             .load_state(&state, self.step)
             .map_err(|e| Coded::new(Exit::BadInput, format!("{}: {e}", dir.display())))?;
@@ -207,7 +205,7 @@ impl<'a> Loop<'a> {
             writeln!(metrics, "{rec}").map_err(|e| Error::io(metrics_path.display(), e))?;
             let s = self.s;
             if s.save_every > 0 && self.step % s.save_every == 0 && self.step < self.total {
-                self.checkpoint().map_err(model_err)?;
+                self.checkpoint()?;
             }
             if s.opt.early_stopping > 0 && self.bad_evals >= s.opt.early_stopping {
                 self.console.say(format!(
@@ -218,7 +216,7 @@ impl<'a> Loop<'a> {
             }
         }
         bar.finish_and_clear();
-        let ckpt = self.checkpoint().map_err(model_err)?;
+        let ckpt = self.checkpoint()?;
         if cancelled {
             return Ok(Outcome::Cancelled { step: self.step, checkpoint: ckpt });
         }
@@ -372,7 +370,7 @@ impl<'a> Loop<'a> {
     fn export(mut self, seconds: f64) -> anyhow::Result<Outcome> {
         let out = self.s.output.clone();
         if let Some(best) = self.best_weights.take() {
-            output::restore_tensors(&mut self.setup.model, &best).map_err(model_err)?;
+            output::restore_tensors(&mut self.setup.model, &best)?;
         }
         let Setup { model, tok, template, base_name, quality, .. } = &self.setup;
         if self.is_lora() {
@@ -381,12 +379,11 @@ impl<'a> Loop<'a> {
             } else {
                 vec![]
             };
-            io::save_adapter(model, &out, base_name, &extra).map_err(model_err)?;
+            io::save_adapter(model, &out, base_name, &extra)?;
         } else {
-            io::save_model(model, &out).map_err(model_err)?;
+            io::save_model(model, &out)?;
         }
-        output::write_tokenizer_files(&out, &tok.inner, template, model.cfg.n_positions, tok.eos_id)
-            .map_err(model_err)?;
+        output::write_tokenizer_files(&out, &tok.inner, template, model.cfg.n_positions, tok.eos_id)?;
         std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
             .map_err(|e| Error::io(out.display(), e))?;
         let sample = self.s.sample_prompt.as_deref().map(|p| self.sample(p));

@@ -9,16 +9,11 @@ use banter_core::exit::Coded;
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
 use banter_core::{ChatTemplate, Error, Exit};
 use banter_encode::tok::Tok;
-use banter_model::{Gpt2, Gpt2Config, LoraConfig, ModelError, io, lora};
+use banter_model::{Gpt2, Gpt2Config, LoraConfig, io, lora};
 use banter_quality::{GATE_MIN_SCORE, Profile, Settings};
 
 use crate::settings::{Console, Init, TrainSettings};
 use crate::{TOOL, data};
-
-pub(crate) fn model_err(e: ModelError) -> anyhow::Error {
-    let code = e.exit();
-    Coded::new(code, e.to_string()).into()
-}
 
 /// Everything a run needs once set up.
 pub(crate) struct Setup {
@@ -76,12 +71,12 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(G
                     if let Some(m) = v.as_object_mut() {
                         m.entry("vocab_size").or_insert(vocab.into());
                     }
-                    let mut c = Gpt2Config::from_value(v, "--config").map_err(model_err)?;
+                    let mut c = Gpt2Config::from_value(v, "--config")?;
                     c.vocab_size = vocab.max(c.vocab_size);
                     c
                 }
                 None => {
-                    let mut c = Gpt2Config::load(Path::new(&s.config)).map_err(model_err)?;
+                    let mut c = Gpt2Config::load(Path::new(&s.config))?;
                     c.vocab_size = vocab.max(c.vocab_size);
                     c
                 }
@@ -93,12 +88,12 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(G
             }
             cfg.eos_token_id = Some(i64::from(tok.eos_id));
             cfg.bos_token_id = Some(i64::from(tok.eos_id));
-            cfg.validate().map_err(model_err)?;
+            cfg.validate()?;
             (Gpt2::new(cfg, device), String::new())
         }
         Init::Pretrained => {
             let dir = s.model.clone().ok_or_else(|| Error::usage("--init pretrained needs --model DIR"))?;
-            let m = io::load_model(&dir, device).map_err(model_err)?;
+            let m = io::load_model(&dir, device)?;
             (m, std::fs::canonicalize(&dir).unwrap_or(dir).display().to_string())
         }
     })
@@ -203,7 +198,7 @@ fn check_blocks(train: &[Block], n_pos: usize) -> anyhow::Result<()> {
 fn attach_lora(s: &TrainSettings, model: &mut Gpt2) -> anyhow::Result<()> {
     match &s.lora.adapter {
         Some(dir) => {
-            io::load_adapter(model, dir).map_err(model_err)?;
+            io::load_adapter(model, dir)?;
         }
         None => {
             let cfg = LoraConfig {

@@ -113,34 +113,24 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
     }
 }
 
-/// Temperatures above this are refused (the distribution is already uniform long before).
-const MAX_TEMPERATURE: f64 = 100.0;
-
 fn sampling_from(v: &Value, ctx: &Ctx, tokens_key: &str) -> Result<Sampling, Resp> {
     let mut s = ctx.defaults.clone();
     let num = |k: &str| v.get(k).filter(|x| !x.is_null());
+    let bad = |k: &str, what: &str| error(400, "invalid_request_error", format!("{k} must be {what}"));
     if let Some(t) = num("temperature") {
-        s.temperature = t.as_f64().filter(|t| (0.0..=MAX_TEMPERATURE).contains(t)).ok_or_else(|| {
-            error(400, "invalid_request_error", format!("temperature must be a number in [0, {MAX_TEMPERATURE}]"))
-        })?;
+        s.temperature = t.as_f64().ok_or_else(|| bad("temperature", "a number"))?;
     }
     if let Some(p) = num("top_p") {
-        s.top_p = p
-            .as_f64()
-            .filter(|p| *p > 0.0 && *p <= 1.0)
-            .ok_or_else(|| error(400, "invalid_request_error", "top_p must be in (0, 1]"))?;
+        s.top_p = p.as_f64().ok_or_else(|| bad("top_p", "a number"))?;
     }
     if let Some(k) = num("top_k") {
-        s.top_k =
-            k.as_u64().ok_or_else(|| error(400, "invalid_request_error", "top_k must be a non-negative integer"))?
-                as usize;
+        s.top_k = k.as_u64().ok_or_else(|| bad("top_k", "a non-negative integer"))? as usize;
     }
     if let Some(r) = num("repetition_penalty") {
-        s.repetition_penalty = r
-            .as_f64()
-            .filter(|r| *r > 0.0 && r.is_finite() && *r <= 100.0)
-            .ok_or_else(|| error(400, "invalid_request_error", "repetition_penalty must be in (0, 100]"))?;
+        s.repetition_penalty = r.as_f64().ok_or_else(|| bad("repetition_penalty", "a number"))?;
     }
+    // The ranges are banter-model's, as for the command line's flags.
+    s.validate().map_err(|(field, msg)| error(400, "invalid_request_error", format!("{field} {msg}")))?;
     if let Some(seed) = num("seed") {
         s.seed = seed.as_u64().unwrap_or(s.seed);
     }

@@ -106,8 +106,7 @@ impl Engine {
         weights: Weights,
         template: Option<&str>,
     ) -> anyhow::Result<Engine> {
-        let mut model =
-            io::load_model(model_dir, device).map_err(|e| banter_core::exit::Coded::new(e.exit(), e.to_string()))?;
+        let mut model = io::load_model(model_dir, device)?;
         let dirs: Vec<&Path> = adapter.into_iter().chain(std::iter::once(model_dir)).collect();
         let template = match template {
             Some(t) => ChatTemplate::from_arg(t)?,
@@ -124,7 +123,7 @@ impl Engine {
             model.resize_vocab(vocab);
         }
         if let Some(a) = adapter {
-            io::load_adapter(&mut model, a).map_err(|e| banter_core::exit::Coded::new(e.exit(), e.to_string()))?;
+            io::load_adapter(&mut model, a)?;
             lora::merge(&mut model);
         }
         let (compute, precision) = choose(weights, device, &model.cfg)?;

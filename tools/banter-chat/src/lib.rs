@@ -145,8 +145,7 @@ impl ModelArgs {
             .model
             .as_ref()
             .ok_or_else(|| Error::usage_hint("no model", "give --model DIR (trained with banter-train)"))?;
-        let device =
-            self.device_arg().resolve().map_err(|e| banter_core::exit::Coded::new(Exit::Model, e.to_string()))?;
+        let device = self.device_arg().resolve()?;
         Engine::load(dir, adapter, device, self.weights(), self.template.as_deref())
     }
 
@@ -177,46 +176,41 @@ impl ModelArgs {
 #[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
     /// 0 = greedy.
-    #[arg(long, value_name = "T", default_value_t = 0.8, global = true)]
+    #[arg(long, value_name = "T", default_value_t = Sampling::TEMPERATURE, global = true)]
     pub temperature: f64,
     /// Keep the k most likely tokens (0 = off).
-    #[arg(long, value_name = "K", default_value_t = 50, global = true)]
+    #[arg(long, value_name = "K", default_value_t = Sampling::TOP_K, global = true)]
     pub top_k: usize,
     /// Keep the most likely tokens up to this probability mass (1 = off).
-    #[arg(long, value_name = "P", default_value_t = 0.95, global = true)]
+    #[arg(long, value_name = "P", default_value_t = Sampling::TOP_P, global = true)]
     pub top_p: f64,
     /// Penalise tokens already in the context (1 = off; MTN used 1.2).
-    #[arg(long, value_name = "R", default_value_t = 1.0, global = true)]
+    #[arg(long, value_name = "R", default_value_t = Sampling::REPETITION_PENALTY, global = true)]
     pub repetition_penalty: f64,
     /// Longest reply in tokens.
-    #[arg(long, value_name = "N", default_value_t = 150, global = true)]
+    #[arg(long, value_name = "N", default_value_t = Sampling::MAX_NEW_TOKENS, global = true)]
     pub max_new_tokens: usize,
     /// Stop at this text too (repeatable; matched across token boundaries).
     #[arg(long, value_name = "TEXT", global = true)]
     pub stop: Vec<String>,
     /// Seed of the sampler: same seed, same reply.
-    #[arg(long, value_name = "N", default_value_t = 42, global = true)]
+    #[arg(long, value_name = "N", default_value_t = Sampling::SEED, global = true)]
     pub seed: u64,
 }
 
 impl SamplingArgs {
     /// As sampler settings.
     pub fn sampling(&self) -> Result<Sampling, Error> {
-        if self.temperature < 0.0
-            || !(0.0..=1.0).contains(&self.top_p)
-            || self.top_p == 0.0
-            || self.repetition_penalty <= 0.0
-        {
-            return Err(Error::usage("--temperature ≥ 0, 0 < --top-p ≤ 1 and --repetition-penalty > 0 are required"));
-        }
-        Ok(Sampling {
+        let s = Sampling {
             temperature: self.temperature,
             top_k: self.top_k,
             top_p: self.top_p,
             repetition_penalty: self.repetition_penalty,
             max_new_tokens: self.max_new_tokens,
             seed: self.seed,
-        })
+        };
+        s.validate().map_err(|(field, msg)| Error::usage(format!("--{} {msg}", field.replace('_', "-"))))?;
+        Ok(s)
     }
 }
 

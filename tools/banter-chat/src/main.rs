@@ -8,7 +8,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    banter_model::runtime::keep_freed_memory();
+    banter_model::init();
     let cli = banter_chat::Cli::parse();
     banter_core::cli::run_main("banter-chat", || banter_chat::run(cli))
 }

@@ -43,19 +43,16 @@ pub fn append_record(path: &Path, rec: serde_json::Value) -> anyhow::Result<()> 
 /// The interactive loop (also works with piped input).
 pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn::Learner>) -> anyhow::Result<Exit> {
     interrupt::set_cooperative(true);
-    let mut engine = engine;
-    let mut system = cli.chat.system.clone();
-    let mut history: Vec<Turn> = Vec::new();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
-    let mut out = std::io::stdout();
     if !cli.common.quiet {
         eprintln!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
     }
-    let mut turn_no = 0u64;
+    let mut s =
+        Session { engine, cli, sampling, learner, system: cli.chat.system.clone(), history: Vec::new(), turn_no: 0 };
     loop {
-        if let Some(l) = &learner {
-            if let Some(msg) = l.poll_swap(&mut engine) {
+        if let Some(l) = &s.learner {
+            if let Some(msg) = l.poll_swap(&mut s.engine) {
                 eprintln!("{msg}");
             }
         }
@@ -72,76 +69,112 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
         if input.is_empty() {
             continue;
         }
-        // MTN's REPL ends on a bare exit word too.
+        match s.command(input) {
+            Flow::Quit => break,
+            Flow::Handled => continue,
+            Flow::Message => s.turn(input, &mut lines)?,
+        }
+    }
+    if let Some(l) = s.learner {
+        l.finish();
+    }
+    Ok(Exit::Success)
+}
+
+/// What a line of input was.
+enum Flow {
+    Quit,
+    Handled,
+    Message,
+}
+
+/// A conversation in progress.
+struct Session<'a> {
+    engine: Engine,
+    cli: &'a Cli,
+    sampling: Sampling,
+    learner: Option<learn::Learner>,
+    system: Option<String>,
+    history: Vec<Turn>,
+    turn_no: u64,
+}
+
+impl Session<'_> {
+    /// The persona turn, then `rest`.
+    fn with_system(&self, rest: impl IntoIterator<Item = Turn>) -> Vec<Turn> {
+        let mut t: Vec<Turn> = self.system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
+        t.extend(rest);
+        t
+    }
+
+    /// Runs a `/command` (or a bare exit word, as MTN's REPL ends on).
+    fn command(&mut self, input: &str) -> Flow {
         if matches!(input.to_ascii_lowercase().as_str(), "exit" | "quit" | "q") {
-            break;
+            return Flow::Quit;
         }
         match input.split_whitespace().next().unwrap_or("") {
-            "/exit" | "/quit" => break,
+            "/exit" | "/quit" => Flow::Quit,
             "/reset" => {
-                history.clear();
+                self.history.clear();
                 eprintln!("(conversation forgotten)");
-                continue;
+                Flow::Handled
             }
             "/help" => {
                 eprintln!("{HELP}");
-                continue;
+                Flow::Handled
             }
             "/system" => {
                 let text = input["/system".len()..].trim();
-                system = (!text.is_empty()).then(|| text.to_string());
-                eprintln!("(persona {})", if system.is_some() { "set" } else { "cleared" });
-                continue;
+                self.system = (!text.is_empty()).then(|| text.to_string());
+                eprintln!("(persona {})", if self.system.is_some() { "set" } else { "cleared" });
+                Flow::Handled
             }
             "/save" => {
                 let file = input["/save".len()..].trim();
                 if file.is_empty() {
                     eprintln!("usage: /save FILE");
                 } else {
-                    let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
-                    t.extend(history.iter().cloned());
-                    match append_log(Path::new(file), &t, None) {
+                    match append_log(Path::new(file), &self.with_system(self.history.clone()), None) {
                         Ok(()) => eprintln!("(saved to {file})"),
                         Err(e) => eprintln!("{TOOL}: error: {e:#}"),
                     }
                 }
-                continue;
+                Flow::Handled
             }
-            _ => {}
+            _ => Flow::Message,
         }
-        history.push(Turn::new(Role::User, input));
-        let mut turns: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
-        turns.extend(history.iter().cloned());
+    }
+
+    /// One exchange: the reply (streamed), feedback, the log, and the learner's count.
+    fn turn(&mut self, input: &str, lines: &mut impl Iterator<Item = std::io::Result<String>>) -> anyhow::Result<()> {
+        let cli = self.cli;
+        self.history.push(Turn::new(Role::User, input));
+        let turns = self.with_system(self.history.clone());
         if !cli.common.quiet {
             eprint!("bot> ");
             let _ = std::io::stderr().flush();
         }
-        let s = Sampling { seed: sampling.seed.wrapping_add(turn_no), ..sampling.clone() };
-        turn_no += 1;
+        let s = Sampling { seed: self.sampling.seed.wrapping_add(self.turn_no), ..self.sampling.clone() };
+        self.turn_no += 1;
         // With --log (and no feedback to wait for), the end of the reply is held back until the exchange
         // is logged and synced: a reply that appeared in full is never missing from the log, whatever
         // happens next (kill -9, power loss).
         let hold_tail = cli.chat.log.is_some() && !cli.chat.feedback;
+        let mut out = std::io::stdout();
         let mut held = String::new();
-        let (reply, dropped) = {
-            engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
-                if hold_tail {
-                    let shown = std::mem::replace(&mut held, t.to_string());
-                    let _ = out.write_all(shown.as_bytes());
-                } else {
-                    let _ = out.write_all(t.as_bytes());
-                }
-                let _ = out.flush();
-                !interrupt::interrupted()
-            })
-        };
-        if hold_tail {
-            if let Some(log) = &cli.chat.log {
-                let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
-                t.push(Turn::new(Role::User, input));
-                t.push(Turn::new(Role::Assistant, reply.text.clone()));
-                append_log(log, &t, None)?;
+        let (reply, dropped) = self.engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
+            if hold_tail {
+                let shown = std::mem::replace(&mut held, t.to_string());
+                let _ = out.write_all(shown.as_bytes());
+            } else {
+                let _ = out.write_all(t.as_bytes());
             }
+            let _ = out.flush();
+            !interrupt::interrupted()
+        });
+        if let (true, Some(log)) = (hold_tail, &cli.chat.log) {
+            let t = self.with_system([Turn::new(Role::User, input), Turn::new(Role::Assistant, reply.text.clone())]);
+            append_log(log, &t, None)?;
             out.write_all(held.as_bytes())?;
         }
         writeln!(out)?;
@@ -151,42 +184,40 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
         }
         if dropped > 0 {
             // Keep the history as the model saw it.
-            history.drain(..dropped.min(history.len().saturating_sub(1)));
+            self.history.drain(..dropped.min(self.history.len().saturating_sub(1)));
             eprintln!("(the {dropped} oldest turn(s) no longer fit the context window and were dropped)");
         }
-        let mut answer = reply.text.clone();
-        let mut extra = None;
-        if cli.chat.feedback {
-            eprint!("accept? [Enter/y = yes, n = no, or type the better answer] ");
-            let _ = std::io::stderr().flush();
-            let fb = lines.next().transpose()?.unwrap_or_default();
-            let fb = fb.trim();
-            extra = Some(match fb {
-                "" | "y" | "Y" | "yes" => json!({"accepted": true}),
-                "n" | "N" | "no" => json!({"accepted": false}),
-                correction => {
-                    answer = correction.to_string();
-                    json!({"accepted": false, "corrected": true, "model_reply": reply.text})
-                }
-            });
-        }
-        history.push(Turn::new(Role::Assistant, answer.clone()));
+        let (answer, extra) =
+            if cli.chat.feedback { feedback(lines, &reply.text)? } else { (reply.text.clone(), None) };
+        self.history.push(Turn::new(Role::Assistant, answer.clone()));
         if let Some(log) = &cli.chat.log {
             let rejected = extra.as_ref().is_some_and(|e| e["accepted"] == false && e.get("corrected").is_none());
-            let mut t: Vec<Turn> = system.iter().map(|s| Turn::new(Role::System, s.clone())).collect();
-            t.push(Turn::new(Role::User, input));
-            t.push(Turn::new(Role::Assistant, answer.clone()));
             if !hold_tail {
                 // With --feedback the exchange is complete (and logged) once the user has judged it.
-                append_log(log, &t, extra.clone())?;
+                let t = self.with_system([Turn::new(Role::User, input), Turn::new(Role::Assistant, answer)]);
+                append_log(log, &t, extra)?;
             }
-            if let (Some(l), false) = (&learner, rejected) {
+            if let (Some(l), false) = (&self.learner, rejected) {
                 l.exchange();
             }
         }
+        Ok(())
     }
-    if let Some(l) = learner {
-        l.finish();
-    }
-    Ok(Exit::Success)
+}
+
+/// Asks whether the reply is accepted; a typed answer replaces it. Returns the answer and the log's fields.
+fn feedback(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    reply: &str,
+) -> anyhow::Result<(String, Option<serde_json::Value>)> {
+    eprint!("accept? [Enter/y = yes, n = no, or type the better answer] ");
+    let _ = std::io::stderr().flush();
+    let fb = lines.next().transpose()?.unwrap_or_default();
+    Ok(match fb.trim() {
+        "" | "y" | "Y" | "yes" => (reply.to_string(), Some(json!({"accepted": true}))),
+        "n" | "N" | "no" => (reply.to_string(), Some(json!({"accepted": false}))),
+        correction => {
+            (correction.to_string(), Some(json!({"accepted": false, "corrected": true, "model_reply": reply})))
+        }
+    })
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    banter_model::runtime::keep_freed_memory();
+    banter_model::init();
     let cli = match banter_train::parse_args() {
         Ok(c) => c,
         Err(e) => e.exit(),

@@ -63,6 +63,55 @@ pub struct Header {
 
 const MAX_HEADER_CHARS: usize = 64;
 
+/// The first characters of a line with invisible marks dropped, digits of any script as ASCII, and the
+/// byte offset in the line of each character kept.
+struct Normalized {
+    chars: [char; MAX_HEADER_CHARS],
+    offs: [usize; MAX_HEADER_CHARS + 1],
+    len: usize,
+    /// The digits' script: 0 ASCII, 1 Persian, 2 Arabic-Indic (the first digit seen).
+    digits: Option<u8>,
+}
+
+fn normalize(line: &str) -> Normalized {
+    let mut n = Normalized { chars: ['\0'; MAX_HEADER_CHARS], offs: [0; MAX_HEADER_CHARS + 1], len: 0, digits: None };
+    for (i, c) in line.char_indices() {
+        if n.len >= MAX_HEADER_CHARS {
+            break;
+        }
+        if is_invisible(c) {
+            continue;
+        }
+        let ch = match c {
+            '0'..='9' => {
+                n.digits.get_or_insert(0);
+                c
+            }
+            '\u{06F0}'..='\u{06F9}' => {
+                n.digits.get_or_insert(1);
+                char::from(b'0' + (c as u32 - 0x06F0) as u8)
+            }
+            '\u{0660}'..='\u{0669}' => {
+                n.digits.get_or_insert(2);
+                char::from(b'0' + (c as u32 - 0x0660) as u8)
+            }
+            '\u{060C}' => ',',
+            '\u{00A0}' | '\u{202F}' | '\u{2009}' | '\u{2007}' => ' ',
+            c => c,
+        };
+        n.chars[n.len] = ch;
+        n.offs[n.len] = i;
+        n.len += 1;
+    }
+    let len = n.len;
+    n.offs[len] = if len < MAX_HEADER_CHARS {
+        line.len()
+    } else {
+        n.offs[len - 1] + line[n.offs[len - 1]..].chars().next().map_or(0, char::len_utf8)
+    };
+    n
+}
+
 /// Scans the start of a line for a header.
 pub fn scan(line: &str) -> Option<Header> {
     // Quick reject: a header starts with a digit or '[' (after invisible marks).
@@ -70,46 +119,9 @@ pub fn scan(line: &str) -> Option<Header> {
     if !(first == '[' || first.is_numeric()) {
         return None;
     }
-    let mut norm_buf = ['\0'; MAX_HEADER_CHARS];
-    let mut offs_buf = [0usize; MAX_HEADER_CHARS + 1];
-    let mut len = 0usize;
-    let mut digits: Option<u8> = None;
-    for (i, c) in line.char_indices() {
-        if len >= MAX_HEADER_CHARS {
-            break;
-        }
-        if is_invisible(c) {
-            continue;
-        }
-        let n = match c {
-            '0'..='9' => {
-                digits.get_or_insert(0);
-                c
-            }
-            '\u{06F0}'..='\u{06F9}' => {
-                digits.get_or_insert(1);
-                char::from(b'0' + (c as u32 - 0x06F0) as u8)
-            }
-            '\u{0660}'..='\u{0669}' => {
-                digits.get_or_insert(2);
-                char::from(b'0' + (c as u32 - 0x0660) as u8)
-            }
-            '\u{060C}' => ',',
-            '\u{00A0}' | '\u{202F}' | '\u{2009}' | '\u{2007}' => ' ',
-            c => c,
-        };
-        norm_buf[len] = n;
-        offs_buf[len] = i;
-        len += 1;
-    }
-    offs_buf[len] = if len < MAX_HEADER_CHARS {
-        line.len()
-    } else {
-        offs_buf[len - 1] + line[offs_buf[len - 1]..].chars().next().map_or(0, char::len_utf8)
-    };
-    let norm = &norm_buf[..len];
-    let offs = &offs_buf[..=len];
-    let mut s = Scanner { c: norm, p: 0 };
+    let n = normalize(line);
+    let offs = &n.offs[..=n.len];
+    let mut s = Scanner { c: &n.chars[..n.len], p: 0 };
     let bracket = s.eat('[');
     s.spaces();
     let (date, date_sep) = s.date()?;
@@ -133,29 +145,7 @@ pub fn scan(line: &str) -> Option<Header> {
             None => s.p = save,
         }
     }
-    let sep = if bracket {
-        s.spaces();
-        if !s.eat(']') {
-            return None;
-        }
-        s.spaces();
-        ']'
-    } else {
-        s.spaces();
-        let c = s.peek()?;
-        let sep = match c {
-            '-' | '–' => '-',
-            ':' => ':',
-            ';' => ';',
-            _ => return None,
-        };
-        s.p += 1;
-        if !s.eat(' ') {
-            // "12:00 -Ali: hi" is not a header; the body needs its space.
-            return None;
-        }
-        sep
-    };
+    let sep = s.separator(bracket)?;
     let twelve_hour = meridiem != Meridiem::None;
     let time_ok =
         !(twelve_hour && !(1..=12).contains(&hour) || !twelve_hour && hour > 23 || minute > 59 || second > 59);
@@ -165,7 +155,7 @@ pub fn scan(line: &str) -> Option<Header> {
             bracket,
             date_sep,
             year_first: date[0].1 == 4,
-            digits: digits.unwrap_or(0),
+            digits: n.digits.unwrap_or(0),
             seconds,
             twelve_hour,
             sep,
@@ -186,6 +176,27 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
+    /// What ends the header: `]` after a bracketed one, else ` - `, `: ` or `; ` (the body needs its space:
+    /// "12:00 -Ali: hi" is not a header).
+    fn separator(&mut self, bracket: bool) -> Option<char> {
+        self.spaces();
+        if bracket {
+            if !self.eat(']') {
+                return None;
+            }
+            self.spaces();
+            return Some(']');
+        }
+        let sep = match self.peek()? {
+            '-' | '–' => '-',
+            ':' => ':',
+            ';' => ';',
+            _ => return None,
+        };
+        self.p += 1;
+        self.eat(' ').then_some(sep)
+    }
+
     fn peek(&self) -> Option<char> {
         self.c.get(self.p).copied()
     }

@@ -188,7 +188,7 @@ impl Plan {
 
     fn record(&self, upto: usize) -> anyhow::Result<()> {
         let v = serde_json::json!({"lines_consumed": upto, "adapter": self.out, "updated": banter_core::util::now_rfc3339()});
-        banter_model::io::write_json(&self.state, &v).map_err(|e| anyhow::anyhow!("{e}"))
+        Ok(banter_model::io::write_json(&self.state, &v)?)
     }
 }
 
