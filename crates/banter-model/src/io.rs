@@ -1,6 +1,6 @@
 //! Hugging Face and PEFT files: `config.json` + `model.safetensors` (or a sharded index) in, the same out
 //! (with `{"format":"pt"}` metadata, as `transformers` writes); `adapter_config.json` +
-//! `adapter_model.safetensors` for LoRA. Pickle checkpoints are refused.
+//! `adapter_model.safetensors` for LoRA. PyTorch pickle checkpoints are read without running their code (`pickle.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -73,13 +73,35 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()
 }
 
 /// The weight files of a model directory: `model.safetensors`, or the shards of
-/// `model.safetensors.index.json`. A directory with only pickle weights is refused.
+/// `model.safetensors.index.json`; failing those, `pytorch_model.bin` or the shards of
+/// `pytorch_model.bin.index.json` (read by [`crate::pickle`], which runs no code from them).
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
-    let single = dir.join("model.safetensors");
-    if single.exists() {
-        return Ok(vec![single]);
+    for (single, index) in
+        [("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json")]
+    {
+        if let Some(files) = weight_set(dir, single, index)? {
+            return Ok(files);
+        }
     }
-    let index = dir.join("model.safetensors.index.json");
+    for other in ["model.ckpt", "tf_model.h5", "flax_model.msgpack"] {
+        if dir.join(other).exists() {
+            return Err(ModelError::Format(format!(
+                "{}: only {other} is there; banter reads safetensors and PyTorch checkpoints. Convert it once with \
+                 transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)",
+                dir.display()
+            )));
+        }
+    }
+    Err(ModelError::Format(format!("{}: no model.safetensors or pytorch_model.bin", dir.display())))
+}
+
+/// One file, or the shards an index names; `None` when neither is there.
+fn weight_set(dir: &Path, single: &str, index: &str) -> Result<Option<Vec<PathBuf>>, ModelError> {
+    let single = dir.join(single);
+    if single.exists() {
+        return Ok(Some(vec![single]));
+    }
+    let index = dir.join(index);
     if index.exists() {
         let text = std::fs::read_to_string(&index).map_err(|e| ModelError::io(&index, e))?;
         let v: serde_json::Value =
@@ -93,18 +115,22 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         if files.is_empty() {
             return Err(ModelError::Format(format!("{}: empty weight_map", index.display())));
         }
-        return Ok(files.into_iter().map(|f| dir.join(f)).collect());
-    }
-    for pickle in ["pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5"] {
-        if dir.join(pickle).exists() {
-            return Err(ModelError::Format(format!(
-                "{}: only {pickle} is there; banter reads safetensors only (pickle files can run code). Convert it once with \
-                 transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)",
-                dir.display()
-            )));
+        if let Some(f) = files.iter().find(|f| f.contains('/') || f.contains("..")) {
+            return Err(ModelError::Format(format!("{}: shard {f:?} is outside the model directory", index.display())));
         }
+        return Ok(Some(files.into_iter().map(|f| dir.join(f)).collect()));
     }
-    Err(ModelError::Format(format!("{}: no model.safetensors", dir.display())))
+    Ok(None)
+}
+
+/// Every tensor of a weight file (safetensors, or a PyTorch checkpoint by its `.bin` name) as fp32.
+pub fn read_weights(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>, ModelError> {
+    if path.extension().is_some_and(|e| e == "bin") {
+        let t = crate::pickle::read_torch_zip(path)?;
+        Ok(t.into_iter().map(|(n, t)| (n, t.to_device(device))).collect())
+    } else {
+        read_safetensors(path, device)
+    }
 }
 
 /// Loads a GPT-2 from a Hugging Face directory (`transformer.` prefix or not; mask buffers ignored).
@@ -113,7 +139,7 @@ pub fn load_model(dir: &Path, device: Device) -> Result<Gpt2, ModelError> {
     let mut model = Gpt2::new(cfg, device);
     let mut loaded: HashMap<String, Tensor> = HashMap::new();
     for f in weight_files(dir)? {
-        for (name, t) in read_safetensors(&f, device)? {
+        for (name, t) in read_weights(&f, device)? {
             if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") || name == "lm_head.weight" {
                 continue;
             }

@@ -19,6 +19,7 @@ pub mod io;
 pub mod kvcache;
 pub mod lora;
 pub mod optim;
+pub mod pickle;
 pub mod precision;
 pub mod quant;
 pub mod runtime;

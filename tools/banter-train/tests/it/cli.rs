@@ -236,7 +236,7 @@ fn bad_inputs_have_their_exit_codes() {
         .arg(&bad)
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("reads safetensors only"));
+        .stderr(predicate::str::contains("not a torch.save zip archive"));
 }
 
 /// `--precision auto` decides by the CPU's flags: without native bf16 it stays in fp32 without probing and

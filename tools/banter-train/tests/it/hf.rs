@@ -97,3 +97,103 @@ fn lora_on_a_pretrained_model_writes_a_peft_adapter() {
     );
     assert!(v["diff"].as_f64().unwrap() > 1e-4, "the trained adapter changes the model in PEFT: {v}");
 }
+
+/// A GPT-2 that ships only `pytorch_model.bin` (HooshvareLab/gpt2-fa, Oodi's base, is one) loads without
+/// running pickle code: torch.save writes the pickle (as transformers 4 did), banter reads it and fine-tunes with lr 0, and the
+/// weights banter writes give transformers' own logits back.
+#[test]
+fn a_pickle_only_gpt2_loads_and_round_trips_to_the_same_logits() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let src = dir.path().join("pickled");
+    let v = run_py(
+        &py,
+        "import json, sys, shutil, torch\n\
+         from tokenizers import Tokenizer\n\
+         from transformers import GPT2Config, GPT2LMHeadModel\n\
+         torch.manual_seed(0)\n\
+         n = Tokenizer.from_file(sys.argv[2]).get_vocab_size(with_added_tokens=True)\n\
+         m = GPT2LMHeadModel(GPT2Config(vocab_size=n, n_positions=64, n_embd=32, n_layer=2, n_head=4)).eval()\n\
+         m.config.save_pretrained(sys.argv[1])\n\
+         torch.save(m.state_dict(), sys.argv[1] + '/pytorch_model.bin')\n\
+         shutil.copy(sys.argv[2], sys.argv[1] + '/tokenizer.json')\n\
+         ids = torch.tensor([[1, 5, 9, 2, 7]])\n\
+         print(json.dumps({'logits': m(ids).logits[0].tolist()}))",
+        &[&src, &tok],
+    );
+    assert!(src.join("pytorch_model.bin").exists() && !src.join("model.safetensors").exists());
+    let out = dir.path().join("from-pickle");
+    bin()
+        .args(["--model"])
+        .arg(&src)
+        .args([
+            "--max-steps",
+            "1",
+            "--lr",
+            "0",
+            "--weight-decay",
+            "0",
+            "--block-size",
+            "32",
+            "--precision",
+            "fp32",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&blocks)
+        .assert()
+        .success();
+    let w = run_py(
+        &py,
+        "import json, sys, torch\n\
+         from transformers import AutoModelForCausalLM\n\
+         m = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()\n\
+         print(json.dumps({'logits': m(torch.tensor([[1, 5, 9, 2, 7]])).logits[0].tolist()}))",
+        &[&out],
+    );
+    let flat = |v: &serde_json::Value| -> Vec<f64> {
+        v["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    let (a, b) = (flat(&v), flat(&w));
+    assert_eq!(a.len(), b.len());
+    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(max < 1e-4, "max |Δlogit| {max}");
+}
+
+/// A checkpoint whose pickle calls `os.system` is refused by name (exit 3) and nothing runs.
+#[test]
+fn a_pickle_that_would_run_code_is_refused_and_runs_nothing() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let evil = dir.path().join("evil");
+    let marker = dir.path().join("PWNED");
+    run_py(
+        &py,
+        "import json, sys, zipfile, shutil\n\
+         from transformers import GPT2Config\n\
+         GPT2Config(vocab_size=500, n_positions=64, n_embd=32, n_layer=1, n_head=4).save_pretrained(sys.argv[1])\n\
+         payload = (\"cos\\nsystem\\n(S'touch \" + sys.argv[3] + \"'\\ntR.\").encode()\n\
+         with zipfile.ZipFile(sys.argv[1] + '/pytorch_model.bin', 'w') as z: z.writestr('archive/data.pkl', payload)\n\
+         shutil.copy(sys.argv[2], sys.argv[1] + '/tokenizer.json')\n\
+         print(json.dumps({}))",
+        &[&evil, &tok, &marker],
+    );
+    bin()
+        .args(["--model"])
+        .arg(&evil)
+        .args(["--max-steps", "1", "-q", "-o"])
+        .arg(dir.path().join("out"))
+        .arg(&blocks)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("os.system"));
+    assert!(!marker.exists(), "the payload ran");
+}

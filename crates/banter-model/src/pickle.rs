@@ -1,0 +1,462 @@
+//! PyTorch `torch.save` checkpoints (`pytorch_model.bin`: a zip of `data.pkl` plus one raw file per
+//! storage) read without running any of their code.
+//!
+//! Python's unpickler executes whatever callables a pickle names. This one is a small stack machine over
+//! the opcodes `torch.save` emits (protocols 2–4) that knows exactly four callables — `OrderedDict`,
+//! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter` and the typed-storage classes —
+//! and refuses every other global by name (`os.system`, `builtins.eval`, …), as `torch.load(weights_only=True)`
+//! does. No crate does this with its limits (serde-pickle has no persistent ids; repugnant-pickle is a 0.0.1
+//! "best effort"), so it is written here; the tests read checkpoints transformers wrote.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use crate::ModelError;
+
+/// A value on the unpickler's stack.
+#[derive(Debug, Clone)]
+enum V {
+    Mark,
+    None,
+    /// A bool, float or bytes value: read past, never needed for weights.
+    Other,
+    Int(i64),
+    Str(String),
+    Tuple(Vec<V>),
+    List(Vec<V>),
+    Dict(Vec<(V, V)>),
+    /// An allowed global: `module.name`.
+    Global(String),
+    /// A storage: dtype and the zip entry holding its bytes.
+    Storage(Kind, String),
+    /// `_rebuild_tensor_v2(storage, offset, size, stride, …)`.
+    Tensor {
+        kind: Kind,
+        key: String,
+        offset: i64,
+        size: Vec<i64>,
+        stride: Vec<i64>,
+    },
+}
+
+const ALLOWED: &[&str] = &[
+    "collections.OrderedDict",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    "torch.FloatStorage",
+    "torch.HalfStorage",
+    "torch.BFloat16Storage",
+    "torch.DoubleStorage",
+    "torch.LongStorage",
+    "torch.IntStorage",
+    "torch.ShortStorage",
+    "torch.CharStorage",
+    "torch.ByteStorage",
+    "torch.BoolStorage",
+];
+
+fn storage_kind(global: &str) -> Option<Kind> {
+    Some(match global.strip_prefix("torch.")? {
+        "FloatStorage" => Kind::Float,
+        "HalfStorage" => Kind::Half,
+        "BFloat16Storage" => Kind::BFloat16,
+        "DoubleStorage" => Kind::Double,
+        "LongStorage" => Kind::Int64,
+        "IntStorage" => Kind::Int,
+        "ShortStorage" => Kind::Int16,
+        "CharStorage" => Kind::Int8,
+        "ByteStorage" => Kind::Uint8,
+        "BoolStorage" => Kind::Bool,
+        _ => return None,
+    })
+}
+
+fn ints(v: &V) -> Option<Vec<i64>> {
+    match v {
+        V::Tuple(xs) | V::List(xs) => xs.iter().map(|x| if let V::Int(i) = x { Some(*i) } else { None }).collect(),
+        _ => None,
+    }
+}
+
+/// The unpickler's state.
+struct Machine<'a> {
+    data: &'a [u8],
+    pos: usize,
+    stack: Vec<V>,
+    memo: HashMap<u32, V>,
+}
+
+impl Machine<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or("truncated pickle")?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn le(&mut self, n: usize) -> Result<u64, String> {
+        Ok(self.take(n)?.iter().rev().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+    }
+
+    fn line(&mut self) -> Result<String, String> {
+        let rest = &self.data[self.pos..];
+        let n = rest.iter().position(|&b| b == b'\n').ok_or("truncated pickle")?;
+        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
+        self.pos += n + 1;
+        Ok(s)
+    }
+
+    fn pop(&mut self) -> Result<V, String> {
+        self.stack.pop().ok_or_else(|| "pickle stack underflow".to_string())
+    }
+
+    /// Everything above the last mark (the mark removed).
+    fn pop_mark(&mut self) -> Result<Vec<V>, String> {
+        let at = self.stack.iter().rposition(|v| matches!(v, V::Mark)).ok_or("pickle: no mark")?;
+        let items = self.stack.split_off(at + 1);
+        self.stack.pop();
+        Ok(items)
+    }
+
+    fn global(&mut self, module: &str, name: &str) -> Result<(), String> {
+        let full = format!("{module}.{name}");
+        if !ALLOWED.contains(&full.as_str()) {
+            return Err(format!(
+                "refused: the checkpoint calls {full}, which is not a tensor-rebuilding function (nothing was run)"
+            ));
+        }
+        self.stack.push(V::Global(full));
+        Ok(())
+    }
+
+    fn reduce(&mut self) -> Result<(), String> {
+        let args = self.pop()?;
+        let f = self.pop()?;
+        let V::Global(name) = f else { return Err("pickle: REDUCE on a non-callable".into()) };
+        let V::Tuple(a) = args else { return Err("pickle: REDUCE without an argument tuple".into()) };
+        let v = match name.as_str() {
+            "collections.OrderedDict" => V::Dict(Vec::new()),
+            "torch._utils._rebuild_parameter" => a.into_iter().next().ok_or("pickle: empty _rebuild_parameter")?,
+            "torch._utils._rebuild_tensor_v2" => {
+                match (a.first(), a.get(1), a.get(2).and_then(ints), a.get(3).and_then(ints)) {
+                    (Some(V::Storage(kind, key)), Some(V::Int(offset)), Some(size), Some(stride)) => {
+                        V::Tensor { kind: *kind, key: key.clone(), offset: *offset, size, stride }
+                    }
+                    _ => return Err("pickle: _rebuild_tensor_v2 with unexpected arguments".into()),
+                }
+            }
+            other => return Err(format!("refused: {other} cannot be called")),
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+
+    fn persistent(&mut self) -> Result<(), String> {
+        // ('storage', torch.XStorage, key, location, numel)
+        let pid = self.pop()?;
+        let V::Tuple(t) = pid else { return Err("pickle: persistent id is not a tuple".into()) };
+        match (t.first(), t.get(1), t.get(2)) {
+            (Some(V::Str(tag)), Some(V::Global(g)), Some(V::Str(key))) if tag == "storage" => {
+                let kind = storage_kind(g).ok_or_else(|| format!("pickle: unsupported storage {g}"))?;
+                self.stack.push(V::Storage(kind, key.clone()));
+                Ok(())
+            }
+            _ => Err("pickle: unsupported persistent id".into()),
+        }
+    }
+
+    fn set_items(&mut self, items: Vec<V>) -> Result<(), String> {
+        let Some(V::Dict(d)) = self.stack.last_mut() else { return Err("pickle: SETITEMS on a non-dict".into()) };
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            d.push((k, v));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            0x80 => {
+                self.u8()?; // PROTO
+            }
+            0x95 => {
+                self.take(8)?; // FRAME
+            }
+            b'.' => return Ok(true), // STOP
+            b'(' => self.stack.push(V::Mark),
+            b'}' => self.stack.push(V::Dict(Vec::new())),
+            b']' => self.stack.push(V::List(Vec::new())),
+            b')' => self.stack.push(V::Tuple(Vec::new())),
+            b'N' => self.stack.push(V::None),
+            0x88 | 0x89 => self.stack.push(V::Other),
+            b'J' => {
+                let v = self.le(4)? as u32 as i32;
+                self.stack.push(V::Int(i64::from(v)));
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.stack.push(V::Int(i64::from(v)));
+            }
+            b'M' => {
+                let v = self.le(2)?;
+                self.stack.push(V::Int(v as i64));
+            }
+            0x8a => {
+                let n = usize::from(self.u8()?);
+                let bytes = self.take(n)?.to_vec();
+                if n > 8 {
+                    return Err("pickle: integer over 64 bits".into());
+                }
+                let mut v: i64 = 0;
+                for (i, b) in bytes.iter().enumerate() {
+                    v |= i64::from(*b) << (8 * i);
+                }
+                if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                self.stack.push(V::Int(v));
+            }
+            b'G' => {
+                self.take(8)?;
+                self.stack.push(V::Other);
+            }
+            b'X' | 0x8c | 0x8d => {
+                let n = match op {
+                    b'X' => self.le(4)?,
+                    0x8c => u64::from(self.u8()?),
+                    _ => self.le(8)?,
+                } as usize;
+                let s = String::from_utf8_lossy(self.take(n)?).into_owned();
+                self.stack.push(V::Str(s));
+            }
+            b'U' | b'T' | b'C' | b'B' | 0x8e => {
+                let n = match op {
+                    b'U' | b'C' => u64::from(self.u8()?),
+                    0x8e => self.le(8)?,
+                    _ => self.le(4)?,
+                } as usize;
+                let b = self.take(n)?;
+                let v =
+                    if matches!(op, b'U' | b'T') { V::Str(String::from_utf8_lossy(b).into_owned()) } else { V::Other };
+                self.stack.push(v);
+            }
+            b'c' => {
+                let (m, n) = (self.line()?, self.line()?);
+                self.global(&m, &n)?;
+            }
+            0x93 => {
+                let (n, m) = (self.pop()?, self.pop()?);
+                let (V::Str(m), V::Str(n)) = (m, n) else { return Err("pickle: STACK_GLOBAL needs strings".into()) };
+                self.global(&m, &n)?;
+            }
+            b'q' => {
+                let k = u32::from(self.u8()?);
+                self.memoize(k)?;
+            }
+            b'r' => {
+                let k = self.le(4)? as u32;
+                self.memoize(k)?;
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memoize(k)?;
+            }
+            b'h' | b'j' => {
+                let k = if op == b'h' { u32::from(self.u8()?) } else { self.le(4)? as u32 };
+                let v = self.memo.get(&k).cloned().ok_or("pickle: memo key missing")?;
+                self.stack.push(v);
+            }
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(V::Tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = usize::from(op - 0x84);
+                let at = self.stack.len().checked_sub(n).ok_or("pickle stack underflow")?;
+                let items = self.stack.split_off(at);
+                self.stack.push(V::Tuple(items));
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.stack.push(V::List(items));
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                self.stack.push(V::Dict(Vec::new()));
+                self.set_items(items)?;
+            }
+            b'a' | b'e' => {
+                let items = if op == b'a' { vec![self.pop()?] } else { self.pop_mark()? };
+                match self.stack.last_mut() {
+                    Some(V::List(l)) => l.extend(items),
+                    _ => return Err("pickle: APPEND on a non-list".into()),
+                }
+            }
+            b's' => {
+                let (v, k) = (self.pop()?, self.pop()?);
+                self.set_items(vec![k, v])?;
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                self.set_items(items)?;
+            }
+            b'R' => self.reduce()?,
+            b'Q' => self.persistent()?,
+            b'b' => {
+                // BUILD: an OrderedDict's (empty) state, or a parameter's hooks: nothing to keep.
+                self.pop()?;
+            }
+            0x81 => {
+                let (args, cls) = (self.pop()?, self.pop()?);
+                self.stack.push(cls);
+                self.stack.push(args);
+                self.reduce()?;
+            }
+            b'0' => {
+                self.pop()?;
+            }
+            other => return Err(format!("pickle: opcode 0x{other:02x} is not one torch.save writes")),
+        }
+        Ok(false)
+    }
+
+    fn memoize(&mut self, k: u32) -> Result<(), String> {
+        let top = self.stack.last().cloned().ok_or("pickle stack underflow")?;
+        self.memo.insert(k, top);
+        Ok(())
+    }
+}
+
+/// The tensors a pickle describes (name → tensor spec), in file order.
+fn unpickle(data: &[u8]) -> Result<Vec<(String, V)>, String> {
+    let mut m = Machine { data, pos: 0, stack: Vec::new(), memo: HashMap::new() };
+    loop {
+        let op = m.u8()?;
+        if m.step(op)? {
+            break;
+        }
+    }
+    let top = m.pop()?;
+    let V::Dict(items) = top else { return Err("the checkpoint is not a state dict".into()) };
+    items
+        .into_iter()
+        .filter_map(|(k, v)| match (k, v) {
+            (V::Str(k), v @ V::Tensor { .. }) => Some(Ok((k, v))),
+            (V::Str(_), _) => None, // non-tensor entries (e.g. `_metadata`) are not weights
+            _ => Some(Err("a state-dict key is not a string".to_string())),
+        })
+        .collect()
+}
+
+fn element_size(kind: Kind) -> usize {
+    match kind {
+        Kind::Double | Kind::Int64 => 8,
+        Kind::Float | Kind::Int => 4,
+        Kind::Half | Kind::BFloat16 | Kind::Int16 => 2,
+        _ => 1,
+    }
+}
+
+/// Reads a `torch.save` zip checkpoint: every floating tensor as fp32 (integer buffers skipped), no code run.
+pub fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>, ModelError> {
+    let bad = |m: String| ModelError::Format(format!("{}: {m}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| bad(format!("not a torch.save zip archive ({e}); legacy pre-1.6 pickles are not read")))?;
+    let pkl_name = (0..zip.len())
+        .filter_map(|i| zip.name_for_index(i).map(str::to_string))
+        .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
+        .ok_or_else(|| bad("no data.pkl in the archive".into()))?;
+    let prefix = pkl_name.strip_suffix("data.pkl").unwrap_or("").to_string();
+    let mut pkl = Vec::new();
+    zip.by_name(&pkl_name).and_then(|mut f| Ok(f.read_to_end(&mut pkl)?)).map_err(|e| bad(e.to_string()))?;
+    let specs = unpickle(&pkl).map_err(bad)?;
+    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut out = Vec::new();
+    for (name, spec) in specs {
+        let V::Tensor { kind, key, offset, size, stride } = spec else { continue };
+        if !matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double) {
+            continue; // masks and other integer buffers are not parameters
+        }
+        if !storages.contains_key(&key) {
+            let mut b = Vec::new();
+            zip.by_name(&format!("{prefix}data/{key}"))
+                .and_then(|mut f| Ok(f.read_to_end(&mut b)?))
+                .map_err(|e| bad(format!("storage {key} of {name}: {e}")))?;
+            storages.insert(key.clone(), b);
+        }
+        let bytes = &storages[&key];
+        let es = element_size(kind);
+        let numel = (bytes.len() / es) as i64;
+        // The furthest element the view touches must lie inside the storage.
+        let last = offset + size.iter().zip(&stride).map(|(n, s)| (n - 1).max(0) * s).sum::<i64>();
+        if offset < 0 || (size.iter().all(|&n| n > 0) && last >= numel) {
+            return Err(bad(format!("tensor {name} reaches past its storage")));
+        }
+        let storage = Tensor::f_from_data_size(bytes, &[numel], kind).map_err(|e| bad(format!("{name}: {e}")))?;
+        let t = storage.f_as_strided(&size, &stride, Some(offset)).map_err(|e| bad(format!("{name}: {e}")))?;
+        out.push((name, t.to_kind(Kind::Float).contiguous()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_in_a_pickle_is_refused_by_name_and_never_run() {
+        // cos\nsystem\n(S'touch /tmp/pwned'\ntR. — the classic payload.
+        let evil = b"cos\nsystem\n(S'touch /tmp/pwned'\ntR.";
+        let e = unpickle(evil).unwrap_err();
+        assert!(e.contains("os.system") && e.contains("nothing was run"), "{e}");
+        let e = unpickle(b"\x80\x04\x8c\x08builtins\x94\x8c\x04eval\x94\x93\x94.").unwrap_err();
+        assert!(e.contains("builtins.eval"), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_odd_pickles_are_errors_not_panics() {
+        for bad in [&b""[..], b"\x80", b"(", b"K", b"X\xff\xff\xff\xff", b"t.", b"R.", b"\xff"] {
+            assert!(unpickle(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, and a real state-dict pickle with bytes flipped, are errors or a state dict —
+        /// never a panic, never a global outside the allow-list.
+        #[test]
+        fn arbitrary_pickles_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+                                         flips in proptest::collection::vec((0usize..200, proptest::num::u8::ANY), 0..6)) {
+            let _ = unpickle(&bytes);
+            let mut real = STATE_DICT.to_vec();
+            for (at, b) in flips {
+                let i = at % real.len();
+                real[i] = b;
+            }
+            let _ = unpickle(&real);
+        }
+    }
+
+    /// `torch.save({'w': torch.zeros(2)})`'s data.pkl (protocol 2).
+    const STATE_DICT: &[u8] = b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01ctorch._utils\n_rebuild_tensor_v2\nq\x02((X\x07\x00\x00\x00storageq\x03ctorch\nFloatStorage\nq\x04X\x01\x00\x00\x000q\x05X\x03\x00\x00\x00cpuq\x06K\x02tq\x07QK\x00K\x02\x85q\x08K\x01\x85q\t\x89ccollections\nOrderedDict\nq\n)Rq\x0btq\x0cRq\rs.";
+
+    #[test]
+    fn a_torch_save_state_dict_is_read() {
+        let specs = unpickle(STATE_DICT).unwrap();
+        assert_eq!(specs.len(), 1);
+        match &specs[0] {
+            (name, V::Tensor { kind, key, offset, size, stride }) => {
+                assert_eq!((name.as_str(), *kind, key.as_str(), *offset), ("w", Kind::Float, "0", 0));
+                assert_eq!((size.as_slice(), stride.as_slice()), (&[2i64][..], &[1i64][..]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
