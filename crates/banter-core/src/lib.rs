@@ -15,6 +15,7 @@ pub mod error;
 pub mod exit;
 pub mod inputs;
 pub mod interrupt;
+pub mod jinja;
 pub mod jsonl;
 pub mod progress;
 pub mod records;

@@ -68,6 +68,20 @@ pub enum Style {
         /// Marker closing a leading system turn (persona description).
         sep: String,
     },
+    /// A Hugging Face Jinja chat template, rendered as `apply_chat_template` renders it ([`crate::jinja`]).
+    Jinja {
+        /// The template source.
+        source: String,
+        /// `bos_token` as the template sees it.
+        #[serde(default)]
+        bos_token: String,
+        /// `eos_token` as the template sees it.
+        #[serde(default)]
+        eos_token: String,
+        /// Which assistant turns carry loss.
+        #[serde(default)]
+        loss: LossOn,
+    },
 }
 
 /// A chat template.
@@ -169,6 +183,26 @@ impl ChatTemplate {
         }
     }
 
+    /// The Jinja chat template a Hugging Face model directory ships (`chat_template.jinja` or
+    /// `tokenizer_config.json`), if any.
+    pub fn from_hf_dir(dir: &Path) -> Result<Option<Self>, Error> {
+        let found = crate::jinja::from_model_dir(dir).map_err(Error::Template)?;
+        let Some((source, bos_token, eos_token)) = found else { return Ok(None) };
+        let t =
+            ChatTemplate { name: "hf".into(), style: Style::Jinja { source, bos_token, eos_token, loss: LossOn::All } };
+        t.validate().map_err(|e| Error::usage(format!("{}: {e}", dir.display())))?;
+        Ok(Some(t))
+    }
+
+    fn jinja(&self) -> Option<Result<crate::jinja::Jinja, String>> {
+        match &self.style {
+            Style::Jinja { source, bos_token, eos_token, .. } => {
+                Some(crate::jinja::Jinja::new(source, bos_token, eos_token))
+            }
+            _ => None,
+        }
+    }
+
     /// A preset name, or a path to a template JSON file.
     pub fn from_arg(arg: &str) -> Result<Self, Error> {
         if PRESETS.contains(&arg) { Self::preset(arg) } else { Self::load(Path::new(arg)) }
@@ -191,6 +225,12 @@ impl ChatTemplate {
 
     /// Checks that markers are non-empty and distinct.
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(j) = self.jinja() {
+            let j = j.map_err(Error::Template)?;
+            let probe = [Turn::new(Role::User, "hi"), Turn::new(Role::Assistant, "hello")];
+            j.render(&probe, false).map_err(Error::Template)?;
+            return Ok(());
+        }
         let tokens = self.special_tokens();
         if tokens.iter().any(|t| t.trim().is_empty()) {
             return Err(Error::Template("chat template markers must not be empty".into()));
@@ -220,6 +260,8 @@ impl ChatTemplate {
                 v.extend((0..*max_speakers).map(|i| self.speaker_marker(i as usize)));
                 v
             }
+            // A model's own template uses the tokens its tokenizer already has.
+            Style::Jinja { .. } => Vec::new(),
         }
     }
 
@@ -233,7 +275,33 @@ impl ChatTemplate {
                 v.push(persona.clone());
                 v
             }
+            Style::Jinja { eos_token, .. } => {
+                // What the template writes after a reply, up to its first whitespace: the end-of-turn
+                // marker (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`), plus the EOS.
+                let mut v: Vec<String> = self.end_of_turn().into_iter().collect();
+                if !eos_token.is_empty() && !v.contains(eos_token) {
+                    v.push(eos_token.clone());
+                }
+                v
+            }
         }
+    }
+
+    /// The EOS a model's own (Jinja) template names; banter's templates use the tokenizer's.
+    pub fn eos_token(&self) -> Option<&str> {
+        match &self.style {
+            Style::Jinja { eos_token, .. } if !eos_token.is_empty() => Some(eos_token),
+            _ => None,
+        }
+    }
+
+    fn end_of_turn(&self) -> Option<String> {
+        let j = self.jinja()?.ok()?;
+        let probe = [Turn::new(Role::User, "hi"), Turn::new(Role::Assistant, "\u{1}")];
+        let text = j.render(&probe, false).ok()?;
+        let after = text.split('\u{1}').nth(1)?.trim_start();
+        let end: String = after.chars().take_while(|c| !c.is_whitespace()).collect();
+        (!end.is_empty()).then_some(end)
     }
 
     fn speaker_marker(&self, i: usize) -> String {
@@ -242,28 +310,47 @@ impl ChatTemplate {
                 let i = i.min(usize::from(*max_speakers).saturating_sub(1)).min(25);
                 format!("{speaker_prefix}{}{speaker_suffix}", (b'A' + i as u8) as char)
             }
-            Style::Roles { user, .. } => user.clone(),
+            Style::Roles { user, .. } | Style::Jinja { source: user, .. } => user.clone(),
         }
     }
 
-    /// Renders a sample for training.
+    /// Renders a sample for training. A Jinja template that fails (`raise_exception`) renders nothing
+    /// here; [`ChatTemplate::try_render`] says why.
     pub fn render(&self, sample: &Sample) -> Rendered {
-        match &sample.body {
+        self.try_render(sample).unwrap_or_default()
+    }
+
+    /// Renders a sample for training; only a Jinja template can fail.
+    pub fn try_render(&self, sample: &Sample) -> Result<Rendered, String> {
+        if let (Some(j), SampleBody::Chat(_) | SampleBody::Pair { .. }) = (self.jinja(), &sample.body) {
+            let last_only = matches!(self.style, Style::Jinja { loss: LossOn::Last, .. });
+            let (text, loss_spans) = j?.render_with_loss(&sample.turns(), last_only)?;
+            return Ok(Rendered { text, loss_spans });
+        }
+        Ok(match &sample.body {
             SampleBody::Text(text) => self.render_text(text),
             _ => self.render_turns(&sample.turns(), false),
-        }
+        })
     }
 
     /// Renders a conversation so far plus the opening of the assistant's (persona's) reply: the prompt
     /// for generation. Loss spans are those of the history.
     pub fn render_prompt(&self, turns: &[Turn]) -> Rendered {
-        self.render_turns(turns, true)
+        self.try_render_prompt(turns).unwrap_or_default()
+    }
+
+    /// [`ChatTemplate::render_prompt`]; only a Jinja template can fail.
+    pub fn try_render_prompt(&self, turns: &[Turn]) -> Result<Rendered, String> {
+        match self.jinja() {
+            Some(j) => Ok(Rendered { text: j?.render(turns, true)?, loss_spans: Vec::new() }),
+            None => Ok(self.render_turns(turns, true)),
+        }
     }
 
     fn render_text(&self, text: &str) -> Rendered {
         let mut r = Rendered::default();
         match &self.style {
-            Style::Roles { .. } => r.push_loss(text),
+            Style::Roles { .. } | Style::Jinja { .. } => r.push_loss(text),
             Style::Speakers { persona, .. } => match text.rfind(persona.as_str()) {
                 Some(i) => {
                     let cut = i + persona.len();
@@ -279,6 +366,7 @@ impl ChatTemplate {
     fn render_turns(&self, turns: &[Turn], generation_prompt: bool) -> Rendered {
         let mut r = Rendered::default();
         match &self.style {
+            Style::Jinja { .. } => {}
             Style::Roles { system, user, assistant, end, loss } => {
                 let last_assistant = turns.iter().rposition(|t| t.role == Role::Assistant);
                 for (i, t) in turns.iter().enumerate() {
@@ -364,6 +452,7 @@ impl ChatTemplate {
     /// `tokenizer_config.json` (`tokenizer.apply_chat_template`).
     pub fn to_jinja(&self) -> String {
         match &self.style {
+            Style::Jinja { source, .. } => source.clone(),
             Style::Roles { system, user, assistant, end, .. } => format!(
                 "{{% for message in messages %}}\
                  {{% if message['role'] == 'system' %}}{{{{ '{s}\\n' }}}}\

@@ -88,7 +88,7 @@ fn splits_exactly(tok: &Tok) -> bool {
 
 /// Renders and tokenizes a sample.
 pub fn encode_sample(tok: &Tok, template: &ChatTemplate, sample: &Sample) -> Result<Encoded, String> {
-    encode_rendered(tok, &template.render(sample))
+    encode_rendered(tok, &template.try_render(sample)?)
 }
 
 /// How samples become blocks.

@@ -13,13 +13,18 @@ use banter_core::{ChatTemplate, Error};
 pub const DEFAULT_BLOCK_SIZE: usize = 128;
 
 /// The template a run uses: the explicit argument, else the one stored beside the tokenizer (a model
-/// directory's), else chatml.
+/// directory's `banter_template.json`, else the Hugging Face chat template it ships), else chatml.
 pub fn resolve_template(arg: Option<&str>, tokenizer: &Path) -> Result<ChatTemplate, Error> {
-    match arg {
-        Some(a) => ChatTemplate::from_arg(a),
-        None => match tok::resolve(tokenizer).1 {
-            Some(stored) => ChatTemplate::load(&stored),
-            None => Ok(ChatTemplate::chatml()),
-        },
+    if let Some(a) = arg {
+        return ChatTemplate::from_arg(a);
     }
+    if let Some(stored) = tok::resolve(tokenizer).1 {
+        return ChatTemplate::load(&stored);
+    }
+    if tokenizer.is_dir() {
+        if let Some(t) = ChatTemplate::from_hf_dir(tokenizer)? {
+            return Ok(t);
+        }
+    }
+    Ok(ChatTemplate::chatml())
 }

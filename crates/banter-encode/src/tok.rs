@@ -52,8 +52,10 @@ pub fn load(path: &Path, template: &ChatTemplate) -> Result<Tok, Error> {
 pub fn with_template(mut inner: Tokenizer, template: &ChatTemplate) -> Result<Tok, Error> {
     let mut added = Vec::new();
     let mut wanted = template.special_tokens();
-    if inner.token_to_id(EOS).is_none() {
-        wanted.insert(0, EOS.to_string());
+    // A model's own template names its EOS (`<|im_end|>`, `</s>`); banter's templates use GPT-2's.
+    let eos = template.eos_token().filter(|t| inner.token_to_id(t).is_some()).unwrap_or(EOS).to_string();
+    if inner.token_to_id(&eos).is_none() {
+        wanted.insert(0, eos.clone());
     }
     let missing: Vec<AddedToken> = wanted
         .iter()
@@ -66,7 +68,7 @@ pub fn with_template(mut inner: Tokenizer, template: &ChatTemplate) -> Result<To
     if !missing.is_empty() {
         inner.add_special_tokens(missing).map_err(|e| Error::usage(format!("adding special tokens: {e}")))?;
     }
-    let eos_id = inner.token_to_id(EOS).ok_or_else(|| Error::usage("the tokenizer has no end-of-text token"))?;
+    let eos_id = inner.token_to_id(&eos).ok_or_else(|| Error::usage("the tokenizer has no end-of-text token"))?;
     Ok(Tok { inner, eos_id, pad_id: eos_id, added })
 }
 

@@ -112,7 +112,11 @@ impl Engine {
             Some(t) => ChatTemplate::from_arg(t)?,
             None => match first_with(&dirs, "banter_template.json") {
                 Some(p) => ChatTemplate::load(&p)?,
-                None => ChatTemplate::chatml(),
+                // A Hugging Face model's own chat template (tokenizer_config.json / chat_template.jinja).
+                None => match dirs.iter().find_map(|d| ChatTemplate::from_hf_dir(d).transpose()) {
+                    Some(t) => t?,
+                    None => ChatTemplate::chatml(),
+                },
             },
         };
         let tok_file = first_with(&dirs, "tokenizer.json")

@@ -234,3 +234,47 @@ fn bad_input_names_the_line() {
         .stderr(predicates::str::contains("bad.jsonl:2: field \"messages\": expected an array"));
     bin().args(["encode", "--tokenizer", "/nonexistent/tok.json"]).arg(&bad).assert().code(4);
 }
+
+/// A model directory that ships a Hugging Face chat template (tokenizer_config.json) is encoded with it:
+/// the rendering is the template's, and only the assistant replies (with their end-of-turn marker) learn.
+#[test]
+fn a_model_dirs_own_chat_template_is_used_with_loss_on_the_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("hf-model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(trained(dir.path(), "chatml"), model.join("tokenizer.json")).unwrap();
+    let templates: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("../templates/hf-shapes.json")).unwrap()).unwrap();
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": templates["chatml-default-system"], "eos_token": "<|endoftext|>"})
+            .to_string(),
+    )
+    .unwrap();
+    let samples = dir.path().join("s.jsonl");
+    std::fs::write(
+        &samples,
+        r#"{"messages":[{"role":"user","content":"where are you?"},{"role":"assistant","content":"at home"}]}"#
+            .to_string()
+            + "\n",
+    )
+    .unwrap();
+    let blocks = dir.path().join("b.jsonl");
+    bin()
+        .args(["encode", "--mode", "pad", "--block-size", "96", "-q", "--tokenizer"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&blocks)
+        .arg(&samples)
+        .assert()
+        .success();
+    let out = bin().args(["decode", "--show-loss", "--tokenizer"]).arg(&model).arg(&blocks).assert().success();
+    let text: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let text = text["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nwhere are you?<|im_end|>\n<|im_start|>assistant\n⟦at home<|im_end|>\n"
+        ),
+        "{text:?}"
+    );
+}
