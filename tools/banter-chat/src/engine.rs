@@ -142,6 +142,10 @@ impl Engine {
         model.prepare_for_decode();
         let mut stop_ids = vec![tok.eos_id];
         stop_ids.extend(template.stop_strings().iter().filter_map(|s| tok.inner.token_to_id(s)));
+        // generation_config.json's eos_token_id (an id or a list: Llama 3 stops at <|eot_id|> too).
+        stop_ids.extend(generation_eos(model_dir));
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
         let name = model_dir.display().to_string();
         Ok(Engine { model, tok, template, stop_ids, compute, name, precision })
     }
@@ -228,5 +232,18 @@ impl Engine {
             self.compute,
             on_text,
         )
+    }
+}
+
+/// The ids of `generation_config.json`'s `eos_token_id` (one or a list); none when absent.
+fn generation_eos(model_dir: &Path) -> Vec<u32> {
+    let v: serde_json::Value = std::fs::read_to_string(model_dir.join("generation_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    match &v["eos_token_id"] {
+        serde_json::Value::Number(n) => n.as_u64().map(|i| vec![i as u32]).unwrap_or_default(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_u64()).map(|i| i as u32).collect(),
+        _ => Vec::new(),
     }
 }

@@ -258,3 +258,33 @@ fn bare_exit_words_end_the_repl_and_misused_flags_are_refused() {
     std::fs::write(&input, "{\"text\":\"hi\"}\n").unwrap();
     bin().arg("--model").arg(model()).arg("--input").arg(&input).arg("--json").assert().code(2);
 }
+
+/// generation_config.json's `eos_token_id` list stops generation (here: every id, so nothing is said).
+#[test]
+fn generation_config_eos_ids_stop_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    for f in std::fs::read_dir(model()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, m.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let say = |dir: &std::path::Path| {
+        let o = bin()
+            .arg("--model")
+            .arg(dir)
+            .args(["--prompt", "where are you?", "--temperature", "0", "-q"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert!(!say(&m).is_empty(), "the model says something");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
+    let all: Vec<u64> = (0..cfg["vocab_size"].as_u64().unwrap()).collect();
+    std::fs::write(m.join("generation_config.json"), serde_json::json!({"eos_token_id": all}).to_string()).unwrap();
+    assert_eq!(say(&m), "");
+}
