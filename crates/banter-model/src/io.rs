@@ -153,7 +153,7 @@ pub fn load_model(dir: &Path, device: Device) -> Result<Gpt2, ModelError> {
     Ok(model)
 }
 
-fn assign(vs: &tch::nn::VarStore, loaded: &HashMap<String, Tensor>, dir: &Path) -> Result<(), ModelError> {
+pub(crate) fn assign(vs: &tch::nn::VarStore, loaded: &HashMap<String, Tensor>, dir: &Path) -> Result<(), ModelError> {
     let _g = tch::no_grad_guard();
     let vars = vs.variables();
     let mut missing = Vec::new();

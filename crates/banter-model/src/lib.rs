@@ -17,6 +17,7 @@ pub mod gpt2;
 pub mod head;
 pub mod io;
 pub mod kvcache;
+pub mod llama;
 pub mod lora;
 pub mod optim;
 pub mod pickle;

@@ -1,0 +1,317 @@
+//! The Llama family in Hugging Face's layout and names — Llama 2/3.x, SmolLM/SmolLM2, Mistral without a
+//! sliding window, and Qwen2 (the same blocks with q/k/v biases): RoPE (`rope_theta`, `rope_scaling` types
+//! default, linear and llama3), RMSNorm, SwiGLU, grouped-query attention, `head_dim`, tied or untied
+//! embeddings, `attention_bias` and `mlp_bias`.
+//!
+//! This is the forward pass and loss (checked against transformers to 1e-4 in `tests/parity.rs`); the
+//! trainer and the chat engine still drive GPT-2 only.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use crate::ModelError;
+
+/// `rope_scaling` of config.json.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RopeScaling {
+    /// `default`, `linear` or `llama3` (`type` in older configs).
+    #[serde(alias = "type")]
+    pub rope_type: String,
+    /// The scaling factor.
+    #[serde(default = "one")]
+    pub factor: f64,
+    /// llama3: wavelengths longer than `original_max_position_embeddings / low_freq_factor` are scaled.
+    #[serde(default = "one")]
+    pub low_freq_factor: f64,
+    /// llama3: wavelengths shorter than `original_max_position_embeddings / high_freq_factor` are kept.
+    #[serde(default = "four")]
+    pub high_freq_factor: f64,
+    /// llama3: the context the model was trained with.
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn four() -> f64 {
+    4.0
+}
+fn theta() -> f64 {
+    10_000.0
+}
+fn eps() -> f64 {
+    1e-6
+}
+
+/// A Llama-family `config.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LlamaConfig {
+    /// `llama`, `mistral` or `qwen2`.
+    pub model_type: String,
+    /// Vocabulary size.
+    pub vocab_size: i64,
+    /// Model width.
+    pub hidden_size: i64,
+    /// SwiGLU width.
+    pub intermediate_size: i64,
+    /// Blocks.
+    pub num_hidden_layers: i64,
+    /// Query heads.
+    pub num_attention_heads: i64,
+    /// Key/value heads (grouped-query attention; default: as many as query heads).
+    #[serde(default)]
+    pub num_key_value_heads: Option<i64>,
+    /// Head width (default hidden / heads).
+    #[serde(default)]
+    pub head_dim: Option<i64>,
+    /// RMSNorm epsilon.
+    #[serde(default = "eps")]
+    pub rms_norm_eps: f64,
+    /// RoPE base.
+    #[serde(default = "theta")]
+    pub rope_theta: f64,
+    /// RoPE scaling (configs before transformers 5).
+    #[serde(default)]
+    pub rope_scaling: Option<RopeScaling>,
+    /// transformers 5's `rope_parameters`: `rope_theta` and the scaling in one object.
+    #[serde(default)]
+    pub rope_parameters: Option<serde_json::Value>,
+    /// The LM head shares the embeddings.
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Biases on q/k/v/o (Llama's flag); Qwen2 always has q/k/v biases.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// Biases on the MLP.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// Longest context.
+    #[serde(default)]
+    pub max_position_embeddings: Option<i64>,
+    /// A sliding window (Mistral): refused when set, it is not implemented.
+    #[serde(default)]
+    pub sliding_window: Option<i64>,
+    /// Qwen2's switch for its window.
+    #[serde(default)]
+    pub use_sliding_window: bool,
+}
+
+impl LlamaConfig {
+    /// Reads and checks `config.json`.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let mut c: LlamaConfig =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        let bad = |m: String| Err(ModelError::Config(format!("{}: {m}", path.display())));
+        if let Some(p) = c.rope_parameters.take() {
+            if let Some(t) = p.get("rope_theta").and_then(|t| t.as_f64()) {
+                c.rope_theta = t;
+            }
+            if p.get("rope_type").and_then(|t| t.as_str()).is_some_and(|t| t != "default") {
+                c.rope_scaling = Some(
+                    serde_json::from_value(p)
+                        .map_err(|e| ModelError::Config(format!("{}: rope_parameters: {e}", path.display())))?,
+                );
+            }
+        }
+        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2") {
+            return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
+        }
+        let window = c.sliding_window.is_some() && (c.model_type == "mistral" || c.use_sliding_window);
+        if window {
+            return bad("sliding-window attention is not supported".into());
+        }
+        if c.num_attention_heads <= 0 || c.num_attention_heads % c.kv_heads() != 0 {
+            return bad("num_attention_heads must be a positive multiple of num_key_value_heads".into());
+        }
+        if let Some(s) = &c.rope_scaling {
+            if !matches!(s.rope_type.as_str(), "default" | "linear" | "llama3") {
+                return bad(format!("rope_scaling type {:?} is not supported (default, linear, llama3)", s.rope_type));
+            }
+        }
+        Ok(c)
+    }
+
+    fn kv_heads(&self) -> i64 {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads).max(1)
+    }
+
+    fn head_dim(&self) -> i64 {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// RoPE inverse frequencies, scaled as `rope_scaling` says.
+    fn inv_freq(&self) -> Vec<f64> {
+        let d = self.head_dim();
+        let base: Vec<f64> = (0..d / 2).map(|i| 1.0 / self.rope_theta.powf(2.0 * i as f64 / d as f64)).collect();
+        let Some(s) = &self.rope_scaling else { return base };
+        match s.rope_type.as_str() {
+            "linear" => base.iter().map(|f| f / s.factor).collect(),
+            "llama3" => {
+                let old = s.original_max_position_embeddings.unwrap_or(8192.0);
+                let (low, high) = (old / s.low_freq_factor, old / s.high_freq_factor);
+                base.iter()
+                    .map(|&f| {
+                        let wavelen = 2.0 * std::f64::consts::PI / f;
+                        if wavelen < high {
+                            f
+                        } else if wavelen > low {
+                            f / s.factor
+                        } else {
+                            let smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                            (1.0 - smooth) * f / s.factor + smooth * f
+                        }
+                    })
+                    .collect()
+            }
+            _ => base,
+        }
+    }
+}
+
+struct Block {
+    q: nn::Linear,
+    k: nn::Linear,
+    v: nn::Linear,
+    o: nn::Linear,
+    gate: nn::Linear,
+    up: nn::Linear,
+    down: nn::Linear,
+    ln1: Tensor,
+    ln2: Tensor,
+}
+
+/// A Llama-family causal LM.
+pub struct Llama {
+    /// The configuration.
+    pub cfg: LlamaConfig,
+    /// Every weight, under Hugging Face's names.
+    pub vs: nn::VarStore,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    head: Option<Tensor>,
+}
+
+impl std::fmt::Debug for Llama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llama").field("cfg", &self.cfg).finish()
+    }
+}
+
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
+    let var = x.pow_tensor_scalar(2).mean_dim([-1i64].as_slice(), true, Kind::Float);
+    x * (var + eps).rsqrt() * w
+}
+
+/// `cat(-x2, x1)` over the last dimension's halves.
+fn rotate_half(x: &Tensor) -> Tensor {
+    let h = x.size()[x.dim() - 1] / 2;
+    Tensor::cat(&[-x.narrow(-1, h, h), x.narrow(-1, 0, h)], -1)
+}
+
+impl Llama {
+    /// Random weights of `cfg`'s shape on `device`.
+    pub fn new(cfg: LlamaConfig, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let m = &root / "model";
+        let (e, hd, nq, nkv) = (cfg.hidden_size, cfg.head_dim(), cfg.num_attention_heads, cfg.kv_heads());
+        let qkv_bias = cfg.attention_bias || cfg.model_type == "qwen2";
+        let lin = |p: nn::Path<'_>, i, o, bias| nn::linear(p, i, o, nn::LinearConfig { bias, ..Default::default() });
+        let embed = (&m / "embed_tokens").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02);
+        let blocks = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let b = &m / "layers" / i;
+                let a = &b / "self_attn";
+                let mlp = &b / "mlp";
+                Block {
+                    q: lin(&a / "q_proj", e, nq * hd, qkv_bias),
+                    k: lin(&a / "k_proj", e, nkv * hd, qkv_bias),
+                    v: lin(&a / "v_proj", e, nkv * hd, qkv_bias),
+                    o: lin(&a / "o_proj", nq * hd, e, cfg.attention_bias),
+                    gate: lin(&mlp / "gate_proj", e, cfg.intermediate_size, cfg.mlp_bias),
+                    up: lin(&mlp / "up_proj", e, cfg.intermediate_size, cfg.mlp_bias),
+                    down: lin(&mlp / "down_proj", cfg.intermediate_size, e, cfg.mlp_bias),
+                    ln1: (&b / "input_layernorm").ones("weight", &[e]),
+                    ln2: (&b / "post_attention_layernorm").ones("weight", &[e]),
+                }
+            })
+            .collect();
+        let norm = (&m / "norm").ones("weight", &[e]);
+        let head =
+            (!cfg.tie_word_embeddings).then(|| (&root / "lm_head").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02));
+        Llama { cfg, vs, embed, blocks, norm, head }
+    }
+
+    /// Loads a Hugging Face directory (config.json + safetensors or a PyTorch checkpoint); missing and
+    /// unexpected weights are named.
+    pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+        let model = Llama::new(cfg, device);
+        let mut loaded = std::collections::HashMap::new();
+        for f in crate::io::weight_files(dir)? {
+            for (name, t) in crate::io::read_weights(&f, device)? {
+                if name.ends_with("rotary_emb.inv_freq") || (model.head.is_none() && name == "lm_head.weight") {
+                    continue;
+                }
+                loaded.insert(name, t);
+            }
+        }
+        let known: std::collections::HashSet<String> = model.vs.variables().into_keys().collect();
+        let unexpected: Vec<&String> = loaded.keys().filter(|k| !known.contains(*k)).collect();
+        if !unexpected.is_empty() {
+            return Err(ModelError::Format(format!("{}: unexpected weights {unexpected:?}", dir.display())));
+        }
+        crate::io::assign(&model.vs, &loaded, dir)?;
+        Ok(model)
+    }
+
+    /// Logits `[B, T, V]` for token ids `[B, T]` (fp32, no cache).
+    pub fn forward(&self, ids: &Tensor) -> Tensor {
+        let c = &self.cfg;
+        let (b, t) = (ids.size()[0], ids.size()[1]);
+        let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
+        let device = ids.device();
+        let inv = Tensor::from_slice(&c.inv_freq()).to_kind(Kind::Float).to_device(device);
+        let pos = Tensor::arange(t, (Kind::Float, device));
+        let freqs = pos.unsqueeze(1) * inv.unsqueeze(0);
+        let emb = Tensor::cat(&[&freqs, &freqs], -1);
+        let (cos, sin) = (emb.cos().view([1, 1, t, hd]), emb.sin().view([1, 1, t, hd]));
+        let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
+        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        for blk in &self.blocks {
+            let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps);
+            let q = rope(&blk.q.forward(&h).view([b, t, nq, hd]).transpose(1, 2));
+            let k = rope(&blk.k.forward(&h).view([b, t, nkv, hd]).transpose(1, 2));
+            let v = blk.v.forward(&h).view([b, t, nkv, hd]).transpose(1, 2);
+            let rep = nq / nkv;
+            let (k, v) = if rep > 1 {
+                (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
+            } else {
+                (k, v)
+            };
+            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false);
+            let y = y.transpose(1, 2).contiguous().view([b, t, nq * hd]);
+            x = &x + blk.o.forward(&y); // not in place: autograd keeps x for the norm
+            let h = rms_norm(&x, &blk.ln2, c.rms_norm_eps);
+            x = &x + blk.down.forward(&(blk.gate.forward(&h).silu() * blk.up.forward(&h)));
+        }
+        let x = rms_norm(&x, &self.norm, c.rms_norm_eps);
+        x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr())
+    }
+
+    /// Mean cross-entropy of next-token prediction over labels other than -100.
+    pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
+        let logits = self.forward(ids);
+        let v = logits.size()[2];
+        let t = logits.size()[1];
+        let l = logits.narrow(1, 0, t - 1).reshape([-1, v]);
+        let y = labels.narrow(1, 1, t - 1).reshape([-1]);
+        l.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.0)
+    }
+}
