@@ -1,7 +1,8 @@
 //! The Llama family in Hugging Face's layout and names — Llama 2/3.x, SmolLM/SmolLM2, Mistral without a
-//! sliding window, and Qwen2 (the same blocks with q/k/v biases): RoPE (`rope_theta`, `rope_scaling` types
-//! default, linear and llama3), RMSNorm, SwiGLU, grouped-query attention, `head_dim`, tied or untied
-//! embeddings, `attention_bias` and `mlp_bias`.
+//! sliding window, Qwen2 (the same blocks with q/k/v biases) and Gemma (the same blocks and names with
+//! embeddings scaled by √hidden, RMSNorm as `1 + w`, and a tanh-GELU gate): RoPE (`rope_theta`,
+//! `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU, grouped-query attention,
+//! `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
 //! This is the forward pass and loss (checked against transformers to 1e-4 in `tests/parity.rs`); the
 //! trainer and the chat engine still drive GPT-2 only.
@@ -50,8 +51,11 @@ fn eps() -> f64 {
 /// A Llama-family `config.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LlamaConfig {
-    /// `llama`, `mistral` or `qwen2`.
+    /// `llama`, `mistral`, `qwen2` or `gemma`.
     pub model_type: String,
+    /// The MLP's gate activation: `silu` (Llama), `gelu_pytorch_tanh` (Gemma).
+    #[serde(default, alias = "hidden_activation")]
+    pub hidden_act: Option<String>,
     /// Vocabulary size.
     pub vocab_size: i64,
     /// Model width.
@@ -118,7 +122,14 @@ impl LlamaConfig {
                 );
             }
         }
-        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2") {
+        if c.model_type == "gemma" && c.hidden_act.as_deref().is_none_or(|a| a == "gelu") {
+            // Gemma's configs say "gelu" but the model computes the tanh approximation.
+            c.hidden_act = Some("gelu_pytorch_tanh".into());
+        }
+        if !matches!(c.hidden_act.as_deref().unwrap_or("silu"), "silu" | "gelu_pytorch_tanh") {
+            return bad(format!("hidden_act {:?} is not supported (silu, gelu_pytorch_tanh)", c.hidden_act));
+        }
+        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2" | "gemma") {
             return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
         }
         let window = c.sliding_window.is_some() && (c.model_type == "mistral" || c.use_sliding_window);
@@ -134,6 +145,10 @@ impl LlamaConfig {
             }
         }
         Ok(c)
+    }
+
+    fn is_gemma(&self) -> bool {
+        self.model_type == "gemma"
     }
 
     fn kv_heads(&self) -> i64 {
@@ -203,9 +218,11 @@ impl std::fmt::Debug for Llama {
     }
 }
 
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
+/// RMSNorm; Gemma stores `w - 1` (`plus_one`).
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, plus_one: bool) -> Tensor {
     let var = x.pow_tensor_scalar(2).mean_dim([-1i64].as_slice(), true, Kind::Float);
-    x * (var + eps).rsqrt() * w
+    let n = x * (var + eps).rsqrt();
+    if plus_one { n * (w + 1.0) } else { n * w }
 }
 
 /// `cat(-x2, x1)` over the last dimension's halves.
@@ -283,9 +300,15 @@ impl Llama {
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
         let (cos, sin) = (emb.cos().view([1, 1, t, hd]), emb.sin().view([1, 1, t, hd]));
         let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
+        let g = c.is_gemma();
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        if g {
+            // √hidden, rounded to the embeddings' dtype as Gemma does.
+            x = x * f64::from((c.hidden_size as f32).sqrt());
+        }
+        let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
         for blk in &self.blocks {
-            let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps);
+            let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
             let q = rope(&blk.q.forward(&h).view([b, t, nq, hd]).transpose(1, 2));
             let k = rope(&blk.k.forward(&h).view([b, t, nkv, hd]).transpose(1, 2));
             let v = blk.v.forward(&h).view([b, t, nkv, hd]).transpose(1, 2);
@@ -298,10 +321,12 @@ impl Llama {
             let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false);
             let y = y.transpose(1, 2).contiguous().view([b, t, nq * hd]);
             x = &x + blk.o.forward(&y); // not in place: autograd keeps x for the norm
-            let h = rms_norm(&x, &blk.ln2, c.rms_norm_eps);
-            x = &x + blk.down.forward(&(blk.gate.forward(&h).silu() * blk.up.forward(&h)));
+            let h = rms_norm(&x, &blk.ln2, c.rms_norm_eps, g);
+            let gate = blk.gate.forward(&h);
+            let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
+            x = &x + blk.down.forward(&(gate * blk.up.forward(&h)));
         }
-        let x = rms_norm(&x, &self.norm, c.rms_norm_eps);
+        let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
         x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr())
     }
 

@@ -1,6 +1,6 @@
 //! The Llama family's forward pass against transformers: random tiny models of several shapes (grouped-query
 //! attention, `head_dim` ≠ hidden / heads, tied and untied embeddings, biases, RoPE scaling linear and llama3,
-//! Qwen2) written by transformers, loaded by banter, same logits to 1e-4.
+//! Qwen2, Gemma) written by transformers, loaded by banter, same logits to 1e-4.
 
 use std::process::Command;
 
@@ -58,6 +58,10 @@ fn llama_family_logits_equal_transformers() {
         (
             "llama 3.1 RoPE scaling",
             serde_json::json!({"model_type": "llama", "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}),
+        ),
+        (
+            "gemma (√hidden embeddings, 1 + w norms, tanh-GELU gate), head_dim 16, MQA",
+            serde_json::json!({"model_type": "gemma", "head_dim": 16, "num_key_value_heads": 1}),
         ),
         (
             "qwen2 (q/k/v bias), GQA, tied",
