@@ -304,7 +304,7 @@ impl Llama {
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
         if g {
             // √hidden, rounded to the embeddings' dtype as Gemma does.
-            x = x * f64::from((c.hidden_size as f32).sqrt());
+            x = &x * f64::from((c.hidden_size as f32).sqrt());
         }
         let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
         for blk in &self.blocks {
