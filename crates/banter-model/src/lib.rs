@@ -19,6 +19,7 @@ pub mod io;
 pub mod kvcache;
 pub mod llama;
 pub mod lora;
+pub mod opt;
 pub mod optim;
 pub mod pickle;
 pub mod precision;

@@ -4,7 +4,7 @@
 //! `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU, grouped-query attention,
 //! `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
-//! This is the forward pass and loss (checked against transformers to 1e-4 in `tests/parity.rs`); the
+//! This is the forward pass and loss (checked against transformers to 1e-4 in `tests/families_parity.rs`); the
 //! trainer and the chat engine still drive GPT-2 only.
 
 use std::path::Path;

@@ -1,10 +1,11 @@
-//! The Llama family's forward pass against transformers: random tiny models of several shapes (grouped-query
+//! The Llama family's and OPT's forward passes and losses against transformers: random tiny models of several shapes (grouped-query
 //! attention, `head_dim` ≠ hidden / heads, tied and untied embeddings, biases, RoPE scaling linear and llama3,
 //! Qwen2, Gemma) written by transformers, loaded by banter, same logits to 1e-4.
 
 use std::process::Command;
 
 use banter_model::llama::Llama;
+use banter_model::opt::Opt;
 use tch::{Device, Tensor};
 
 const IDS: [i64; 12] = [5, 17, 42, 3, 99, 64, 7, 7, 31, 0, 120, 2];
@@ -38,7 +39,7 @@ with torch.no_grad():
 "#;
 
 #[test]
-fn llama_family_logits_equal_transformers() {
+fn model_families_logits_and_losses_equal_transformers() {
     let Some(py) = python() else { return };
     let base = serde_json::json!({"vocab_size": 128, "hidden_size": 48, "intermediate_size": 96,
         "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64});
@@ -68,7 +69,20 @@ fn llama_family_logits_equal_transformers() {
             serde_json::json!({"model_type": "qwen2", "num_key_value_heads": 2, "tie_word_embeddings": true}),
         ),
     ];
-    for (name, extra) in shapes {
+    let opt_base = serde_json::json!({"vocab_size": 128, "hidden_size": 48, "ffn_dim": 96, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "max_position_embeddings": 64});
+    let opt_shapes = [
+        ("opt, pre-LN (opt-125m's shape)", serde_json::json!({"model_type": "opt"})),
+        (
+            "opt, post-LN with project_in/out (opt-350m's shape)",
+            serde_json::json!({"model_type": "opt", "do_layer_norm_before": false, "word_embed_proj_dim": 32}),
+        ),
+    ];
+    let all = shapes
+        .into_iter()
+        .map(|(n, x)| (n, base.clone(), x))
+        .chain(opt_shapes.into_iter().map(|(n, x)| (n, opt_base.clone(), x)));
+    for (name, base, extra) in all {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = base.clone();
         cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -84,20 +98,26 @@ fn llama_family_logits_equal_transformers() {
         let v: serde_json::Value =
             serde_json::from_slice(out.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
         let want: Vec<f32> = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-        let m = Llama::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
         let _g = tch::no_grad_guard();
-        let got: Vec<f32> =
-            Vec::try_from(&m.forward(&Tensor::from_slice(&IDS).view([1, IDS.len() as i64])).flatten(0, -1)).unwrap();
+        let ids = Tensor::from_slice(&IDS).view([1, IDS.len() as i64]);
+        let mut labels: Vec<i64> = IDS.to_vec();
+        labels[..4].fill(-100);
+        let labels = Tensor::from_slice(&labels).view([1, IDS.len() as i64]);
+        let (logits, loss) = if cfg["model_type"] == "opt" {
+            let m = Opt::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (m.forward(&ids), m.loss(&ids, &labels))
+        } else {
+            let m = Llama::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (m.forward(&ids), m.loss(&ids, &labels))
+        };
+        let got: Vec<f32> = Vec::try_from(&logits.flatten(0, -1)).unwrap();
         assert_eq!(got.len(), want.len(), "{name}");
         let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         let scale = want.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
         eprintln!("{name}: max |Δlogit| {max} (max |logit| {scale})");
         assert!(max < 1e-4 * scale.max(1.0), "{name}: max |Δlogit| {max} (max |logit| {scale})");
         // The loss over labels with -100 (the first four positions masked), as transformers shifts them.
-        let ids = Tensor::from_slice(&IDS).view([1, IDS.len() as i64]);
-        let mut labels: Vec<i64> = IDS.to_vec();
-        labels[..4].fill(-100);
-        let loss = m.loss(&ids, &Tensor::from_slice(&labels).view([1, IDS.len() as i64])).double_value(&[]);
+        let loss = loss.double_value(&[]);
         assert!((loss - v["loss"].as_f64().unwrap()).abs() < 1e-5, "{name}: loss {loss} vs {}", v["loss"]);
     }
 }

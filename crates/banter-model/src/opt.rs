@@ -1,0 +1,209 @@
+//! Meta's OPT (facebook/opt-125m … 1.3b, the self-learning chatbot's base) in Hugging Face's layout and
+//! names: learned positions with OPT's offset of 2, ReLU MLPs, LayerNorm before (`do_layer_norm_before`,
+//! most sizes) or after (opt-350m) each sub-block, and `project_in`/`project_out` when
+//! `word_embed_proj_dim` differs from the width (opt-350m). Forward pass and loss, checked against
+//! transformers in `tests/families_parity.rs`; the trainer and the chat engine still drive GPT-2 only.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use crate::ModelError;
+
+fn yes() -> bool {
+    true
+}
+fn relu() -> String {
+    "relu".into()
+}
+
+/// OPT's `config.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OptConfig {
+    /// Vocabulary size.
+    pub vocab_size: i64,
+    /// Width.
+    pub hidden_size: i64,
+    /// MLP width.
+    pub ffn_dim: i64,
+    /// Blocks.
+    pub num_hidden_layers: i64,
+    /// Heads.
+    pub num_attention_heads: i64,
+    /// Longest context (the position table has 2 more rows).
+    pub max_position_embeddings: i64,
+    /// Pre-LN (true) or post-LN (opt-350m).
+    #[serde(default = "yes")]
+    pub do_layer_norm_before: bool,
+    /// Embedding width (default: the model width).
+    #[serde(default)]
+    pub word_embed_proj_dim: Option<i64>,
+    /// `relu` (OPT) or `gelu`.
+    #[serde(default = "relu")]
+    pub activation_function: String,
+    /// Linear layers have biases.
+    #[serde(default = "yes")]
+    pub enable_bias: bool,
+    /// opt-350m-style checkpoints without the final LayerNorm.
+    #[serde(default, rename = "_remove_final_layer_norm")]
+    pub remove_final_layer_norm: bool,
+}
+
+struct Block {
+    q: nn::Linear,
+    k: nn::Linear,
+    v: nn::Linear,
+    out: nn::Linear,
+    attn_ln: nn::LayerNorm,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+    final_ln: nn::LayerNorm,
+}
+
+/// An OPT causal LM.
+pub struct Opt {
+    /// The configuration.
+    pub cfg: OptConfig,
+    /// Every weight, under Hugging Face's names.
+    pub vs: nn::VarStore,
+    embed: Tensor,
+    positions: Tensor,
+    project_in: Option<nn::Linear>,
+    project_out: Option<nn::Linear>,
+    blocks: Vec<Block>,
+    final_ln: Option<nn::LayerNorm>,
+}
+
+impl std::fmt::Debug for Opt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opt").field("cfg", &self.cfg).finish()
+    }
+}
+
+impl Opt {
+    /// Random weights of `cfg`'s shape.
+    pub fn new(cfg: OptConfig, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let d = &vs.root() / "model" / "decoder";
+        let (e, we) = (cfg.hidden_size, cfg.word_embed_proj_dim.unwrap_or(cfg.hidden_size));
+        let bias = cfg.enable_bias;
+        let lin = |p: nn::Path<'_>, i, o, b| nn::linear(p, i, o, nn::LinearConfig { bias: b, ..Default::default() });
+        let ln = |p: nn::Path<'_>| nn::layer_norm(p, vec![e], Default::default());
+        let embed = (&d / "embed_tokens").randn("weight", &[cfg.vocab_size, we], 0.0, 0.02);
+        let positions = (&d / "embed_positions").randn("weight", &[cfg.max_position_embeddings + 2, e], 0.0, 0.02);
+        let (project_in, project_out) = if we != e {
+            (Some(lin(&d / "project_in", we, e, false)), Some(lin(&d / "project_out", e, we, false)))
+        } else {
+            (None, None)
+        };
+        let blocks = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let b = &d / "layers" / i;
+                let a = &b / "self_attn";
+                Block {
+                    q: lin(&a / "q_proj", e, e, bias),
+                    k: lin(&a / "k_proj", e, e, bias),
+                    v: lin(&a / "v_proj", e, e, bias),
+                    out: lin(&a / "out_proj", e, e, bias),
+                    attn_ln: ln(&b / "self_attn_layer_norm"),
+                    fc1: lin(&b / "fc1", e, cfg.ffn_dim, bias),
+                    fc2: lin(&b / "fc2", cfg.ffn_dim, e, bias),
+                    final_ln: ln(&b / "final_layer_norm"),
+                }
+            })
+            .collect();
+        let final_ln = (cfg.do_layer_norm_before && !cfg.remove_final_layer_norm).then(|| ln(&d / "final_layer_norm"));
+        Opt { cfg, vs, embed, positions, project_in, project_out, blocks, final_ln }
+    }
+
+    /// Loads a Hugging Face OPT directory (safetensors or a PyTorch checkpoint).
+    pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        if v["model_type"] != "opt" {
+            return Err(ModelError::Config(format!("{}: model_type {} is not opt", path.display(), v["model_type"])));
+        }
+        let cfg: OptConfig =
+            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        if !matches!(cfg.activation_function.as_str(), "relu" | "gelu") {
+            return Err(ModelError::Config(format!(
+                "{}: activation {:?} is not supported",
+                path.display(),
+                cfg.activation_function
+            )));
+        }
+        let model = Opt::new(cfg, device);
+        let mut loaded = std::collections::HashMap::new();
+        for f in crate::io::weight_files(dir)? {
+            for (name, t) in crate::io::read_weights(&f, device)? {
+                // lm_head is tied to the embeddings; old checkpoints name the decoder without `model.`.
+                if name == "lm_head.weight" {
+                    continue;
+                }
+                let name = if name.starts_with("model.") { name } else { format!("model.{name}") };
+                loaded.insert(name, t);
+            }
+        }
+        crate::io::assign(&model.vs, &loaded, dir)?;
+        Ok(model)
+    }
+
+    /// Logits `[B, T, V]` (fp32, no cache, no padding).
+    pub fn forward(&self, ids: &Tensor) -> Tensor {
+        let c = &self.cfg;
+        let (b, t) = (ids.size()[0], ids.size()[1]);
+        let (nh, e) = (c.num_attention_heads, c.hidden_size);
+        let hd = e / nh;
+        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        if let Some(p) = &self.project_in {
+            x = p.forward(&x);
+        }
+        // OPT's learned positions start at row 2.
+        let pos = Tensor::arange_start(2, t + 2, (Kind::Int64, ids.device()));
+        x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false).unsqueeze(0);
+        let act = |h: Tensor| if c.activation_function == "relu" { h.relu() } else { h.gelu("none") };
+        let pre = c.do_layer_norm_before;
+        for blk in &self.blocks {
+            let h = if pre { blk.attn_ln.forward(&x) } else { x.shallow_clone() };
+            let split = |l: &nn::Linear| l.forward(&h).view([b, t, nh, hd]).transpose(1, 2);
+            let y = Tensor::scaled_dot_product_attention(
+                &split(&blk.q),
+                &split(&blk.k),
+                &split(&blk.v),
+                None::<&Tensor>,
+                0.0,
+                true,
+                None,
+                false,
+            );
+            x = &x + blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]));
+            if !pre {
+                x = blk.attn_ln.forward(&x);
+            }
+            let h = if pre { blk.final_ln.forward(&x) } else { x.shallow_clone() };
+            x = &x + blk.fc2.forward(&act(blk.fc1.forward(&h)));
+            if !pre {
+                x = blk.final_ln.forward(&x);
+            }
+        }
+        if let Some(ln) = &self.final_ln {
+            x = ln.forward(&x);
+        }
+        if let Some(p) = &self.project_out {
+            x = p.forward(&x);
+        }
+        x.matmul(&self.embed.tr())
+    }
+
+    /// Mean next-token cross-entropy over labels other than -100.
+    pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
+        let logits = self.forward(ids);
+        let (t, v) = (logits.size()[1], logits.size()[2]);
+        let l = logits.narrow(1, 0, t - 1).reshape([-1, v]);
+        l.cross_entropy_loss::<Tensor>(&labels.narrow(1, 1, t - 1).reshape([-1]), None, tch::Reduction::Mean, -100, 0.0)
+    }
+}
