@@ -194,59 +194,6 @@ impl Machine<'_> {
             b'}' => self.stack.push(V::Dict(Vec::new())),
             b']' => self.stack.push(V::List(Vec::new())),
             b')' => self.stack.push(V::Tuple(Vec::new())),
-            b'N' => self.stack.push(V::None),
-            0x88 | 0x89 => self.stack.push(V::Other),
-            b'J' => {
-                let v = self.le(4)? as u32 as i32;
-                self.stack.push(V::Int(i64::from(v)));
-            }
-            b'K' => {
-                let v = self.u8()?;
-                self.stack.push(V::Int(i64::from(v)));
-            }
-            b'M' => {
-                let v = self.le(2)?;
-                self.stack.push(V::Int(v as i64));
-            }
-            0x8a => {
-                let n = usize::from(self.u8()?);
-                let bytes = self.take(n)?.to_vec();
-                if n > 8 {
-                    return Err("pickle: integer over 64 bits".into());
-                }
-                let mut v: i64 = 0;
-                for (i, b) in bytes.iter().enumerate() {
-                    v |= i64::from(*b) << (8 * i);
-                }
-                if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
-                    v -= 1i64 << (8 * n);
-                }
-                self.stack.push(V::Int(v));
-            }
-            b'G' => {
-                self.take(8)?;
-                self.stack.push(V::Other);
-            }
-            b'X' | 0x8c | 0x8d => {
-                let n = match op {
-                    b'X' => self.le(4)?,
-                    0x8c => u64::from(self.u8()?),
-                    _ => self.le(8)?,
-                } as usize;
-                let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                self.stack.push(V::Str(s));
-            }
-            b'U' | b'T' | b'C' | b'B' | 0x8e => {
-                let n = match op {
-                    b'U' | b'C' => u64::from(self.u8()?),
-                    0x8e => self.le(8)?,
-                    _ => self.le(4)?,
-                } as usize;
-                let b = self.take(n)?;
-                let v =
-                    if matches!(op, b'U' | b'T') { V::Str(String::from_utf8_lossy(b).into_owned()) } else { V::Other };
-                self.stack.push(v);
-            }
             b'c' => {
                 let (m, n) = (self.line()?, self.line()?);
                 self.global(&m, &n)?;
@@ -322,9 +269,60 @@ impl Machine<'_> {
             b'0' => {
                 self.pop()?;
             }
-            other => return Err(format!("pickle: opcode 0x{other:02x} is not one torch.save writes")),
+            other => match self.scalar(other)? {
+                Some(v) => self.stack.push(v),
+                None => return Err(format!("pickle: opcode 0x{other:02x} is not one torch.save writes")),
+            },
         }
         Ok(false)
+    }
+
+    /// The opcodes that push one scalar (None, bools, ints, floats, strings, bytes); `None` for others.
+    fn scalar(&mut self, op: u8) -> Result<Option<V>, String> {
+        Ok(Some(match op {
+            b'N' => V::None,
+            0x88 | 0x89 => V::Other,
+            b'J' => V::Int(i64::from(self.le(4)? as u32 as i32)),
+            b'K' => V::Int(i64::from(self.u8()?)),
+            b'M' => V::Int(self.le(2)? as i64),
+            0x8a => {
+                let n = usize::from(self.u8()?);
+                let bytes = self.take(n)?.to_vec();
+                if n > 8 {
+                    return Err("pickle: integer over 64 bits".into());
+                }
+                let mut v: i64 = 0;
+                for (i, b) in bytes.iter().enumerate() {
+                    v |= i64::from(*b) << (8 * i);
+                }
+                if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                V::Int(v)
+            }
+            b'G' => {
+                self.take(8)?;
+                V::Other
+            }
+            b'X' | 0x8c | 0x8d => {
+                let n = match op {
+                    b'X' => self.le(4)?,
+                    0x8c => u64::from(self.u8()?),
+                    _ => self.le(8)?,
+                } as usize;
+                V::Str(String::from_utf8_lossy(self.take(n)?).into_owned())
+            }
+            b'U' | b'T' | b'C' | b'B' | 0x8e => {
+                let n = match op {
+                    b'U' | b'C' => u64::from(self.u8()?),
+                    0x8e => self.le(8)?,
+                    _ => self.le(4)?,
+                } as usize;
+                let b = self.take(n)?;
+                if matches!(op, b'U' | b'T') { V::Str(String::from_utf8_lossy(b).into_owned()) } else { V::Other }
+            }
+            _ => return Ok(None),
+        }))
     }
 
     fn memoize(&mut self, k: u32) -> Result<(), String> {
