@@ -4,8 +4,8 @@
 //! `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU, grouped-query attention,
 //! `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
-//! This is the forward pass and loss (checked against transformers to 1e-4 in `tests/families_parity.rs`); the
-//! trainer and the chat engine still drive GPT-2 only.
+//! This is the forward pass (with a KV cache for generation) and loss, checked against transformers in
+//! `tests/families_parity.rs`; the trainer and the chat engine still drive GPT-2 only.
 
 use std::path::Path;
 
@@ -188,6 +188,37 @@ impl LlamaConfig {
     }
 }
 
+/// Keys and values of the tokens seen so far, per block (`[B, kv_heads, T, head_dim]`).
+#[derive(Debug, Default)]
+pub struct LlamaCache {
+    kv: Vec<(Tensor, Tensor)>,
+    len: i64,
+}
+
+impl LlamaCache {
+    /// Tokens cached.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    /// True before the first token.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends block `i`'s new keys and values; returns all of them.
+    fn append(&mut self, i: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
+        if let Some((pk, pv)) = self.kv.get_mut(i) {
+            *pk = Tensor::cat(&[&*pk, &k], 2);
+            *pv = Tensor::cat(&[&*pv, &v], 2);
+            (pk.shallow_clone(), pv.shallow_clone())
+        } else {
+            self.kv.push((k.shallow_clone(), v.shallow_clone()));
+            (k, v)
+        }
+    }
+}
+
 struct Block {
     q: nn::Linear,
     k: nn::Linear,
@@ -290,16 +321,29 @@ impl Llama {
 
     /// Logits `[B, T, V]` for token ids `[B, T]` (fp32, no cache).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
+        self.forward_cached(ids, &mut LlamaCache::default())
+    }
+
+    /// Logits for `ids`, which follow the `cache.len()` tokens already in `cache`; their keys and values
+    /// are appended to it. Generation feeds the prompt, then one token at a time.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
         let c = &self.cfg;
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
         let device = ids.device();
+        let start = cache.len;
         let inv = Tensor::from_slice(&c.inv_freq()).to_kind(Kind::Float).to_device(device);
-        let pos = Tensor::arange(t, (Kind::Float, device));
+        let pos = Tensor::arange_start(start, start + t, (Kind::Float, device));
         let freqs = pos.unsqueeze(1) * inv.unsqueeze(0);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
         let (cos, sin) = (emb.cos().view([1, 1, t, hd]), emb.sin().view([1, 1, t, hd]));
         let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
+        // New token i sees every cached token and the new ones up to itself.
+        let mask = (start > 0).then(|| {
+            let rows = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
+            let cols = Tensor::arange(start + t, (Kind::Int64, device)).unsqueeze(0);
+            cols.le_tensor(&rows)
+        });
         let g = c.is_gemma();
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
         if g {
@@ -307,18 +351,22 @@ impl Llama {
             x = &x * f64::from((c.hidden_size as f32).sqrt());
         }
         let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
-        for blk in &self.blocks {
+        for (i, blk) in self.blocks.iter().enumerate() {
             let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
             let q = rope(&blk.q.forward(&h).view([b, t, nq, hd]).transpose(1, 2));
             let k = rope(&blk.k.forward(&h).view([b, t, nkv, hd]).transpose(1, 2));
             let v = blk.v.forward(&h).view([b, t, nkv, hd]).transpose(1, 2);
+            let (k, v) = cache.append(i, k, v);
             let rep = nq / nkv;
             let (k, v) = if rep > 1 {
                 (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
             } else {
                 (k, v)
             };
-            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false);
+            let y = match &mask {
+                None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false),
+                Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None, false),
+            };
             let y = y.transpose(1, 2).contiguous().view([b, t, nq * hd]);
             x = &x + blk.o.forward(&y); // not in place: autograd keeps x for the norm
             let h = rms_norm(&x, &blk.ln2, c.rms_norm_eps, g);
@@ -326,6 +374,7 @@ impl Llama {
             let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
             x = &x + blk.down.forward(&(gate * blk.up.forward(&h)));
         }
+        cache.len += t;
         let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
         x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr())
     }
