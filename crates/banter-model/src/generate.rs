@@ -229,11 +229,45 @@ fn fit_prompt<'a>(prompt: &'a [u32], s: &Sampling, ctx: usize) -> &'a [u32] {
     if prompt.len() + room > ctx { &prompt[prompt.len() + room - ctx..] } else { prompt }
 }
 
-/// Generates a continuation of `prompt`.
-///
-/// `decode` turns ids into text; `stop_ids` end generation (EOS, end-of-turn); `stop_strings` are cut off
-/// the text wherever they appear, across token boundaries. `on_text` receives text as it becomes final (a
-/// possible stop-string prefix and incomplete UTF-8 are held back) and returns false to cancel.
+/// A model that generation can drive one token at a time.
+pub trait Stepper {
+    /// The longest context, in tokens.
+    fn context(&self) -> usize;
+    /// Reads the prompt; returns the logits of the token after it.
+    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32>;
+    /// Feeds the chosen token; `logits` becomes the next token's.
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>);
+}
+
+/// GPT-2 with its KV cache, stepping through the Rust decoder where it applies (fp32 or int8 on CPU).
+struct Gpt2Stepper<'a> {
+    model: &'a Gpt2,
+    cache: KvCache,
+    decoder: Option<crate::decode::Decoder<'a>>,
+    pass: Pass,
+}
+
+impl Stepper for Gpt2Stepper<'_> {
+    fn context(&self) -> usize {
+        self.model.cfg.n_positions as usize
+    }
+
+    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
+        let ids = Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, prompt.len() as i64])
+            .to_device(self.model.device());
+        last_logits(self.model.forward_last(&ids, Some(&mut self.cache), self.pass))
+    }
+
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
+        if !self.decoder.as_mut().is_some_and(|d| d.step(token, &mut self.cache, logits)) {
+            let ids = Tensor::from_slice(&[i64::from(token)]).view([1, 1]).to_device(self.model.device());
+            *logits = last_logits(self.model.forward_last(&ids, Some(&mut self.cache), self.pass));
+        }
+    }
+}
+
+/// Generates a continuation of `prompt` with a GPT-2 (see [`generate_with`]).
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &Gpt2,
@@ -246,21 +280,34 @@ pub fn generate(
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Output {
     let _g = tch::no_grad_guard();
+    // Tokens after the prompt go through the Rust decoder where it applies (fp32 or int8 on CPU).
+    let decoder = if compute == Kind::Float { model.decoder() } else { None };
+    let mut st = Gpt2Stepper { model, cache: KvCache::default(), decoder, pass: Pass { train: false, compute } };
+    generate_with(&mut st, prompt, s, stop_ids, stop_strings, decode, on_text)
+}
+
+/// Generates a continuation of `prompt` with any [`Stepper`].
+///
+/// `decode` turns ids into text; `stop_ids` end generation (EOS, end-of-turn); `stop_strings` are cut off
+/// the text wherever they appear, across token boundaries. `on_text` receives text as it becomes final (a
+/// possible stop-string prefix and incomplete UTF-8 are held back) and returns false to cancel.
+pub fn generate_with(
+    model: &mut dyn Stepper,
+    prompt: &[u32],
+    s: &Sampling,
+    stop_ids: &[u32],
+    stop_strings: &[String],
+    decode: &dyn Fn(&[u32]) -> String,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Output {
+    let _g = tch::no_grad_guard();
     let started = std::time::Instant::now();
-    let device: Device = model.device();
-    let ctx = model.cfg.n_positions as usize;
+    let ctx = model.context();
     // Keep room for the reply: cut the prompt from the left if needed.
     let prompt = fit_prompt(prompt, s, ctx);
     let mut rng = Rng::new(s.seed);
     let mut picker = Picker::default();
-    let mut cache = KvCache::default();
-    let pass = Pass { train: false, compute };
-    let ids = Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
-        .view([1, prompt.len() as i64])
-        .to_device(device);
-    let mut logits = last_logits(model.forward_last(&ids, Some(&mut cache), pass));
-    // Tokens after the prompt go through the Rust decoder where it applies (fp32 or int8 on CPU).
-    let mut decoder = if compute == Kind::Float { model.decoder() } else { None };
+    let mut logits = model.prefill(prompt);
     let mut context: Vec<u32> = prompt.to_vec();
     let mut out: Vec<u32> = Vec::new();
     let mut emitted = 0usize;
@@ -301,10 +348,7 @@ pub fn generate(
             }
             emitted = safe;
         }
-        if !decoder.as_mut().is_some_and(|d| d.step(next, &mut cache, &mut logits)) {
-            let ids = Tensor::from_slice(&[i64::from(next)]).view([1, 1]).to_device(device);
-            logits = last_logits(model.forward_last(&ids, Some(&mut cache), pass));
-        }
+        model.step(next, &mut logits);
     }
     let text = text.trim_end_matches('\u{FFFD}').to_string();
     if finish != Finish::Cancelled && text.len() > emitted {
@@ -417,7 +461,7 @@ fn rows_last_logits(logits: Tensor) -> Vec<Vec<f32>> {
 }
 
 /// The first row's logits (`[1, V]`), as an fp32 vector.
-fn last_logits(logits: Tensor) -> Vec<f32> {
+pub(crate) fn last_logits(logits: Tensor) -> Vec<f32> {
     let last = logits.get(0).to_kind(Kind::Float).to_device(Device::Cpu);
     Vec::<f32>::try_from(&last).unwrap_or_default()
 }

@@ -389,3 +389,40 @@ impl Llama {
         l.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.0)
     }
 }
+
+/// Generation over a [`Llama`] with its KV cache.
+#[derive(Debug)]
+pub struct LlamaStepper<'a> {
+    model: &'a Llama,
+    cache: LlamaCache,
+}
+
+impl<'a> LlamaStepper<'a> {
+    /// A stepper with an empty cache.
+    pub fn new(model: &'a Llama) -> Self {
+        LlamaStepper { model, cache: LlamaCache::default() }
+    }
+
+    fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
+        let device = self.model.vs.device();
+        let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, ids.len() as i64])
+            .to_device(device);
+        let l = self.model.forward_cached(&t, &mut self.cache);
+        crate::generate::last_logits(l.select(1, -1))
+    }
+}
+
+impl crate::generate::Stepper for LlamaStepper<'_> {
+    fn context(&self) -> usize {
+        self.model.cfg.max_position_embeddings.unwrap_or(2048) as usize
+    }
+
+    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
+        self.logits(prompt)
+    }
+
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
+        *logits = self.logits(&[token]);
+    }
+}

@@ -207,3 +207,40 @@ impl Opt {
         l.cross_entropy_loss::<Tensor>(&labels.narrow(1, 1, t - 1).reshape([-1]), None, tch::Reduction::Mean, -100, 0.0)
     }
 }
+
+/// Generation over an [`Opt`]: no KV cache yet, so each step runs the whole context again.
+#[derive(Debug)]
+pub struct OptStepper<'a> {
+    model: &'a Opt,
+    context: Vec<u32>,
+}
+
+impl<'a> OptStepper<'a> {
+    /// A stepper with no context.
+    pub fn new(model: &'a Opt) -> Self {
+        OptStepper { model, context: Vec::new() }
+    }
+
+    fn logits(&self) -> Vec<f32> {
+        let ids = Tensor::from_slice(&self.context.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, self.context.len() as i64])
+            .to_device(self.model.vs.device());
+        crate::generate::last_logits(self.model.forward(&ids).select(1, -1))
+    }
+}
+
+impl crate::generate::Stepper for OptStepper<'_> {
+    fn context(&self) -> usize {
+        self.model.cfg.max_position_embeddings as usize
+    }
+
+    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
+        self.context = prompt.to_vec();
+        self.logits()
+    }
+
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
+        self.context.push(token);
+        *logits = self.logits();
+    }
+}

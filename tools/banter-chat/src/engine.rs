@@ -7,15 +7,48 @@ use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
 use banter_encode::tok::Tok;
 use banter_model::generate::{self, Output, Sampling};
+use banter_model::llama::{Llama, LlamaStepper};
+use banter_model::opt::{Opt, OptStepper};
 use banter_model::precision::{self, PrecisionArg};
 use banter_model::{Gpt2, io, lora};
 use tch::{Device, Kind, Tensor};
+
+/// The network: GPT-2 (banter's own: adapters, int8, bf16, batched decoding) or, for fp32 inference, a
+/// Llama-family (Llama, SmolLM, Mistral, Qwen2, Gemma) or OPT model from the Hub.
+#[derive(Debug)]
+pub enum Net {
+    /// GPT-2.
+    Gpt2(Gpt2),
+    /// The Llama family.
+    Llama(Llama),
+    /// OPT.
+    Opt(Opt),
+}
+
+impl Net {
+    /// The longest context.
+    pub fn context(&self) -> usize {
+        match self {
+            Net::Gpt2(m) => m.cfg.n_positions as usize,
+            Net::Llama(m) => m.cfg.max_position_embeddings.unwrap_or(2048) as usize,
+            Net::Opt(m) => m.cfg.max_position_embeddings as usize,
+        }
+    }
+
+    fn vocab(&self) -> i64 {
+        match self {
+            Net::Gpt2(m) => m.cfg.vocab_size,
+            Net::Llama(m) => m.cfg.vocab_size,
+            Net::Opt(m) => m.cfg.vocab_size,
+        }
+    }
+}
 
 /// A loaded model ready to chat.
 #[derive(Debug)]
 pub struct Engine {
     /// The model (adapter merged in).
-    pub model: Gpt2,
+    pub model: Net,
     /// Tokenizer.
     pub tok: Tok,
     /// Chat template stored with the model.
@@ -106,40 +139,26 @@ impl Engine {
         weights: Weights,
         template: Option<&str>,
     ) -> anyhow::Result<Engine> {
-        let mut model = io::load_model(model_dir, device)?;
+        // config.json first: a missing model directory is an I/O error (exit 4), not a missing tokenizer.
+        let family = model_type(model_dir)?;
         let dirs: Vec<&Path> = adapter.into_iter().chain(std::iter::once(model_dir)).collect();
-        let template = match template {
-            Some(t) => ChatTemplate::from_arg(t)?,
-            None => match first_with(&dirs, "banter_template.json") {
-                Some(p) => ChatTemplate::load(&p)?,
-                // A Hugging Face model's own chat template (tokenizer_config.json / chat_template.jinja).
-                None => match dirs.iter().find_map(|d| ChatTemplate::from_hf_dir(d).transpose()) {
-                    Some(t) => t?,
-                    None => ChatTemplate::chatml(),
-                },
-            },
-        };
+        let template = pick_template(&dirs, template)?;
         let tok_file = first_with(&dirs, "tokenizer.json")
             .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json", model_dir.display())))?;
         let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
-        if vocab > model.cfg.vocab_size {
-            model.resize_vocab(vocab);
+        let (model, compute, precision) = match family.as_str() {
+            "gpt2" => load_gpt2(model_dir, adapter, device, weights, vocab)?,
+            family => load_family(family, model_dir, adapter, device, weights)?,
+        };
+        if vocab > model.vocab() {
+            return Err(Error::usage(format!(
+                "{}: the tokenizer has {vocab} tokens, the model {}: use the model's own chat template (drop --template)",
+                model_dir.display(),
+                model.vocab()
+            ))
+            .into());
         }
-        if let Some(a) = adapter {
-            io::load_adapter(&mut model, a)?;
-            lora::merge(&mut model);
-        }
-        let (compute, precision) = choose(weights, device, &model.cfg)?;
-        if weights.int8 {
-            model.quantize_int8();
-            // The int8 products run on banter's (rayon) threads; libtorch's OpenMP threads spin between
-            // ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).
-            tch::set_num_threads(1);
-        } else if compute != Kind::Float {
-            model.to_half_weights(compute);
-        }
-        model.prepare_for_decode();
         let mut stop_ids = vec![tok.eos_id];
         stop_ids.extend(template.stop_strings().iter().filter_map(|s| tok.inner.token_to_id(s)));
         // generation_config.json's eos_token_id (an id or a list: Llama 3 stops at <|eot_id|> too).
@@ -148,6 +167,24 @@ impl Engine {
         stop_ids.dedup();
         let name = model_dir.display().to_string();
         Ok(Engine { model, tok, template, stop_ids, compute, name, precision })
+    }
+
+    fn run(
+        &self,
+        ids: &[u32],
+        s: &Sampling,
+        stop_ids: &[u32],
+        stops: &[String],
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Output {
+        let decode = |i: &[u32]| self.decode(i);
+        match &self.model {
+            Net::Gpt2(m) => generate::generate(m, ids, s, stop_ids, stops, &decode, self.compute, on_text),
+            Net::Llama(m) => {
+                generate::generate_with(&mut LlamaStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
+            }
+            Net::Opt(m) => generate::generate_with(&mut OptStepper::new(m), ids, s, stop_ids, stops, &decode, on_text),
+        }
     }
 
     /// Token ids of a text (no special-token post-processing).
@@ -163,7 +200,7 @@ impl Engine {
     /// The prompt for a conversation, dropping the oldest turns (never a leading system turn) until it
     /// leaves room for `max_new` tokens. Returns the ids and how many turns were dropped.
     pub fn prompt(&self, turns: &[Turn], max_new: usize) -> (Vec<u32>, usize) {
-        let ctx = self.model.cfg.n_positions as usize;
+        let ctx = self.model.context();
         let system = usize::from(turns.first().is_some_and(|t| t.role == Role::System));
         let mut dropped = 0;
         loop {
@@ -188,16 +225,7 @@ impl Engine {
         let (ids, dropped) = self.prompt(turns, s.max_new_tokens);
         let mut stops: Vec<String> = self.template.stop_strings();
         stops.extend(extra_stops.iter().cloned());
-        let out = generate::generate(
-            &self.model,
-            &ids,
-            s,
-            &self.stop_ids,
-            &stops,
-            &|i| self.decode(i),
-            self.compute,
-            on_text,
-        );
+        let out = self.run(&ids, s, &self.stop_ids, &stops, on_text);
         let out = Output { text: out.text.trim().to_string(), ..out };
         (out, dropped)
     }
@@ -207,10 +235,14 @@ impl Engine {
         let prompts: Vec<Vec<u32>> = convs.iter().map(|t| self.prompt(t, s.max_new_tokens).0).collect();
         let mut stops: Vec<String> = self.template.stop_strings();
         stops.extend(extra_stops.iter().cloned());
-        generate::generate_batch(&self.model, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
-            .into_iter()
-            .map(|o| Output { text: o.text.trim().to_string(), ..o })
-            .collect()
+        let outs = match &self.model {
+            Net::Gpt2(m) => {
+                generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
+            }
+            // Other families decode one conversation at a time.
+            _ => prompts.iter().map(|p| self.run(p, s, &self.stop_ids, &stops, &mut |_| true)).collect(),
+        };
+        outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o }).collect()
     }
 
     /// Continues plain text (no template).
@@ -222,16 +254,7 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Output {
         let ids = self.encode(text);
-        generate::generate(
-            &self.model,
-            &ids,
-            s,
-            &[self.tok.eos_id],
-            extra_stops,
-            &|i| self.decode(i),
-            self.compute,
-            on_text,
-        )
+        self.run(&ids, s, &[self.tok.eos_id], extra_stops, on_text)
     }
 }
 
@@ -246,4 +269,85 @@ fn generation_eos(model_dir: &Path) -> Vec<u32> {
         serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_u64()).map(|i| i as u32).collect(),
         _ => Vec::new(),
     }
+}
+
+/// `--template`, else the model's `banter_template.json`, else the Hugging Face chat template it ships,
+/// else chatml.
+fn pick_template(dirs: &[&Path], template: Option<&str>) -> anyhow::Result<ChatTemplate> {
+    Ok(match template {
+        Some(t) => ChatTemplate::from_arg(t)?,
+        None => match first_with(dirs, "banter_template.json") {
+            Some(p) => ChatTemplate::load(&p)?,
+            None => match dirs.iter().find_map(|d| ChatTemplate::from_hf_dir(d).transpose()) {
+                Some(t) => t?,
+                None => ChatTemplate::chatml(),
+            },
+        },
+    })
+}
+
+/// config.json's `model_type` (GPT-2 when absent).
+fn model_type(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| banter_model::ModelError::io(&path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+    Ok(v["model_type"].as_str().unwrap_or("gpt2").to_string())
+}
+
+/// GPT-2: adapter merged, vocabulary grown for the template, weights held as `weights` says.
+fn load_gpt2(
+    dir: &Path,
+    adapter: Option<&Path>,
+    device: Device,
+    weights: Weights,
+    vocab: i64,
+) -> anyhow::Result<(Net, Kind, String)> {
+    let mut model = io::load_model(dir, device)?;
+    if vocab > model.cfg.vocab_size {
+        model.resize_vocab(vocab);
+    }
+    if let Some(a) = adapter {
+        io::load_adapter(&mut model, a)?;
+        lora::merge(&mut model);
+    }
+    let (compute, precision) = choose(weights, device, &model.cfg)?;
+    if weights.int8 {
+        model.quantize_int8();
+        // The int8 products run on banter's (rayon) threads; libtorch's OpenMP threads spin between
+        // ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).
+        tch::set_num_threads(1);
+    } else if compute != Kind::Float {
+        model.to_half_weights(compute);
+    }
+    model.prepare_for_decode();
+    Ok((Net::Gpt2(model), compute, precision))
+}
+
+/// A Llama-family or OPT model, fp32, no adapter (banter's LoRA and int8/bf16 paths are GPT-2's so far).
+fn load_family(
+    family: &str,
+    dir: &Path,
+    adapter: Option<&Path>,
+    device: Device,
+    weights: Weights,
+) -> anyhow::Result<(Net, Kind, String)> {
+    let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
+    if adapter.is_some() {
+        return Err(usage(format!("--adapter: adapters for {family} models are not supported yet (GPT-2 only)")));
+    }
+    if weights.int8 || matches!(weights.precision, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
+        return Err(usage(format!("{family} models run in fp32 for now: drop --quantize and --precision")));
+    }
+    let net = match family {
+        "llama" | "mistral" | "qwen2" | "gemma" => Net::Llama(Llama::load(dir, device)?),
+        "opt" => Net::Opt(Opt::load(dir, device)?),
+        other => {
+            return Err(usage(format!(
+                "{}: model_type \"{other}\" is not supported (gpt2, llama, mistral, qwen2, gemma, opt)",
+                dir.display()
+            )));
+        }
+    };
+    Ok((net, Kind::Float, format!("fp32: {family} models run in fp32 for now")))
 }

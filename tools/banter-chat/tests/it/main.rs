@@ -1,6 +1,7 @@
 //! CLI tests of `banter-chat` through the real binary, on a tiny model trained here.
 
 mod crash;
+mod families;
 mod learning;
 mod oneshot;
 mod serve;
