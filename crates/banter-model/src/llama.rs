@@ -1,6 +1,7 @@
 //! The Llama family in Hugging Face's layout and names — Llama 2/3.x, SmolLM/SmolLM2, Mistral without a
-//! sliding window, Qwen2 (the same blocks with q/k/v biases) and Gemma (the same blocks and names with
-//! embeddings scaled by √hidden, RMSNorm as `1 + w`, and a tanh-GELU gate): RoPE (`rope_theta`,
+//! sliding window, Qwen2 (the same blocks with q/k/v biases), Gemma (the same blocks and names with
+//! embeddings scaled by √hidden, RMSNorm as `1 + w`, and a tanh-GELU gate) and Gemma 2 (Gemma plus norms
+//! after attention and around the MLP, soft-capped attention scores and logits, and sliding-window layers): RoPE (`rope_theta`,
 //! `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU, grouped-query attention,
 //! `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
@@ -102,6 +103,18 @@ pub struct LlamaConfig {
     /// Qwen2's switch for its window.
     #[serde(default)]
     pub use_sliding_window: bool,
+    /// Gemma 2: `sliding_attention` or `full_attention` per layer (default: alternating, sliding first).
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    /// Gemma 2: attention scores are scaled by `query_pre_attn_scalar^-0.5`.
+    #[serde(default)]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 2: attention scores are soft-capped at this value (`tanh(s / c) · c`).
+    #[serde(default)]
+    pub attn_logit_softcapping: Option<f64>,
+    /// Gemma 2: the logits are soft-capped at this value.
+    #[serde(default)]
+    pub final_logit_softcapping: Option<f64>,
 }
 
 impl LlamaConfig {
@@ -122,14 +135,14 @@ impl LlamaConfig {
                 );
             }
         }
-        if c.model_type == "gemma" && c.hidden_act.as_deref().is_none_or(|a| a == "gelu") {
+        if c.is_gemma() && c.hidden_act.as_deref().is_none_or(|a| a == "gelu") {
             // Gemma's configs say "gelu" but the model computes the tanh approximation.
             c.hidden_act = Some("gelu_pytorch_tanh".into());
         }
         if !matches!(c.hidden_act.as_deref().unwrap_or("silu"), "silu" | "gelu_pytorch_tanh") {
             return bad(format!("hidden_act {:?} is not supported (silu, gelu_pytorch_tanh)", c.hidden_act));
         }
-        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2" | "gemma") {
+        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2" | "gemma" | "gemma2") {
             return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
         }
         let window = c.sliding_window.is_some() && (c.model_type == "mistral" || c.use_sliding_window);
@@ -148,7 +161,23 @@ impl LlamaConfig {
     }
 
     fn is_gemma(&self) -> bool {
-        self.model_type == "gemma"
+        self.model_type.starts_with("gemma")
+    }
+
+    fn is_gemma2(&self) -> bool {
+        self.model_type == "gemma2"
+    }
+
+    /// Gemma 2's window for layer `i`, when that layer slides.
+    fn window(&self, i: usize) -> Option<i64> {
+        if !self.is_gemma2() {
+            return None;
+        }
+        let sliding = match &self.layer_types {
+            Some(t) => t.get(i).is_some_and(|x| x == "sliding_attention"),
+            None => i % 2 == 0,
+        };
+        sliding.then_some(self.sliding_window.unwrap_or(4096))
     }
 
     fn kv_heads(&self) -> i64 {
@@ -229,6 +258,8 @@ struct Block {
     down: nn::Linear,
     ln1: Tensor,
     ln2: Tensor,
+    /// Gemma 2's norms around the MLP.
+    ff_norms: Option<(Tensor, Tensor)>,
 }
 
 /// A Llama-family causal LM.
@@ -254,6 +285,26 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, plus_one: bool) -> Tensor {
     let var = x.pow_tensor_scalar(2).mean_dim([-1i64].as_slice(), true, Kind::Float);
     let n = x * (var + eps).rsqrt();
     if plus_one { n * (w + 1.0) } else { n * w }
+}
+
+/// Gemma 2's attention: scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped, causal, and within
+/// `window` tokens on sliding layers; `start` tokens come from the cache.
+fn gemma2_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start: i64, window: Option<i64>) -> Tensor {
+    let (t, total) = (q.size()[2], k.size()[2]);
+    let scale = c.query_pre_attn_scalar.unwrap_or(c.head_dim() as f64).powf(-0.5);
+    let mut s = q.matmul(&k.transpose(-2, -1)) * scale;
+    if let Some(cap) = c.attn_logit_softcapping {
+        s = (s / cap).tanh() * cap;
+    }
+    let device = q.device();
+    let rows = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
+    let cols = Tensor::arange(total, (Kind::Int64, device)).unsqueeze(0);
+    let mut allowed = cols.le_tensor(&rows);
+    if let Some(w) = window {
+        allowed = allowed.logical_and(&(&rows - &cols).lt(w));
+    }
+    let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+    s.softmax(-1, Kind::Float).matmul(v)
 }
 
 /// `cat(-x2, x1)` over the last dimension's halves.
@@ -287,6 +338,12 @@ impl Llama {
                     down: lin(&mlp / "down_proj", cfg.intermediate_size, e, cfg.mlp_bias),
                     ln1: (&b / "input_layernorm").ones("weight", &[e]),
                     ln2: (&b / "post_attention_layernorm").ones("weight", &[e]),
+                    ff_norms: cfg.is_gemma2().then(|| {
+                        (
+                            (&b / "pre_feedforward_layernorm").ones("weight", &[e]),
+                            (&b / "post_feedforward_layernorm").ones("weight", &[e]),
+                        )
+                    }),
                 }
             })
             .collect();
@@ -363,20 +420,40 @@ impl Llama {
             } else {
                 (k, v)
             };
-            let y = match &mask {
-                None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false),
-                Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None, false),
+            let y = if c.is_gemma2() {
+                gemma2_attention(c, &q, &k, &v, start, c.window(i))
+            } else {
+                match &mask {
+                    None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false),
+                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None, false),
+                }
             };
-            let y = y.transpose(1, 2).contiguous().view([b, t, nq * hd]);
-            x = &x + blk.o.forward(&y); // not in place: autograd keeps x for the norm
-            let h = rms_norm(&x, &blk.ln2, c.rms_norm_eps, g);
-            let gate = blk.gate.forward(&h);
-            let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
-            x = &x + blk.down.forward(&(gate * blk.up.forward(&h)));
+            let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]));
+            let mlp = |h: &Tensor| {
+                let gate = blk.gate.forward(h);
+                let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
+                blk.down.forward(&(gate * blk.up.forward(h)))
+            };
+            match &blk.ff_norms {
+                // Gemma 2: a norm after attention, and norms before and after the MLP.
+                Some((pre, post)) => {
+                    x = &x + rms_norm(&y, &blk.ln2, c.rms_norm_eps, g);
+                    let m = mlp(&rms_norm(&x, pre, c.rms_norm_eps, g));
+                    x = &x + rms_norm(&m, post, c.rms_norm_eps, g);
+                }
+                None => {
+                    x = &x + y; // not in place: autograd keeps x for the norm
+                    x = &x + mlp(&rms_norm(&x, &blk.ln2, c.rms_norm_eps, g));
+                }
+            }
         }
         cache.len += t;
         let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
-        x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr())
+        let logits = x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr());
+        match c.final_logit_softcapping {
+            Some(cap) if c.is_gemma2() => (logits / cap).tanh() * cap,
+            _ => logits,
+        }
     }
 
     /// Mean cross-entropy of next-token prediction over labels other than -100.

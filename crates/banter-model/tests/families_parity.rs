@@ -65,6 +65,11 @@ fn model_families_logits_and_losses_equal_transformers() {
             serde_json::json!({"model_type": "gemma", "head_dim": 16, "num_key_value_heads": 1}),
         ),
         (
+            "gemma2 (soft-capping, sliding window 4 on alternate layers, four norms a block)",
+            serde_json::json!({"model_type": "gemma2", "head_dim": 16, "num_key_value_heads": 2, "sliding_window": 4,
+                "query_pre_attn_scalar": 16, "attn_logit_softcapping": 5.0, "final_logit_softcapping": 3.0}),
+        ),
+        (
             "qwen2 (q/k/v bias), GQA, tied",
             serde_json::json!({"model_type": "qwen2", "num_key_value_heads": 2, "tie_word_embeddings": true}),
         ),

@@ -340,11 +340,11 @@ fn load_family(
         return Err(usage(format!("{family} models run in fp32 for now: drop --quantize and --precision")));
     }
     let net = match family {
-        "llama" | "mistral" | "qwen2" | "gemma" => Net::Llama(Llama::load(dir, device)?),
+        "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Net::Llama(Llama::load(dir, device)?),
         "opt" => Net::Opt(Opt::load(dir, device)?),
         other => {
             return Err(usage(format!(
-                "{}: model_type \"{other}\" is not supported (gpt2, llama, mistral, qwen2, gemma, opt)",
+                "{}: model_type \"{other}\" is not supported (gpt2, llama, mistral, qwen2, gemma, gemma2, opt)",
                 dir.display()
             )));
         }
