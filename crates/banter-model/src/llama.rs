@@ -217,7 +217,7 @@ impl LlamaConfig {
     }
 }
 
-/// Keys and values of the tokens seen so far, per block (`[B, kv_heads, T, head_dim]`).
+/// Keys and values of the tokens seen so far, per block (`[B, kv_heads, T, head_dim]`); OPT uses it too.
 #[derive(Debug, Default)]
 pub struct LlamaCache {
     kv: Vec<(Tensor, Tensor)>,
@@ -235,8 +235,13 @@ impl LlamaCache {
         self.len == 0
     }
 
+    /// Counts `t` more tokens (after every block appended them).
+    pub(crate) fn advance(&mut self, t: i64) {
+        self.len += t;
+    }
+
     /// Appends block `i`'s new keys and values; returns all of them.
-    fn append(&mut self, i: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
+    pub(crate) fn append(&mut self, i: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
         if let Some((pk, pv)) = self.kv.get_mut(i) {
             *pk = Tensor::cat(&[&*pk, &k], 2);
             *pv = Tensor::cat(&[&*pv, &v], 2);
@@ -447,7 +452,7 @@ impl Llama {
                 }
             }
         }
-        cache.len += t;
+        cache.advance(t);
         let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
         let logits = x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr());
         match c.final_logit_softcapping {

@@ -11,6 +11,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
+use crate::llama::LlamaCache;
 
 fn yes() -> bool {
     true
@@ -154,8 +155,14 @@ impl Opt {
 
     /// Logits `[B, T, V]` (fp32, no cache, no padding).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
+        self.forward_cached(ids, &mut LlamaCache::default())
+    }
+
+    /// Logits for `ids`, which follow the tokens already in `cache` (whose keys and values grow by them).
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
         let c = &self.cfg;
         let (b, t) = (ids.size()[0], ids.size()[1]);
+        let start = cache.len();
         let (nh, e) = (c.num_attention_heads, c.hidden_size);
         let hd = e / nh;
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
@@ -163,23 +170,33 @@ impl Opt {
             x = p.forward(&x);
         }
         // OPT's learned positions start at row 2.
-        let pos = Tensor::arange_start(2, t + 2, (Kind::Int64, ids.device()));
+        let pos = Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device()));
+        let mask = (start > 0).then(|| {
+            let rows = Tensor::arange_start(start, start + t, (Kind::Int64, ids.device())).unsqueeze(1);
+            Tensor::arange(start + t, (Kind::Int64, ids.device())).unsqueeze(0).le_tensor(&rows)
+        });
         x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false).unsqueeze(0);
         let act = |h: Tensor| if c.activation_function == "relu" { h.relu() } else { h.gelu("none") };
         let pre = c.do_layer_norm_before;
-        for blk in &self.blocks {
+        for (i, blk) in self.blocks.iter().enumerate() {
             let h = if pre { blk.attn_ln.forward(&x) } else { x.shallow_clone() };
             let split = |l: &nn::Linear| l.forward(&h).view([b, t, nh, hd]).transpose(1, 2);
-            let y = Tensor::scaled_dot_product_attention(
-                &split(&blk.q),
-                &split(&blk.k),
-                &split(&blk.v),
-                None::<&Tensor>,
-                0.0,
-                true,
-                None,
-                false,
-            );
+            let (k, v) = cache.append(i, split(&blk.k), split(&blk.v));
+            let y = match &mask {
+                None => Tensor::scaled_dot_product_attention(
+                    &split(&blk.q),
+                    &k,
+                    &v,
+                    None::<&Tensor>,
+                    0.0,
+                    true,
+                    None,
+                    false,
+                ),
+                Some(m) => {
+                    Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), 0.0, false, None, false)
+                }
+            };
             x = &x + blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]));
             if !pre {
                 x = blk.attn_ln.forward(&x);
@@ -190,6 +207,7 @@ impl Opt {
                 x = blk.final_ln.forward(&x);
             }
         }
+        cache.advance(t);
         if let Some(ln) = &self.final_ln {
             x = ln.forward(&x);
         }
@@ -208,24 +226,24 @@ impl Opt {
     }
 }
 
-/// Generation over an [`Opt`]: no KV cache yet, so each step runs the whole context again.
+/// Generation over an [`Opt`] with its KV cache.
 #[derive(Debug)]
 pub struct OptStepper<'a> {
     model: &'a Opt,
-    context: Vec<u32>,
+    cache: LlamaCache,
 }
 
 impl<'a> OptStepper<'a> {
-    /// A stepper with no context.
+    /// A stepper with an empty cache.
     pub fn new(model: &'a Opt) -> Self {
-        OptStepper { model, context: Vec::new() }
+        OptStepper { model, cache: LlamaCache::default() }
     }
 
-    fn logits(&self) -> Vec<f32> {
-        let ids = Tensor::from_slice(&self.context.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
-            .view([1, self.context.len() as i64])
+    fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
+        let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, ids.len() as i64])
             .to_device(self.model.vs.device());
-        crate::generate::last_logits(self.model.forward(&ids).select(1, -1))
+        crate::generate::last_logits(self.model.forward_cached(&t, &mut self.cache).select(1, -1))
     }
 }
 
@@ -235,12 +253,10 @@ impl crate::generate::Stepper for OptStepper<'_> {
     }
 
     fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
-        self.context = prompt.to_vec();
-        self.logits()
+        self.logits(prompt)
     }
 
     fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
-        self.context.push(token);
-        *logits = self.logits();
+        *logits = self.logits(&[token]);
     }
 }

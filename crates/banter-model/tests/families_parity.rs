@@ -110,6 +110,13 @@ fn model_families_logits_and_losses_equal_transformers() {
         let labels = Tensor::from_slice(&labels).view([1, IDS.len() as i64]);
         let (logits, loss) = if cfg["model_type"] == "opt" {
             let m = Opt::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut cache = banter_model::llama::LlamaCache::default();
+            let mut steps = vec![m.forward_cached(&ids.narrow(1, 0, 5), &mut cache)];
+            for j in 5..IDS.len() as i64 {
+                steps.push(m.forward_cached(&ids.narrow(1, j, 1), &mut cache));
+            }
+            let d = (&Tensor::cat(&steps, 1) - m.forward(&ids)).abs().max().double_value(&[]);
+            assert!(d < 1e-4, "{name}: cached decoding differs from the full pass by {d}");
             (m.forward(&ids), m.loss(&ids, &labels))
         } else {
             let m = Llama::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
