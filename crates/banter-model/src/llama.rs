@@ -1,9 +1,9 @@
-//! The Llama family in Hugging Face's layout and names — Llama 2/3.x, SmolLM/SmolLM2, Mistral without a
-//! sliding window, Qwen2 (the same blocks with q/k/v biases), Gemma (the same blocks and names with
+//! The Llama family in Hugging Face's layout and names: Llama 2/3.x, SmolLM/SmolLM2, Mistral (with its
+//! sliding window), Qwen2 (the same blocks with q/k/v biases), Gemma (the same blocks and names with
 //! embeddings scaled by √hidden, RMSNorm as `1 + w`, and a tanh-GELU gate) and Gemma 2 (Gemma plus norms
-//! after attention and around the MLP, soft-capped attention scores and logits, and sliding-window layers): RoPE (`rope_theta`,
-//! `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU, grouped-query attention,
-//! `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
+//! after attention and around the MLP, soft-capped attention scores and logits, and sliding-window
+//! layers). RoPE (`rope_theta`, `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU,
+//! grouped-query attention, `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
 //! This is the forward pass (with a KV cache for generation) and loss, checked against transformers in
 //! `tests/families_parity.rs`; the trainer and the chat engine still drive GPT-2 only.
@@ -145,9 +145,8 @@ impl LlamaConfig {
         if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2" | "gemma" | "gemma2") {
             return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
         }
-        let window = c.sliding_window.is_some() && (c.model_type == "mistral" || c.use_sliding_window);
-        if window {
-            return bad("sliding-window attention is not supported".into());
+        if c.model_type == "qwen2" && c.use_sliding_window && c.sliding_window.is_some() {
+            return bad("Qwen2's sliding-window layers are not supported".into());
         }
         if c.num_attention_heads <= 0 || c.num_attention_heads % c.kv_heads() != 0 {
             return bad("num_attention_heads must be a positive multiple of num_key_value_heads".into());
@@ -168,8 +167,11 @@ impl LlamaConfig {
         self.model_type == "gemma2"
     }
 
-    /// Gemma 2's window for layer `i`, when that layer slides.
+    /// The attention window of layer `i`, when it slides: every Mistral layer; Gemma 2's sliding ones.
     fn window(&self, i: usize) -> Option<i64> {
+        if self.model_type == "mistral" {
+            return self.sliding_window;
+        }
         if !self.is_gemma2() {
             return None;
         }
@@ -292,13 +294,14 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, plus_one: bool) -> Tensor {
     if plus_one { n * (w + 1.0) } else { n * w }
 }
 
-/// Gemma 2's attention: scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped, causal, and within
-/// `window` tokens on sliding layers; `start` tokens come from the cache.
-fn gemma2_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start: i64, window: Option<i64>) -> Tensor {
+/// Attention written out (Gemma 2's, and any sliding layer's): scores scaled by `query_pre_attn_scalar^-0.5`
+/// (default `head_dim^-0.5`), soft-capped when Gemma 2 says so, causal, and within `window` tokens on sliding
+/// layers; `start` tokens come from the cache.
+fn explicit_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start: i64, window: Option<i64>) -> Tensor {
     let (t, total) = (q.size()[2], k.size()[2]);
     let scale = c.query_pre_attn_scalar.unwrap_or(c.head_dim() as f64).powf(-0.5);
     let mut s = q.matmul(&k.transpose(-2, -1)) * scale;
-    if let Some(cap) = c.attn_logit_softcapping {
+    if let Some(cap) = c.attn_logit_softcapping.filter(|_| c.is_gemma2()) {
         s = (s / cap).tanh() * cap;
     }
     let device = q.device();
@@ -425,8 +428,8 @@ impl Llama {
             } else {
                 (k, v)
             };
-            let y = if c.is_gemma2() {
-                gemma2_attention(c, &q, &k, &v, start, c.window(i))
+            let y = if c.is_gemma2() || c.window(i).is_some() {
+                explicit_attention(c, &q, &k, &v, start, c.window(i))
             } else {
                 match &mask {
                     None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false),

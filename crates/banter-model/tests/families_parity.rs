@@ -70,6 +70,10 @@ fn model_families_logits_and_losses_equal_transformers() {
                 "query_pre_attn_scalar": 16, "attn_logit_softcapping": 5.0, "final_logit_softcapping": 3.0}),
         ),
         (
+            "mistral, sliding window 4, GQA",
+            serde_json::json!({"model_type": "mistral", "sliding_window": 4, "num_key_value_heads": 2}),
+        ),
+        (
             "qwen2 (q/k/v bias), GQA, tied",
             serde_json::json!({"model_type": "qwen2", "num_key_value_heads": 2, "tie_word_embeddings": true}),
         ),
@@ -154,7 +158,7 @@ fn unsupported_llama_shapes_are_named() {
         c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         c
     };
-    cfg(with(serde_json::json!({"model_type": "mistral", "sliding_window": 4096})));
+    cfg(with(serde_json::json!({"model_type": "qwen2", "sliding_window": 4096, "use_sliding_window": true})));
     assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("sliding-window"));
     cfg(with(serde_json::json!({"model_type": "llama", "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})));
     assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("yarn"));
