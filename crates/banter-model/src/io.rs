@@ -186,7 +186,7 @@ pub(crate) fn assign(vs: &tch::nn::VarStore, loaded: &HashMap<String, Tensor>, d
     let extra: Vec<&String> = loaded.keys().filter(|k| !vars.contains_key(*k)).collect();
     if !extra.is_empty() {
         return Err(ModelError::Format(format!(
-            "{}: unexpected weight(s) for GPT-2, e.g. {}",
+            "{}: unexpected weight(s) for this model type, e.g. {}",
             dir.display(),
             extra.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         )));
