@@ -194,13 +194,24 @@ impl ChatTemplate {
         Ok(Some(t))
     }
 
-    fn jinja(&self) -> Option<Result<crate::jinja::Jinja, String>> {
-        match &self.style {
-            Style::Jinja { source, bos_token, eos_token, .. } => {
-                Some(crate::jinja::Jinja::new(source, bos_token, eos_token))
-            }
-            _ => None,
+    /// The compiled Jinja template; compiled once per thread and reused for every sample rendered with it.
+    fn jinja(&self) -> Option<Result<std::rc::Rc<crate::jinja::Jinja>, String>> {
+        type Compiled = (String, String, String, std::rc::Rc<crate::jinja::Jinja>);
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Compiled>> = const { std::cell::RefCell::new(None) };
         }
+        let Style::Jinja { source, bos_token, eos_token, .. } = &self.style else { return None };
+        Some(LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some((s, b, e, j)) = last.as_ref() {
+                if s == source && b == bos_token && e == eos_token {
+                    return Ok(j.clone());
+                }
+            }
+            let j = std::rc::Rc::new(crate::jinja::Jinja::new(source, bos_token, eos_token)?);
+            *last = Some((source.clone(), bos_token.clone(), eos_token.clone(), j.clone()));
+            Ok(j)
+        }))
     }
 
     /// A preset name, or a path to a template JSON file.

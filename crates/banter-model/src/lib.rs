@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod family;
 pub mod generate;
 pub mod gpt2;
 pub mod head;

@@ -15,6 +15,8 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
+pub use crate::family::LlamaCache;
+use crate::family::{CachedLm, cached_causal_mask, next_token_loss};
 
 /// `rope_scaling` of config.json.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -219,42 +221,6 @@ impl LlamaConfig {
     }
 }
 
-/// Keys and values of the tokens seen so far, per block (`[B, kv_heads, T, head_dim]`); OPT uses it too.
-#[derive(Debug, Default)]
-pub struct LlamaCache {
-    kv: Vec<(Tensor, Tensor)>,
-    len: i64,
-}
-
-impl LlamaCache {
-    /// Tokens cached.
-    pub fn len(&self) -> i64 {
-        self.len
-    }
-
-    /// True before the first token.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Counts `t` more tokens (after every block appended them).
-    pub(crate) fn advance(&mut self, t: i64) {
-        self.len += t;
-    }
-
-    /// Appends block `i`'s new keys and values; returns all of them.
-    pub(crate) fn append(&mut self, i: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
-        if let Some((pk, pv)) = self.kv.get_mut(i) {
-            *pk = Tensor::cat(&[&*pk, &k], 2);
-            *pv = Tensor::cat(&[&*pv, &v], 2);
-            (pk.shallow_clone(), pv.shallow_clone())
-        } else {
-            self.kv.push((k.shallow_clone(), v.shallow_clone()));
-            (k, v)
-        }
-    }
-}
-
 struct Block {
     q: nn::Linear,
     k: nn::Linear,
@@ -279,6 +245,8 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: Tensor,
     head: Option<Tensor>,
+    /// RoPE's inverse frequencies (scaled as the config says), computed once.
+    inv_freq: Tensor,
 }
 
 impl std::fmt::Debug for Llama {
@@ -358,7 +326,8 @@ impl Llama {
         let norm = (&m / "norm").ones("weight", &[e]);
         let head =
             (!cfg.tie_word_embeddings).then(|| (&root / "lm_head").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02));
-        Llama { cfg, vs, embed, blocks, norm, head }
+        let inv_freq = Tensor::from_slice(&cfg.inv_freq()).to_kind(Kind::Float).to_device(device);
+        Llama { cfg, vs, embed, blocks, norm, head, inv_freq }
     }
 
     /// Loads a Hugging Face directory (config.json + safetensors or a PyTorch checkpoint); missing and
@@ -374,11 +343,6 @@ impl Llama {
                 }
                 loaded.insert(name, t);
             }
-        }
-        let known: std::collections::HashSet<String> = model.vs.variables().into_keys().collect();
-        let unexpected: Vec<&String> = loaded.keys().filter(|k| !known.contains(*k)).collect();
-        if !unexpected.is_empty() {
-            return Err(ModelError::Format(format!("{}: unexpected weights {unexpected:?}", dir.display())));
         }
         crate::io::assign(&model.vs, &loaded, dir)?;
         Ok(model)
@@ -396,19 +360,15 @@ impl Llama {
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
         let device = ids.device();
-        let start = cache.len;
-        let inv = Tensor::from_slice(&c.inv_freq()).to_kind(Kind::Float).to_device(device);
+        let start = cache.len();
+        let inv = &self.inv_freq;
         let pos = Tensor::arange_start(start, start + t, (Kind::Float, device));
         let freqs = pos.unsqueeze(1) * inv.unsqueeze(0);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
         let (cos, sin) = (emb.cos().view([1, 1, t, hd]), emb.sin().view([1, 1, t, hd]));
         let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
         // New token i sees every cached token and the new ones up to itself.
-        let mask = (start > 0).then(|| {
-            let rows = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
-            let cols = Tensor::arange(start + t, (Kind::Int64, device)).unsqueeze(0);
-            cols.le_tensor(&rows)
-        });
+        let mask = cached_causal_mask(start, t, device);
         let g = c.is_gemma();
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
         if g {
@@ -466,48 +426,20 @@ impl Llama {
 
     /// Mean cross-entropy of next-token prediction over labels other than -100.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
-        let logits = self.forward(ids);
-        let v = logits.size()[2];
-        let t = logits.size()[1];
-        let l = logits.narrow(1, 0, t - 1).reshape([-1, v]);
-        let y = labels.narrow(1, 1, t - 1).reshape([-1]);
-        l.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.0)
+        next_token_loss(&self.forward(ids), labels)
     }
 }
 
-/// Generation over a [`Llama`] with its KV cache.
-#[derive(Debug)]
-pub struct LlamaStepper<'a> {
-    model: &'a Llama,
-    cache: LlamaCache,
-}
-
-impl<'a> LlamaStepper<'a> {
-    /// A stepper with an empty cache.
-    pub fn new(model: &'a Llama) -> Self {
-        LlamaStepper { model, cache: LlamaCache::default() }
+impl CachedLm for Llama {
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+        Llama::forward_cached(self, ids, cache)
     }
 
-    fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
-        let device = self.model.vs.device();
-        let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
-            .view([1, ids.len() as i64])
-            .to_device(device);
-        let l = self.model.forward_cached(&t, &mut self.cache);
-        crate::generate::last_logits(l.select(1, -1))
-    }
-}
-
-impl crate::generate::Stepper for LlamaStepper<'_> {
     fn context(&self) -> usize {
-        self.model.cfg.max_position_embeddings.unwrap_or(2048) as usize
+        self.cfg.max_position_embeddings.unwrap_or(2048) as usize
     }
 
-    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
-        self.logits(prompt)
-    }
-
-    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
-        *logits = self.logits(&[token]);
+    fn device(&self) -> Device {
+        self.vs.device()
     }
 }

@@ -11,7 +11,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
-use crate::llama::LlamaCache;
+use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss};
 
 fn yes() -> bool {
     true
@@ -171,10 +171,7 @@ impl Opt {
         }
         // OPT's learned positions start at row 2.
         let pos = Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device()));
-        let mask = (start > 0).then(|| {
-            let rows = Tensor::arange_start(start, start + t, (Kind::Int64, ids.device())).unsqueeze(1);
-            Tensor::arange(start + t, (Kind::Int64, ids.device())).unsqueeze(0).le_tensor(&rows)
-        });
+        let mask = cached_causal_mask(start, t, ids.device());
         x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false).unsqueeze(0);
         let act = |h: Tensor| if c.activation_function == "relu" { h.relu() } else { h.gelu("none") };
         let pre = c.do_layer_norm_before;
@@ -219,44 +216,20 @@ impl Opt {
 
     /// Mean next-token cross-entropy over labels other than -100.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
-        let logits = self.forward(ids);
-        let (t, v) = (logits.size()[1], logits.size()[2]);
-        let l = logits.narrow(1, 0, t - 1).reshape([-1, v]);
-        l.cross_entropy_loss::<Tensor>(&labels.narrow(1, 1, t - 1).reshape([-1]), None, tch::Reduction::Mean, -100, 0.0)
+        next_token_loss(&self.forward(ids), labels)
     }
 }
 
-/// Generation over an [`Opt`] with its KV cache.
-#[derive(Debug)]
-pub struct OptStepper<'a> {
-    model: &'a Opt,
-    cache: LlamaCache,
-}
-
-impl<'a> OptStepper<'a> {
-    /// A stepper with an empty cache.
-    pub fn new(model: &'a Opt) -> Self {
-        OptStepper { model, cache: LlamaCache::default() }
+impl CachedLm for Opt {
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+        Opt::forward_cached(self, ids, cache)
     }
 
-    fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
-        let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
-            .view([1, ids.len() as i64])
-            .to_device(self.model.vs.device());
-        crate::generate::last_logits(self.model.forward_cached(&t, &mut self.cache).select(1, -1))
-    }
-}
-
-impl crate::generate::Stepper for OptStepper<'_> {
     fn context(&self) -> usize {
-        self.model.cfg.max_position_embeddings as usize
+        self.cfg.max_position_embeddings as usize
     }
 
-    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
-        self.logits(prompt)
-    }
-
-    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
-        *logits = self.logits(&[token]);
+    fn device(&self) -> Device {
+        self.vs.device()
     }
 }

@@ -157,13 +157,19 @@ fn run_job(
     sampling: Sampling,
     stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 ) -> Result<mpsc::Receiver<Output>, Resp> {
-    send_job(ctx, Job { turns, raw: None, sampling, stream, done: mpsc::sync_channel(1).0 })
+    send_job(ctx, turns, None, sampling, stream)
 }
 
-fn send_job(ctx: &Ctx, mut job: Job) -> Result<mpsc::Receiver<Output>, Resp> {
+/// Queues a job for the generator; the receiver gets its output.
+fn send_job(
+    ctx: &Ctx,
+    turns: Vec<Turn>,
+    raw: Option<String>,
+    sampling: Sampling,
+    stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+) -> Result<mpsc::Receiver<Output>, Resp> {
     let (done, rx) = mpsc::sync_channel(1);
-    job.done = done;
-    ctx.tx.try_send(job).map_err(|e| match e {
+    ctx.tx.try_send(Job { turns, raw, sampling, stream, done }).map_err(|e| match e {
         mpsc::TrySendError::Full(_) => error(503, "server_busy", "too many requests are waiting; try again"),
         mpsc::TrySendError::Disconnected(_) => error(500, "server_error", "the model stopped"),
     })?;
@@ -273,14 +279,7 @@ fn text_completions(v: &Value, ctx: &Ctx) -> Resp {
         );
         let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
         let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
-        let job = Job {
-            turns: Vec::new(),
-            raw: Some(prompt),
-            sampling,
-            stream: stream.then_some(stx),
-            done: mpsc::sync_channel(1).0,
-        };
-        let rx = send_job(ctx, job)?;
+        let rx = send_job(ctx, Vec::new(), Some(prompt), sampling, stream.then_some(stx))?;
         if stream {
             return Ok(Answer::Stream(srx, id, StreamKind::Text));
         }

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
 use banter_encode::tok::Tok;
+use banter_model::family::CachedStepper;
 use banter_model::generate::{self, Output, Sampling};
-use banter_model::llama::{Llama, LlamaStepper};
-use banter_model::opt::{Opt, OptStepper};
+use banter_model::llama::Llama;
+use banter_model::opt::Opt;
 use banter_model::precision::{self, PrecisionArg};
 use banter_model::{Gpt2, io, lora};
 use tch::{Device, Kind, Tensor};
@@ -55,6 +56,8 @@ pub struct Engine {
     pub template: ChatTemplate,
     /// Token ids that end a reply (EOS and the template's end-of-turn / speaker tokens).
     pub stop_ids: Vec<u32>,
+    /// The template's stop strings, worked out once at load.
+    pub stop_strings: Vec<String>,
     /// Matmul precision.
     pub compute: Kind,
     /// Where the model came from (for /health and logs).
@@ -160,13 +163,14 @@ impl Engine {
             .into());
         }
         let mut stop_ids = vec![tok.eos_id];
-        stop_ids.extend(template.stop_strings().iter().filter_map(|s| tok.inner.token_to_id(s)));
+        let stop_strings = template.stop_strings();
+        stop_ids.extend(stop_strings.iter().filter_map(|s| tok.inner.token_to_id(s)));
         // generation_config.json's eos_token_id (an id or a list: Llama 3 stops at <|eot_id|> too).
         stop_ids.extend(generation_eos(model_dir));
         stop_ids.sort_unstable();
         stop_ids.dedup();
         let name = model_dir.display().to_string();
-        Ok(Engine { model, tok, template, stop_ids, compute, name, precision })
+        Ok(Engine { model, tok, template, stop_ids, stop_strings, compute, name, precision })
     }
 
     fn run(
@@ -181,9 +185,11 @@ impl Engine {
         match &self.model {
             Net::Gpt2(m) => generate::generate(m, ids, s, stop_ids, stops, &decode, self.compute, on_text),
             Net::Llama(m) => {
-                generate::generate_with(&mut LlamaStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
+                generate::generate_with(&mut CachedStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
             }
-            Net::Opt(m) => generate::generate_with(&mut OptStepper::new(m), ids, s, stop_ids, stops, &decode, on_text),
+            Net::Opt(m) => {
+                generate::generate_with(&mut CachedStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
+            }
         }
     }
 
@@ -223,7 +229,7 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> (Output, usize) {
         let (ids, dropped) = self.prompt(turns, s.max_new_tokens);
-        let mut stops: Vec<String> = self.template.stop_strings();
+        let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
         let out = self.run(&ids, s, &self.stop_ids, &stops, on_text);
         let out = Output { text: out.text.trim().to_string(), ..out };
@@ -233,7 +239,7 @@ impl Engine {
     /// Replies to several conversations in one batch (see [`generate::generate_batch`]), in order.
     pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Output> {
         let prompts: Vec<Vec<u32>> = convs.iter().map(|t| self.prompt(t, s.max_new_tokens).0).collect();
-        let mut stops: Vec<String> = self.template.stop_strings();
+        let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
         let outs = match &self.model {
             Net::Gpt2(m) => {

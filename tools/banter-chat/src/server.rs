@@ -242,9 +242,6 @@ impl Generator {
                     engine = e;
                 }
             }
-            if let Some(msg) = self.learner.as_ref().and_then(|l| l.poll_notice()) {
-                crate::note(msg);
-            }
             // Batch the chat requests already waiting behind a non-streaming one, in arrival order, while
             // they share its sampling settings; the first that does not starts the next round.
             let mut group = vec![first];

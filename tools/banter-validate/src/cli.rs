@@ -23,24 +23,6 @@ gopher-repetition (--profile web).
 Exit codes: 0 score >= --min-score; 1 below it, or no records; 2 usage; 3 malformed input beyond
 --max-errors; 4 I/O; 130 interrupted.";
 
-/// `--profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProfileArg {
-    /// Chat and instruction samples (MTN Sails' checks, fixed, plus duplicates, encoding and PII).
-    Chat,
-    /// Web documents (`{"text"}` pages): Gopher quality and repetition rules instead of the chat checks.
-    Web,
-}
-
-impl From<ProfileArg> for Profile {
-    fn from(p: ProfileArg) -> Self {
-        match p {
-            ProfileArg::Chat => Profile::Chat,
-            ProfileArg::Web => Profile::Web,
-        }
-    }
-}
-
 /// Quality-check training samples: score, filter, report, and gate pipelines by exit code.
 ///
 /// Reads samples JSONL (or a JSON array, MTN Sails' format) in any of the formats of docs/formats.md,
@@ -54,8 +36,8 @@ pub struct Cli {
     pub inputs: Vec<String>,
 
     /// Default checks: chat (MTN's checks) or web (Gopher rules for scraped pages).
-    #[arg(long, value_enum, default_value_t = ProfileArg::Chat, help_heading = "Checks")]
-    pub profile: ProfileArg,
+    #[arg(long, value_enum, default_value_t = Profile::Chat, help_heading = "Checks")]
+    pub profile: Profile,
     /// Turn checks off (comma-separated ids).
     #[arg(long, value_name = "IDS", value_delimiter = ',', help_heading = "Checks")]
     pub disable: Vec<String>,
@@ -144,7 +126,7 @@ fn parse_ids(ids: &[String], flag: &str) -> Result<Vec<CheckId>, Error> {
 impl Cli {
     /// The check settings the flags ask for.
     pub fn settings(&self) -> Result<Settings, Error> {
-        let mut s = Settings::new(self.profile.into());
+        let mut s = Settings::new(self.profile);
         s.min_words = self.min_words;
         s.max_repetition = self.max_repetition;
         s.min_letter_ratio = self.min_letter_ratio;

@@ -8,5 +8,5 @@
 mod cli;
 mod run;
 
-pub use cli::{Cli, ProfileArg};
+pub use cli::Cli;
 pub use run::{filtered_name, run};

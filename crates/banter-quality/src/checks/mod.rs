@@ -114,6 +114,7 @@ pub enum Severity {
 
 /// The two sets of defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Chat and instruction samples (MTN Sails' checks, fixed, plus duplicates, encoding and PII).

@@ -76,8 +76,11 @@ impl Learner {
             return;
         }
         let n = self.waiting.swap(0, Ordering::SeqCst);
+        // With a loader (the REPL) the new model is handed over; without (the server) there is only a notice.
         let (tx, rx) = mpsc::channel();
-        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+        if self.loader.is_some() {
+            *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+        }
         let (plan, busy, loader, cancel) =
             (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone());
         crate::note(format!("({TOOL}: learning from {n} new exchange(s) in the background…)"));
@@ -118,19 +121,6 @@ impl Learner {
                 msg
             }
             Ok((None, msg)) => msg,
-            Err(e) => e,
-        })
-    }
-
-    /// The notice of a finished round, if one finished (for a learner without a loader: the server).
-    pub fn poll_notice(&self) -> Option<String> {
-        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        let r = done.as_ref()?.try_recv().ok()?;
-        *done = None;
-        drop(done);
-        self.maybe_start();
-        Some(match r {
-            Ok((_, msg)) => msg,
             Err(e) => e,
         })
     }

@@ -1,0 +1,101 @@
+//! What the Hub families (`llama.rs`, `opt.rs`) share: the per-block KV cache, the causal mask of tokens
+//! that follow cached ones, the next-token loss, and generation over any of them.
+
+use tch::{Device, Kind, Tensor};
+
+/// Keys and values of the tokens seen so far, per block (`[B, kv_heads, T, head_dim]`).
+#[derive(Debug, Default)]
+pub struct LlamaCache {
+    kv: Vec<(Tensor, Tensor)>,
+    len: i64,
+}
+
+impl LlamaCache {
+    /// Tokens cached.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    /// True before the first token.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Counts `t` more tokens (after every block appended them).
+    pub(crate) fn advance(&mut self, t: i64) {
+        self.len += t;
+    }
+
+    /// Appends block `i`'s new keys and values; returns all of them.
+    pub(crate) fn append(&mut self, i: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
+        if let Some((pk, pv)) = self.kv.get_mut(i) {
+            *pk = Tensor::cat(&[&*pk, &k], 2);
+            *pv = Tensor::cat(&[&*pv, &v], 2);
+            (pk.shallow_clone(), pv.shallow_clone())
+        } else {
+            self.kv.push((k.shallow_clone(), v.shallow_clone()));
+            (k, v)
+        }
+    }
+}
+
+/// Which keys the `t` new tokens after `start` cached ones may see: every cached one and the new ones up to
+/// themselves. `None` without a cache (SDPA's causal flag does it).
+pub(crate) fn cached_causal_mask(start: i64, t: i64, device: Device) -> Option<Tensor> {
+    (start > 0).then(|| {
+        let rows = Tensor::arange_start(start, start + t, (Kind::Int64, device)).unsqueeze(1);
+        Tensor::arange(start + t, (Kind::Int64, device)).unsqueeze(0).le_tensor(&rows)
+    })
+}
+
+/// Mean cross-entropy of next-token prediction over labels other than -100 (as transformers shifts them).
+pub(crate) fn next_token_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let (t, v) = (logits.size()[1], logits.size()[2]);
+    let l = logits.narrow(1, 0, t - 1).reshape([-1, v]);
+    l.cross_entropy_loss::<Tensor>(&labels.narrow(1, 1, t - 1).reshape([-1]), None, tch::Reduction::Mean, -100, 0.0)
+}
+
+/// A model that decodes with a [`LlamaCache`].
+pub trait CachedLm {
+    /// Logits for `ids`, which follow the tokens in `cache` (which grows by them).
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor;
+    /// The longest context.
+    fn context(&self) -> usize;
+    /// Where the weights are.
+    fn device(&self) -> Device;
+}
+
+/// Generation over a [`CachedLm`]: the prompt once, then a token at a time through the cache.
+#[derive(Debug)]
+pub struct CachedStepper<'a, M> {
+    model: &'a M,
+    cache: LlamaCache,
+}
+
+impl<'a, M: CachedLm> CachedStepper<'a, M> {
+    /// A stepper with an empty cache.
+    pub fn new(model: &'a M) -> Self {
+        CachedStepper { model, cache: LlamaCache::default() }
+    }
+
+    fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
+        let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, ids.len() as i64])
+            .to_device(self.model.device());
+        crate::generate::last_logits(self.model.forward_cached(&t, &mut self.cache).select(1, -1))
+    }
+}
+
+impl<M: CachedLm> crate::generate::Stepper for CachedStepper<'_, M> {
+    fn context(&self) -> usize {
+        self.model.context()
+    }
+
+    fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
+        self.logits(prompt)
+    }
+
+    fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
+        *logits = self.logits(&[token]);
+    }
+}
