@@ -277,6 +277,11 @@ fn an_empty_api_key_is_refused_at_start() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--api-key is empty"));
+    let serve = |extra: &[&str]| {
+        crate::bin().args(["serve", "--model"]).arg(model()).args(["--port", "0"]).args(extra).assert()
+    };
+    serve(&["--reload-every=-1"]).code(2).stderr(predicates::str::contains("--reload-every must be"));
+    serve(&["--learn-every", "2"]).code(2).stderr(predicates::str::contains("there is no --log"));
 }
 
 /// The server is killed (SIGKILL) the instant each answer arrives: every answered exchange is in the log.
