@@ -267,6 +267,12 @@ impl Stepper for Gpt2Stepper<'_> {
     }
 }
 
+/// A [`Stepper`] over a GPT-2 in `compute` precision (the Rust decoder where it applies).
+pub fn gpt2_stepper(model: &Gpt2, compute: Kind) -> Box<dyn Stepper + '_> {
+    let decoder = if compute == Kind::Float { model.decoder() } else { None };
+    Box::new(Gpt2Stepper { model, cache: KvCache::default(), decoder, pass: Pass { train: false, compute } })
+}
+
 /// Generates a continuation of `prompt` with a GPT-2 (see [`generate_with`]).
 #[allow(clippy::too_many_arguments)]
 pub fn generate(

@@ -18,7 +18,11 @@ pub mod gpt2;
 pub mod head;
 pub mod io;
 pub mod kvcache;
+pub mod linear;
 pub mod llama;
+pub mod lm;
+mod lm_config;
+mod lm_lora;
 pub mod lora;
 pub mod opt;
 pub mod optim;
@@ -31,6 +35,7 @@ use std::path::Path;
 
 pub use config::Gpt2Config;
 pub use gpt2::{Gpt2, KvCache, Pass};
+pub use lm::Lm;
 pub use lora::LoraConfig;
 
 /// Errors of the model crate. Causes are kept as sources; [`init`] teaches banter-core's exit-code

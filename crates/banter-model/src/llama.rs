@@ -5,21 +5,24 @@
 //! layers). RoPE (`rope_theta`, `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU,
 //! grouped-query attention, `head_dim`, tied or untied embeddings, `attention_bias` and `mlp_bias`.
 //!
-//! This is the forward pass (with a KV cache for generation) and loss, checked against transformers in
-//! `tests/families_parity.rs`; the trainer and the chat engine still drive GPT-2 only.
+//! The forward pass (with a KV cache for generation, bf16 compute and LoRA on any Linear) and loss are
+//! checked against transformers in `tests/families_parity.rs`; [`crate::lm::Lm`] trains it.
 
 use std::path::Path;
 
-use serde::Deserialize;
-use tch::nn::{self, Module};
+use serde::{Deserialize, Serialize};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
 pub use crate::family::LlamaCache;
 use crate::family::{CachedLm, cached_causal_mask, next_token_loss};
+use crate::gpt2::Pass;
+use crate::linear::Linear;
+use crate::lora::LoraConfig;
 
 /// `rope_scaling` of config.json.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RopeScaling {
     /// `default`, `linear` or `llama3` (`type` in older configs).
     #[serde(alias = "type")]
@@ -52,7 +55,7 @@ fn eps() -> f64 {
 }
 
 /// A Llama-family `config.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlamaConfig {
     /// `llama`, `mistral`, `qwen2` or `gemma`.
     pub model_type: String,
@@ -85,7 +88,7 @@ pub struct LlamaConfig {
     #[serde(default)]
     pub rope_scaling: Option<RopeScaling>,
     /// transformers 5's `rope_parameters`: `rope_theta` and the scaling in one object.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub rope_parameters: Option<serde_json::Value>,
     /// The LM head shares the embeddings.
     #[serde(default)]
@@ -117,14 +120,44 @@ pub struct LlamaConfig {
     /// Gemma 2: the logits are soft-capped at this value.
     #[serde(default)]
     pub final_logit_softcapping: Option<f64>,
+    /// Every other key of config.json (token ids, dtype, …), written back as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl LlamaConfig {
     /// Reads and checks `config.json`.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let v = serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        Self::from_value(v, &path.display().to_string())
+    }
+
+    /// Reads and checks a config given as JSON (`what` names it in errors: a path or `--config`).
+    pub fn from_value(mut v: serde_json::Value, what: &str) -> Result<Self, ModelError> {
+        // transformers' class defaults for keys a hand-written config may leave out.
+        let mt = v["model_type"].as_str().unwrap_or_default().to_string();
+        if let Some(m) = v.as_object_mut() {
+            let defaults: &[(&str, serde_json::Value)] = match mt.as_str() {
+                "gemma" => &[("tie_word_embeddings", serde_json::Value::Bool(true))],
+                "gemma2" => &[
+                    ("tie_word_embeddings", serde_json::Value::Bool(true)),
+                    ("query_pre_attn_scalar", serde_json::json!(256)),
+                    ("attn_logit_softcapping", serde_json::json!(50.0)),
+                    ("final_logit_softcapping", serde_json::json!(30.0)),
+                    ("sliding_window", serde_json::json!(4096)),
+                ],
+                "mistral" => &[("sliding_window", serde_json::json!(4096))],
+                _ => &[],
+            };
+            for (k, d) in defaults {
+                m.entry(*k).or_insert_with(|| d.clone());
+            }
+        }
+        let path = std::path::PathBuf::from(what);
+        let path = path.as_path();
         let mut c: LlamaConfig =
-            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
         let bad = |m: String| Err(ModelError::Config(format!("{}: {m}", path.display())));
         if let Some(p) = c.rope_parameters.take() {
             if let Some(t) = p.get("rope_theta").and_then(|t| t.as_f64()) {
@@ -161,11 +194,11 @@ impl LlamaConfig {
         Ok(c)
     }
 
-    fn is_gemma(&self) -> bool {
+    pub(crate) fn is_gemma(&self) -> bool {
         self.model_type.starts_with("gemma")
     }
 
-    fn is_gemma2(&self) -> bool {
+    pub(crate) fn is_gemma2(&self) -> bool {
         self.model_type == "gemma2"
     }
 
@@ -184,11 +217,11 @@ impl LlamaConfig {
         sliding.then_some(self.sliding_window.unwrap_or(4096))
     }
 
-    fn kv_heads(&self) -> i64 {
+    pub(crate) fn kv_heads(&self) -> i64 {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads).max(1)
     }
 
-    fn head_dim(&self) -> i64 {
+    pub(crate) fn head_dim(&self) -> i64 {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
@@ -222,13 +255,13 @@ impl LlamaConfig {
 }
 
 struct Block {
-    q: nn::Linear,
-    k: nn::Linear,
-    v: nn::Linear,
-    o: nn::Linear,
-    gate: nn::Linear,
-    up: nn::Linear,
-    down: nn::Linear,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     ln1: Tensor,
     ln2: Tensor,
     /// Gemma 2's norms around the MLP.
@@ -241,10 +274,14 @@ pub struct Llama {
     pub cfg: LlamaConfig,
     /// Every weight, under Hugging Face's names.
     pub vs: nn::VarStore,
-    embed: Tensor,
+    /// LoRA weights (PEFT names), when an adapter is attached.
+    pub lora_vs: Option<nn::VarStore>,
+    /// The LoRA configuration, when attached.
+    pub lora_cfg: Option<LoraConfig>,
+    pub(crate) embed: Tensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    head: Option<Tensor>,
+    pub(crate) head: Option<Tensor>,
     /// RoPE's inverse frequencies (scaled as the config says), computed once.
     inv_freq: Tensor,
 }
@@ -280,7 +317,7 @@ fn explicit_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start
         allowed = allowed.logical_and(&(&rows - &cols).lt(w));
     }
     let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    s.softmax(-1, Kind::Float).matmul(v)
+    s.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(v)
 }
 
 /// `cat(-x2, x1)` over the last dimension's halves.
@@ -297,7 +334,7 @@ impl Llama {
         let m = &root / "model";
         let (e, hd, nq, nkv) = (cfg.hidden_size, cfg.head_dim(), cfg.num_attention_heads, cfg.kv_heads());
         let qkv_bias = cfg.attention_bias || cfg.model_type == "qwen2";
-        let lin = |p: nn::Path<'_>, i, o, bias| nn::linear(p, i, o, nn::LinearConfig { bias, ..Default::default() });
+        let lin = |p: nn::Path<'_>, i, o, bias| Linear::new(p, i, o, bias, 0.02);
         let embed = (&m / "embed_tokens").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02);
         let blocks = (0..cfg.num_hidden_layers)
             .map(|i| {
@@ -327,7 +364,7 @@ impl Llama {
         let head =
             (!cfg.tie_word_embeddings).then(|| (&root / "lm_head").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02));
         let inv_freq = Tensor::from_slice(&cfg.inv_freq()).to_kind(Kind::Float).to_device(device);
-        Llama { cfg, vs, embed, blocks, norm, head, inv_freq }
+        Llama { cfg, vs, lora_vs: None, lora_cfg: None, embed, blocks, norm, head, inv_freq }
     }
 
     /// Loads a Hugging Face directory (config.json + safetensors or a PyTorch checkpoint); missing and
@@ -356,6 +393,12 @@ impl Llama {
     /// Logits for `ids`, which follow the `cache.len()` tokens already in `cache`; their keys and values
     /// are appended to it. Generation feeds the prompt, then one token at a time.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+        self.forward_pass(ids, cache, Pass::eval())
+    }
+
+    /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s compute precision.
+    pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
@@ -378,9 +421,9 @@ impl Llama {
         let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
-            let q = rope(&blk.q.forward(&h).view([b, t, nq, hd]).transpose(1, 2));
-            let k = rope(&blk.k.forward(&h).view([b, t, nkv, hd]).transpose(1, 2));
-            let v = blk.v.forward(&h).view([b, t, nkv, hd]).transpose(1, 2);
+            let q = rope(&blk.q.forward(&h, ck, train).view([b, t, nq, hd]).transpose(1, 2)).to_kind(ck);
+            let k = rope(&blk.k.forward(&h, ck, train).view([b, t, nkv, hd]).transpose(1, 2)).to_kind(ck);
+            let v = blk.v.forward(&h, ck, train).view([b, t, nkv, hd]).transpose(1, 2);
             let (k, v) = cache.append(i, k, v);
             let rep = nq / nkv;
             let (k, v) = if rep > 1 {
@@ -396,11 +439,11 @@ impl Llama {
                     Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None, false),
                 }
             };
-            let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]));
+            let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
             let mlp = |h: &Tensor| {
-                let gate = blk.gate.forward(h);
+                let gate = blk.gate.forward(h, ck, train);
                 let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
-                blk.down.forward(&(gate * blk.up.forward(h)))
+                blk.down.forward(&(gate * blk.up.forward(h, ck, train)), ck, train)
             };
             match &blk.ff_norms {
                 // Gemma 2: a norm after attention, and norms before and after the MLP.
@@ -417,7 +460,12 @@ impl Llama {
         }
         cache.advance(t);
         let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
-        let logits = x.matmul(&self.head.as_ref().unwrap_or(&self.embed).tr());
+        let w = self.head.as_ref().unwrap_or(&self.embed);
+        let logits = if ck == Kind::Float {
+            x.matmul(&w.tr())
+        } else {
+            x.to_kind(ck).matmul(&w.to_kind(ck).tr()).to_kind(Kind::Float)
+        };
         match c.final_logit_softcapping {
             Some(cap) if c.is_gemma2() => (logits / cap).tanh() * cap,
             _ => logits,
@@ -427,6 +475,28 @@ impl Llama {
     /// Mean cross-entropy of next-token prediction over labels other than -100.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
         next_token_loss(&self.forward(ids), labels)
+    }
+
+    /// The loss in `pass` (dropout, compute precision).
+    pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
+        next_token_loss(&self.forward_pass(ids, &mut LlamaCache::default(), pass), labels)
+    }
+
+    /// Every Linear layer by its module path (`model.layers.0.self_attn.q_proj`), for LoRA.
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut v = Vec::new();
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            let a = format!("model.layers.{i}.self_attn");
+            let m = format!("model.layers.{i}.mlp");
+            v.push((format!("{a}.q_proj"), &mut b.q));
+            v.push((format!("{a}.k_proj"), &mut b.k));
+            v.push((format!("{a}.v_proj"), &mut b.v));
+            v.push((format!("{a}.o_proj"), &mut b.o));
+            v.push((format!("{m}.gate_proj"), &mut b.gate));
+            v.push((format!("{m}.up_proj"), &mut b.up));
+            v.push((format!("{m}.down_proj"), &mut b.down));
+        }
+        v
     }
 }
 

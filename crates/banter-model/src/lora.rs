@@ -35,8 +35,18 @@ impl LoraConfig {
         self.alpha / self.r as f64
     }
 
-    /// PEFT's `adapter_config.json`.
+    /// PEFT's `adapter_config.json` for GPT-2's Conv1D layers (`fan_in_fan_out: true`).
     pub fn to_peft_json(&self, base: &str, modules_to_save: Option<Vec<String>>) -> serde_json::Value {
+        self.to_peft_json_for(base, modules_to_save, true)
+    }
+
+    /// PEFT's `adapter_config.json`; `fan_in_fan_out` is true for Conv1D (GPT-2), false for Linear layers.
+    pub fn to_peft_json_for(
+        &self,
+        base: &str,
+        modules_to_save: Option<Vec<String>>,
+        fan_in_fan_out: bool,
+    ) -> serde_json::Value {
         serde_json::json!({
             "peft_type": "LORA",
             "task_type": "CAUSAL_LM",
@@ -45,7 +55,7 @@ impl LoraConfig {
             "lora_dropout": self.dropout,
             "target_modules": self.targets,
             "bias": "none",
-            "fan_in_fan_out": true,
+            "fan_in_fan_out": fan_in_fan_out,
             "base_model_name_or_path": base,
             "inference_mode": true,
             "init_lora_weights": true,
@@ -102,6 +112,15 @@ pub struct LoraPair {
 }
 
 impl LoraPair {
+    /// A fresh pair under `p` (`p/lora_A/weight`, `p/lora_B/weight`) as PEFT initialises it:
+    /// `A` kaiming-uniform (a = √5, i.e. U(−1/√in, 1/√in)), `B` zero.
+    pub fn fresh(p: &nn::Path<'_>, n_in: i64, n_out: i64, cfg: &LoraConfig) -> Self {
+        let bound = 1.0 / (n_in as f64).sqrt();
+        let a = p.sub("lora_A").var("weight", &[cfg.r, n_in], Init::Uniform { lo: -bound, up: bound });
+        let b = p.sub("lora_B").var("weight", &[n_out, cfg.r], Init::Const(0.0));
+        LoraPair { a, b, scaling: cfg.scaling(), dropout: cfg.dropout }
+    }
+
     /// `dropout(x)·Aᵀ·Bᵀ·scaling`.
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
         let x = if train && self.dropout > 0.0 { x.dropout(self.dropout, train) } else { x.shallow_clone() };
@@ -133,10 +152,7 @@ pub fn attach(model: &mut Gpt2, cfg: &LoraConfig) -> usize {
         for part in path.split('.') {
             p = p.sub(part);
         }
-        let bound = 1.0 / (n_in as f64).sqrt();
-        let a = p.sub("lora_A").var("weight", &[cfg.r, n_in], Init::Uniform { lo: -bound, up: bound });
-        let b = p.sub("lora_B").var("weight", &[n_out, cfg.r], Init::Const(0.0));
-        layer.lora = Some(LoraPair { a, b, scaling: cfg.scaling(), dropout: cfg.dropout });
+        layer.lora = Some(LoraPair::fresh(&p, n_in, n_out, cfg));
         n += 1;
     }
     model.vs.freeze();

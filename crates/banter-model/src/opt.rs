@@ -1,17 +1,20 @@
 //! Meta's OPT (facebook/opt-125m … 1.3b, the self-learning chatbot's base) in Hugging Face's layout and
 //! names: learned positions with OPT's offset of 2, ReLU MLPs, LayerNorm before (`do_layer_norm_before`,
 //! most sizes) or after (opt-350m) each sub-block, and `project_in`/`project_out` when
-//! `word_embed_proj_dim` differs from the width (opt-350m). Forward pass and loss, checked against
-//! transformers in `tests/families_parity.rs`; the trainer and the chat engine still drive GPT-2 only.
+//! `word_embed_proj_dim` differs from the width (opt-350m). Forward pass (bf16 compute, dropout, LoRA on any
+//! Linear) and loss, checked against transformers in `tests/families_parity.rs`; [`crate::lm::Lm`] trains it.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
 use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss};
+use crate::gpt2::Pass;
+use crate::linear::Linear;
+use crate::lora::LoraConfig;
 
 fn yes() -> bool {
     true
@@ -19,9 +22,12 @@ fn yes() -> bool {
 fn relu() -> String {
     "relu".into()
 }
+fn tenth() -> f64 {
+    0.1
+}
 
 /// OPT's `config.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OptConfig {
     /// Vocabulary size.
     pub vocab_size: i64,
@@ -50,16 +56,45 @@ pub struct OptConfig {
     /// opt-350m-style checkpoints without the final LayerNorm.
     #[serde(default, rename = "_remove_final_layer_norm")]
     pub remove_final_layer_norm: bool,
+    /// Dropout on the attention and MLP outputs while training.
+    #[serde(default = "tenth")]
+    pub dropout: f64,
+    /// Dropout on the attention probabilities while training.
+    #[serde(default)]
+    pub attention_dropout: f64,
+    /// Every other key of config.json (token ids, dtype, …), written back as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl OptConfig {
+    /// Reads and checks a config given as JSON (`what` names it in errors).
+    pub fn from_value(v: serde_json::Value, what: &str) -> Result<Self, ModelError> {
+        if v["model_type"] != "opt" {
+            return Err(ModelError::Config(format!("{what}: model_type {} is not opt", v["model_type"])));
+        }
+        let cfg: OptConfig = serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{what}: {e}")))?;
+        if !matches!(cfg.activation_function.as_str(), "relu" | "gelu") {
+            return Err(ModelError::Config(format!(
+                "{what}: activation {:?} is not supported",
+                cfg.activation_function
+            )));
+        }
+        if cfg.num_attention_heads <= 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err(ModelError::Config(format!("{what}: hidden_size must be a multiple of num_attention_heads")));
+        }
+        Ok(cfg)
+    }
 }
 
 struct Block {
-    q: nn::Linear,
-    k: nn::Linear,
-    v: nn::Linear,
-    out: nn::Linear,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
     attn_ln: nn::LayerNorm,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
+    fc1: Linear,
+    fc2: Linear,
     final_ln: nn::LayerNorm,
 }
 
@@ -69,10 +104,14 @@ pub struct Opt {
     pub cfg: OptConfig,
     /// Every weight, under Hugging Face's names.
     pub vs: nn::VarStore,
-    embed: Tensor,
+    /// LoRA weights (PEFT names), when an adapter is attached.
+    pub lora_vs: Option<nn::VarStore>,
+    /// The LoRA configuration, when attached.
+    pub lora_cfg: Option<LoraConfig>,
+    pub(crate) embed: Tensor,
     positions: Tensor,
-    project_in: Option<nn::Linear>,
-    project_out: Option<nn::Linear>,
+    project_in: Option<Linear>,
+    project_out: Option<Linear>,
     blocks: Vec<Block>,
     final_ln: Option<nn::LayerNorm>,
 }
@@ -90,7 +129,7 @@ impl Opt {
         let d = &vs.root() / "model" / "decoder";
         let (e, we) = (cfg.hidden_size, cfg.word_embed_proj_dim.unwrap_or(cfg.hidden_size));
         let bias = cfg.enable_bias;
-        let lin = |p: nn::Path<'_>, i, o, b| nn::linear(p, i, o, nn::LinearConfig { bias: b, ..Default::default() });
+        let lin = |p: nn::Path<'_>, i, o, b| Linear::new(p, i, o, b, 0.02);
         let ln = |p: nn::Path<'_>| nn::layer_norm(p, vec![e], Default::default());
         let embed = (&d / "embed_tokens").randn("weight", &[cfg.vocab_size, we], 0.0, 0.02);
         let positions = (&d / "embed_positions").randn("weight", &[cfg.max_position_embeddings + 2, e], 0.0, 0.02);
@@ -116,7 +155,7 @@ impl Opt {
             })
             .collect();
         let final_ln = (cfg.do_layer_norm_before && !cfg.remove_final_layer_norm).then(|| ln(&d / "final_layer_norm"));
-        Opt { cfg, vs, embed, positions, project_in, project_out, blocks, final_ln }
+        Opt { cfg, vs, lora_vs: None, lora_cfg: None, embed, positions, project_in, project_out, blocks, final_ln }
     }
 
     /// Loads a Hugging Face OPT directory (safetensors or a PyTorch checkpoint).
@@ -125,18 +164,7 @@ impl Opt {
         let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
-        if v["model_type"] != "opt" {
-            return Err(ModelError::Config(format!("{}: model_type {} is not opt", path.display(), v["model_type"])));
-        }
-        let cfg: OptConfig =
-            serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
-        if !matches!(cfg.activation_function.as_str(), "relu" | "gelu") {
-            return Err(ModelError::Config(format!(
-                "{}: activation {:?} is not supported",
-                path.display(),
-                cfg.activation_function
-            )));
-        }
+        let cfg = OptConfig::from_value(v, &path.display().to_string())?;
         let model = Opt::new(cfg, device);
         let mut loaded = std::collections::HashMap::new();
         for f in crate::io::weight_files(dir)? {
@@ -160,14 +188,22 @@ impl Opt {
 
     /// Logits for `ids`, which follow the tokens already in `cache` (whose keys and values grow by them).
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+        self.forward_pass(ids, cache, Pass::eval())
+    }
+
+    /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s precision, with dropout when training.
+    pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
+        let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
+        let attn_p = if train { c.attention_dropout } else { 0.0 };
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let start = cache.len();
         let (nh, e) = (c.num_attention_heads, c.hidden_size);
         let hd = e / nh;
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
         if let Some(p) = &self.project_in {
-            x = p.forward(&x);
+            x = p.forward(&x, ck, train).to_kind(Kind::Float);
         }
         // OPT's learned positions start at row 2.
         let pos = Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device()));
@@ -177,7 +213,7 @@ impl Opt {
         let pre = c.do_layer_norm_before;
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = if pre { blk.attn_ln.forward(&x) } else { x.shallow_clone() };
-            let split = |l: &nn::Linear| l.forward(&h).view([b, t, nh, hd]).transpose(1, 2);
+            let split = |l: &Linear| l.forward(&h, ck, train).view([b, t, nh, hd]).transpose(1, 2);
             let (k, v) = cache.append(i, split(&blk.k), split(&blk.v));
             let y = match &mask {
                 None => Tensor::scaled_dot_product_attention(
@@ -185,21 +221,21 @@ impl Opt {
                     &k,
                     &v,
                     None::<&Tensor>,
-                    0.0,
+                    attn_p,
                     true,
                     None,
                     false,
                 ),
                 Some(m) => {
-                    Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), 0.0, false, None, false)
+                    Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), attn_p, false, None, false)
                 }
             };
-            x = &x + blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]));
+            x = &x + drop(blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]), ck, train));
             if !pre {
                 x = blk.attn_ln.forward(&x);
             }
             let h = if pre { blk.final_ln.forward(&x) } else { x.shallow_clone() };
-            x = &x + blk.fc2.forward(&act(blk.fc1.forward(&h)));
+            x = &x + drop(blk.fc2.forward(&act(blk.fc1.forward(&h, ck, train)), ck, train));
             if !pre {
                 x = blk.final_ln.forward(&x);
             }
@@ -209,14 +245,44 @@ impl Opt {
             x = ln.forward(&x);
         }
         if let Some(p) = &self.project_out {
-            x = p.forward(&x);
+            x = p.forward(&x, ck, train);
         }
-        x.matmul(&self.embed.tr())
+        if ck == Kind::Float && x.kind() == Kind::Float {
+            x.matmul(&self.embed.tr())
+        } else {
+            x.to_kind(ck).matmul(&self.embed.to_kind(ck).tr()).to_kind(Kind::Float)
+        }
     }
 
     /// Mean next-token cross-entropy over labels other than -100.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor) -> Tensor {
         next_token_loss(&self.forward(ids), labels)
+    }
+
+    /// The loss in `pass` (dropout, compute precision).
+    pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
+        next_token_loss(&self.forward_pass(ids, &mut LlamaCache::default(), pass), labels)
+    }
+
+    /// Every Linear layer by its module path (`model.decoder.layers.0.self_attn.q_proj`), for LoRA.
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut v = Vec::new();
+        if let Some(p) = self.project_in.as_mut() {
+            v.push(("model.decoder.project_in".to_string(), p));
+        }
+        if let Some(p) = self.project_out.as_mut() {
+            v.push(("model.decoder.project_out".to_string(), p));
+        }
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            let l = format!("model.decoder.layers.{i}");
+            v.push((format!("{l}.self_attn.q_proj"), &mut b.q));
+            v.push((format!("{l}.self_attn.k_proj"), &mut b.k));
+            v.push((format!("{l}.self_attn.v_proj"), &mut b.v));
+            v.push((format!("{l}.self_attn.out_proj"), &mut b.out));
+            v.push((format!("{l}.fc1"), &mut b.fc1));
+            v.push((format!("{l}.fc2"), &mut b.fc2));
+        }
+        v
     }
 }
 

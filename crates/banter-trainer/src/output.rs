@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use banter_core::ChatTemplate;
-use banter_model::{Gpt2, ModelError, io};
+use banter_model::{Lm, ModelError, io};
 use serde_json::json;
 use tch::Tensor;
 
@@ -50,34 +50,36 @@ pub fn write_tokenizer_files(
     )
 }
 
-/// Trainable tensors of a model by name (LoRA weights, or the base weights), for checkpoints.
-pub fn trainable_tensors(model: &Gpt2) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = match &model.lora_vs {
+/// Trainable tensors of a model by name (LoRA weights and the token matrices, or the base weights), for
+/// checkpoints.
+pub fn trainable_tensors(model: &Lm) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = match model.lora_vs() {
         Some(vs) => {
             let mut t: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-            t.push(("transformer.wte.weight".into(), model.wte.shallow_clone()));
+            t.extend(model.token_matrices().into_iter().map(|(n, w)| (n.to_string(), w)));
             t
         }
-        None => model.vs.variables().into_iter().collect(),
+        None => model.vs().variables().into_iter().collect(),
     };
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
-/// Restores tensors saved by [`trainable_tensors`].
-pub fn restore_tensors(model: &mut Gpt2, saved: &[(String, Tensor)]) -> Result<(), ModelError> {
+/// Restores tensors saved by [`trainable_tensors`] (token matrices may have grown since).
+pub fn restore_tensors(model: &mut Lm, saved: &[(String, Tensor)]) -> Result<(), ModelError> {
     let _g = tch::no_grad_guard();
-    let mut vars = match &model.lora_vs {
+    let mut vars = match model.lora_vs() {
         Some(vs) => vs.variables(),
-        None => model.vs.variables(),
+        None => model.vs().variables(),
     };
-    vars.insert("transformer.wte.weight".into(), model.wte.shallow_clone());
+    let tokens = model.token_matrices();
+    vars.extend(tokens.iter().map(|(n, w)| (n.to_string(), w.shallow_clone())));
     for (name, t) in saved {
         let var =
             vars.get(name).ok_or_else(|| ModelError::Format(format!("checkpoint has {name}, the model does not")))?;
         if var.size() != t.size() {
-            if name == "transformer.wte.weight" {
-                model.wte.set_data(&t.to_device(model.device()));
+            if tokens.iter().any(|(n, _)| n == name) && var.size()[1..] == t.size()[1..] {
+                var.shallow_clone().set_data(&t.to_device(model.device()));
                 continue;
             }
             return Err(ModelError::Format(format!("checkpoint {name}: shape {:?} ≠ {:?}", t.size(), var.size())));
@@ -91,7 +93,7 @@ pub fn restore_tensors(model: &mut Gpt2, saved: &[(String, Tensor)]) -> Result<(
 pub fn write_checkpoint(
     out: &Path,
     step: i64,
-    model: &Gpt2,
+    model: &Lm,
     optim: &[(String, Tensor)],
     state: &serde_json::Value,
     limit: usize,
@@ -104,7 +106,7 @@ pub fn write_checkpoint(
     io::write_safetensors(&trainable_tensors(model), &tmp.join("model.safetensors"))?;
     io::write_safetensors(optim, &tmp.join("optimizer.safetensors"))?;
     io::write_json(&tmp.join("trainer_state.json"), state)?;
-    io::write_json(&tmp.join("config.json"), &model.cfg.to_hf_json())?;
+    io::write_json(&tmp.join("config.json"), &model.config_json())?;
     let _ = std::fs::remove_dir_all(&final_dir);
     std::fs::rename(&tmp, &final_dir).map_err(|e| ModelError::io(&final_dir, e))?;
     // Rotation: the newest `limit` checkpoints stay.

@@ -8,13 +8,13 @@ use banter_core::exit::Coded;
 use banter_core::{Exit, records::Block};
 use banter_model::optim::AdamW;
 use banter_model::precision::{self, Decision, Precision, PrecisionArg};
-use banter_model::{Gpt2, Pass};
+use banter_model::{Lm, Pass};
 use tch::{Device, Kind};
 
 use crate::data::{self, Blocks};
 
 /// Seconds per forward + backward step and the loss, best of `reps` after one warm-up.
-fn time_steps(model: &Gpt2, opt: &mut AdamW, block: &[&Block], pad: u32, device: Device, kind: Kind) -> (f64, f64) {
+fn time_steps(model: &Lm, opt: &mut AdamW, block: &[&Block], pad: u32, device: Device, kind: Kind) -> (f64, f64) {
     let (ids, labels, _) = data::batch(block, pad, device);
     let pass = Pass { train: false, compute: kind };
     let mut best = f64::INFINITY;
@@ -35,7 +35,7 @@ fn time_steps(model: &Gpt2, opt: &mut AdamW, block: &[&Block], pad: u32, device:
 pub fn choose(
     arg: PrecisionArg,
     device: Device,
-    model: &Gpt2,
+    model: &Lm,
     opt: &mut AdamW,
     train: &Blocks,
     micro: usize,

@@ -139,11 +139,11 @@ impl<'a> Loop<'a> {
     }
 
     fn is_lora(&self) -> bool {
-        self.setup.model.lora_vs.is_some()
+        self.setup.model.lora_vs().is_some()
     }
 
     fn grew(&self) -> bool {
-        self.setup.model.cfg.vocab_size > self.setup.old_vocab
+        self.setup.model.vocab_size() > self.setup.old_vocab
     }
 
     /// Restores weights, optimizer state and the step from a checkpoint.
@@ -285,9 +285,11 @@ impl<'a> Loop<'a> {
         if self.is_lora() && self.grew() {
             // Only the new special-token rows of the embeddings learn.
             let _g = tch::no_grad_guard();
-            let g = self.setup.model.wte.grad();
-            if g.defined() {
-                let _ = g.narrow(0, 0, self.setup.old_vocab).f_zero_();
+            for (_, w) in self.setup.model.token_matrices() {
+                let g = w.grad();
+                if g.defined() {
+                    let _ = g.narrow(0, 0, self.setup.old_vocab).f_zero_();
+                }
             }
         }
         let unscale = 1.0 / self.scaler.as_ref().map_or(1.0, |s| s.scale);
@@ -374,16 +376,16 @@ impl<'a> Loop<'a> {
         }
         let Setup { model, tok, template, base_name, quality, .. } = &self.setup;
         if self.is_lora() {
-            let extra = if self.grew() {
-                vec![("base_model.model.transformer.wte.weight".to_string(), model.wte.shallow_clone())]
+            let extra: Vec<(String, Tensor)> = if self.grew() {
+                model.token_matrices().into_iter().map(|(n, w)| (n.to_string(), w)).collect()
             } else {
                 vec![]
             };
-            io::save_adapter(model, &out, base_name, &extra)?;
+            model.save_adapter(&out, base_name, &extra)?;
         } else {
-            io::save_model(model, &out)?;
+            model.save(&out)?;
         }
-        output::write_tokenizer_files(&out, &tok.inner, template, model.cfg.n_positions, tok.eos_id)?;
+        output::write_tokenizer_files(&out, &tok.inner, template, model.n_positions(), tok.eos_id)?;
         std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
             .map_err(|e| Error::io(out.display(), e))?;
         let sample = self.s.sample_prompt.as_deref().map(|p| self.sample(p));
@@ -410,7 +412,7 @@ impl<'a> Loop<'a> {
         }
         let s = Sampling { max_new_tokens: self.s.sample_tokens, seed: self.s.opt.seed, ..Sampling::default() };
         let decode = |i: &[u32]| tok.inner.decode(i, false).unwrap_or_default();
-        generate::generate(model, &ids, &s, &[tok.eos_id], &[], &decode, tch::Kind::Float, &mut |_| true).text
+        generate::generate_with(&mut *model.stepper(), &ids, &s, &[tok.eos_id], &[], &decode, &mut |_| true).text
     }
 }
 
@@ -448,19 +450,21 @@ impl Speed {
 fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
     let model = &setup.model;
     let mut params: Vec<(String, Tensor, bool)> = Vec::new();
-    match &model.lora_vs {
+    match model.lora_vs() {
         Some(vs) => {
             for (n, t) in vs.variables() {
                 params.push((n, t, false));
             }
-            if model.cfg.vocab_size > setup.old_vocab {
-                let wte = model.wte.shallow_clone().set_requires_grad(true);
-                params.push(("transformer.wte.weight".into(), wte, false));
+            if model.vocab_size() > setup.old_vocab {
+                for (n, w) in model.token_matrices() {
+                    params.push((n.into(), w.set_requires_grad(true), false));
+                }
             }
         }
         None => {
-            for (n, t) in model.vs.variables() {
-                let decay = t.dim() >= 2 && !n.contains("wpe");
+            for (n, t) in model.vs().variables() {
+                // No decay on biases, norms and position tables (GPT-2's wpe, OPT's embed_positions).
+                let decay = t.dim() >= 2 && !n.contains("wpe") && !n.contains("embed_positions");
                 params.push((n, t, decay));
             }
         }

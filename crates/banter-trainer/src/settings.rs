@@ -27,7 +27,8 @@ pub struct LoraSettings {
     pub alpha: f64,
     /// Dropout.
     pub dropout: f64,
-    /// Modules to adapt (PEFT suffix matching).
+    /// Modules to adapt (PEFT suffix matching); empty: the family's default; `all-linear`: every linear
+    /// layer but the output head.
     pub targets: Vec<String>,
     /// Continue from this adapter (PEFT directory) instead of fresh LoRA weights.
     pub adapter: Option<PathBuf>,
@@ -35,14 +36,7 @@ pub struct LoraSettings {
 
 impl Default for LoraSettings {
     fn default() -> Self {
-        LoraSettings {
-            enabled: false,
-            r: 8,
-            alpha: 16.0,
-            dropout: 0.05,
-            targets: vec!["c_attn".into(), "c_proj".into()],
-            adapter: None,
-        }
+        LoraSettings { enabled: false, r: 8, alpha: 16.0, dropout: 0.05, targets: Vec::new(), adapter: None }
     }
 }
 

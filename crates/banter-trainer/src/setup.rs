@@ -9,7 +9,8 @@ use banter_core::exit::Coded;
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
 use banter_core::{ChatTemplate, Error, Exit};
 use banter_encode::tok::Tok;
-use banter_model::{Gpt2, Gpt2Config, LoraConfig, io, lora};
+use banter_model::lm::model_type_of;
+use banter_model::{Gpt2, Gpt2Config, Lm, LoraConfig};
 use banter_quality::{GATE_MIN_SCORE, Profile, Settings};
 
 use crate::settings::{Console, Init, TrainSettings};
@@ -17,7 +18,7 @@ use crate::{TOOL, data};
 
 /// Everything a run needs once set up.
 pub(crate) struct Setup {
-    pub model: Gpt2,
+    pub model: Lm,
     pub tok: Tok,
     pub template: ChatTemplate,
     pub train: data::Blocks,
@@ -43,7 +44,7 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyh
     let template = banter_encode::resolve_template(s.template.as_deref(), &tok_path)?;
     let tok = banter_encode::tok::load(&tok_path, &template)?;
     let (mut model, base_name) = load_model(s, &tok, device)?;
-    let old_vocab = model.cfg.vocab_size;
+    let old_vocab = model.vocab_size();
     let vocab = tok.inner.get_vocab_size(true) as i64;
     if vocab > old_vocab {
         model.resize_vocab(vocab);
@@ -58,25 +59,32 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyh
     Ok(Setup { model, tok, template, train, val, base_name, old_vocab, quality })
 }
 
-fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(Gpt2, String)> {
+fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(Lm, String)> {
     let vocab = tok.inner.get_vocab_size(true) as i64;
     Ok(match s.init() {
         Init::Scratch => {
             let mut cfg = match Gpt2Config::preset(&s.config, vocab) {
                 Some(c) => c,
-                // Inline JSON (a YAML config file's `model` section arrives this way).
-                None if s.config.trim_start().starts_with('{') => {
-                    let mut v: serde_json::Value = serde_json::from_str(&s.config)
-                        .map_err(|e| Error::usage(format!("--config: invalid JSON: {e}")))?;
+                None => {
+                    // Inline JSON (a YAML config file's `model` section arrives this way), or a file.
+                    let (mut v, what) = if s.config.trim_start().starts_with('{') {
+                        let v: serde_json::Value = serde_json::from_str(&s.config)
+                            .map_err(|e| Error::usage(format!("--config: invalid JSON: {e}")))?;
+                        (v, "--config".to_string())
+                    } else {
+                        let p = Path::new(&s.config);
+                        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p.display(), e))?;
+                        let v: serde_json::Value = serde_json::from_str(&text)
+                            .map_err(|e| Coded::new(Exit::BadInput, format!("{}: invalid JSON: {e}", p.display())))?;
+                        (v, p.display().to_string())
+                    };
+                    if model_type_of(&v) != "gpt2" {
+                        return Ok((scratch_family(s, v, vocab, tok, device, &what)?, String::new()));
+                    }
                     if let Some(m) = v.as_object_mut() {
                         m.entry("vocab_size").or_insert(vocab.into());
                     }
-                    let mut c = Gpt2Config::from_value(v, "--config")?;
-                    c.vocab_size = vocab.max(c.vocab_size);
-                    c
-                }
-                None => {
-                    let mut c = Gpt2Config::load(Path::new(&s.config))?;
+                    let mut c = Gpt2Config::from_value(v, &what)?;
                     c.vocab_size = vocab.max(c.vocab_size);
                     c
                 }
@@ -89,31 +97,53 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(G
             cfg.eos_token_id = Some(i64::from(tok.eos_id));
             cfg.bos_token_id = Some(i64::from(tok.eos_id));
             cfg.validate()?;
-            (Gpt2::new(cfg, device), String::new())
+            (Lm::Gpt2(Gpt2::new(cfg, device)), String::new())
         }
         Init::Pretrained => {
             let dir = s.model.clone().ok_or_else(|| Error::usage("--init pretrained needs --model DIR"))?;
-            let m = io::load_model(&dir, device)?;
+            let m = Lm::load(&dir, device)?;
             (m, std::fs::canonicalize(&dir).unwrap_or(dir).display().to_string())
         }
     })
+}
+
+/// A Llama-family or OPT model from scratch; `--dropout` sets OPT's dropout (the Llama family has none).
+fn scratch_family(
+    s: &TrainSettings,
+    mut v: serde_json::Value,
+    vocab: i64,
+    tok: &Tok,
+    device: Device,
+    what: &str,
+) -> anyhow::Result<Lm> {
+    if let Some(p) = s.dropout {
+        if model_type_of(&v) != "opt" {
+            return Err(Error::usage(format!(
+                "--dropout applies to GPT-2 and OPT; {} has no dropout in banter",
+                model_type_of(&v)
+            ))
+            .into());
+        }
+        v["dropout"] = p.into();
+    }
+    Ok(Lm::scratch(v, vocab, i64::from(tok.eos_id), device, what)?)
 }
 
 type Data = (data::Blocks, data::Blocks, Option<f64>);
 
 fn load_data(
     s: &TrainSettings,
-    model: &Gpt2,
+    model: &Lm,
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
 ) -> anyhow::Result<Data> {
-    let n_pos = model.cfg.n_positions as usize;
+    let n_pos = model.n_positions() as usize;
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
     }
-    let vocab = model.cfg.vocab_size;
+    let vocab = model.vocab_size();
     let mut quality = None;
     let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {
         if s.inputs.len() > 1 {
@@ -195,22 +225,24 @@ fn check_blocks(train: &[Block], n_pos: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn attach_lora(s: &TrainSettings, model: &mut Gpt2) -> anyhow::Result<()> {
+fn attach_lora(s: &TrainSettings, model: &mut Lm) -> anyhow::Result<()> {
     match &s.lora.adapter {
         Some(dir) => {
-            io::load_adapter(model, dir)?;
+            model.load_adapter(dir)?;
         }
         None => {
             let cfg = LoraConfig {
                 r: s.lora.r,
                 alpha: s.lora.alpha,
                 dropout: s.lora.dropout,
-                targets: s.lora.targets.clone(),
+                targets: model.resolve_lora_targets(&s.lora.targets),
             };
-            if lora::attach(model, &cfg) == 0 {
+            if model.attach_lora(&cfg) == 0 {
+                let have = model.all_linear_targets().join(", ");
                 return Err(Error::usage(format!(
-                    "--lora-targets {:?} match no layer (GPT-2 has c_attn, c_proj, c_fc)",
-                    cfg.targets
+                    "--lora-targets {:?} match no layer ({} has {have})",
+                    cfg.targets,
+                    model.model_type(),
                 ))
                 .into());
             }

@@ -91,8 +91,9 @@ pub struct Cli {
     /// LoRA dropout.
     #[arg(long, value_name = "P", default_value_t = 0.05, help_heading = "LoRA")]
     pub lora_dropout: f64,
-    /// Modules to adapt (PEFT suffix matching).
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "c_attn,c_proj", help_heading = "LoRA")]
+    /// Modules to adapt (PEFT suffix matching), or `all-linear` [default: c_attn,c_proj for GPT-2; q_proj,v_proj
+    /// for Llama, Mistral, Qwen2, Gemma and OPT, as PEFT chooses]
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', help_heading = "LoRA")]
     pub lora_targets: Vec<String>,
     /// Continue from this adapter (PEFT directory) instead of fresh LoRA weights.
     #[arg(long, value_name = "DIR", help_heading = "LoRA")]

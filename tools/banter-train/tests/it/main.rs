@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod families;
 mod hf;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,120 @@
+//! `nn.Linear` as the Hub families (`llama.rs`, `opt.rs`) use it: weight `[out, in]`, optional bias, and an
+//! optional LoRA branch as PEFT attaches it to a Linear layer (`fan_in_fan_out: false`). In bf16 compute the
+//! input and weight are cast and the output stays bf16, as autocast does.
+
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+use crate::lora::{LoraConfig, LoraPair};
+
+/// A linear layer with an optional LoRA branch.
+#[derive(Debug)]
+pub struct Linear {
+    /// `[out, in]`.
+    pub w: Tensor,
+    /// `[out]`, when the layer has one.
+    pub b: Option<Tensor>,
+    /// LoRA adapter on this layer.
+    pub lora: Option<LoraPair>,
+}
+
+impl Linear {
+    /// A layer under `p` (`p/weight`, `p/bias`) initialised as transformers initialises the families:
+    /// weights N(0, `std`), biases 0.
+    pub fn new(p: nn::Path<'_>, n_in: i64, n_out: i64, bias: bool, std: f64) -> Self {
+        Linear {
+            w: p.var("weight", &[n_out, n_in], Init::Randn { mean: 0.0, stdev: std }),
+            b: bias.then(|| p.var("bias", &[n_out], Init::Const(0.0))),
+            lora: None,
+        }
+    }
+
+    /// Output width.
+    pub fn n_out(&self) -> i64 {
+        self.w.size()[0]
+    }
+
+    /// Input width.
+    pub fn n_in(&self) -> i64 {
+        self.w.size()[1]
+    }
+
+    /// `x·Wᵀ + b` (+ LoRA) in `compute` (fp32 or bf16).
+    pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        let out = if compute == Kind::Float && x.kind() == Kind::Float {
+            x.linear(&self.w, self.b.as_ref())
+        } else {
+            let xc = if x.kind() == compute { x.shallow_clone() } else { x.to_kind(compute) };
+            let b = self.b.as_ref().map(|b| b.to_kind(compute));
+            xc.linear(&self.w.to_kind(compute), b.as_ref())
+        };
+        match &self.lora {
+            Some(l) => {
+                let y = l.forward(x, compute, train);
+                let k = out.kind();
+                if k == y.kind() { out + y } else { out + y.to_kind(k) }
+            }
+            None => out,
+        }
+    }
+
+    /// Folds the LoRA update into the weight (`W += B·A·scaling`) and drops the branch.
+    pub fn merge(&mut self) {
+        if let Some(l) = self.lora.take() {
+            let _g = tch::no_grad_guard();
+            let merged = &self.w + l.b.matmul(&l.a) * l.scaling;
+            self.w.set_data(&merged);
+        }
+    }
+}
+
+/// Attaches fresh LoRA pairs (PEFT's init) to the targeted layers of `layers` (module paths as transformers
+/// names them, `model.layers.0.self_attn.q_proj`), in a new VarStore under PEFT's names
+/// (`base_model.model.<path>.lora_A.weight`). Returns the store and how many layers were adapted.
+pub fn attach_lora(layers: Vec<(String, &mut Linear)>, cfg: &LoraConfig, device: tch::Device) -> (nn::VarStore, usize) {
+    let vs = nn::VarStore::new(device);
+    let root = vs.root().sub("base_model").sub("model");
+    let mut n = 0;
+    for (path, layer) in layers {
+        if !cfg.targets_module(&path) {
+            continue;
+        }
+        let mut p = root.clone();
+        for part in path.split('.') {
+            p = p.sub(part);
+        }
+        layer.lora = Some(LoraPair::fresh(&p, layer.n_in(), layer.n_out(), cfg));
+        n += 1;
+    }
+    (vs, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_is_x_wt_plus_b_and_merging_keeps_outputs() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut l = Linear::new(vs.root().sub("l"), 6, 4, true, 0.5);
+        let x = Tensor::randn([3, 6], (Kind::Float, tch::Device::Cpu));
+        let want = x.matmul(&l.w.tr()) + l.b.as_ref().unwrap();
+        assert!(l.forward(&x, Kind::Float, false).allclose(&want, 1e-6, 1e-6, false));
+        let cfg = LoraConfig { dropout: 0.0, targets: vec!["l".into()], ..Default::default() };
+        let (lvs, n) = attach_lora(vec![("l".into(), &mut l)], &cfg, tch::Device::Cpu);
+        assert_eq!(n, 1);
+        assert!(lvs.variables().contains_key("base_model.model.l.lora_A.weight"));
+        {
+            let _g = tch::no_grad_guard();
+            let _ = l.lora.as_mut().unwrap().b.uniform_(-0.3, 0.3);
+        }
+        let adapted = l.forward(&x, Kind::Float, false);
+        assert!(!adapted.allclose(&want, 1e-4, 1e-4, false));
+        l.merge();
+        assert!(l.forward(&x, Kind::Float, false).allclose(&adapted, 1e-5, 1e-5, false));
+        let bf = l.forward(&x, Kind::BFloat16, false);
+        assert_eq!(bf.kind(), Kind::BFloat16);
+        assert!(bf.to_kind(Kind::Float).allclose(&adapted, 5e-2, 5e-2, false));
+    }
+}

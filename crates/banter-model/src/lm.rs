@@ -1,0 +1,242 @@
+//! One causal LM of any supported family, chosen by `config.json`'s `model_type`: what training, chatting and
+//! saving need from a model, whatever its architecture (GPT-2, the Llama family, OPT).
+
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::generate::Stepper;
+use crate::gpt2::{Gpt2, Pass};
+use crate::llama::{Llama, LlamaConfig};
+use crate::lora::LoraConfig;
+use crate::opt::{Opt, OptConfig};
+use crate::{ModelError, io};
+
+/// The `model_type`s banter loads, trains and serves.
+pub const MODEL_TYPES: &[&str] = &["gpt2", "llama", "mistral", "qwen2", "gemma", "gemma2", "opt"];
+
+/// A causal LM of one of the supported families.
+#[derive(Debug)]
+pub enum Lm {
+    /// GPT-2 (and DistilGPT2).
+    Gpt2(Gpt2),
+    /// Llama, SmolLM, Mistral, Qwen2, Gemma, Gemma 2.
+    Llama(Llama),
+    /// OPT.
+    Opt(Opt),
+}
+
+/// `model_type` of a `config.json` value (GPT-2 when absent, as banter's early configs were).
+pub fn model_type_of(v: &serde_json::Value) -> &str {
+    v["model_type"].as_str().unwrap_or("gpt2")
+}
+
+fn unsupported(what: &str, t: &str) -> ModelError {
+    ModelError::Config(format!("{what}: model_type {t:?} is not supported (supported: {})", MODEL_TYPES.join(", ")))
+}
+
+impl Lm {
+    /// Loads a Hugging Face model directory of any supported family.
+    pub fn load(dir: &Path, device: Device) -> Result<Lm, ModelError> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        Ok(match model_type_of(&v) {
+            "gpt2" => Lm::Gpt2(io::load_model(dir, device)?),
+            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Lm::Llama(Llama::load(dir, device)?),
+            "opt" => Lm::Opt(Opt::load(dir, device)?),
+            t => return Err(unsupported(&path.display().to_string(), t)),
+        })
+    }
+
+    /// A randomly initialised Llama-family or OPT model from a config value (`what` names it in errors);
+    /// the vocabulary is at least `vocab`, and `eos` becomes its BOS/EOS/padding id. (GPT-2 configs go
+    /// through [`crate::Gpt2Config`], which has presets and dropout settings.)
+    pub fn scratch(
+        mut v: serde_json::Value,
+        vocab: i64,
+        eos: i64,
+        device: Device,
+        what: &str,
+    ) -> Result<Lm, ModelError> {
+        if let Some(m) = v.as_object_mut() {
+            let given = m.get("vocab_size").and_then(|x| x.as_i64()).unwrap_or(0);
+            m.insert("vocab_size".into(), given.max(vocab).into());
+            for k in ["bos_token_id", "eos_token_id", "pad_token_id"] {
+                m.insert(k.into(), eos.into());
+            }
+        }
+        Ok(match model_type_of(&v) {
+            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => {
+                Lm::Llama(Llama::new(LlamaConfig::from_value(v, what)?, device))
+            }
+            "opt" => Lm::Opt(Opt::new(OptConfig::from_value(v, what)?, device)),
+            t => return Err(unsupported(what, t)),
+        })
+    }
+
+    /// `config.json`'s `model_type`.
+    pub fn model_type(&self) -> &str {
+        match self {
+            Lm::Gpt2(_) => "gpt2",
+            Lm::Llama(m) => &m.cfg.model_type,
+            Lm::Opt(_) => "opt",
+        }
+    }
+
+    /// The base weights.
+    pub fn vs(&self) -> &nn::VarStore {
+        match self {
+            Lm::Gpt2(m) => &m.vs,
+            Lm::Llama(m) => &m.vs,
+            Lm::Opt(m) => &m.vs,
+        }
+    }
+
+    /// The LoRA weights, when an adapter is attached.
+    pub fn lora_vs(&self) -> Option<&nn::VarStore> {
+        match self {
+            Lm::Gpt2(m) => m.lora_vs.as_ref(),
+            Lm::Llama(m) => m.lora_vs.as_ref(),
+            Lm::Opt(m) => m.lora_vs.as_ref(),
+        }
+    }
+
+    /// The LoRA settings, when an adapter is attached.
+    pub fn lora_cfg(&self) -> Option<&LoraConfig> {
+        match self {
+            Lm::Gpt2(m) => m.lora_cfg.as_ref(),
+            Lm::Llama(m) => m.lora_cfg.as_ref(),
+            Lm::Opt(m) => m.lora_cfg.as_ref(),
+        }
+    }
+
+    /// Where the weights are.
+    pub fn device(&self) -> Device {
+        self.vs().device()
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> i64 {
+        match self {
+            Lm::Gpt2(m) => m.cfg.vocab_size,
+            Lm::Llama(m) => m.cfg.vocab_size,
+            Lm::Opt(m) => m.cfg.vocab_size,
+        }
+    }
+
+    /// The longest context.
+    pub fn n_positions(&self) -> i64 {
+        match self {
+            Lm::Gpt2(m) => m.cfg.n_positions,
+            Lm::Llama(m) => m.cfg.max_position_embeddings.unwrap_or(2048),
+            Lm::Opt(m) => m.cfg.max_position_embeddings,
+        }
+    }
+
+    /// Parameters of the base model.
+    pub fn num_params(&self) -> i64 {
+        self.vs().variables().values().map(|t| t.numel() as i64).sum()
+    }
+
+    /// The matrices whose rows are tokens, by VarStore name: the input embeddings, and the output head
+    /// when it is not tied to them. They grow with the vocabulary.
+    pub fn token_matrices(&self) -> Vec<(&'static str, Tensor)> {
+        match self {
+            Lm::Gpt2(m) => vec![("transformer.wte.weight", m.wte.shallow_clone())],
+            Lm::Llama(m) => {
+                let mut v = vec![("model.embed_tokens.weight", m.embed.shallow_clone())];
+                if let Some(h) = &m.head {
+                    v.push(("lm_head.weight", h.shallow_clone()));
+                }
+                v
+            }
+            Lm::Opt(m) => vec![("model.decoder.embed_tokens.weight", m.embed.shallow_clone())],
+        }
+    }
+
+    /// Grows the vocabulary to `n` tokens: new rows N(0, 0.02) in every token matrix.
+    pub fn resize_vocab(&mut self, n: i64) {
+        let old = self.vocab_size();
+        if n <= old {
+            return;
+        }
+        if let Lm::Gpt2(m) = self {
+            m.resize_vocab(n);
+            return;
+        }
+        {
+            let _g = tch::no_grad_guard();
+            for (_, mut t) in self.token_matrices() {
+                let extra = Tensor::randn([n - old, t.size()[1]], (Kind::Float, t.device())) * 0.02;
+                let grown = Tensor::cat(&[&t, &extra.to_kind(t.kind())], 0);
+                t.set_data(&grown);
+            }
+        }
+        match self {
+            Lm::Llama(m) => m.cfg.vocab_size = n,
+            Lm::Opt(m) => m.cfg.vocab_size = n,
+            Lm::Gpt2(_) => {}
+        }
+    }
+
+    /// Mean next-token loss over labels other than -100, and the number of such labels.
+    pub fn loss(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> (Tensor, i64) {
+        match self {
+            Lm::Gpt2(m) => m.loss(ids, labels, pass),
+            Lm::Llama(m) => (m.loss_pass(ids, labels, pass), targets(labels)),
+            Lm::Opt(m) => (m.loss_pass(ids, labels, pass), targets(labels)),
+        }
+    }
+
+    /// Forward and backward of the loss multiplied by `loss_mul`; gradients accumulate in `.grad`.
+    /// Returns (mean loss, target tokens).
+    pub fn loss_backward(&self, ids: &Tensor, labels: &Tensor, pass: Pass, loss_mul: f64) -> (f64, i64) {
+        if let Lm::Gpt2(m) = self {
+            return m.loss_backward(ids, labels, pass, loss_mul);
+        }
+        let n = targets(labels);
+        if n == 0 {
+            return (0.0, 0);
+        }
+        let (loss, _) = self.loss(ids, labels, pass);
+        (&loss * loss_mul).backward();
+        (loss.double_value(&[]), n)
+    }
+
+    /// A generation stepper over this model (fp32 compute).
+    pub fn stepper(&self) -> Box<dyn Stepper + '_> {
+        match self {
+            Lm::Gpt2(m) => crate::generate::gpt2_stepper(m, Kind::Float),
+            Lm::Llama(m) => Box::new(crate::family::CachedStepper::new(m)),
+            Lm::Opt(m) => Box::new(crate::family::CachedStepper::new(m)),
+        }
+    }
+
+    /// `config.json` as transformers reads it for this model.
+    pub fn config_json(&self) -> serde_json::Value {
+        match self {
+            Lm::Gpt2(m) => m.cfg.to_hf_json(),
+            Lm::Llama(m) => crate::lm_config::llama_json(&m.cfg),
+            Lm::Opt(m) => crate::lm_config::opt_json(&m.cfg),
+        }
+    }
+
+    /// Writes `config.json` and `model.safetensors` in Hugging Face's layout.
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        if let Lm::Gpt2(m) = self {
+            return io::save_model(m, dir);
+        }
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let vars: std::collections::BTreeMap<String, Tensor> = self.vs().variables().into_iter().collect();
+        io::write_safetensors(&vars.into_iter().collect::<Vec<_>>(), &dir.join("model.safetensors"))?;
+        io::write_json(&dir.join("config.json"), &self.config_json())
+    }
+}
+
+/// Labels that carry loss after the shift (positions 1..).
+fn targets(labels: &Tensor) -> i64 {
+    let t = labels.size()[1];
+    labels.narrow(1, 1, t - 1).ne(-100).sum(Kind::Int64).int64_value(&[])
+}
