@@ -57,8 +57,8 @@ pub(crate) fn next_token_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 
 /// A model that decodes with a [`LlamaCache`].
 pub trait CachedLm {
-    /// Logits for `ids`, which follow the tokens in `cache` (which grows by them).
-    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor;
+    /// Logits for `ids`, which follow the tokens in `cache` (which grows by them), computed in `compute`.
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache, compute: Kind) -> Tensor;
     /// The longest context.
     fn context(&self) -> usize;
     /// Where the weights are.
@@ -70,19 +70,25 @@ pub trait CachedLm {
 pub struct CachedStepper<'a, M> {
     model: &'a M,
     cache: LlamaCache,
+    compute: Kind,
 }
 
 impl<'a, M: CachedLm> CachedStepper<'a, M> {
-    /// A stepper with an empty cache.
+    /// A stepper with an empty cache, computing in fp32.
     pub fn new(model: &'a M) -> Self {
-        CachedStepper { model, cache: LlamaCache::default() }
+        Self::with_compute(model, Kind::Float)
+    }
+
+    /// A stepper computing in `compute` (fp32, or bf16/fp16 with weights held so).
+    pub fn with_compute(model: &'a M, compute: Kind) -> Self {
+        CachedStepper { model, cache: LlamaCache::default(), compute }
     }
 
     fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
         let t = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
             .view([1, ids.len() as i64])
             .to_device(self.model.device());
-        crate::generate::last_logits(self.model.forward_cached(&t, &mut self.cache).select(1, -1))
+        crate::generate::last_logits(self.model.forward_cached(&t, &mut self.cache, self.compute).select(1, -1))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod linear;
 pub mod llama;
 pub mod lm;
 mod lm_config;
+mod lm_infer;
 mod lm_lora;
 pub mod lora;
 pub mod opt;

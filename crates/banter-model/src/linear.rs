@@ -6,6 +6,7 @@ use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
 use crate::lora::{LoraConfig, LoraPair};
+use crate::quant::Int8Weight;
 
 /// A linear layer with an optional LoRA branch.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct Linear {
     pub b: Option<Tensor>,
     /// LoRA adapter on this layer.
     pub lora: Option<LoraPair>,
+    /// int8 copy of the weight for inference ([`crate::lm::Lm::quantize_int8`]).
+    pub int8: Option<Int8Weight>,
 }
 
 impl Linear {
@@ -26,22 +29,29 @@ impl Linear {
             w: p.var("weight", &[n_out, n_in], Init::Randn { mean: 0.0, stdev: std }),
             b: bias.then(|| p.var("bias", &[n_out], Init::Const(0.0))),
             lora: None,
+            int8: None,
         }
     }
 
     /// Output width.
     pub fn n_out(&self) -> i64 {
-        self.w.size()[0]
+        self.int8.as_ref().map_or_else(|| self.w.size()[0], |q| q.n_out() as i64)
     }
 
     /// Input width.
     pub fn n_in(&self) -> i64 {
-        self.w.size()[1]
+        self.int8.as_ref().map_or_else(|| self.w.size()[1], |q| q.n_in() as i64)
     }
 
     /// `x·Wᵀ + b` (+ LoRA) in `compute` (fp32 or bf16).
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
-        let out = if compute == Kind::Float && x.kind() == Kind::Float {
+        let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
+            let y = q.matmul_t(x);
+            match &self.b {
+                Some(b) => y + b,
+                None => y,
+            }
+        } else if compute == Kind::Float && x.kind() == Kind::Float {
             x.linear(&self.w, self.b.as_ref())
         } else {
             let xc = if x.kind() == compute { x.shallow_clone() } else { x.to_kind(compute) };

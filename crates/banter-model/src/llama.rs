@@ -282,6 +282,8 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: Tensor,
     pub(crate) head: Option<Tensor>,
+    /// int8 copy of the output projection for inference.
+    pub(crate) head_int8: Option<crate::quant::Int8Weight>,
     /// RoPE's inverse frequencies (scaled as the config says), computed once.
     inv_freq: Tensor,
 }
@@ -364,7 +366,7 @@ impl Llama {
         let head =
             (!cfg.tie_word_embeddings).then(|| (&root / "lm_head").randn("weight", &[cfg.vocab_size, e], 0.0, 0.02));
         let inv_freq = Tensor::from_slice(&cfg.inv_freq()).to_kind(Kind::Float).to_device(device);
-        Llama { cfg, vs, lora_vs: None, lora_cfg: None, embed, blocks, norm, head, inv_freq }
+        Llama { cfg, vs, lora_vs: None, lora_cfg: None, embed, blocks, norm, head, head_int8: None, inv_freq }
     }
 
     /// Loads a Hugging Face directory (config.json + safetensors or a PyTorch checkpoint); missing and
@@ -413,7 +415,8 @@ impl Llama {
         // New token i sees every cached token and the new ones up to itself.
         let mask = cached_causal_mask(start, t, device);
         let g = c.is_gemma();
-        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        // The residual stream stays fp32 whatever the weights' dtype.
+        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
         if g {
             // √hidden, rounded to the embeddings' dtype as Gemma does.
             x = &x * f64::from((c.hidden_size as f32).sqrt());
@@ -461,7 +464,9 @@ impl Llama {
         cache.advance(t);
         let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
         let w = self.head.as_ref().unwrap_or(&self.embed);
-        let logits = if ck == Kind::Float {
+        let logits = if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
+            q.matmul_t(&x)
+        } else if ck == Kind::Float && w.kind() == Kind::Float {
             x.matmul(&w.tr())
         } else {
             x.to_kind(ck).matmul(&w.to_kind(ck).tr()).to_kind(Kind::Float)
@@ -501,8 +506,8 @@ impl Llama {
 }
 
 impl CachedLm for Llama {
-    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
-        Llama::forward_cached(self, ids, cache)
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache, compute: Kind) -> Tensor {
+        self.forward_pass(ids, cache, Pass { train: false, compute })
     }
 
     fn context(&self) -> usize {

@@ -207,11 +207,7 @@ impl Lm {
 
     /// A generation stepper over this model (fp32 compute).
     pub fn stepper(&self) -> Box<dyn Stepper + '_> {
-        match self {
-            Lm::Gpt2(m) => crate::generate::gpt2_stepper(m, Kind::Float),
-            Lm::Llama(m) => Box::new(crate::family::CachedStepper::new(m)),
-            Lm::Opt(m) => Box::new(crate::family::CachedStepper::new(m)),
-        }
+        self.stepper_in(Kind::Float)
     }
 
     /// `config.json` as transformers reads it for this model.

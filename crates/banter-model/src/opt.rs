@@ -109,6 +109,8 @@ pub struct Opt {
     /// The LoRA configuration, when attached.
     pub lora_cfg: Option<LoraConfig>,
     pub(crate) embed: Tensor,
+    /// int8 copy of the output projection (the tied embeddings) for inference.
+    pub(crate) head_int8: Option<crate::quant::Int8Weight>,
     positions: Tensor,
     project_in: Option<Linear>,
     project_out: Option<Linear>,
@@ -155,7 +157,19 @@ impl Opt {
             })
             .collect();
         let final_ln = (cfg.do_layer_norm_before && !cfg.remove_final_layer_norm).then(|| ln(&d / "final_layer_norm"));
-        Opt { cfg, vs, lora_vs: None, lora_cfg: None, embed, positions, project_in, project_out, blocks, final_ln }
+        Opt {
+            cfg,
+            vs,
+            lora_vs: None,
+            lora_cfg: None,
+            embed,
+            head_int8: None,
+            positions,
+            project_in,
+            project_out,
+            blocks,
+            final_ln,
+        }
     }
 
     /// Loads a Hugging Face OPT directory (safetensors or a PyTorch checkpoint).
@@ -201,7 +215,7 @@ impl Opt {
         let start = cache.len();
         let (nh, e) = (c.num_attention_heads, c.hidden_size);
         let hd = e / nh;
-        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false);
+        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
         if let Some(p) = &self.project_in {
             x = p.forward(&x, ck, train).to_kind(Kind::Float);
         }
@@ -247,7 +261,9 @@ impl Opt {
         if let Some(p) = &self.project_out {
             x = p.forward(&x, ck, train);
         }
-        if ck == Kind::Float && x.kind() == Kind::Float {
+        if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
+            q.matmul_t(&x)
+        } else if ck == Kind::Float && x.kind() == Kind::Float && self.embed.kind() == Kind::Float {
             x.matmul(&self.embed.tr())
         } else {
             x.to_kind(ck).matmul(&self.embed.to_kind(ck).tr()).to_kind(Kind::Float)
@@ -287,8 +303,8 @@ impl Opt {
 }
 
 impl CachedLm for Opt {
-    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
-        Opt::forward_cached(self, ids, cache)
+    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache, compute: Kind) -> Tensor {
+        self.forward_pass(ids, cache, Pass { train: false, compute })
     }
 
     fn context(&self) -> usize {

@@ -74,6 +74,16 @@ impl Int8Weight {
         });
     }
 
+    /// Output channels.
+    pub fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Input width.
+    pub fn n_in(&self) -> usize {
+        self.n_in
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> i64 {
         (self.q.len() + 4 * self.scales.len()) as i64

@@ -6,50 +6,17 @@ use std::path::{Path, PathBuf};
 use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
 use banter_encode::tok::Tok;
-use banter_model::family::CachedStepper;
+use banter_model::Lm;
 use banter_model::generate::{self, Output, Sampling};
-use banter_model::llama::Llama;
-use banter_model::opt::Opt;
 use banter_model::precision::{self, PrecisionArg};
-use banter_model::{Gpt2, io, lora};
 use tch::{Device, Kind, Tensor};
-
-/// The network: GPT-2 (banter's own: adapters, int8, bf16, batched decoding) or, for fp32 inference, a
-/// Llama-family (Llama, SmolLM, Mistral, Qwen2, Gemma) or OPT model from the Hub.
-#[derive(Debug)]
-pub enum Net {
-    /// GPT-2.
-    Gpt2(Gpt2),
-    /// The Llama family.
-    Llama(Llama),
-    /// OPT.
-    Opt(Opt),
-}
-
-impl Net {
-    /// The longest context.
-    pub fn context(&self) -> usize {
-        match self {
-            Net::Gpt2(m) => m.cfg.n_positions as usize,
-            Net::Llama(m) => m.cfg.max_position_embeddings.unwrap_or(2048) as usize,
-            Net::Opt(m) => m.cfg.max_position_embeddings as usize,
-        }
-    }
-
-    fn vocab(&self) -> i64 {
-        match self {
-            Net::Gpt2(m) => m.cfg.vocab_size,
-            Net::Llama(m) => m.cfg.vocab_size,
-            Net::Opt(m) => m.cfg.vocab_size,
-        }
-    }
-}
 
 /// A loaded model ready to chat.
 #[derive(Debug)]
 pub struct Engine {
-    /// The model (adapter merged in).
-    pub model: Net,
+    /// The model (adapter merged in): GPT-2 (with banter's Rust decoder and batched decoding), the Llama
+    /// family or OPT.
+    pub model: Lm,
     /// Tokenizer.
     pub tok: Tok,
     /// Chat template stored with the model.
@@ -99,7 +66,7 @@ fn time_matmul(k: i64, n: i64, kind: Kind) -> f64 {
 
 /// The compute kind for inference and the reason, by banter-model's hardware rules; on a CPU with native
 /// bf16, a timed probe of the model's largest decode product decides.
-fn choose(w: Weights, device: Device, cfg: &banter_model::Gpt2Config) -> anyhow::Result<(Kind, String)> {
+fn choose(w: Weights, device: Device, model: &Lm) -> anyhow::Result<(Kind, String)> {
     let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
     if w.int8 {
         if device != Device::Cpu {
@@ -112,7 +79,7 @@ fn choose(w: Weights, device: Device, cfg: &banter_model::Gpt2Config) -> anyhow:
     }
     let d = precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?;
     let d = if d.needs_probe {
-        let (k, n) = (cfg.n_embd, cfg.vocab_size);
+        let (k, n) = model.head_shape();
         let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
         // A matmul probe has no loss to compare: pass equal losses so only the speed decides.
         precision::decide_cpu(&d, t32, t16, 1.0, 1.0)
@@ -144,21 +111,26 @@ impl Engine {
     ) -> anyhow::Result<Engine> {
         // config.json first: a missing model directory is an I/O error (exit 4), not a missing tokenizer.
         let family = model_type(model_dir)?;
+        if !banter_model::lm::MODEL_TYPES.contains(&family.as_str()) {
+            return Err(Error::usage(format!(
+                "{}: model_type \"{family}\" is not supported ({})",
+                model_dir.display(),
+                banter_model::lm::MODEL_TYPES.join(", ")
+            ))
+            .into());
+        }
         let dirs: Vec<&Path> = adapter.into_iter().chain(std::iter::once(model_dir)).collect();
         let template = pick_template(&dirs, template)?;
         let tok_file = first_with(&dirs, "tokenizer.json")
             .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json", model_dir.display())))?;
         let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
-        let (model, compute, precision) = match family.as_str() {
-            "gpt2" => load_gpt2(model_dir, adapter, device, weights, vocab)?,
-            family => load_family(family, model_dir, adapter, device, weights)?,
-        };
-        if vocab > model.vocab() {
+        let (model, compute, precision) = load_model(model_dir, adapter, device, weights, vocab)?;
+        if vocab > model.vocab_size() {
             return Err(Error::usage(format!(
                 "{}: the tokenizer has {vocab} tokens, the model {}: use the model's own chat template (drop --template)",
                 model_dir.display(),
-                model.vocab()
+                model.vocab_size()
             ))
             .into());
         }
@@ -183,13 +155,8 @@ impl Engine {
     ) -> Output {
         let decode = |i: &[u32]| self.decode(i);
         match &self.model {
-            Net::Gpt2(m) => generate::generate(m, ids, s, stop_ids, stops, &decode, self.compute, on_text),
-            Net::Llama(m) => {
-                generate::generate_with(&mut CachedStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
-            }
-            Net::Opt(m) => {
-                generate::generate_with(&mut CachedStepper::new(m), ids, s, stop_ids, stops, &decode, on_text)
-            }
+            Lm::Gpt2(m) => generate::generate(m, ids, s, stop_ids, stops, &decode, self.compute, on_text),
+            m => generate::generate_with(&mut *m.stepper_in(self.compute), ids, s, stop_ids, stops, &decode, on_text),
         }
     }
 
@@ -206,7 +173,7 @@ impl Engine {
     /// The prompt for a conversation, dropping the oldest turns (never a leading system turn) until it
     /// leaves room for `max_new` tokens. Returns the ids and how many turns were dropped.
     pub fn prompt(&self, turns: &[Turn], max_new: usize) -> (Vec<u32>, usize) {
-        let ctx = self.model.context();
+        let ctx = self.model.n_positions() as usize;
         let system = usize::from(turns.first().is_some_and(|t| t.role == Role::System));
         let mut dropped = 0;
         loop {
@@ -242,7 +209,7 @@ impl Engine {
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
         let outs = match &self.model {
-            Net::Gpt2(m) => {
+            Lm::Gpt2(m) => {
                 generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
             }
             // Other families decode one conversation at a time.
@@ -301,59 +268,34 @@ fn model_type(dir: &Path) -> anyhow::Result<String> {
     Ok(v["model_type"].as_str().unwrap_or("gpt2").to_string())
 }
 
-/// GPT-2: adapter merged, vocabulary grown for the template, weights held as `weights` says.
-fn load_gpt2(
+/// The model with its adapter merged, weights held as `weights` says. GPT-2's vocabulary grows for the
+/// template's special tokens (banter's own models); a Hub family keeps its own.
+fn load_model(
     dir: &Path,
     adapter: Option<&Path>,
     device: Device,
     weights: Weights,
     vocab: i64,
-) -> anyhow::Result<(Net, Kind, String)> {
-    let mut model = io::load_model(dir, device)?;
-    if vocab > model.cfg.vocab_size {
+) -> anyhow::Result<(Lm, Kind, String)> {
+    let mut model = Lm::load(dir, device)?;
+    if matches!(model, Lm::Gpt2(_)) && vocab > model.vocab_size() {
         model.resize_vocab(vocab);
     }
     if let Some(a) = adapter {
-        io::load_adapter(&mut model, a)?;
-        lora::merge(&mut model);
+        model.load_adapter(a)?;
+        model.merge_lora();
     }
-    let (compute, precision) = choose(weights, device, &model.cfg)?;
+    let (compute, precision) = choose(weights, device, &model)?;
     if weights.int8 {
         model.quantize_int8();
-        // The int8 products run on banter's (rayon) threads; libtorch's OpenMP threads spin between
-        // ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).
-        tch::set_num_threads(1);
+        if matches!(model, Lm::Gpt2(_)) {
+            // GPT-2's int8 products run entirely on banter's (rayon) threads; libtorch's OpenMP threads
+            // spin between ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).
+            tch::set_num_threads(1);
+        }
     } else if compute != Kind::Float {
         model.to_half_weights(compute);
     }
     model.prepare_for_decode();
-    Ok((Net::Gpt2(model), compute, precision))
-}
-
-/// A Llama-family or OPT model, fp32, no adapter (banter's LoRA and int8/bf16 paths are GPT-2's so far).
-fn load_family(
-    family: &str,
-    dir: &Path,
-    adapter: Option<&Path>,
-    device: Device,
-    weights: Weights,
-) -> anyhow::Result<(Net, Kind, String)> {
-    let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
-    if adapter.is_some() {
-        return Err(usage(format!("--adapter: adapters for {family} models are not supported yet (GPT-2 only)")));
-    }
-    if weights.int8 || matches!(weights.precision, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
-        return Err(usage(format!("{family} models run in fp32 for now: drop --quantize and --precision")));
-    }
-    let net = match family {
-        "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Net::Llama(Llama::load(dir, device)?),
-        "opt" => Net::Opt(Opt::load(dir, device)?),
-        other => {
-            return Err(usage(format!(
-                "{}: model_type \"{other}\" is not supported (gpt2, llama, mistral, qwen2, gemma, gemma2, opt)",
-                dir.display()
-            )));
-        }
-    };
-    Ok((net, Kind::Float, format!("fp32: {family} models run in fp32 for now")))
+    Ok((model, compute, precision))
 }

@@ -1,7 +1,9 @@
 """A random tiny Hub-style model of another family, and transformers' greedy reply to a chat prompt.
 
 Usage: hub_family.py OUT_DIR TOKENIZER_JSON TEMPLATE CONFIG_JSON. Writes OUT_DIR (config, safetensors,
-tokenizer.json, tokenizer_config.json with the chat template) and prints {"reply": ...}."""
+tokenizer.json, tokenizer_config.json with the chat template) and OUT_DIR-adapter (a PEFT LoRA adapter on
+PEFT's default target modules for the family, random non-zero weights), and prints {"reply", "tokens",
+"adapter_reply", "adapter_tokens"}: greedy replies of the base and of the base with the adapter."""
 import json
 import shutil
 import sys
@@ -23,6 +25,23 @@ json.dump({"chat_template": template, "eos_token": "<|endoftext|>"}, open(out + 
 tok.chat_template = template
 prompt = tok.apply_chat_template([{"role": "user", "content": "where are you?"}], tokenize=False, add_generation_prompt=True)
 ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
-gen = m.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
-new = [t for t in gen[0, ids.shape[1]:].tolist() if t != tok.eos_token_id]
-print(json.dumps({"reply": tok.decode(new, skip_special_tokens=True), "tokens": len(new)}))
+
+
+def greedy(model):
+    gen = model.generate(
+        input_ids=ids, max_new_tokens=8, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id
+    )
+    new = [t for t in gen[0, ids.shape[1]:].tolist() if t != tok.eos_token_id]
+    return tok.decode(new, skip_special_tokens=True), len(new)
+
+
+reply, tokens = greedy(m)
+from peft import LoraConfig, get_peft_model  # noqa: E402
+
+torch.manual_seed(1)
+p = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM"))
+p.save_pretrained(out + "-adapter")
+adapter_reply, adapter_tokens = greedy(p.eval())
+print(
+    json.dumps({"reply": reply, "tokens": tokens, "adapter_reply": adapter_reply, "adapter_tokens": adapter_tokens})
+)

@@ -1,0 +1,99 @@
+//! Holding any family's weights for inference: bf16/fp16 matrices, int8 matrices (banter's own kernel, as
+//! GPT-2's), and generation steppers in the chosen precision.
+
+use tch::{Kind, Tensor};
+
+use crate::generate::Stepper;
+use crate::linear::Linear;
+use crate::lm::Lm;
+use crate::quant::Int8Weight;
+
+fn cast(t: &mut Tensor, kind: Kind) {
+    let c = t.to_kind(kind);
+    t.set_data(&c);
+}
+
+fn quantize(l: &mut Linear) -> i64 {
+    let q = Int8Weight::from_out_in(&l.w);
+    let bytes = q.bytes();
+    l.int8 = Some(q);
+    // Nothing reads the fp32 matrix any more: keep a 1-element placeholder.
+    let empty = Tensor::zeros([1, 1], (Kind::Float, l.w.device()));
+    l.w.set_data(&empty);
+    bytes
+}
+
+impl Lm {
+    /// Converts the matrices (linear layers, token embeddings, output head) to `kind` (bf16 or fp16) for
+    /// inference; norms, biases and positions stay fp32, and passes then compute in `kind`. LoRA must be
+    /// merged first.
+    pub fn to_half_weights(&mut self, kind: Kind) {
+        let _g = tch::no_grad_guard();
+        match self {
+            Lm::Gpt2(m) => m.to_half_weights(kind),
+            Lm::Llama(m) => {
+                m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind));
+                cast(&mut m.embed, kind);
+                if let Some(h) = m.head.as_mut() {
+                    cast(h, kind);
+                }
+            }
+            Lm::Opt(m) => {
+                m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind));
+                cast(&mut m.embed, kind);
+            }
+        }
+    }
+
+    /// int8 copies of every linear layer and of the output head, used by fp32 inference passes from then
+    /// on (the fp32 matrices are released; the embedding table stays for lookups). LoRA must be merged
+    /// first. Returns the bytes of the int8 weights.
+    pub fn quantize_int8(&mut self) -> i64 {
+        let _g = tch::no_grad_guard();
+        match self {
+            Lm::Gpt2(m) => m.quantize_int8(),
+            Lm::Llama(m) => {
+                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l)).sum();
+                let head = Int8Weight::from_out_in(m.head.as_ref().unwrap_or(&m.embed));
+                bytes += head.bytes();
+                if let Some(h) = m.head.as_mut() {
+                    h.set_data(&Tensor::zeros([1, 1], (Kind::Float, h.device())));
+                }
+                m.head_int8 = Some(head);
+                bytes
+            }
+            Lm::Opt(m) => {
+                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l)).sum();
+                let head = Int8Weight::from_out_in(&m.embed);
+                bytes += head.bytes();
+                m.head_int8 = Some(head);
+                bytes
+            }
+        }
+    }
+
+    /// Lays the weights out for generation and stops their gradients (see [`crate::Gpt2::prepare_for_decode`]).
+    pub fn prepare_for_decode(&mut self) {
+        match self {
+            Lm::Gpt2(m) => m.prepare_for_decode(),
+            Lm::Llama(m) => m.vs.freeze(),
+            Lm::Opt(m) => m.vs.freeze(),
+        }
+    }
+
+    /// A generation stepper computing in `compute` (fp32, or the kind the weights were converted to).
+    pub fn stepper_in(&self, compute: Kind) -> Box<dyn Stepper + '_> {
+        match self {
+            Lm::Gpt2(m) => crate::generate::gpt2_stepper(m, compute),
+            Lm::Llama(m) => Box::new(crate::family::CachedStepper::with_compute(m, compute)),
+            Lm::Opt(m) => Box::new(crate::family::CachedStepper::with_compute(m, compute)),
+        }
+    }
+
+    /// The width of the last hidden state and the vocabulary: the decode step's largest product.
+    pub fn head_shape(&self) -> (i64, i64) {
+        let m = self.token_matrices();
+        let width = m.last().map_or(0, |(_, w)| w.size()[1]);
+        (width, self.vocab_size())
+    }
+}
