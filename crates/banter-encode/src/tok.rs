@@ -36,6 +36,13 @@ pub fn resolve(path: &Path) -> (PathBuf, Option<PathBuf>) {
 
 /// Loads a tokenizer and makes sure the template's markers are special tokens (adding them if needed).
 pub fn load(path: &Path, template: &ChatTemplate) -> Result<Tok, Error> {
+    load_upto(path, template, usize::MAX)
+}
+
+/// As [`load`], adding at most the first `max_added` of the template's missing special tokens (EOS, when
+/// missing, is always added: it comes first). Tokens get their ids in order, so the ones kept have the same
+/// ids as with [`load`].
+pub fn load_upto(path: &Path, template: &ChatTemplate, max_added: usize) -> Result<Tok, Error> {
     let (file, _) = resolve(path);
     banter_core::inputs::register(&file);
     let inner = Tokenizer::from_file(&file).map_err(|e| {
@@ -45,11 +52,15 @@ pub fn load(path: &Path, template: &ChatTemplate) -> Result<Tok, Error> {
             Error::io(file.display(), std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
         }
     })?;
-    with_template(inner, template)
+    with_template_upto(inner, template, max_added)
 }
 
 /// Registers the template's markers (and EOS) as special tokens.
-pub fn with_template(mut inner: Tokenizer, template: &ChatTemplate) -> Result<Tok, Error> {
+pub fn with_template(inner: Tokenizer, template: &ChatTemplate) -> Result<Tok, Error> {
+    with_template_upto(inner, template, usize::MAX)
+}
+
+fn with_template_upto(mut inner: Tokenizer, template: &ChatTemplate, max_added: usize) -> Result<Tok, Error> {
     let mut added = Vec::new();
     let mut wanted = template.special_tokens();
     // A model's own template names its EOS (`<|im_end|>`, `</s>`); banter's templates use GPT-2's.
@@ -60,7 +71,9 @@ pub fn with_template(mut inner: Tokenizer, template: &ChatTemplate) -> Result<To
     let missing: Vec<AddedToken> = wanted
         .iter()
         .filter(|t| inner.token_to_id(t).is_none())
-        .map(|t| {
+        .enumerate()
+        .take_while(|(i, t)| *i < max_added || **t == eos)
+        .map(|(_, t)| {
             added.push(t.clone());
             AddedToken::from(t.clone(), true)
         })

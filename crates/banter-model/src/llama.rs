@@ -120,6 +120,9 @@ pub struct LlamaConfig {
     /// Gemma 2: the logits are soft-capped at this value.
     #[serde(default)]
     pub final_logit_softcapping: Option<f64>,
+    /// Dropout on the attention probabilities while training (transformers' `attention_dropout`).
+    #[serde(default)]
+    pub attention_dropout: f64,
     /// Every other key of config.json (token ids, dtype, …), written back as it came.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -304,7 +307,13 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, plus_one: bool) -> Tensor {
 /// Attention written out (Gemma 2's, and any sliding layer's): scores scaled by `query_pre_attn_scalar^-0.5`
 /// (default `head_dim^-0.5`), soft-capped when Gemma 2 says so, causal, and within `window` tokens on sliding
 /// layers; `start` tokens come from the cache.
-fn explicit_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start: i64, window: Option<i64>) -> Tensor {
+fn explicit_attention(
+    c: &LlamaConfig,
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    start: i64,
+    window: Option<i64>,
+    dropout: f64,
+) -> Tensor {
     let (t, total) = (q.size()[2], k.size()[2]);
     let scale = c.query_pre_attn_scalar.unwrap_or(c.head_dim() as f64).powf(-0.5);
     let mut s = q.matmul(&k.transpose(-2, -1)) * scale;
@@ -319,7 +328,7 @@ fn explicit_attention(c: &LlamaConfig, q: &Tensor, k: &Tensor, v: &Tensor, start
         allowed = allowed.logical_and(&(&rows - &cols).lt(w));
     }
     let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    s.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(v)
+    s.softmax(-1, Kind::Float).dropout(dropout, dropout > 0.0).to_kind(v.kind()).matmul(v)
 }
 
 /// `cat(-x2, x1)` over the last dimension's halves.
@@ -402,6 +411,7 @@ impl Llama {
     pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
+        let p_drop = if train { c.attention_dropout } else { 0.0 };
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
         let device = ids.device();
@@ -435,11 +445,13 @@ impl Llama {
                 (k, v)
             };
             let y = if c.is_gemma2() || c.window(i).is_some() {
-                explicit_attention(c, &q, &k, &v, start, c.window(i))
+                explicit_attention(c, (&q, &k, &v), start, c.window(i), p_drop)
             } else {
                 match &mask {
-                    None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false),
-                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None, false),
+                    None => {
+                        Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, false)
+                    }
+                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, false),
                 }
             };
             let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);

@@ -47,6 +47,11 @@ pub struct TrainReport {
     pub output: PathBuf,
     /// The continuation of `sample_prompt`, when one was asked for.
     pub sample: Option<String>,
+    /// Special tokens added to the vocabulary (the data uses them): a PEFT user resizes the base to
+    /// `vocab_size` before loading the adapter.
+    pub added_tokens: Vec<String>,
+    /// The trained model's vocabulary size.
+    pub vocab_size: i64,
 }
 
 /// How a run ended.
@@ -400,6 +405,8 @@ impl<'a> Loop<'a> {
             data_quality: *quality,
             output: out,
             sample,
+            added_tokens: self.setup.added_tokens.clone(),
+            vocab_size: self.setup.model.vocab_size(),
         }))
     }
 

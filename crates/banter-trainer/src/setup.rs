@@ -25,6 +25,8 @@ pub(crate) struct Setup {
     pub val: data::Blocks,
     pub base_name: String,
     pub old_vocab: i64,
+    /// Special tokens added to the vocabulary (new embedding rows) because the data uses them.
+    pub added_tokens: Vec<String>,
     /// The quality gate's score of the sample inputs (None for blocks only).
     pub quality: Option<f64>,
 }
@@ -45,22 +47,33 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyh
     let tok = banter_encode::tok::load(&tok_path, &template)?;
     let (mut model, base_name) = load_model(s, &tok, device)?;
     let old_vocab = model.vocab_size();
+    let full_vocab = old_vocab.max(tok.inner.get_vocab_size(true) as i64);
+    let (train, val, quality) = load_data(s, model.n_positions() as usize, full_vocab, &tok, &template, console)?;
+    // The template's special tokens join the vocabulary only when the data uses them (a Hub model's own
+    // template, or plain-text samples, need none).
+    let tok = drop_unused_tokens(tok, &tok_path, &template, &train, &val)?;
     let vocab = tok.inner.get_vocab_size(true) as i64;
+    let mut added_tokens = Vec::new();
     if vocab > old_vocab {
         model.resize_vocab(vocab);
-        console.say(format!(
-            "{TOOL}: the embeddings grew from {old_vocab} to {vocab} tokens for the template's special tokens"
-        ));
+        if s.init() == Init::Pretrained {
+            added_tokens = tok.added.clone();
+            console.say(format!(
+                "{TOOL}: the embeddings grew from {old_vocab} to {vocab} tokens for the template's special tokens ({})",
+                added_tokens.join(" ")
+            ));
+        }
     }
-    let (train, val, quality) = load_data(s, &model, &tok, &template, console)?;
     if s.is_lora() {
         attach_lora(s, &mut model)?;
     }
-    Ok(Setup { model, tok, template, train, val, base_name, old_vocab, quality })
+    Ok(Setup { model, tok, template, train, val, base_name, old_vocab, added_tokens, quality })
 }
 
 fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(Lm, String)> {
-    let vocab = tok.inner.get_vocab_size(true) as i64;
+    // A new model starts with the tokenizer's own tokens; the template's added ones join (below) when the
+    // data uses them.
+    let vocab = (tok.inner.get_vocab_size(true) - tok.added.len()) as i64;
     Ok(match s.init() {
         Init::Scratch => {
             let mut cfg = match Gpt2Config::preset(&s.config, vocab) {
@@ -107,7 +120,8 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(L
     })
 }
 
-/// A Llama-family or OPT model from scratch; `--dropout` sets OPT's dropout (the Llama family has none).
+/// A Llama-family or OPT model from scratch; `--dropout` sets OPT's `dropout` or the Llama family's
+/// `attention_dropout` (the only dropout transformers gives it).
 fn scratch_family(
     s: &TrainSettings,
     mut v: serde_json::Value,
@@ -117,33 +131,53 @@ fn scratch_family(
     what: &str,
 ) -> anyhow::Result<Lm> {
     if let Some(p) = s.dropout {
-        if model_type_of(&v) != "opt" {
-            return Err(Error::usage(format!(
-                "--dropout applies to GPT-2 and OPT; {} has no dropout in banter",
-                model_type_of(&v)
-            ))
-            .into());
-        }
-        v["dropout"] = p.into();
+        let key = if model_type_of(&v) == "opt" { "dropout" } else { "attention_dropout" };
+        v[key] = p.into();
     }
     Ok(Lm::scratch(v, vocab, i64::from(tok.eos_id), device, what)?)
 }
 
 type Data = (data::Blocks, data::Blocks, Option<f64>);
 
+/// Reloads the tokenizer without the added special tokens no block uses (those after the last used one:
+/// ids are given in order, so the kept ones keep theirs). Binary token files keep them all.
+fn drop_unused_tokens(
+    tok: Tok,
+    tok_path: &Path,
+    template: &ChatTemplate,
+    train: &data::Blocks,
+    val: &data::Blocks,
+) -> anyhow::Result<Tok> {
+    let ids: Vec<u32> = tok.added.iter().filter_map(|t| tok.inner.token_to_id(t)).collect();
+    let (data::Blocks::Mem(t), data::Blocks::Mem(v)) = (train, val) else { return Ok(tok) };
+    if ids.is_empty() {
+        return Ok(tok);
+    }
+    let mut used = vec![false; ids.len()];
+    for id in t.iter().chain(v).flat_map(|b| b.input_ids.iter()) {
+        if let Some(i) = ids.iter().position(|x| x == id) {
+            used[i] = true;
+        }
+    }
+    let keep = used.iter().rposition(|&u| u).map_or(0, |i| i + 1);
+    if keep == ids.len() {
+        return Ok(tok);
+    }
+    Ok(banter_encode::tok::load_upto(tok_path, template, keep)?)
+}
+
 fn load_data(
     s: &TrainSettings,
-    model: &Lm,
+    n_pos: usize,
+    vocab: i64,
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
 ) -> anyhow::Result<Data> {
-    let n_pos = model.n_positions() as usize;
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
     }
-    let vocab = model.vocab_size();
     let mut quality = None;
     let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {
         if s.inputs.len() > 1 {

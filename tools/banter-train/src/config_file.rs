@@ -3,8 +3,10 @@
 //!
 //! A YAML file may also be laid out as the modular trainer's `config.yaml`: a `training` section (its
 //! Hugging Face-style names — `learning_rate`, `num_epochs`, `warmup_steps`, … — are understood) and a
-//! `model` section with the architecture for `--init scratch` (GPT-2 names, or `hidden_size`,
-//! `num_hidden_layers`, `num_attention_heads`, `intermediate_size`, `max_position_embeddings`).
+//! `model` section with the architecture for `--init scratch`: GPT-2 names, or `hidden_size`,
+//! `num_hidden_layers`, `num_attention_heads`, `intermediate_size`, `max_position_embeddings` (a GPT-2),
+//! or a Llama-style model as the modular trainer builds it — a `model_type`, or any Llama-only key
+//! (`num_key_value_heads`, `rope_theta`, `rms_norm_eps`, …) — passed on as a Hugging Face config.
 
 use std::path::Path;
 
@@ -12,6 +14,56 @@ use clap::CommandFactory;
 use serde_json::{Map, Value};
 
 use crate::Cli;
+
+/// Keys that make a `model` section a Llama-family config (`model_type` llama unless it says otherwise).
+const FAMILY_TRIGGERS: &[&str] = &[
+    "model_type",
+    "num_key_value_heads",
+    "rope_theta",
+    "rms_norm_eps",
+    "rope_scaling",
+    "head_dim",
+    "tie_word_embeddings",
+];
+
+/// Keys a Llama-family or OPT `model` section may hold (transformers' names).
+const FAMILY_KEYS: &[&str] = &[
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "rms_norm_eps",
+    "rope_theta",
+    "rope_scaling",
+    "rope_parameters",
+    "tie_word_embeddings",
+    "attention_bias",
+    "mlp_bias",
+    "max_position_embeddings",
+    "sliding_window",
+    "use_sliding_window",
+    "layer_types",
+    "query_pre_attn_scalar",
+    "attn_logit_softcapping",
+    "final_logit_softcapping",
+    "hidden_act",
+    "hidden_activation",
+    "attention_dropout",
+    "initializer_range",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "ffn_dim",
+    "do_layer_norm_before",
+    "word_embed_proj_dim",
+    "activation_function",
+    "enable_bias",
+    "dropout",
+];
 
 /// Training names other trainers use → banter-train's flags.
 const TRAINING_ALIASES: &[(&str, &str)] = &[
@@ -75,6 +127,25 @@ fn sections(obj: &Map<String, Value>) -> Result<Map<String, Value>, String> {
                     let name = TRAINING_ALIASES.iter().find(|(a, _)| a == tk).map_or(tk.as_str(), |(_, f)| f);
                     flat.insert(name.to_string(), tv.clone());
                 }
+            }
+            ("model", Value::Object(m)) if m.keys().any(|k| FAMILY_TRIGGERS.contains(&k.as_str())) => {
+                let mut cfg = Map::new();
+                for (mk, mv) in m {
+                    if !FAMILY_KEYS.contains(&mk.as_str()) {
+                        return Err(format!(
+                            "model.{mk} is not a setting banter knows (known: {})",
+                            FAMILY_KEYS.join(", ")
+                        ));
+                    }
+                    if mk == "dropout" {
+                        flat.insert("dropout".into(), mv.clone());
+                    } else {
+                        cfg.insert(mk.clone(), mv.clone());
+                    }
+                }
+                cfg.entry("model_type").or_insert(Value::String("llama".into()));
+                flat.insert("config".into(), Value::String(Value::Object(cfg).to_string()));
+                flat.entry("init").or_insert(Value::String("scratch".into()));
             }
             ("model", Value::Object(m)) => {
                 let mut cfg = Map::new();
@@ -174,13 +245,32 @@ mod tests {
     }
 
     #[test]
+    fn a_llama_style_model_section_becomes_a_llama_config() {
+        // The modular trainer's model: GQA, RoPE θ, RMSNorm ε, tied embeddings, dropout.
+        let (_d, p) = write(
+            "config.yaml",
+            "model:\n  vocab_size: 8000\n  hidden_size: 128\n  intermediate_size: 256\n  num_hidden_layers: 4\n  \
+             num_attention_heads: 4\n  num_key_value_heads: 2\n  rope_theta: 10000\n  rms_norm_eps: 1.0e-6\n  \
+             tie_word_embeddings: true\n  dropout: 0.1\n",
+        );
+        let a = args(&p).unwrap();
+        assert!(a.contains(&"--dropout=0.1".to_string()) && a.contains(&"--init=scratch".to_string()), "{a:?}");
+        let cfg = a.iter().find_map(|x| x.strip_prefix("--config=")).unwrap();
+        let v: Value = serde_json::from_str(cfg).unwrap();
+        assert_eq!(v["model_type"], "llama");
+        assert_eq!((v["num_key_value_heads"].as_i64(), v["intermediate_size"].as_i64()), (Some(2), Some(256)));
+        assert_eq!(v["tie_word_embeddings"], true);
+        assert!(v.get("dropout").is_none());
+    }
+
+    #[test]
     fn flat_yaml_works_like_json_and_unknown_keys_are_named() {
         let (_d, p) = write("t.yml", "lr: 0.001\nlora: true\n");
         assert_eq!(args(&p).unwrap(), vec!["--lr=0.001", "--lora"]);
         let (_d, p) = write("t.yml", "training:\n  nope: 1\n");
         assert!(args(&p).unwrap_err().contains("unknown key \"nope\""));
-        let (_d, p) = write("t.yml", "model:\n  num_key_value_heads: 2\n");
-        assert!(args(&p).unwrap_err().contains("model.num_key_value_heads"));
+        let (_d, p) = write("t.yml", "model:\n  num_key_value_heads: 2\n  nope: 1\n");
+        assert!(args(&p).unwrap_err().contains("model.nope is not a setting"));
         let (_d, p) = write("t.yaml", "lr: [unclosed\n");
         assert!(args(&p).unwrap_err().contains("invalid YAML"));
     }

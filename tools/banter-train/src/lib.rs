@@ -69,6 +69,22 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
                     r.final_loss,
                     r.output.display()
                 ));
+                if !r.added_tokens.is_empty() {
+                    let load = if r.lora {
+                        format!(
+                            "; before PeftModel.from_pretrained, resize the base: model.resize_token_embeddings({})",
+                            r.vocab_size
+                        )
+                    } else {
+                        String::new()
+                    };
+                    cli.common.say(format!(
+                        "{TOOL}: added {} token(s) to the vocabulary ({}), now {} rows{load}",
+                        r.added_tokens.len(),
+                        r.added_tokens.join(" "),
+                        r.vocab_size
+                    ));
+                }
                 if let Some(s) = &r.sample {
                     // The generation is the point of --sample-prompt: shown even with --quiet.
                     eprintln!("{TOOL}: sample: {}{s}", cli.sample_prompt.as_deref().unwrap_or_default());

@@ -235,20 +235,30 @@ fn lora_on_a_family_grows_the_vocabulary_into_modules_to_save() {
 }
 
 #[test]
-fn dropout_on_a_family_without_dropout_is_a_usage_error() {
+fn a_modular_trainer_yaml_builds_a_llama_with_attention_dropout() {
     let dir = tempfile::tempdir().unwrap();
     let (tok, blocks) = prepare(dir.path(), "chatml");
-    let cfg = dir.path().join("llama.json");
-    std::fs::write(&cfg, families()[0].1.to_string()).unwrap();
-    bin()
-        .args(["--init", "scratch", "--dropout", "0.1", "--max-steps", "1", "-q", "--config"])
-        .arg(&cfg)
-        .arg("--tokenizer")
-        .arg(&tok)
-        .arg("-o")
-        .arg(dir.path().join("out"))
-        .arg(&blocks)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("--dropout applies to GPT-2 and OPT"));
+    let out = dir.path().join("out");
+    let yaml = dir.path().join("config.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "model:\n  hidden_size: 32\n  intermediate_size: 64\n  num_hidden_layers: 2\n  num_attention_heads: 4\n  \
+             num_key_value_heads: 2\n  rope_theta: 10000\n  rms_norm_eps: 1.0e-6\n  tie_word_embeddings: true\n  \
+             max_position_embeddings: 64\n  dropout: 0.1\n\
+             training:\n  batch_size: 4\n  learning_rate: 1.0e-2\n  max_steps: 5\n\
+             tokenizer: {}\noutput: {}\ndata: [{}]\nquiet: true\n",
+            tok.display(),
+            out.display(),
+            blocks.display()
+        ),
+    )
+    .unwrap();
+    bin().arg("--config-file").arg(&yaml).assert().success();
+    let cfg = read_json(&out.join("config.json"));
+    assert_eq!(cfg["model_type"], "llama");
+    assert_eq!(cfg["architectures"], json!(["LlamaForCausalLM"]));
+    assert_eq!((cfg["num_key_value_heads"].as_i64(), cfg["tie_word_embeddings"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(cfg["attention_dropout"].as_f64(), Some(0.1));
+    assert_eq!(losses(&out).len(), 5);
 }

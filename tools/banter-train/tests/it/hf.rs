@@ -51,7 +51,18 @@ fn lora_on_a_pretrained_model_writes_a_peft_adapter() {
     let (tok, blocks) = prepare(dir.path(), "asimbot");
     let base = dir.path().join("base");
     bin()
-        .args(["--config", "tiny", "--max-steps", "2", "--batch-size", "4", "-q", "--tokenizer"])
+        .args([
+            "--config",
+            "tiny",
+            "--template",
+            "asimbot",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "-q",
+            "--tokenizer",
+        ])
         .arg(&tok)
         .arg("-o")
         .arg(&base)
@@ -196,4 +207,66 @@ fn a_pickle_that_would_run_code_is_refused_and_runs_nothing() {
         .code(3)
         .stderr(predicates::str::contains("os.system"));
     assert!(!marker.exists(), "the payload ran");
+}
+
+/// The template's special tokens join the vocabulary only when the data uses them: LoRA on plain text
+/// under a template the tokenizer lacks gives an adapter PEFT loads onto the unresized base; chat samples
+/// add the markers, and the run says how to resize the base.
+#[test]
+fn template_tokens_are_added_only_when_the_samples_use_them() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "asimbot");
+    let base = dir.path().join("base");
+    bin()
+        .args(["--config", "tiny", "--max-steps", "2", "--batch-size", "4", "-q", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(&base)
+        .arg(&blocks)
+        .assert()
+        .success();
+    let plain = dir.path().join("plain.jsonl");
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            serde_json::json!({"text": format!("note {i}: the tea is warm and the day is long, friend number {i}")})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&plain, lines.join("\n") + "\n").unwrap();
+    let lora = |data: &std::path::Path, out: &std::path::Path| {
+        bin()
+            .args(["--lora", "--template", "chatml", "--max-steps", "3", "--batch-size", "4", "--force", "--model"])
+            .arg(&base)
+            .arg("-o")
+            .arg(out)
+            .arg(data)
+            .output()
+            .unwrap()
+    };
+    let a_plain = dir.path().join("a-plain");
+    let o = lora(&plain, &a_plain);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("added"), "{}", String::from_utf8_lossy(&o.stderr));
+    let conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a_plain.join("adapter_config.json")).unwrap()).unwrap();
+    assert!(conf["modules_to_save"].is_null(), "{conf}");
+    let v = run_py(
+        &py,
+        "import json, sys\n\
+         from transformers import AutoModelForCausalLM\n\
+         from peft import PeftModel\n\
+         m = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sys.argv[1]), sys.argv[2])\n\
+         print(json.dumps({'vocab': m.get_input_embeddings().weight.shape[0]}))",
+        &[&base, &a_plain],
+    );
+    assert!(v["vocab"].as_i64().is_some(), "PEFT loads the adapter onto the unresized base: {v}");
+    let a_chat = dir.path().join("a-chat");
+    let o = lora(&data("persona.jsonl"), &a_chat);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("added 4 token(s)") && err.contains("resize_token_embeddings"), "{err}");
+    let conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a_chat.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(conf["modules_to_save"], serde_json::json!(["wte"]));
 }
