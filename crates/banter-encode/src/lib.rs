@@ -3,6 +3,7 @@
 //! banter-chat.
 
 pub mod encode;
+pub mod spm;
 pub mod tok;
 
 use std::path::Path;

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use banter_core::{ChatTemplate, Error};
+use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::models::unigram::UnigramTrainerBuilder;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer, TokenizerImpl};
 
@@ -24,11 +26,14 @@ pub struct Tok {
     pub added: Vec<String>,
 }
 
-/// A tokenizer file, or a model directory holding `tokenizer.json` (and maybe `banter_template.json`).
+/// A tokenizer file, or a model directory holding `tokenizer.json` — or, where a model ships only that,
+/// SentencePiece's `tokenizer.model` — and maybe `banter_template.json`.
 pub fn resolve(path: &Path) -> (PathBuf, Option<PathBuf>) {
     if path.is_dir() {
         let t = path.join("banter_template.json");
-        (path.join("tokenizer.json"), t.exists().then_some(t))
+        let (json, spm) = (path.join("tokenizer.json"), path.join("tokenizer.model"));
+        let file = if !json.exists() && spm.exists() { spm } else { json };
+        (file, t.exists().then_some(t))
     } else {
         (path.to_path_buf(), None)
     }
@@ -45,6 +50,9 @@ pub fn load(path: &Path, template: &ChatTemplate) -> Result<Tok, Error> {
 pub fn load_upto(path: &Path, template: &ChatTemplate, max_added: usize) -> Result<Tok, Error> {
     let (file, _) = resolve(path);
     banter_core::inputs::register(&file);
+    if file.extension().is_some_and(|e| e == "model") {
+        return with_template_upto(crate::spm::load(&file)?, template, max_added);
+    }
     let inner = Tokenizer::from_file(&file).map_err(|e| {
         if file.exists() {
             Error::usage(format!("{}: not a tokenizer.json: {e}", file.display()))
@@ -63,8 +71,15 @@ pub fn with_template(inner: Tokenizer, template: &ChatTemplate) -> Result<Tok, E
 fn with_template_upto(mut inner: Tokenizer, template: &ChatTemplate, max_added: usize) -> Result<Tok, Error> {
     let mut added = Vec::new();
     let mut wanted = template.special_tokens();
-    // A model's own template names its EOS (`<|im_end|>`, `</s>`); banter's templates use GPT-2's.
-    let eos = template.eos_token().filter(|t| inner.token_to_id(t).is_some()).unwrap_or(EOS).to_string();
+    // A model's own template names its EOS (`<|im_end|>`, `</s>`); banter's templates use GPT-2's, or the
+    // tokenizer's own `</s>`/`<eos>` (SentencePiece models, OPT) rather than adding one.
+    let eos = template
+        .eos_token()
+        .into_iter()
+        .chain([EOS, "</s>", "<eos>"])
+        .find(|t| inner.token_to_id(t).is_some())
+        .unwrap_or(EOS)
+        .to_string();
     if inner.token_to_id(&eos).is_none() {
         wanted.insert(0, eos.clone());
     }
@@ -121,6 +136,54 @@ where
     with_template(inner, template)
 }
 
+/// The kind of tokenizer `train-tokenizer` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TokenizerType {
+    /// GPT-2's byte-level BPE: any text, no unknown tokens.
+    #[default]
+    Bpe,
+    /// SentencePiece-style unigram (NFKC, `▁` for spaces) with fixed ids `<pad>` 0, `<s>` 1, `</s>` 2
+    /// (EOS), `<unk>` 3, as the modular trainer's tokenizer has them.
+    Unigram,
+}
+
+/// The fixed special tokens of a unigram tokenizer, in id order.
+pub const UNIGRAM_SPECIALS: [&str; 4] = ["<pad>", "<s>", "</s>", "<unk>"];
+
+/// Trains a SentencePiece-style unigram tokenizer on texts: ids 0–3 are [`UNIGRAM_SPECIALS`], then the
+/// template's markers; characters never seen become `<unk>`.
+pub fn train_unigram<I, S>(texts: I, vocab_size: usize, template: &ChatTemplate) -> Result<Tok, Error>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let mut specials: Vec<AddedToken> = UNIGRAM_SPECIALS.iter().map(|t| AddedToken::from(*t, true)).collect();
+    specials.extend(template.special_tokens().into_iter().map(|t| AddedToken::from(t, true)));
+    if vocab_size < specials.len() + 32 {
+        return Err(Error::usage(format!("--vocab-size must be at least {}", specials.len() + 32)));
+    }
+    let meta =
+        serde_json::json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": true});
+    let skeleton = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "NFKC"}, "pre_tokenizer": meta, "post_processor": null, "decoder": meta,
+        "model": {"type": "Unigram", "unk_id": null, "vocab": [], "byte_fallback": false},
+    });
+    let mut t: Tokenizer =
+        skeleton.to_string().parse().map_err(|e| Error::usage(format!("building the tokenizer: {e}")))?;
+    let trainer = UnigramTrainerBuilder::default()
+        .vocab_size(vocab_size as u32)
+        .special_tokens(specials)
+        .unk_token(Some("<unk>".into()))
+        .show_progress(false)
+        .build()
+        .map_err(|e| Error::usage(format!("the unigram trainer: {e}")))?;
+    let mut trainer = TrainerWrapper::UnigramTrainer(trainer);
+    t.train(&mut trainer, texts).map_err(|e| Error::usage(format!("training the tokenizer failed: {e}")))?;
+    with_template(t, template)
+}
+
 /// Saves a tokenizer as pretty JSON, atomically.
 pub fn save(tok: &Tokenizer, path: &Path) -> Result<(), Error> {
     let json = tok.to_string(true).map_err(|e| Error::usage(format!("serialising the tokenizer: {e}")))?;
@@ -132,6 +195,26 @@ pub fn save(tok: &Tokenizer, path: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trains_unigram_with_fixed_special_ids_and_eos() {
+        let texts: Vec<String> =
+            (0..50).map(|i| format!("hello world number {i}, hello green tea and good morning")).collect();
+        let tok = train_unigram(texts.into_iter(), 200, &ChatTemplate::chatml()).unwrap();
+        for (i, t) in UNIGRAM_SPECIALS.iter().enumerate() {
+            assert_eq!(tok.inner.token_to_id(t), Some(i as u32), "{t}");
+        }
+        assert_eq!(tok.eos_id, 2, "</s> is the EOS: no <|endoftext|> is added");
+        assert!(tok.inner.token_to_id(EOS).is_none() && tok.added.is_empty());
+        assert_eq!(tok.inner.token_to_id("<|user|>"), Some(5));
+        let enc = tok.inner.encode("<|user|>\nhello tea 🍵<|end|>", false).unwrap();
+        assert_eq!(enc.get_ids()[0], 5);
+        assert!(enc.get_ids().contains(&3), "an unseen character is <unk>");
+        assert_eq!(
+            tok.inner.decode(tok.inner.encode("hello tea", false).unwrap().get_ids(), false).unwrap(),
+            "hello tea"
+        );
+    }
 
     #[test]
     fn trains_byte_level_bpe_with_specials() {

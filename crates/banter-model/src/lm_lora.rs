@@ -54,7 +54,7 @@ impl Lm {
             Lm::Llama(m) => linear::attach_lora(m.linears_mut(), cfg, device),
             Lm::Opt(m) => linear::attach_lora(m.linears_mut(), cfg, device),
         };
-        let _ = self.vs_mut_freeze();
+        self.vs_mut_freeze();
         match self {
             Lm::Llama(m) => (m.lora_vs, m.lora_cfg) = (Some(vs), Some(cfg.clone())),
             Lm::Opt(m) => (m.lora_vs, m.lora_cfg) = (Some(vs), Some(cfg.clone())),

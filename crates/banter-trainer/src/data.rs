@@ -313,7 +313,7 @@ impl Shuffle {
 
 /// True when the path looks like a tokenizer file or model directory holding one.
 pub fn has_tokenizer(p: &Path) -> bool {
-    p.is_file() || p.join("tokenizer.json").exists()
+    p.is_file() || p.join("tokenizer.json").exists() || p.join("tokenizer.model").exists()
 }
 
 #[cfg(test)]

@@ -122,7 +122,8 @@ impl Engine {
         let dirs: Vec<&Path> = adapter.into_iter().chain(std::iter::once(model_dir)).collect();
         let template = pick_template(&dirs, template)?;
         let tok_file = first_with(&dirs, "tokenizer.json")
-            .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json", model_dir.display())))?;
+            .or_else(|| first_with(&dirs, "tokenizer.model"))
+            .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json (or tokenizer.model)", model_dir.display())))?;
         let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
         let (model, compute, precision) = load_model(model_dir, adapter, device, weights, vocab)?;

@@ -72,7 +72,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Model")]
 pub struct ModelArgs {
-    /// Model directory (banter's or Hugging Face's GPT-2 layout).
+    /// Model directory (banter's or Hugging Face's: gpt2, llama, mistral, qwen2, gemma, gemma2, opt).
     #[arg(long, value_name = "DIR", global = true)]
     pub model: Option<PathBuf>,
     /// PEFT LoRA adapter to apply (merged at load).

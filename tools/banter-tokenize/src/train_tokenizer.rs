@@ -10,7 +10,7 @@ use banter_core::exit::Coded;
 use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
 use banter_core::records::Sample;
 use banter_core::{ChatTemplate, Error, Exit};
-use banter_encode::tok;
+use banter_encode::tok::{self, TokenizerType};
 
 /// `train-tokenizer`.
 #[derive(Debug, Args)]
@@ -21,9 +21,13 @@ pub struct TrainArgs {
     /// Vocabulary size, special tokens included.
     #[arg(long, value_name = "N", default_value_t = 8000)]
     pub vocab_size: usize,
-    /// Merges need pairs seen at least this often.
+    /// Merges need pairs seen at least this often (bpe).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_frequency: u64,
+    /// bpe: GPT-2's byte-level BPE (EOS `<|endoftext|>`); unigram: SentencePiece-style, ids `<pad>` 0,
+    /// `<s>` 1, `</s>` 2 (EOS), `<unk>` 3.
+    #[arg(long = "type", value_enum, default_value_t = TokenizerType::Bpe)]
+    pub kind: TokenizerType,
     /// Chat template whose markers become special tokens (chatml, asimbot, or a JSON file).
     #[arg(long, value_name = "TEMPLATE", default_value = "chatml")]
     pub template: String,
@@ -53,18 +57,26 @@ pub(crate) fn run(a: &TrainArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         return Err(Coded::new(Exit::BadInput, "no text to train the tokenizer on").into());
     }
     let n = texts.len();
-    let tok = tok::train(texts.into_iter(), a.vocab_size, a.min_frequency, &template)?;
+    let tok = match a.kind {
+        TokenizerType::Bpe => tok::train(texts.into_iter(), a.vocab_size, a.min_frequency, &template)?,
+        TokenizerType::Unigram => tok::train_unigram(texts.into_iter(), a.vocab_size, &template)?,
+    };
+    let kind = match a.kind {
+        TokenizerType::Bpe => "byte-level BPE",
+        TokenizerType::Unigram => "unigram",
+    };
     tok::save(&tok.inner, &a.output)?;
     let vocab = tok.inner.get_vocab_size(true);
     if common.json {
         cli::print_report(&cli::report(
             "banter-tokenize",
             Exit::Success,
-            json!({"command": "train-tokenizer", "texts": n, "vocab_size": vocab, "template": template.name, "output": a.output}),
+            json!({"command": "train-tokenizer", "type": kind, "texts": n, "vocab_size": vocab,
+                   "template": template.name, "output": a.output}),
         ))?;
     } else {
         common.say(format!(
-            "banter-tokenize: trained a {vocab}-token byte-level BPE on {n} texts (template {}) → {}",
+            "banter-tokenize: trained a {vocab}-token {kind} on {n} texts (template {}) → {}",
             template.name,
             a.output.display()
         ));

@@ -45,7 +45,8 @@ impl Precision {
     }
 }
 
-/// Train GPT-2-family models on LibTorch: from scratch, full fine-tune, LoRA; Hugging Face output.
+/// Train GPT-2, Llama-family (Llama, SmolLM, Mistral, Qwen2, Gemma) and OPT models on LibTorch: from scratch,
+/// full fine-tune, LoRA; Hugging Face output.
 #[derive(Debug, Parser)]
 #[command(name = "banter-train", version = version(), after_help = EXAMPLES)]
 pub struct Cli {
@@ -66,7 +67,8 @@ pub struct Cli {
     /// Shape for --init scratch: tiny, small, gpt2, or a config.json.
     #[arg(long, value_name = "NAME|FILE", default_value = "tiny", help_heading = "Model")]
     pub config: String,
-    /// A Hugging Face GPT-2 directory to fine-tune (config.json + model.safetensors [+ tokenizer.json]).
+    /// A Hugging Face model directory to fine-tune, any supported model_type (config.json + model.safetensors
+    /// or pytorch_model.bin [+ tokenizer.json])
     #[arg(long, value_name = "DIR", help_heading = "Model")]
     pub model: Option<PathBuf>,
     /// tokenizer.json (default: the model directory's).

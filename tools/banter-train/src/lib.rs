@@ -18,6 +18,8 @@ pub(crate) const EXAMPLES: &str = "\
 Examples:
   banter-train blocks.jsonl --init scratch --config tiny --tokenizer tokenizer.json -o model
   banter-train clean.jsonl --model gpt2-dir --lora -o persona-adapter
+  banter-train clean.jsonl --model qwen2.5-0.5b-dir --lora --lora-targets all-linear -o qwen-adapter
+  banter-train blocks.jsonl --init scratch --config llama.json --tokenizer tokenizer.json -o model   # model_type: llama
   banter-train clean.jsonl --model persona-model --epochs 3 --val-split 0.1 --early-stopping 3 -o persona-model-2
   banter-train --config-file train.json            # every flag, as JSON keys (unknown keys are an error)
   banter-train --config-file config.yaml           # YAML too, flat or with model/training sections
