@@ -133,6 +133,70 @@ pub fn read_weights(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>
     }
 }
 
+/// Every tensor of a weight file with its matrices (2 dims or more) in `kind` and the rest (norms, biases)
+/// in fp32, integer buffers skipped. Safetensors files are read one tensor at a time, so the peak is the
+/// converted tensors plus one tensor's bytes — never the whole file twice.
+pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(String, Tensor)>, ModelError> {
+    let want = |t: Tensor| {
+        let k = if t.dim() >= 2 { kind } else { Kind::Float };
+        t.to_kind(k).to_device(device)
+    };
+    if path.extension().is_some_and(|e| e == "bin") {
+        let t = crate::pickle::read_torch_zip(path)?;
+        return Ok(t.into_iter().map(|(n, t)| (n, want(t))).collect());
+    }
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |m: String| ModelError::Format(format!("{}: {m}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|e| ModelError::io(path, e))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(bad(format!("header of {n} bytes: not a safetensors file")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| ModelError::io(path, e))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    let mut entries: Vec<(u64, u64, String, Kind, Vec<i64>)> = Vec::new();
+    for (name, v) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dtype = v["dtype"].as_str().unwrap_or_default();
+        let kind = match dtype {
+            "F32" => Kind::Float,
+            "F16" => Kind::Half,
+            "BF16" => Kind::BFloat16,
+            "F64" => Kind::Double,
+            "I64" | "U8" | "BOOL" => continue, // buffers (masks, position ids), not parameters
+            other => return Err(bad(format!("tensor {name} has unsupported dtype {other}"))),
+        };
+        let shape: Vec<i64> =
+            v["shape"].as_array().map(|a| a.iter().filter_map(|d| d.as_i64()).collect()).unwrap_or_default();
+        let off = v["data_offsets"].as_array().ok_or_else(|| bad(format!("tensor {name}: no data_offsets")))?;
+        let (a, b) = (off.first().and_then(|x| x.as_u64()), off.get(1).and_then(|x| x.as_u64()));
+        let (Some(a), Some(b)) = (a, b) else { return Err(bad(format!("tensor {name}: bad data_offsets"))) };
+        let elt = match kind {
+            Kind::Float => 4,
+            Kind::Double => 8,
+            _ => 2,
+        };
+        if b < a || (b - a) != shape.iter().product::<i64>().max(0) as u64 * elt {
+            return Err(bad(format!("tensor {name}: data_offsets do not match shape {shape:?}")));
+        }
+        entries.push((a, b, name.clone(), kind, shape));
+    }
+    entries.sort_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(entries.len());
+    let mut buf = Vec::new();
+    for (a, b, name, k, shape) in entries {
+        f.seek(SeekFrom::Start(8 + n + a)).map_err(|e| ModelError::io(path, e))?;
+        buf.resize((b - a) as usize, 0);
+        f.read_exact(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        let t = Tensor::f_from_data_size(&buf, &shape, k).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        out.push((name, want(t)));
+    }
+    Ok(out)
+}
+
 /// Loads a GPT-2 from a Hugging Face directory (`transformer.` prefix or not; mask buffers ignored).
 pub fn load_model(dir: &Path, device: Device) -> Result<Gpt2, ModelError> {
     let cfg = Gpt2Config::load(&dir.join("config.json"))?;
@@ -288,4 +352,59 @@ pub fn load_adapter(model: &mut Gpt2, dir: &Path) -> Result<LoraConfig, ModelErr
         )));
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// A safetensors file of bf16 tensors written by hand: a `[2, 3]` matrix and a `[3]` vector.
+    fn bf16_file(dir: &Path) -> (PathBuf, Tensor, Tensor) {
+        let w = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 3.25, 8.0, -0.125]).view([2, 3]).to_kind(Kind::BFloat16);
+        let b = Tensor::from_slice(&[0.25f32, 1.5, -4.0]).to_kind(Kind::BFloat16);
+        let bytes = |t: &Tensor| -> Vec<u8> {
+            let v: Vec<i16> = Vec::try_from(&t.view_dtype(Kind::Int16).reshape([-1])).unwrap();
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        };
+        let header = serde_json::json!({
+            "__metadata__": {"format": "pt"},
+            "b": {"dtype": "BF16", "shape": [3], "data_offsets": [12, 18]},
+            "w": {"dtype": "BF16", "shape": [2, 3], "data_offsets": [0, 12]},
+        })
+        .to_string();
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend(header.as_bytes());
+        file.extend(bytes(&w));
+        file.extend(bytes(&b));
+        let p = dir.join("m.safetensors");
+        std::fs::write(&p, file).unwrap();
+        (p, w, b)
+    }
+
+    #[test]
+    fn matrices_stay_in_the_asked_dtype_and_vectors_become_fp32() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, w, b) = bf16_file(d.path());
+        let got: HashMap<String, Tensor> =
+            read_weights_as(&p, Device::Cpu, Kind::BFloat16).unwrap().into_iter().collect();
+        assert_eq!(got["w"].kind(), Kind::BFloat16);
+        assert!(got["w"].equal(&w));
+        assert_eq!(got["b"].kind(), Kind::Float);
+        assert!(got["b"].equal(&b.to_kind(Kind::Float)));
+        let fp32: HashMap<String, Tensor> =
+            read_weights_as(&p, Device::Cpu, Kind::Float).unwrap().into_iter().collect();
+        assert_eq!(fp32["w"].kind(), Kind::Float);
+        assert!(fp32["w"].equal(&w.to_kind(Kind::Float)));
+    }
+
+    #[test]
+    fn a_truncated_or_lying_file_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, _, _) = bf16_file(d.path());
+        let full = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &full[..full.len() - 4]).unwrap();
+        assert!(read_weights_as(&p, Device::Cpu, Kind::Float).is_err());
+        std::fs::write(&p, [0xff; 8]).unwrap();
+        assert!(read_weights_as(&p, Device::Cpu, Kind::Float).is_err());
+    }
 }

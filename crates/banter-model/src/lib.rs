@@ -20,6 +20,7 @@ pub mod io;
 pub mod kvcache;
 pub mod linear;
 pub mod llama;
+mod llama_config;
 pub mod lm;
 mod lm_config;
 mod lm_infer;
@@ -31,6 +32,7 @@ pub mod pickle;
 pub mod precision;
 pub mod quant;
 pub mod runtime;
+pub mod varsource;
 
 use std::path::Path;
 

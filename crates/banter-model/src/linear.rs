@@ -7,6 +7,7 @@ use tch::{Kind, Tensor};
 
 use crate::lora::{LoraConfig, LoraPair};
 use crate::quant::Int8Weight;
+use crate::varsource::VarSource;
 
 /// A linear layer with an optional LoRA branch.
 #[derive(Debug)]
@@ -25,9 +26,14 @@ impl Linear {
     /// A layer under `p` (`p/weight`, `p/bias`) initialised as transformers initialises the families:
     /// weights N(0, `std`), biases 0.
     pub fn new(p: nn::Path<'_>, n_in: i64, n_out: i64, bias: bool, std: f64) -> Self {
+        Self::build(p, n_in, n_out, bias, std, &VarSource::random())
+    }
+
+    /// As [`Linear::new`], the variables taken from `src` (a checkpoint's, or random).
+    pub fn build(p: nn::Path<'_>, n_in: i64, n_out: i64, bias: bool, std: f64, src: &VarSource) -> Self {
         Linear {
-            w: p.var("weight", &[n_out, n_in], Init::Randn { mean: 0.0, stdev: std }),
-            b: bias.then(|| p.var("bias", &[n_out], Init::Const(0.0))),
+            w: src.var(&p, "weight", &[n_out, n_in], Init::Randn { mean: 0.0, stdev: std }),
+            b: bias.then(|| src.var(&p, "bias", &[n_out], Init::Const(0.0))),
             lora: None,
             int8: None,
         }

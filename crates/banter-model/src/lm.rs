@@ -36,16 +36,27 @@ fn unsupported(what: &str, t: &str) -> ModelError {
 }
 
 impl Lm {
-    /// Loads a Hugging Face model directory of any supported family.
+    /// Loads a Hugging Face model directory of any supported family (fp32).
     pub fn load(dir: &Path, device: Device) -> Result<Lm, ModelError> {
+        Self::load_as(dir, device, Kind::Float)
+    }
+
+    /// Loads with the matrices held in `kind` (bf16/fp16 for inference): the Llama family and OPT read them
+    /// straight into `kind`, one tensor at a time, so a bf16 checkpoint never exists in fp32; GPT-2 is read
+    /// in fp32 and converted.
+    pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        let v = read_config(dir)?;
         Ok(match model_type_of(&v) {
-            "gpt2" => Lm::Gpt2(io::load_model(dir, device)?),
-            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Lm::Llama(Llama::load(dir, device)?),
-            "opt" => Lm::Opt(Opt::load(dir, device)?),
+            "gpt2" => {
+                let mut m = Lm::Gpt2(io::load_model(dir, device)?);
+                if kind != Kind::Float {
+                    m.to_half_weights(kind);
+                }
+                m
+            }
+            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Lm::Llama(Llama::load_as(dir, device, kind)?),
+            "opt" => Lm::Opt(Opt::load_as(dir, device, kind)?),
             t => return Err(unsupported(&path.display().to_string(), t)),
         })
     }
@@ -229,6 +240,24 @@ impl Lm {
         io::write_safetensors(&vars.into_iter().collect::<Vec<_>>(), &dir.join("model.safetensors"))?;
         io::write_json(&dir.join("config.json"), &self.config_json())
     }
+}
+
+/// A model directory's `config.json`.
+pub fn read_config(dir: &Path) -> Result<serde_json::Value, ModelError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The output head's shape `(width, vocabulary)` from a `config.json`: the decode step's largest product.
+pub fn head_shape_of(v: &serde_json::Value) -> (i64, i64) {
+    let g = |k: &str| v[k].as_i64();
+    let width = match model_type_of(v) {
+        "gpt2" => g("n_embd").unwrap_or(768),
+        "opt" => g("word_embed_proj_dim").or(g("hidden_size")).unwrap_or(768),
+        _ => g("hidden_size").unwrap_or(768),
+    };
+    (width, g("vocab_size").unwrap_or(50257))
 }
 
 /// Labels that carry loss after the shift (positions 1..).

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module};
+use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
@@ -15,6 +15,23 @@ use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss};
 use crate::gpt2::Pass;
 use crate::linear::Linear;
 use crate::lora::LoraConfig;
+use crate::varsource::VarSource;
+
+/// LayerNorm (ε 1e-5) with its weight and bias.
+struct Ln {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Ln {
+    fn new(p: nn::Path<'_>, n: i64, src: &VarSource) -> Self {
+        Ln { w: src.var(&p, "weight", &[n], Init::Const(1.0)), b: src.var(&p, "bias", &[n], Init::Const(0.0)) }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.layer_norm([self.w.size()[0]], Some(&self.w), Some(&self.b), 1e-5, true)
+    }
+}
 
 fn yes() -> bool {
     true
@@ -92,10 +109,10 @@ struct Block {
     k: Linear,
     v: Linear,
     out: Linear,
-    attn_ln: nn::LayerNorm,
+    attn_ln: Ln,
     fc1: Linear,
     fc2: Linear,
-    final_ln: nn::LayerNorm,
+    final_ln: Ln,
 }
 
 /// An OPT causal LM.
@@ -115,7 +132,7 @@ pub struct Opt {
     project_in: Option<Linear>,
     project_out: Option<Linear>,
     blocks: Vec<Block>,
-    final_ln: Option<nn::LayerNorm>,
+    final_ln: Option<Ln>,
 }
 
 impl std::fmt::Debug for Opt {
@@ -127,14 +144,20 @@ impl std::fmt::Debug for Opt {
 impl Opt {
     /// Random weights of `cfg`'s shape.
     pub fn new(cfg: OptConfig, device: Device) -> Self {
+        Self::build(cfg, device, &VarSource::random())
+    }
+
+    /// The model with its variables from `src` (random, or a checkpoint's tensors).
+    fn build(cfg: OptConfig, device: Device, src: &VarSource) -> Self {
         let vs = nn::VarStore::new(device);
         let d = &vs.root() / "model" / "decoder";
         let (e, we) = (cfg.hidden_size, cfg.word_embed_proj_dim.unwrap_or(cfg.hidden_size));
         let bias = cfg.enable_bias;
-        let lin = |p: nn::Path<'_>, i, o, b| Linear::new(p, i, o, b, 0.02);
-        let ln = |p: nn::Path<'_>| nn::layer_norm(p, vec![e], Default::default());
-        let embed = (&d / "embed_tokens").randn("weight", &[cfg.vocab_size, we], 0.0, 0.02);
-        let positions = (&d / "embed_positions").randn("weight", &[cfg.max_position_embeddings + 2, e], 0.0, 0.02);
+        let lin = |p: nn::Path<'_>, i, o, b| Linear::build(p, i, o, b, 0.02, src);
+        let ln = |p: nn::Path<'_>| Ln::new(p, e, src);
+        let normal = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let embed = src.var(&(&d / "embed_tokens"), "weight", &[cfg.vocab_size, we], normal);
+        let positions = src.var(&(&d / "embed_positions"), "weight", &[cfg.max_position_embeddings + 2, e], normal);
         let (project_in, project_out) = if we != e {
             (Some(lin(&d / "project_in", we, e, false)), Some(lin(&d / "project_out", e, we, false)))
         } else {
@@ -174,15 +197,19 @@ impl Opt {
 
     /// Loads a Hugging Face OPT directory (safetensors or a PyTorch checkpoint).
     pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        Self::load_as(dir, device, Kind::Float)
+    }
+
+    /// Loads with the matrices in `kind` (no fp32 copy of a bf16 checkpoint) and norms and biases in fp32.
+    pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Self, ModelError> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
         let cfg = OptConfig::from_value(v, &path.display().to_string())?;
-        let model = Opt::new(cfg, device);
         let mut loaded = std::collections::HashMap::new();
         for f in crate::io::weight_files(dir)? {
-            for (name, t) in crate::io::read_weights(&f, device)? {
+            for (name, t) in crate::io::read_weights_as(&f, device, kind)? {
                 // lm_head is tied to the embeddings; old checkpoints name the decoder without `model.`.
                 if name == "lm_head.weight" {
                     continue;
@@ -191,7 +218,9 @@ impl Opt {
                 loaded.insert(name, t);
             }
         }
-        crate::io::assign(&model.vs, &loaded, dir)?;
+        let src = VarSource::loaded(loaded);
+        let model = Opt::build(cfg, device, &src);
+        src.finish(dir)?;
         Ok(model)
     }
 

@@ -1,7 +1,8 @@
 //! Property tests of the checkpoint reader: any bytes, and valid safetensors headers bent out of shape
-//! (offsets past the end, wrong sizes, odd dtypes), are an error, never a panic or a crash.
+//! (offsets past the end, wrong sizes, odd dtypes), are an error, never a panic or a crash — for the whole-file
+//! reader and the one-tensor-at-a-time reader alike.
 
-use banter_model::io::read_safetensors;
+use banter_model::io::{read_safetensors, read_weights_as};
 use proptest::prelude::*;
 
 /// A safetensors file: 8-byte little-endian header length, the JSON header, then the data.
@@ -19,6 +20,7 @@ proptest! {
         let p = dir.path().join("m.safetensors");
         std::fs::write(&p, &bytes).unwrap();
         let _ = read_safetensors(&p, tch::Device::Cpu);
+        let _ = read_weights_as(&p, tch::Device::Cpu, tch::Kind::BFloat16);
     }
 
     #[test]
@@ -39,5 +41,10 @@ proptest! {
         let p = dir.path().join("m.safetensors");
         std::fs::write(&p, file(&header, data_len)).unwrap();
         let _ = read_safetensors(&p, tch::Device::Cpu);
+        // The streaming reader: an error too, or tensors whose bytes were all in the file (buffers such as
+        // I64 position ids are skipped unread).
+        if let Ok(t) = read_weights_as(&p, tch::Device::Cpu, tch::Kind::BFloat16) {
+            prop_assert!(t.is_empty() || (start + len <= data_len && t.len() == 1));
+        }
     }
 }

@@ -66,7 +66,7 @@ fn time_matmul(k: i64, n: i64, kind: Kind) -> f64 {
 
 /// The compute kind for inference and the reason, by banter-model's hardware rules; on a CPU with native
 /// bf16, a timed probe of the model's largest decode product decides.
-fn choose(w: Weights, device: Device, model: &Lm) -> anyhow::Result<(Kind, String)> {
+fn choose(w: Weights, device: Device, head: (i64, i64)) -> anyhow::Result<(Kind, String)> {
     let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
     if w.int8 {
         if device != Device::Cpu {
@@ -79,7 +79,7 @@ fn choose(w: Weights, device: Device, model: &Lm) -> anyhow::Result<(Kind, Strin
     }
     let d = precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?;
     let d = if d.needs_probe {
-        let (k, n) = model.head_shape();
+        let (k, n) = head;
         let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
         // A matmul probe has no loss to compare: pass equal losses so only the speed decides.
         precision::decide_cpu(&d, t32, t16, 1.0, 1.0)
@@ -278,7 +278,11 @@ fn load_model(
     weights: Weights,
     vocab: i64,
 ) -> anyhow::Result<(Lm, Kind, String)> {
-    let mut model = Lm::load(dir, device)?;
+    // The precision first: bf16/fp16 weights are then read straight into their dtype (no fp32 copy).
+    let (compute, precision) =
+        choose(weights, device, banter_model::lm::head_shape_of(&banter_model::lm::read_config(dir)?))?;
+    let hold = if adapter.is_some() || weights.int8 { Kind::Float } else { compute };
+    let mut model = Lm::load_as(dir, device, hold)?;
     if matches!(model, Lm::Gpt2(_)) && vocab > model.vocab_size() {
         model.resize_vocab(vocab);
     }
@@ -286,7 +290,6 @@ fn load_model(
         model.load_adapter(a)?;
         model.merge_lora();
     }
-    let (compute, precision) = choose(weights, device, &model)?;
     if weights.int8 {
         model.quantize_int8();
         if matches!(model, Lm::Gpt2(_)) {
