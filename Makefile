@@ -96,6 +96,8 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-tokenize/bench/bench.py target/release/banter-tokenize target/bench $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py
 	@echo; echo "## banter-train"
 	$(VENV)/bin/python tools/banter-train/bench/bench.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py target/bench
+	@echo; echo "## Hub families (banter-train and banter-model)"
+	$(VENV)/bin/python tools/banter-train/bench/families.py $(CURDIR) target/bench
 	@echo; echo "## banter-chat"
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-scrape"

@@ -271,6 +271,33 @@ fn gemm_mat(w: &Mat<'_>, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f3
     }
 }
 
+/// Rows of activations up to which [`linear_rows`] serves a product (a generated token is one row).
+pub const LINEAR_ROWS: usize = 4;
+
+/// `x·Wᵀ (+ b)` through [`gemm_rows`] for a few activation rows (`x [.., in]`, `w [out, in]`, fp32 on CPU,
+/// contiguous, no gradient to record): the Hub families' linear layers and head while decoding, where
+/// libtorch's GEMV leaves one core spinning. `None` when it does not apply (libtorch then computes it).
+pub(crate) fn linear_rows(w: &Tensor, b: Option<&Tensor>, x: &Tensor) -> Option<Tensor> {
+    let size = x.size();
+    let k = *size.last()?;
+    let rows = (x.numel() as i64 / k.max(1)) as usize;
+    if rows == 0 || rows > LINEAR_ROWS || w.dim() != 2 || w.size()[1] != k || !no_history(w, x) {
+        return None;
+    }
+    let xc = x.contiguous();
+    let (wf, xf) = (floats(w)?, floats(&xc)?);
+    let bf = match b {
+        Some(b) => Some(floats(b)?),
+        None => None,
+    };
+    let n = w.size()[0] as usize;
+    let mut out = vec![0f32; rows * n];
+    gemm_rows(wf, xf, rows, &mut out, bf);
+    let mut shape = size[..size.len() - 1].to_vec();
+    shape.push(n as i64);
+    Some(Tensor::from_slice(&out).view(shape.as_slice()))
+}
+
 /// `out[m, n] = Σ_k x[m, k]·w[n, k] (+ b[n])` for `rows` activation rows: each weight row is read once
 /// (in blocks of four, kept in L1 while every activation row is dotted with them).
 pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {

@@ -186,12 +186,18 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
     }
     entries.sort_by_key(|e| e.0);
     let mut out = Vec::with_capacity(entries.len());
-    let mut buf = Vec::new();
     for (a, b, name, k, shape) in entries {
         f.seek(SeekFrom::Start(8 + n + a)).map_err(|e| ModelError::io(path, e))?;
-        buf.resize((b - a) as usize, 0);
-        f.read_exact(&mut buf).map_err(|e| ModelError::io(path, e))?;
-        let t = Tensor::f_from_data_size(&buf, &shape, k).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        // Read straight into the tensor's storage: no second buffer of the tensor's size.
+        let t = Tensor::f_empty(shape.as_slice(), (k, Device::Cpu)).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        let nbytes = (b - a) as usize;
+        if nbytes > 0 {
+            #[allow(unsafe_code)]
+            // SAFETY: `t` was just allocated, contiguous on CPU, with `nbytes` bytes (its element count times
+            // its element size, checked against the offsets above); nothing else refers to it yet.
+            let dst = unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut u8, nbytes) };
+            f.read_exact(dst).map_err(|e| ModelError::io(path, e))?;
+        }
         out.push((name, want(t)));
     }
     Ok(out)

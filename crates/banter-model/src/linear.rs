@@ -58,7 +58,10 @@ impl Linear {
                 None => y,
             }
         } else if compute == Kind::Float && x.kind() == Kind::Float {
-            x.linear(&self.w, self.b.as_ref())
+            match crate::decode::linear_rows(&self.w, self.b.as_ref(), x).filter(|_| !train) {
+                Some(y) => y,
+                None => x.linear(&self.w, self.b.as_ref()),
+            }
         } else {
             let xc = if x.kind() == compute { x.shallow_clone() } else { x.to_kind(compute) };
             let b = self.b.as_ref().map(|b| b.to_kind(compute));

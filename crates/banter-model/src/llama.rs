@@ -216,19 +216,21 @@ impl Llama {
             let v = blk.v.forward(&h, ck, train).view([b, t, nkv, hd]).transpose(1, 2);
             let (k, v) = cache.append(i, k, v);
             let rep = nq / nkv;
-            let (k, v) = if rep > 1 {
-                (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
-            } else {
-                (k, v)
-            };
             let y = if c.is_gemma2() || c.window(i).is_some() {
+                let (k, v) = if rep > 1 {
+                    (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
+                } else {
+                    (k, v)
+                };
                 explicit_attention(c, (&q, &k, &v), start, c.window(i), p_drop)
             } else {
+                // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
+                let gqa = rep > 1;
                 match &mask {
                     None => {
-                        Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, false)
+                        Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa)
                     }
-                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, false),
+                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, gqa),
                 }
             };
             let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
@@ -256,7 +258,7 @@ impl Llama {
         let logits = if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
             q.matmul_t(&x)
         } else if ck == Kind::Float && w.kind() == Kind::Float {
-            x.matmul(&w.tr())
+            crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
         } else {
             x.to_kind(ck).matmul(&w.to_kind(ck).tr()).to_kind(Kind::Float)
         };

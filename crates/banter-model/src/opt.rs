@@ -293,7 +293,8 @@ impl Opt {
         if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
             q.matmul_t(&x)
         } else if ck == Kind::Float && x.kind() == Kind::Float && self.embed.kind() == Kind::Float {
-            x.matmul(&self.embed.tr())
+            let w = &self.embed;
+            crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
         } else {
             x.to_kind(ck).matmul(&self.embed.to_kind(ck).tr()).to_kind(Kind::Float)
         }
