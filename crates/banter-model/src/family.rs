@@ -136,3 +136,25 @@ impl<M: CachedLm> crate::generate::Stepper for CachedStepper<'_, M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_grows_in_place_and_keeps_every_token() {
+        let mut cache = LlamaCache::default();
+        let mut want_k: Vec<Tensor> = Vec::new();
+        for step in 0..150 {
+            let t = if step == 0 { 5 } else { 1 + step % 3 };
+            let k = Tensor::randn([1, 2, t, 4], (Kind::Float, Device::Cpu));
+            let v = &k * 2.0;
+            want_k.push(k.shallow_clone());
+            let (gk, gv) = cache.append(0, k, v);
+            cache.advance(t);
+            let all = Tensor::cat(&want_k, 2);
+            assert_eq!(gk.size()[2], cache.len());
+            assert!(gk.equal(&all) && gv.equal(&(&all * 2.0)), "step {step}");
+        }
+    }
+}

@@ -227,9 +227,7 @@ impl Llama {
                 // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
                 let gqa = rep > 1;
                 match &mask {
-                    None => {
-                        Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa)
-                    }
+                    None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa),
                     Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, gqa),
                 }
             };
