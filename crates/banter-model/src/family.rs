@@ -23,10 +23,10 @@ fn write_at(buf: &mut Tensor, len: i64, new: &Tensor) -> Tensor {
         let mut shape = buf.size();
         shape[2] = (2 * (len + t)).max(64);
         let grown = Tensor::empty(shape.as_slice(), (buf.kind(), buf.device()));
-        let _ = grown.narrow(2, 0, len).copy_(&buf.narrow(2, 0, len));
+        grown.narrow(2, 0, len).copy_(&buf.narrow(2, 0, len));
         *buf = grown;
     }
-    let _ = buf.narrow(2, len, t).copy_(new);
+    buf.narrow(2, len, t).copy_(new);
     buf.narrow(2, 0, len + t)
 }
 
