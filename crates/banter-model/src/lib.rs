@@ -1,7 +1,9 @@
-//! banter-model: GPT-2 on LibTorch through `tch`.
+//! banter-model: causal LMs on LibTorch through `tch` — GPT-2, the Llama family and OPT.
 //!
+//! - [`lm`]: [`Lm`], any supported family as the trainer and the chat see it.
 //! - [`config`]: `GPT2Config` (Hugging Face's `config.json`).
 //! - [`gpt2`]: the model, in HF's layout and names, with a KV cache.
+//! - [`llama`], [`opt`]: the Hub families, one file each; [`linear`]: their layers with LoRA.
 //! - [`lora`]: PEFT-compatible LoRA (attach, merge).
 //! - [`io`]: safetensors in and out, HF model directories, PEFT adapters.
 //! - [`optim`]: AdamW with savable state, and the learning-rate schedule.
