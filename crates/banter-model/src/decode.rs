@@ -33,7 +33,7 @@ enum Mat<'a> {
 }
 
 /// An fp32 CPU tensor's elements, borrowed. `None` unless it is contiguous fp32 on CPU.
-fn floats(t: &Tensor) -> Option<&[f32]> {
+pub(crate) fn floats(t: &Tensor) -> Option<&[f32]> {
     if t.device() != Device::Cpu || t.kind() != Kind::Float || !t.is_contiguous() {
         return None;
     }
@@ -46,7 +46,7 @@ fn floats(t: &Tensor) -> Option<&[f32]> {
 
 /// True when autograd would not record a product of `w` and `x` (a result from the Rust kernel has no
 /// history, so the kernel may serve only passes without gradients).
-fn no_history(w: &Tensor, x: &Tensor) -> bool {
+pub(crate) fn no_history(w: &Tensor, x: &Tensor) -> bool {
     if !w.requires_grad() && !x.requires_grad() {
         return true;
     }

@@ -121,12 +121,14 @@ impl<M: CachedLm> crate::generate::Stepper for CachedStepper<'_, M> {
     }
 
     fn step(&mut self, token: u32, logits: &mut Vec<f32>) {
-        // One token: the linear layers run on banter's own kernel (rayon's threads, see
-        // `decode::linear_rows`) and what stays with libtorch is tiny, so libtorch runs it on one thread —
+        // One token: the linear layers run on banter's own kernels (rayon's threads, see
+        // `decode::linear_rows`, `bf16::linear_rows_bf16`) and what stays with libtorch is tiny, so libtorch
+        // runs it on one thread —
         // its idle OpenMP workers would otherwise spin against the kernel's threads (SmolLM2-135M shape,
         // 2-core EPYC: 17.7 → 23 tokens/s). The prompt (`prefill`) keeps every thread for its GEMMs.
         let threads = tch::get_num_threads();
-        let single = threads > 1 && self.compute == Kind::Float && self.model.device() == Device::Cpu;
+        let single =
+            threads > 1 && matches!(self.compute, Kind::Float | Kind::BFloat16) && self.model.device() == Device::Cpu;
         if single {
             tch::set_num_threads(1);
         }

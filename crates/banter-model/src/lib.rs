@@ -12,6 +12,7 @@
 //! This crate (with the binaries that use it: banter-train, banter-chat) is the only one that links
 //! libtorch. See `docs/architecture.md`.
 
+pub mod bf16;
 pub mod config;
 pub mod decode;
 pub mod family;

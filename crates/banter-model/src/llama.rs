@@ -257,6 +257,10 @@ impl Llama {
             q.matmul_t(&x)
         } else if ck == Kind::Float && w.kind() == Kind::Float {
             crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
+        } else if let Some(y) =
+            (!train && w.kind() == Kind::BFloat16).then(|| crate::bf16::linear_rows_bf16(w, None, &x)).flatten()
+        {
+            y
         } else {
             x.to_kind(ck).matmul(&w.to_kind(ck).tr()).to_kind(Kind::Float)
         };

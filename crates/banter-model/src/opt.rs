@@ -295,6 +295,11 @@ impl Opt {
         } else if ck == Kind::Float && x.kind() == Kind::Float && self.embed.kind() == Kind::Float {
             let w = &self.embed;
             crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
+        } else if let Some(y) = (!train && self.embed.kind() == Kind::BFloat16)
+            .then(|| crate::bf16::linear_rows_bf16(&self.embed, None, &x))
+            .flatten()
+        {
+            y
         } else {
             x.to_kind(ck).matmul(&self.embed.to_kind(ck).tr()).to_kind(Kind::Float)
         }
