@@ -12,6 +12,28 @@ use tch::{Device, Kind, Tensor};
 pub struct LlamaCache {
     kv: Vec<(Tensor, Tensor)>,
     len: i64,
+    /// Left padding of each row of a batch (none for one sequence).
+    pads: Vec<i64>,
+}
+
+/// Per-row positions `[B, T]` and the attention mask `[B, 1, T, S]` of `t` new tokens after `start` cached
+/// ones, for a batch whose rows are left-padded by `pads`: a row's positions count from its first real token,
+/// and its tokens see neither its padding nor later tokens. A padding position sees itself only (so no row of
+/// the softmax is empty). `None` when no row is padded.
+pub(crate) fn padded_batch(pads: &[i64], start: i64, t: i64, device: Device) -> Option<(Tensor, Tensor)> {
+    if pads.iter().all(|&p| p == 0) {
+        return None;
+    }
+    let total = start + t;
+    let pads = Tensor::from_slice(pads).to_device(device);
+    let rows = Tensor::arange_start(start, total, (Kind::Int64, device));
+    let pos = (rows.unsqueeze(0) - pads.unsqueeze(1)).clamp_min(0);
+    let cols = Tensor::arange(total, (Kind::Int64, device));
+    let causal = cols.unsqueeze(0).le_tensor(&rows.unsqueeze(1)).unsqueeze(0);
+    let real = cols.unsqueeze(0).ge_tensor(&pads.unsqueeze(1)).unsqueeze(1);
+    let own = cols.unsqueeze(0).eq_tensor(&rows.unsqueeze(1)).unsqueeze(0);
+    let mask = causal.logical_and(&real).logical_or(&own).unsqueeze(1);
+    Some((pos, mask))
 }
 
 /// Writes `new` after the first `len` positions (dim 2) of `buf`, growing it (doubling) when full; returns the
@@ -31,6 +53,16 @@ fn write_at(buf: &mut Tensor, len: i64, new: &Tensor) -> Tensor {
 }
 
 impl LlamaCache {
+    /// An empty cache for a batch whose rows are left-padded by `pads` tokens.
+    pub fn with_left_padding(pads: Vec<i64>) -> Self {
+        LlamaCache { pads, ..LlamaCache::default() }
+    }
+
+    /// Each row's left padding.
+    pub fn pads(&self) -> &[i64] {
+        &self.pads
+    }
+
     /// Tokens cached.
     pub fn len(&self) -> i64 {
         self.len
@@ -82,6 +114,30 @@ pub trait CachedLm {
     fn context(&self) -> usize;
     /// Where the weights are.
     fn device(&self) -> Device;
+}
+
+/// Sampling for a batch of prompts over a [`CachedLm`] in `compute` (left-padded, one cache; see
+/// [`crate::generate::batch_loop`]).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_batch<M: CachedLm>(
+    model: &M,
+    prompts: &[Vec<u32>],
+    s: &crate::generate::Sampling,
+    stop_ids: &[u32],
+    stop_strings: &[String],
+    decode: &dyn Fn(&[u32]) -> String,
+    compute: Kind,
+) -> Vec<crate::generate::Output> {
+    let _g = tch::no_grad_guard();
+    let mut cache: Option<LlamaCache> = None;
+    let device = model.device();
+    crate::generate::batch_loop(prompts, s, model.context(), stop_ids, stop_strings, decode, &mut |ids, b, pads| {
+        let cache = cache.get_or_insert_with(|| LlamaCache::with_left_padding(pads.clone().unwrap_or_default()));
+        let t = ids.len() / b;
+        let ids = Tensor::from_slice(ids).view([b as i64, t as i64]).to_device(device);
+        let last = model.forward_cached(&ids, cache, compute).select(1, -1).to_kind(Kind::Float).to_device(Device::Cpu);
+        (0..b as i64).map(|i| Vec::<f32>::try_from(&last.get(i)).unwrap_or_default()).collect()
+    })
 }
 
 /// Generation over a [`CachedLm`]: the prompt once, then a token at a time through the cache.
@@ -142,6 +198,49 @@ impl<M: CachedLm> crate::generate::Stepper for CachedStepper<'_, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::generate::{Sampling, Stepper, generate_with};
+
+    /// Greedy replies of a batch of prompts of different lengths equal the replies one at a time.
+    fn batch_equals_single<M: CachedLm>(m: &M, what: &str) {
+        let prompts: Vec<Vec<u32>> = vec![vec![5, 9, 3], vec![7; 9], vec![1, 2, 3, 4, 5, 6], vec![11]];
+        let s = Sampling { temperature: 0.0, max_new_tokens: 8, ..Sampling::default() };
+        let none = |_: &[u32]| String::new();
+        let batch = generate_batch(m, &prompts, &s, &[], &[], &none, Kind::Float);
+        for (p, b) in prompts.iter().zip(&batch) {
+            let mut st = CachedStepper::new(m);
+            let one = generate_with(&mut st as &mut dyn Stepper, p, &s, &[], &[], &none, &mut |_| true);
+            assert_eq!(b.ids, one.ids, "{what}: prompt {p:?}");
+        }
+    }
+
+    #[test]
+    fn batched_decoding_of_the_families_equals_one_at_a_time() {
+        tch::manual_seed(7);
+        let base = serde_json::json!({"vocab_size": 40, "hidden_size": 32, "intermediate_size": 48,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64});
+        for extra in [
+            serde_json::json!({"model_type": "llama"}),
+            serde_json::json!({"model_type": "gemma2", "head_dim": 8, "sliding_window": 4, "query_pre_attn_scalar": 8}),
+        ] {
+            let mut cfg = base.clone();
+            cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let m = crate::llama::Llama::new(crate::llama::LlamaConfig::from_value(cfg, "test").unwrap(), Device::Cpu);
+            let _g = tch::no_grad_guard();
+            for v in m.vs.variables().values() {
+                let _ = v.shallow_clone().normal_(0.0, 0.3);
+            }
+            batch_equals_single(&m, extra["model_type"].as_str().unwrap());
+        }
+        let cfg = serde_json::json!({"model_type": "opt", "vocab_size": 40, "hidden_size": 32, "ffn_dim": 48,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64});
+        let m = crate::opt::Opt::new(crate::opt::OptConfig::from_value(cfg, "test").unwrap(), Device::Cpu);
+        let _g = tch::no_grad_guard();
+        for v in m.vs.variables().values() {
+            let _ = v.shallow_clone().normal_(0.0, 0.3);
+        }
+        batch_equals_single(&m, "opt");
+    }
 
     #[test]
     fn the_cache_grows_in_place_and_keeps_every_token() {

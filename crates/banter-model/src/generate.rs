@@ -378,9 +378,36 @@ pub fn generate_batch(
     compute: Kind,
 ) -> Vec<Output> {
     let _g = tch::no_grad_guard();
-    let started = std::time::Instant::now();
     let device: Device = model.device();
     let ctx = model.cfg.n_positions as usize;
+    let pass = Pass { train: false, compute };
+    let mut cache = None;
+    batch_loop(prompts, s, ctx, stop_ids, stop_strings, decode, &mut |ids: &[i64], b: usize, pads: Option<Vec<i64>>| {
+        let cache = cache.get_or_insert_with(|| KvCache::with_left_padding(pads.clone().unwrap_or_default()));
+        let t = ids.len() / b;
+        let ids = Tensor::from_slice(ids).view([b as i64, t as i64]).to_device(device);
+        rows_last_logits(model.forward_last(&ids, Some(cache), pass))
+    })
+}
+
+/// One batched pass for [`batch_loop`]: `(ids, rows, Some(left pads) on the first call)` → each row's last
+/// logits.
+pub type BatchForward<'a> = dyn FnMut(&[i64], usize, Option<Vec<i64>>) -> Vec<Vec<f32>> + 'a;
+
+/// Sampling for a batch of left-padded prompts, whatever the model: `forward(ids, b, pads)` runs `b` rows of
+/// ids (the padded prompts first, with `Some(pads)`, then one token per row) and returns each row's last
+/// logits. Each row stops on its own; finished rows keep feeding a token (ignored) until all are done.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_loop(
+    prompts: &[Vec<u32>],
+    s: &Sampling,
+    ctx: usize,
+    stop_ids: &[u32],
+    stop_strings: &[String],
+    decode: &dyn Fn(&[u32]) -> String,
+    forward: &mut BatchForward<'_>,
+) -> Vec<Output> {
+    let started = std::time::Instant::now();
     let prompts: Vec<&[u32]> = prompts.iter().map(|p| fit_prompt(p, s, ctx)).collect();
     let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
     let b = prompts.len();
@@ -394,10 +421,7 @@ pub fn generate_batch(
         flat.extend(std::iter::repeat_n(0i64, width - p.len()));
         flat.extend(p.iter().map(|&i| i64::from(i)));
     }
-    let mut cache = KvCache::with_left_padding(pads);
-    let pass = Pass { train: false, compute };
-    let ids = Tensor::from_slice(&flat).view([b as i64, width as i64]).to_device(device);
-    let mut logits = rows_last_logits(model.forward_last(&ids, Some(&mut cache), pass));
+    let mut logits = forward(&flat, b, Some(pads));
     let mut rngs: Vec<Rng> = (0..b).map(|_| Rng::new(s.seed)).collect();
     let mut picker = Picker::default();
     let mut contexts: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
@@ -439,8 +463,7 @@ pub fn generate_batch(
         if finish.iter().all(Option::is_some) {
             break;
         }
-        let ids = Tensor::from_slice(&next).view([b as i64, 1]).to_device(device);
-        logits = rows_last_logits(model.forward_last(&ids, Some(&mut cache), pass));
+        logits = forward(&next, b, None);
     }
     let seconds = started.elapsed().as_secs_f64();
     (0..b)

@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
 pub use crate::family::LlamaCache;
-use crate::family::{CachedLm, cached_causal_mask, next_token_loss};
+use crate::family::{CachedLm, cached_causal_mask, next_token_loss, padded_batch};
 use crate::gpt2::Pass;
 use crate::linear::Linear;
 pub use crate::llama_config::{LlamaConfig, RopeScaling};
@@ -77,7 +77,7 @@ fn explicit_attention(
     c: &LlamaConfig,
     (q, k, v): (&Tensor, &Tensor, &Tensor),
     start: i64,
-    window: Option<i64>,
+    (window, pad_mask): (Option<i64>, Option<&Tensor>),
     dropout: f64,
 ) -> Tensor {
     let (t, total) = (q.size()[2], k.size()[2]);
@@ -92,6 +92,9 @@ fn explicit_attention(
     let mut allowed = cols.le_tensor(&rows);
     if let Some(w) = window {
         allowed = allowed.logical_and(&(&rows - &cols).lt(w));
+    }
+    if let Some(m) = pad_mask {
+        allowed = allowed.logical_and(m);
     }
     let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
     s.softmax(-1, Kind::Float).dropout(dropout, dropout > 0.0).to_kind(v.kind()).matmul(v)
@@ -194,13 +197,19 @@ impl Llama {
         let device = ids.device();
         let start = cache.len();
         let inv = &self.inv_freq;
-        let pos = Tensor::arange_start(start, start + t, (Kind::Float, device));
-        let freqs = pos.unsqueeze(1) * inv.unsqueeze(0);
-        let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        let (cos, sin) = (emb.cos().view([1, 1, t, hd]), emb.sin().view([1, 1, t, hd]));
+        // A left-padded batch: per-row positions and a mask without the padding.
+        let batch = padded_batch(cache.pads(), start, t, device);
+        let pos = match &batch {
+            Some((p, _)) => p.to_kind(Kind::Float),
+            None => Tensor::arange_start(start, start + t, (Kind::Float, device)).unsqueeze(0),
+        };
+        let freqs = pos.unsqueeze(-1) * inv.view([1, 1, -1]);
+        let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
+        let (cos, sin) = (emb.cos(), emb.sin());
         let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
         // New token i sees every cached token and the new ones up to itself.
-        let mask = cached_causal_mask(start, t, device);
+        let pad_mask = batch.map(|(_, m)| m);
+        let mask = pad_mask.as_ref().map(|m| m.shallow_clone()).or_else(|| cached_causal_mask(start, t, device));
         let g = c.is_gemma();
         // The residual stream stays fp32 whatever the weights' dtype.
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
@@ -222,7 +231,7 @@ impl Llama {
                 } else {
                     (k, v)
                 };
-                explicit_attention(c, (&q, &k, &v), start, c.window(i), p_drop)
+                explicit_attention(c, (&q, &k, &v), start, (c.window(i), pad_mask.as_ref()), p_drop)
             } else {
                 // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
                 let gqa = rep > 1;

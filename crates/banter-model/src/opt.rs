@@ -11,7 +11,7 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
-use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss};
+use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss, padded_batch};
 use crate::gpt2::Pass;
 use crate::linear::Linear;
 use crate::lora::LoraConfig;
@@ -249,9 +249,15 @@ impl Opt {
             x = p.forward(&x, ck, train).to_kind(Kind::Float);
         }
         // OPT's learned positions start at row 2.
-        let pos = Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device()));
-        let mask = cached_causal_mask(start, t, ids.device());
-        x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false).unsqueeze(0);
+        // A left-padded batch counts each row's positions from its first real token and masks its padding.
+        let (pos, mask) = match padded_batch(cache.pads(), start, t, ids.device()) {
+            Some((pos, mask)) => (pos + 2, Some(mask)),
+            None => (
+                Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device())).unsqueeze(0),
+                cached_causal_mask(start, t, ids.device()),
+            ),
+        };
+        x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false);
         let act = |h: Tensor| if c.activation_function == "relu" { h.relu() } else { h.gelu("none") };
         let pre = c.do_layer_norm_before;
         for (i, blk) in self.blocks.iter().enumerate() {

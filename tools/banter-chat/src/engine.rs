@@ -213,8 +213,24 @@ impl Engine {
             Lm::Gpt2(m) => {
                 generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
             }
-            // Other families decode one conversation at a time.
-            _ => prompts.iter().map(|p| self.run(p, s, &self.stop_ids, &stops, &mut |_| true)).collect(),
+            Lm::Llama(m) => banter_model::family::generate_batch(
+                m,
+                &prompts,
+                s,
+                &self.stop_ids,
+                &stops,
+                &|i| self.decode(i),
+                self.compute,
+            ),
+            Lm::Opt(m) => banter_model::family::generate_batch(
+                m,
+                &prompts,
+                s,
+                &self.stop_ids,
+                &stops,
+                &|i| self.decode(i),
+                self.compute,
+            ),
         };
         outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o }).collect()
     }
