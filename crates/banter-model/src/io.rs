@@ -148,6 +148,7 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
     use std::io::{Read, Seek, SeekFrom};
     let bad = |m: String| ModelError::Format(format!("{}: {m}", path.display()));
     let mut f = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let file_len = f.metadata().map_err(|e| ModelError::io(path, e))?.len();
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|e| ModelError::io(path, e))?;
     let n = u64::from_le_bytes(len);
@@ -181,6 +182,9 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
         };
         if b < a || (b - a) != shape.iter().product::<i64>().max(0) as u64 * elt {
             return Err(bad(format!("tensor {name}: data_offsets do not match shape {shape:?}")));
+        }
+        if 8 + n + b > file_len {
+            return Err(bad(format!("tensor {name}: data_offsets run past the end of the file")));
         }
         entries.push((a, b, name.clone(), kind, shape));
     }
@@ -245,23 +249,34 @@ pub(crate) fn assign(vs: &tch::nn::VarStore, loaded: &HashMap<String, Tensor>, d
         }
     }
     if !missing.is_empty() {
-        missing.sort();
-        return Err(ModelError::Format(format!(
-            "{}: {} weight(s) missing, e.g. {}",
-            dir.display(),
-            missing.len(),
-            missing.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(missing_weights(dir, missing));
     }
-    let extra: Vec<&String> = loaded.keys().filter(|k| !vars.contains_key(*k)).collect();
+    let extra: Vec<String> = loaded.keys().filter(|k| !vars.contains_key(*k)).cloned().collect();
     if !extra.is_empty() {
-        return Err(ModelError::Format(format!(
-            "{}: unexpected weight(s) for this model type, e.g. {}",
-            dir.display(),
-            extra.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        )));
+        return Err(unexpected_weights(dir, extra));
     }
     Ok(())
+}
+
+/// The error for weights a checkpoint lacks, naming a few.
+pub(crate) fn missing_weights(dir: &Path, mut names: Vec<String>) -> ModelError {
+    names.sort();
+    ModelError::Format(format!(
+        "{}: {} weight(s) missing, e.g. {}",
+        dir.display(),
+        names.len(),
+        names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// The error for weights a checkpoint has that the model does not, naming a few.
+pub(crate) fn unexpected_weights(dir: &Path, mut names: Vec<String>) -> ModelError {
+    names.sort();
+    ModelError::Format(format!(
+        "{}: unexpected weight(s) for this model type, e.g. {}",
+        dir.display(),
+        names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// Saves the base model (`config.json` + `model.safetensors`) in Hugging Face's layout.
@@ -294,6 +309,38 @@ pub fn save_adapter(model: &Gpt2, dir: &Path, base: &str, extra: &[(String, Tens
     write_safetensors(&tensors, &dir.join("adapter_model.safetensors"))?;
     let modules: Option<Vec<String>> = (!extra.is_empty()).then(|| vec!["wte".to_string()]);
     write_json(&dir.join("adapter_config.json"), &cfg.to_peft_json(base, modules))
+}
+
+/// Copies an adapter file's tensors (`by_name`, PEFT names without `.default`) into the attached LoRA
+/// variables; a missing, misshapen or unexpected tensor is an error naming it.
+pub(crate) fn copy_adapter(
+    vars: &HashMap<String, Tensor>,
+    by_name: &HashMap<String, Tensor>,
+    file: &Path,
+) -> Result<(), ModelError> {
+    let _g = tch::no_grad_guard();
+    for (name, var) in vars.iter() {
+        let t =
+            by_name.get(name).ok_or_else(|| ModelError::Format(format!("{}: {name} is missing", file.display())))?;
+        if t.size() != var.size() {
+            return Err(ModelError::Format(format!(
+                "{}: {name} has shape {:?}, expected {:?}",
+                file.display(),
+                t.size(),
+                var.size()
+            )));
+        }
+        var.shallow_clone().copy_(t);
+    }
+    let unknown: Vec<&String> = by_name.keys().filter(|k| !vars.contains_key(*k)).collect();
+    if !unknown.is_empty() {
+        return Err(ModelError::Format(format!(
+            "{}: unexpected tensors, e.g. {:?}",
+            file.display(),
+            unknown.iter().take(2).collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
 }
 
 /// Loads a PEFT LoRA adapter onto a model (attaching fresh layers, then copying the weights). Keys are
@@ -332,31 +379,7 @@ pub fn load_adapter(model: &mut Gpt2, dir: &Path) -> Result<LoraConfig, ModelErr
     }
     lora::attach(model, &LoraConfig { dropout: cfg.dropout, ..cfg.clone() });
     let vs = model.lora_vs.as_ref().expect("attached");
-    let vars = vs.variables();
-    let _g = tch::no_grad_guard();
-    let mut matched = 0;
-    for (name, var) in vars.iter() {
-        let t =
-            by_name.get(name).ok_or_else(|| ModelError::Format(format!("{}: {name} is missing", file.display())))?;
-        if t.size() != var.size() {
-            return Err(ModelError::Format(format!(
-                "{}: {name} has shape {:?}, expected {:?}",
-                file.display(),
-                t.size(),
-                var.size()
-            )));
-        }
-        var.shallow_clone().copy_(t);
-        matched += 1;
-    }
-    if matched != by_name.len() {
-        let unknown: Vec<&String> = by_name.keys().filter(|k| !vars.contains_key(*k)).collect();
-        return Err(ModelError::Format(format!(
-            "{}: unexpected tensors, e.g. {:?}",
-            file.display(),
-            unknown.iter().take(2).collect::<Vec<_>>()
-        )));
-    }
+    copy_adapter(&vs.variables(), &by_name, &file)?;
     Ok(cfg)
 }
 

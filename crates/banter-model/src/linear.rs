@@ -58,7 +58,7 @@ impl Linear {
                 None => y,
             }
         } else if compute == Kind::Float && x.kind() == Kind::Float {
-            match crate::decode::linear_rows(&self.w, self.b.as_ref(), x).filter(|_| !train) {
+            match (!train).then(|| crate::decode::linear_rows(&self.w, self.b.as_ref(), x)).flatten() {
                 Some(y) => y,
                 None => x.linear(&self.w, self.b.as_ref()),
             }

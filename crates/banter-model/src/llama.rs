@@ -265,7 +265,7 @@ impl Llama {
         let logits = if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
             q.matmul_t(&x)
         } else if ck == Kind::Float && w.kind() == Kind::Float {
-            crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
+            (!train).then(|| crate::decode::linear_rows(w, None, &x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
         } else if let Some(y) =
             (!train && w.kind() == Kind::BFloat16).then(|| crate::bf16::linear_rows_bf16(w, None, &x)).flatten()
         {

@@ -89,11 +89,4 @@ impl Lm {
             Lm::Opt(m) => Box::new(crate::family::CachedStepper::with_compute(m, compute)),
         }
     }
-
-    /// The width of the last hidden state and the vocabulary: the decode step's largest product.
-    pub fn head_shape(&self) -> (i64, i64) {
-        let m = self.token_matrices();
-        let width = m.last().map_or(0, |(_, w)| w.size()[1]);
-        (width, self.vocab_size())
-    }
 }

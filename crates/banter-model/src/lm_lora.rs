@@ -156,25 +156,7 @@ impl Lm {
                 cfg.targets
             )));
         }
-        let vars = self.lora_vs().expect("attached").variables();
-        let _g = tch::no_grad_guard();
-        for (name, var) in vars.iter() {
-            let t = by_name
-                .get(name)
-                .ok_or_else(|| ModelError::Format(format!("{}: {name} is missing", file.display())))?;
-            if t.size() != var.size() {
-                return Err(ModelError::Format(format!(
-                    "{}: {name} has shape {:?}, expected {:?}",
-                    file.display(),
-                    t.size(),
-                    var.size()
-                )));
-            }
-            var.shallow_clone().copy_(t);
-        }
-        if let Some(k) = by_name.keys().find(|k| !vars.contains_key(*k)) {
-            return Err(ModelError::Format(format!("{}: unexpected tensor {k} for this model", file.display())));
-        }
+        io::copy_adapter(&self.lora_vs().expect("attached").variables(), &by_name, &file)?;
         Ok(cfg)
     }
 }

@@ -300,7 +300,7 @@ impl Opt {
             q.matmul_t(&x)
         } else if ck == Kind::Float && x.kind() == Kind::Float && self.embed.kind() == Kind::Float {
             let w = &self.embed;
-            crate::decode::linear_rows(w, None, &x).filter(|_| !train).unwrap_or_else(|| x.matmul(&w.tr()))
+            (!train).then(|| crate::decode::linear_rows(w, None, &x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
         } else if let Some(y) = (!train && self.embed.kind() == Kind::BFloat16)
             .then(|| crate::bf16::linear_rows_bf16(&self.embed, None, &x))
             .flatten()

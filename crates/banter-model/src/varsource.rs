@@ -56,24 +56,13 @@ impl VarSource {
         if let Some(m) = self.misshapen.borrow().first() {
             return Err(ModelError::Format(format!("{}: {m}", dir.display())));
         }
-        let mut missing = self.missing.take();
+        let missing = self.missing.take();
         if !missing.is_empty() {
-            missing.sort();
-            return Err(ModelError::Format(format!(
-                "{}: {} weight(s) missing, e.g. {}",
-                dir.display(),
-                missing.len(),
-                missing.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(crate::io::missing_weights(dir, missing));
         }
-        let mut extra: Vec<String> = self.loaded.map(|m| m.into_inner().into_keys().collect()).unwrap_or_default();
+        let extra: Vec<String> = self.loaded.map(|m| m.into_inner().into_keys().collect()).unwrap_or_default();
         if !extra.is_empty() {
-            extra.sort();
-            return Err(ModelError::Format(format!(
-                "{}: unexpected weight(s) for this model type, e.g. {}",
-                dir.display(),
-                extra.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(crate::io::unexpected_weights(dir, extra));
         }
         Ok(())
     }
