@@ -184,7 +184,16 @@ pub fn resolve(arg: PrecisionArg, device: Device) -> Result<Decision, PrecisionE
 }
 
 /// The end of a CPU probe: bf16 is kept only when it was faster (by ≥ 10%) and the loss agrees (within 1%).
-pub fn decide_cpu(native: &Decision, fp32_secs: f64, bf16_secs: f64, fp32_loss: f64, bf16_loss: f64) -> Decision {
+/// A probe whose fp32 time is under `floor_secs` measured call overhead, not arithmetic: a model that small
+/// stays in fp32, so the choice (and the numbers) do not flip with the machine's load from run to run.
+pub fn decide_cpu(
+    native: &Decision,
+    fp32_secs: f64,
+    bf16_secs: f64,
+    fp32_loss: f64,
+    bf16_loss: f64,
+    floor_secs: f64,
+) -> Decision {
     let rel = ((fp32_loss - bf16_loss) / fp32_loss).abs();
     let speed = fp32_secs / bf16_secs.max(1e-12);
     let facts = format!(
@@ -196,6 +205,8 @@ pub fn decide_cpu(native: &Decision, fp32_secs: f64, bf16_secs: f64, fp32_loss: 
     );
     let (precision, verdict) = if !rel.is_finite() || rel >= 0.01 {
         (Precision::Fp32, "the losses disagree")
+    } else if fp32_secs < floor_secs {
+        (Precision::Fp32, "the model is too small for bf16 to pay")
     } else if speed < 1.1 {
         (Precision::Fp32, "bf16 is not faster here")
     } else {
@@ -264,12 +275,16 @@ mod tests {
         let d = hardware(PrecisionArg::Auto, Device::Cpu, SPR, None).unwrap();
         assert_eq!((d.precision, d.needs_probe), (Precision::Bf16, true));
         assert!(d.reason.contains("avx512_bf16, amx_bf16"), "{}", d.reason);
-        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, 2.001).precision, Precision::Bf16);
-        let slow = decide_cpu(&d, 1.0, 1.2, 2.0, 2.001);
+        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, 2.001, 0.01).precision, Precision::Bf16);
+        let slow = decide_cpu(&d, 1.0, 1.2, 2.0, 2.001, 0.01);
         assert_eq!(slow.precision, Precision::Fp32);
         assert!(slow.reason.contains("not faster"), "{}", slow.reason);
-        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, 2.2).precision, Precision::Fp32);
-        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, f64::NAN).precision, Precision::Fp32);
+        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, 2.2, 0.01).precision, Precision::Fp32);
+        assert_eq!(decide_cpu(&d, 1.0, 0.5, 2.0, f64::NAN, 0.01).precision, Precision::Fp32);
+        // Faster by half, but in microseconds: noise, so fp32.
+        let tiny = decide_cpu(&d, 0.002, 0.001, 2.0, 2.001, 0.01);
+        assert_eq!(tiny.precision, Precision::Fp32);
+        assert!(tiny.reason.contains("too small"), "{}", tiny.reason);
         // Arm's flag.
         assert!(hardware(PrecisionArg::Auto, Device::Cpu, "fp asimd bf16 i8mm", None).unwrap().needs_probe);
     }

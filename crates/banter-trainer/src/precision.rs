@@ -13,6 +13,10 @@ use tch::{Device, Kind};
 
 use crate::data::{self, Blocks};
 
+/// A training step faster than this (in fp32) is mostly call overhead: bf16 cannot pay there, and a probe
+/// that short would decide by the machine's load.
+const PROBE_FLOOR_SECS: f64 = 0.010;
+
 /// Seconds per forward + backward step and the loss, best of `reps` after one warm-up.
 fn time_steps(model: &Lm, opt: &mut AdamW, block: &[&Block], pad: u32, device: Device, kind: Kind) -> (f64, f64) {
     let (ids, labels, _) = data::batch(block, pad, device);
@@ -50,7 +54,7 @@ pub fn choose(
     let first = first.as_slice();
     let (t32, l32) = time_steps(model, opt, first, pad, device, Kind::Float);
     let (t16, l16) = time_steps(model, opt, first, pad, device, Kind::BFloat16);
-    Ok(precision::decide_cpu(&d, t32, t16, l32, l16))
+    Ok(precision::decide_cpu(&d, t32, t16, l32, l16, PROBE_FLOOR_SECS))
 }
 
 /// The `Pass` compute kind and whether CUDA fp16 autocast wraps the passes.

@@ -81,8 +81,9 @@ fn choose(w: Weights, device: Device, head: (i64, i64)) -> anyhow::Result<(Kind,
     let d = if d.needs_probe {
         let (k, n) = head;
         let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
-        // A matmul probe has no loss to compare: pass equal losses so only the speed decides.
-        precision::decide_cpu(&d, t32, t16, 1.0, 1.0)
+        // A matmul probe has no loss to compare: pass equal losses so only the speed decides. A head
+        // product under 0.2 ms measures call overhead, not bandwidth: such a model stays in fp32.
+        precision::decide_cpu(&d, t32, t16, 1.0, 1.0, 200e-6)
     } else {
         d
     };

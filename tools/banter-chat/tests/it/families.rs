@@ -58,6 +58,8 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
                 .arg("--model")
                 .arg(&model)
                 .args(&extra)
+                // Compared with transformers in fp32 (`auto` may choose bf16 where the CPU has it).
+                .args(["--precision", "fp32"])
                 .args(["--prompt", "where are you?", "--temperature", "0", "--max-new-tokens", "8", "-v"])
                 .output()
                 .unwrap();

@@ -24,7 +24,18 @@ fn one_shot_prints_the_reply_only_and_is_seeded() {
 #[test]
 fn greedy_output_equals_transformers_generate() {
     let Some(py) = python() else { return };
-    let ours = run(&["--raw", "--prompt", "at home", "--temperature", "0", "--max-new-tokens", "20", "-q"]);
+    let ours = run(&[
+        "--raw",
+        "--precision",
+        "fp32",
+        "--prompt",
+        "at home",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "20",
+        "-q",
+    ]);
     let script = "import sys, torch\n\
         from transformers import AutoModelForCausalLM, AutoTokenizer\n\
         m = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval(); t = AutoTokenizer.from_pretrained(sys.argv[1])\n\

@@ -63,6 +63,8 @@ fn families() -> Vec<(&'static str, Value)> {
 fn train(tok: &Path, blocks: &Path, out: &Path, args: &[&str]) -> Value {
     let o = bin()
         .args(["--max-steps", "20", "--batch-size", "4", "--lr", "1e-2", "--eval-every", "20", "--json", "-q"])
+        // The losses are compared with transformers in fp32; `auto` may pick bf16 on a CPU that has it.
+        .args(["--precision", "fp32"])
         .arg("--tokenizer")
         .arg(tok)
         .arg("--val-file")
