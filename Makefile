@@ -102,6 +102,9 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
+	$(CARGO) build --release --locked -p banter-scrape --example candidates
+	$(VENV)/bin/python tools/banter-scrape/bench/extraction.py target/release/banter-scrape \
+	  target/release/examples/candidates $(SHARED)/data/extraction/article-extraction-benchmark.tar.xz target/bench
 
 # The parsers' property tests with many cases (`make test` runs them with proptest's default 256).
 FUZZ_CASES ?= 20000

@@ -66,7 +66,7 @@ PY
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$PORT_FILE" ] && break; sleep 0.1; done
-"$BIN/banter-scrape" crawl "http://127.0.0.1:$(cat "$PORT_FILE")/" --allow-private --delay 0 --max-pages 20 -o "$OUT/docs.jsonl"
+"$BIN/banter-scrape" crawl "http://127.0.0.1:$(cat "$PORT_FILE")/" --allow-private --allow-partial --delay 0 --max-pages 20 -o "$OUT/docs.jsonl"
 "$BIN/banter-scrape" to-samples "$OUT/docs.jsonl" --mode pairs --seed 42 -o "$OUT/web-samples.jsonl"
 "$BIN/banter-validate" "$OUT/web-samples.jsonl" --min-score 0 --examples 2
 done_stage

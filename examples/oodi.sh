@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 serve_dir testdata/scrape/site
 say "scrape the (local) forum and pages into docs"
-banter-scrape crawl "http://127.0.0.1:$PORT/" --allow-private --delay 0 --max-pages 10 -q -o "$WORK/docs.jsonl"
+banter-scrape crawl "http://127.0.0.1:$PORT/" --allow-private --allow-partial --delay 0 --max-pages 10 -q -o "$WORK/docs.jsonl"
 say "docs → seed samples with Oodi's persona header"
 banter-scrape to-samples "$WORK/docs.jsonl" --chunk-chars 400 --overlap 50 --system "You are Oodi, a friendly tea expert." -q -o "$WORK/seed.jsonl"
 say "tokenizer + a small model"

@@ -203,10 +203,12 @@ impl ChatTemplate {
         let Style::Jinja { source, bos_token, eos_token, .. } = &self.style else { return None };
         Some(LAST.with(|last| {
             let mut last = last.borrow_mut();
-            if let Some((s, b, e, j)) = last.as_ref() {
-                if s == source && b == bos_token && e == eos_token {
-                    return Ok(j.clone());
-                }
+            if let Some((s, b, e, j)) = last.as_ref()
+                && s == source
+                && b == bos_token
+                && e == eos_token
+            {
+                return Ok(j.clone());
             }
             let j = std::rc::Rc::new(crate::jinja::Jinja::new(source, bos_token, eos_token)?);
             *last = Some((source.clone(), bos_token.clone(), eos_token.clone(), j.clone()));
@@ -252,10 +254,10 @@ impl ChatTemplate {
         if sorted.len() != tokens.len() {
             return Err(Error::Template("chat template markers must be distinct".into()));
         }
-        if let Style::Speakers { max_speakers, .. } = self.style {
-            if !(1..=26).contains(&max_speakers) {
-                return Err(Error::Template("max_speakers must be between 1 and 26".into()));
-            }
+        if let Style::Speakers { max_speakers, .. } = self.style
+            && !(1..=26).contains(&max_speakers)
+        {
+            return Err(Error::Template("max_speakers must be between 1 and 26".into()));
         }
         Ok(())
     }
@@ -395,11 +397,11 @@ impl ChatTemplate {
                         r.push_loss(&t.content);
                         r.push_loss(end);
                     } else {
-                        if t.role == Role::User {
-                            if let Some(name) = t.name.as_deref().filter(|n| !n.is_empty()) {
-                                r.push(name);
-                                r.push(": ");
-                            }
+                        if t.role == Role::User
+                            && let Some(name) = t.name.as_deref().filter(|n| !n.is_empty())
+                        {
+                            r.push(name);
+                            r.push(": ");
                         }
                         r.push(&t.content);
                         r.push(end);

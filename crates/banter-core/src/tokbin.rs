@@ -116,7 +116,7 @@ impl TokBinWriter {
             };
             r.map_err(|e| Error::io("binary token output", e))?;
             let t = self.tokens as usize;
-            if t % 8 == 0 {
+            if t.is_multiple_of(8) {
                 self.mask.push(0);
             }
             if label != IGNORE_INDEX {

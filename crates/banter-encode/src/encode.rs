@@ -235,7 +235,7 @@ mod tests {
         let mut i = 0usize;
         while text.len() < 3 * PIECE_BYTES + 123 {
             text.push_str(words[i % words.len()]);
-            text.push(if i % 7 == 0 { '\n' } else { ' ' });
+            text.push(if i.is_multiple_of(7) { '\n' } else { ' ' });
             i = i.wrapping_mul(31).wrapping_add(17) % 1009;
         }
         let whole = t.inner.encode(text.as_str(), false).unwrap();

@@ -22,10 +22,10 @@ pub fn resolve_template(arg: Option<&str>, tokenizer: &Path) -> Result<ChatTempl
     if let Some(stored) = tok::resolve(tokenizer).1 {
         return ChatTemplate::load(&stored);
     }
-    if tokenizer.is_dir() {
-        if let Some(t) = ChatTemplate::from_hf_dir(tokenizer)? {
-            return Ok(t);
-        }
+    if tokenizer.is_dir()
+        && let Some(t) = ChatTemplate::from_hf_dir(tokenizer)?
+    {
+        return Ok(t);
     }
     Ok(ChatTemplate::chatml())
 }

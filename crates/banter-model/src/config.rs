@@ -138,10 +138,10 @@ impl Gpt2Config {
 
     /// A config from JSON (`source` names it in errors; other model types are refused).
     pub fn from_value(v: serde_json::Value, source: &str) -> Result<Self, ModelError> {
-        if let Some(t) = v.get("model_type").and_then(|t| t.as_str()) {
-            if t != "gpt2" {
-                return Err(ModelError::Config(format!("{source}: model_type \"{t}\": banter trains GPT-2 models")));
-            }
+        if let Some(t) = v.get("model_type").and_then(|t| t.as_str())
+            && t != "gpt2"
+        {
+            return Err(ModelError::Config(format!("{source}: model_type \"{t}\": banter trains GPT-2 models")));
         }
         let c: Gpt2Config = serde_json::from_value(v).map_err(|e| ModelError::Config(format!("{source}: {e}")))?;
         c.validate()?;

@@ -86,11 +86,12 @@ impl KvCache {
                 Tensor::empty(shape.as_slice(), (k.kind(), k.device())),
                 Tensor::empty(shape.as_slice(), (v.kind(), v.device())),
             );
-            if let Some((ok, ov)) = self.layers.get(li) {
-                if self.len > 0 && ok.kind() == k.kind() {
-                    nk.narrow(2, 0, self.len).copy_(&ok.narrow(2, 0, self.len));
-                    nv.narrow(2, 0, self.len).copy_(&ov.narrow(2, 0, self.len));
-                }
+            if let Some((ok, ov)) = self.layers.get(li)
+                && self.len > 0
+                && ok.kind() == k.kind()
+            {
+                nk.narrow(2, 0, self.len).copy_(&ok.narrow(2, 0, self.len));
+                nv.narrow(2, 0, self.len).copy_(&ov.narrow(2, 0, self.len));
             }
             self.raw.clear();
             if li < self.layers.len() {

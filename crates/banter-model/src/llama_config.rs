@@ -175,10 +175,10 @@ impl LlamaConfig {
         if c.num_attention_heads <= 0 || c.num_attention_heads % c.kv_heads() != 0 {
             return bad("num_attention_heads must be a positive multiple of num_key_value_heads".into());
         }
-        if let Some(s) = &c.rope_scaling {
-            if !matches!(s.rope_type.as_str(), "default" | "linear" | "llama3") {
-                return bad(format!("rope_scaling type {:?} is not supported (default, linear, llama3)", s.rope_type));
-            }
+        if let Some(s) = &c.rope_scaling
+            && !matches!(s.rope_type.as_str(), "default" | "linear" | "llama3")
+        {
+            return bad(format!("rope_scaling type {:?} is not supported (default, linear, llama3)", s.rope_type));
         }
         Ok(c)
     }
@@ -201,7 +201,7 @@ impl LlamaConfig {
         }
         let sliding = match &self.layer_types {
             Some(t) => t.get(i).is_some_and(|x| x == "sliding_attention"),
-            None => i % 2 == 0,
+            None => i.is_multiple_of(2),
         };
         sliding.then_some(self.sliding_window.unwrap_or(4096))
     }

@@ -53,17 +53,16 @@ impl Judge {
     /// Adds the `duplicate`/`near-duplicate` finding to `a` when an earlier sample matches; `at` names
     /// the earlier sample in the message.
     pub fn add_duplicates(&mut self, a: &mut Assessed, here: Origin, at: impl Fn(Origin) -> String) {
-        if let Some(k) = a.exact {
-            if let Some(o) = self.index.exact(k, here) {
-                a.findings.push(Finding::new(CheckId::Duplicate, format!("same as {}", at(o))));
-            }
+        if let Some(k) = a.exact
+            && let Some(o) = self.index.exact(k, here)
+        {
+            a.findings.push(Finding::new(CheckId::Duplicate, format!("same as {}", at(o))));
         }
-        if let Some(b) = &a.bands {
-            if !a.findings.iter().any(|f| f.check == CheckId::Duplicate) {
-                if let Some(o) = self.index.near(b, here) {
-                    a.findings.push(Finding::new(CheckId::NearDuplicate, format!("nearly the same as {}", at(o))));
-                }
-            }
+        if let Some(b) = &a.bands
+            && !a.findings.iter().any(|f| f.check == CheckId::Duplicate)
+            && let Some(o) = self.index.near(b, here)
+        {
+            a.findings.push(Finding::new(CheckId::NearDuplicate, format!("nearly the same as {}", at(o))));
         }
     }
 }

@@ -67,12 +67,13 @@ pub fn error(status: u16, kind: &str, msg: impl Into<String>) -> Answer {
 /// Answers a request (blocking while the model generates).
 pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
     let (method, path) = (req.method, req.path);
-    if path != "/" && path != "/health" {
-        if let Some(key) = &ctx.key {
-            let ok = req.authorization.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|k| k.trim() == key);
-            if !ok {
-                return error(401, "authentication_error", "missing or wrong API key (Authorization: Bearer …)");
-            }
+    if path != "/"
+        && path != "/health"
+        && let Some(key) = &ctx.key
+    {
+        let ok = req.authorization.and_then(|h| h.strip_prefix("Bearer ")).is_some_and(|k| k.trim() == key);
+        if !ok {
+            return error(401, "authentication_error", "missing or wrong API key (Authorization: Bearer …)");
         }
     }
     match (method, path) {

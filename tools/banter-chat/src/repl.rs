@@ -51,10 +51,10 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
     let mut s =
         Session { engine, cli, sampling, learner, system: cli.chat.system.clone(), history: Vec::new(), turn_no: 0 };
     loop {
-        if let Some(l) = &s.learner {
-            if let Some(msg) = l.poll_swap(&mut s.engine) {
-                eprintln!("{msg}");
-            }
+        if let Some(l) = &s.learner
+            && let Some(msg) = l.poll_swap(&mut s.engine)
+        {
+            eprintln!("{msg}");
         }
         if !cli.common.quiet {
             eprint!("you> ");

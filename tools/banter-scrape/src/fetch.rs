@@ -117,10 +117,10 @@ impl Fetcher {
     fn wait_turn(&mut self, url: &Url) {
         let key = Self::host_key(url);
         let mut delay = self.settings.delay;
-        if let Some(RobotsRule::Rules(r)) = self.robots.get(&key) {
-            if let Some(d) = r.delay {
-                delay = delay.max(Duration::from_secs_f32(d.max(0.0)).min(self.settings.max_wait));
-            }
+        if let Some(RobotsRule::Rules(r)) = self.robots.get(&key)
+            && let Some(d) = r.delay
+        {
+            delay = delay.max(Duration::from_secs_f32(d.max(0.0)).min(self.settings.max_wait));
         }
         if let Some(last) = self.last.get(&key) {
             let until = *last + delay;

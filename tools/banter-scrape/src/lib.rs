@@ -3,12 +3,14 @@
 
 pub mod address;
 pub mod extract;
+mod extract_cmd;
 pub mod fetch;
 mod pages;
 pub mod samples;
 mod to_samples;
 mod wikipedia;
 
+pub use extract_cmd::ExtractArgs;
 pub use pages::{CrawlArgs, FetchArgs};
 pub use to_samples::{Mode, SamplesArgs};
 pub use wikipedia::WikiArgs;
@@ -31,11 +33,12 @@ Examples:
   banter-scrape fetch https://example.org/a https://example.org/b -o docs.jsonl
   banter-scrape crawl https://example.org/docs --max-pages 50 --max-depth 2 --include '/docs/' -o docs.jsonl
   banter-scrape wikipedia --random 100 --lang fa -o wiki.jsonl
+  banter-scrape extract saved-pages/ -o docs.jsonl      # a folder of saved .html (and .txt) files
   banter-scrape to-samples docs.jsonl --mode pairs --seed 42 | banter-validate - -o pairs.jsonl
   banter-scrape to-samples docs.jsonl --chunk-chars 1500 --system 'You are Oodi, a Persian assistant.'
 
-Exit codes: 0 at least one page fetched; 2 usage; 3 bad docs input; 4 nothing could be fetched; 130 interrupted
-(what was fetched is kept).";
+Exit codes: 0 every page gave text; 1 some pages failed or gave no text (the rest is written; --allow-partial
+makes this 0); 2 usage; 3 bad docs input; 4 no page gave text; 130 interrupted (what was fetched is kept).";
 
 /// Fetch web pages and random Wikipedia articles, extract clean text, turn docs into samples.
 #[derive(Debug, Parser)]
@@ -54,6 +57,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Crawl a site breadth-first from a start URL.
     Crawl(CrawlArgs),
+    /// Extract the main text of saved HTML pages (files, folders, or `-`); `.txt` files are read as docs.
+    Extract(ExtractArgs),
     /// Random Wikipedia articles through the MediaWiki API.
     Wikipedia(WikiArgs),
     /// Docs JSONL → samples JSONL (text chunks or prompt/answer pairs).
@@ -88,6 +93,9 @@ pub struct NetArgs {
     /// Write docs here (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Exit 0 when some pages fail or give no text (exit 1 by default; the rest is written either way).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 impl NetArgs {
@@ -118,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Fetch(a) => pages::fetch(a, &cli.common),
         Command::Crawl(a) => pages::crawl(a, &cli.common),
+        Command::Extract(a) => extract_cmd::run(a, &cli.common),
         Command::Wikipedia(a) => wikipedia::run(a, &cli.common),
         Command::ToSamples(a) => to_samples::run(a, &cli.common),
     }
@@ -129,18 +138,39 @@ pub(crate) struct Collector {
     fetched: u64,
     failures: Vec<Failure>,
     started: Instant,
+    allow_partial: bool,
 }
+
+/// The reason recorded for a page in which no extractor found text.
+pub(crate) const NO_TEXT: &str = "no main text found";
 
 impl Collector {
     pub(crate) fn new(net: &NetArgs, common: &CommonArgs) -> anyhow::Result<Self> {
-        common.require_data_file(net.output.as_deref(), "docs")?;
+        Self::to(net.output.as_deref(), net.allow_partial, common)
+    }
+
+    /// A collector writing to `output` (stdout when `None`).
+    pub(crate) fn to(
+        output: Option<&std::path::Path>,
+        allow_partial: bool,
+        common: &CommonArgs,
+    ) -> anyhow::Result<Self> {
+        common.require_data_file(output, "docs")?;
         interrupt::set_cooperative(true);
         Ok(Collector {
-            writer: JsonlWriter::create(net.output.as_deref())?,
+            writer: JsonlWriter::create(output)?,
             fetched: 0,
             failures: Vec::new(),
             started: Instant::now(),
+            allow_partial,
         })
+    }
+
+    /// Writes a doc read from a file (`extract`).
+    pub(crate) fn doc(&mut self, doc: &Doc) -> anyhow::Result<()> {
+        self.writer.write(doc)?;
+        self.fetched += 1;
+        Ok(())
     }
 
     fn page(&mut self, page: &fetch::Page, ex: extract::Extracted) -> anyhow::Result<bool> {
@@ -148,7 +178,7 @@ impl Collector {
             self.failures.push(Failure {
                 url: page.url.to_string(),
                 status: Some(page.status),
-                reason: "no main text found".into(),
+                reason: NO_TEXT.into(),
             });
             return Ok(false);
         }
@@ -178,10 +208,21 @@ impl Collector {
             Exit::Interrupted
         } else if self.fetched == 0 {
             Exit::Io
+        } else if !self.failures.is_empty() && !self.allow_partial {
+            Exit::GateFailed
         } else {
             Exit::Success
         };
         let secs = self.started.elapsed().as_secs_f64();
+        // Failures counted by reason: HTTP statuses as `HTTP 404`, everything else by its message.
+        let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
+        for f in &self.failures {
+            let key = match f.status {
+                Some(s) if f.reason != NO_TEXT && s >= 400 => format!("HTTP {s}"),
+                _ => f.reason.clone(),
+            };
+            *by_reason.entry(key).or_default() += 1;
+        }
         if common.json {
             let failures: Vec<_> =
                 self.failures.iter().map(|f| json!({"url": f.url, "status": f.status, "reason": f.reason})).collect();
@@ -189,7 +230,8 @@ impl Collector {
                 "banter-scrape",
                 code,
                 json!({"command": tool_cmd, "counts": {"fetched": self.fetched, "failed": self.failures.len()},
-                       "failures": failures, "seconds": (secs * 1000.0).round() / 1000.0}),
+                       "failed_by_reason": by_reason, "failures": failures,
+                       "seconds": (secs * 1000.0).round() / 1000.0}),
             ))?;
         } else {
             for f in &self.failures {
@@ -201,15 +243,25 @@ impl Collector {
                 ));
             }
             common.say(format!(
-                "banter-scrape: {} page(s) fetched, {} failed, in {:.1} s{}",
+                "banter-scrape: {} page(s) {}, {} failed, in {:.1} s{}",
                 self.fetched,
+                if tool_cmd == "extract" { "extracted" } else { "fetched" },
                 self.failures.len(),
                 secs,
                 if interrupted { " (interrupted: what was fetched is kept)" } else { "" }
             ));
         }
         if code == Exit::Io {
-            eprintln!("banter-scrape: error: no page could be fetched");
+            let what = if tool_cmd == "extract" { "no page gave text" } else { "no page could be fetched" };
+            eprintln!("banter-scrape: error: {what}");
+        } else if code == Exit::GateFailed {
+            let reasons: Vec<String> = by_reason.iter().map(|(r, n)| format!("{n} × {r}")).collect();
+            eprintln!(
+                "banter-scrape: error: {} of {} page(s) failed ({}); the rest is written (--allow-partial: exit 0)",
+                self.failures.len(),
+                self.failures.len() as u64 + self.fetched,
+                reasons.join(", ")
+            );
         }
         Ok(code)
     }

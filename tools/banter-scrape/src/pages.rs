@@ -75,7 +75,7 @@ pub(crate) fn fetch(a: &FetchArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
         }
         match fetcher.fetch(u) {
             Ok(page) => {
-                let ex = extract::extract(&page.html);
+                let ex = extract::extract(&page.html, Some(page.url.as_str()));
                 col.page(&page, ex)?;
             }
             Err(f) => col.failures.push(f),
@@ -114,7 +114,7 @@ pub(crate) fn crawl(a: &CrawlArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
         attempts += 1;
         match fetcher.fetch(url.as_str()) {
             Ok(page) => {
-                let ex = extract::extract(&page.html);
+                let ex = extract::extract(&page.html, Some(page.url.as_str()));
                 let links = ex.links.clone();
                 if col.page(&page, ex)? {
                     bar.inc(1);

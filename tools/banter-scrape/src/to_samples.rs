@@ -118,8 +118,9 @@ pub(crate) fn run(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
             }
         }
         for mut s in out {
-            if let Some(u) = &doc.url {
-                s.fields.insert("source", json!(u));
+            // The page's address, or the saved file it was read from (`extract`).
+            if let Some(u) = doc.url.as_ref().map(|u| json!(u)).or_else(|| doc.fields.get("path").cloned()) {
+                s.fields.insert("source", u);
             }
             w.write(&s)?;
             written += 1;

@@ -22,12 +22,12 @@ fn htmlish() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn fuzz_extract_never_panics(html in htmlish()) {
-        let _ = extract::extract(&html);
+        let _ = extract::extract(&html, None);
     }
 
     #[test]
     fn fuzz_extract_arbitrary_text(html in "\\PC{0,400}") {
-        let _ = extract::extract(&html);
+        let _ = extract::extract(&html, None);
     }
 
     #[test]

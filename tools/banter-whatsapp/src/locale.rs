@@ -267,19 +267,23 @@ pub fn attachment_date(text: &str) -> Option<(u32, u32, u32)> {
             // -YYYYMMDD-
             if d.len() >= 9 && d[..8].iter().all(u8::is_ascii_digit) && d[8] == b'-' {
                 let n = |r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).ok()?.parse::<u32>().ok();
-                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(4..6), n(6..8)) {
-                    if (2009..2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&dd) {
-                        return Some((y, m, dd));
-                    }
+                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(4..6), n(6..8))
+                    && (2009..2100).contains(&y)
+                    && (1..=12).contains(&m)
+                    && (1..=31).contains(&dd)
+                {
+                    return Some((y, m, dd));
                 }
             }
             // -YYYY-MM-DD
             if d.len() >= 10 && d[4] == b'-' && d[7] == b'-' {
                 let n = |r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).ok()?.parse::<u32>().ok();
-                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(5..7), n(8..10)) {
-                    if (2009..2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&dd) {
-                        return Some((y, m, dd));
-                    }
+                if let (Some(y), Some(m), Some(dd)) = (n(0..4), n(5..7), n(8..10))
+                    && (2009..2100).contains(&y)
+                    && (1..=12).contains(&m)
+                    && (1..=31).contains(&dd)
+                {
+                    return Some((y, m, dd));
                 }
             }
         }

@@ -170,7 +170,7 @@ fn ymd(h: &Header, order: DateOrder) -> Option<(u32, u32, u32)> {
 
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -289,11 +289,11 @@ fn finish(
         attachment,
         fields: Default::default(),
     };
-    if let Some(prev) = last_ts.as_deref() {
-        if m.ts.as_str() < prev {
-            m.fields.insert("out_of_order", serde_json::Value::Bool(true));
-            rep.out_of_order += 1;
-        }
+    if let Some(prev) = last_ts.as_deref()
+        && m.ts.as_str() < prev
+    {
+        m.fields.insert("out_of_order", serde_json::Value::Bool(true));
+        rep.out_of_order += 1;
     }
     *last_ts = Some(m.ts.clone());
     *rep.kinds.entry(kind.as_str()).or_default() += 1;

@@ -81,10 +81,10 @@ impl Fields {
     pub fn write(&self, known: Vec<(&str, Option<Value>)>) -> Value {
         let mut out = Map::with_capacity(self.map.len() + known.len());
         for (k, v) in &known {
-            if !self.is_taken(k) {
-                if let Some(v) = v {
-                    out.insert((*k).to_string(), v.clone());
-                }
+            if !self.is_taken(k)
+                && let Some(v) = v
+            {
+                out.insert((*k).to_string(), v.clone());
             }
         }
         for (k, v) in &self.map {

@@ -277,16 +277,16 @@ pub fn responses(sample: &Sample) -> Vec<Response<'_>> {
 /// Runs every enabled per-sample check (duplicates are found later, in input order).
 pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
-    if let SampleBody::Chat(turns) = &sample.body {
-        if s.on(CheckId::Structure) {
-            if turns.is_empty() {
-                out.push(Finding::new(CheckId::Structure, "no messages"));
-                return out;
-            }
-            if !turns.iter().any(|t| t.role == Role::Assistant) {
-                out.push(Finding::new(CheckId::Structure, "no assistant turn"));
-                return out;
-            }
+    if let SampleBody::Chat(turns) = &sample.body
+        && s.on(CheckId::Structure)
+    {
+        if turns.is_empty() {
+            out.push(Finding::new(CheckId::Structure, "no messages"));
+            return out;
+        }
+        if !turns.iter().any(|t| t.role == Role::Assistant) {
+            out.push(Finding::new(CheckId::Structure, "no assistant turn"));
+            return out;
         }
     }
     let resps = responses(sample);
@@ -307,10 +307,10 @@ pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
     if s.on(CheckId::Encoding) || s.on(CheckId::Pii) || s.on(CheckId::GopherQuality) || s.on(CheckId::GopherRepetition)
     {
         for (label, t) in all_texts(sample) {
-            if s.on(CheckId::Encoding) {
-                if let Some(d) = quality::encoding(t) {
-                    out.push(Finding::new(CheckId::Encoding, format!("{label}: {d}")));
-                }
+            if s.on(CheckId::Encoding)
+                && let Some(d) = quality::encoding(t)
+            {
+                out.push(Finding::new(CheckId::Encoding, format!("{label}: {d}")));
             }
             if s.on(CheckId::Pii) {
                 let found = pii::find(t);
@@ -324,15 +324,15 @@ pub fn evaluate(sample: &Sample, s: &Settings) -> Vec<Finding> {
                 SampleBody::Text(t) => t.clone(),
                 _ => resps.iter().map(|r| r.text.as_ref()).collect::<Vec<_>>().join("\n"),
             };
-            if s.on(CheckId::GopherQuality) {
-                if let Some(d) = web::gopher_quality(&doc) {
-                    out.push(Finding::new(CheckId::GopherQuality, d));
-                }
+            if s.on(CheckId::GopherQuality)
+                && let Some(d) = web::gopher_quality(&doc)
+            {
+                out.push(Finding::new(CheckId::GopherQuality, d));
             }
-            if s.on(CheckId::GopherRepetition) {
-                if let Some(d) = web::gopher_repetition(&doc) {
-                    out.push(Finding::new(CheckId::GopherRepetition, d));
-                }
+            if s.on(CheckId::GopherRepetition)
+                && let Some(d) = web::gopher_repetition(&doc)
+            {
+                out.push(Finding::new(CheckId::GopherRepetition, d));
             }
         }
     }

@@ -109,10 +109,10 @@ pub fn find(t: &str) -> Vec<Found> {
             if out.iter().any(|f| overlaps(&f.span, &m.range())) {
                 continue;
             }
-            if let Ok(ip) = m.as_str().parse::<Ipv6Addr>() {
-                if is_public_v6(&ip) {
-                    out.push(Found { kind: Kind::Ip, span: m.range() });
-                }
+            if let Ok(ip) = m.as_str().parse::<Ipv6Addr>()
+                && is_public_v6(&ip)
+            {
+                out.push(Found { kind: Kind::Ip, span: m.range() });
             }
         }
     }
@@ -180,7 +180,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0 && digits.iter().any(|&d| d != 0)
+    sum.is_multiple_of(10) && digits.iter().any(|&d| d != 0)
 }
 
 fn is_public_v4(t: &str, r: Range<usize>) -> bool {

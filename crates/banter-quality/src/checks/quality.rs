@@ -31,22 +31,21 @@ pub fn check_response(prompt: Option<&str>, resp: &str, s: &Settings) -> Vec<Fin
             ));
         }
     }
-    if s.on(CheckId::Gibberish) {
-        if let Some(d) = gibberish(resp, &counts, s.min_letter_ratio, s.max_char_run) {
-            out.push(Finding::new(CheckId::Gibberish, d));
-        }
+    if s.on(CheckId::Gibberish)
+        && let Some(d) = gibberish(resp, &counts, s.min_letter_ratio, s.max_char_run)
+    {
+        out.push(Finding::new(CheckId::Gibberish, d));
     }
-    if s.on(CheckId::Incomplete) {
-        if let Some(d) = incomplete(resp, counts.script(), &s.incomplete_langs) {
-            out.push(Finding::new(CheckId::Incomplete, d));
-        }
+    if s.on(CheckId::Incomplete)
+        && let Some(d) = incomplete(resp, counts.script(), &s.incomplete_langs)
+    {
+        out.push(Finding::new(CheckId::Incomplete, d));
     }
-    if s.on(CheckId::Echo) {
-        if let Some(p) = prompt {
-            if let Some(d) = echo_of(p, resp, &tokens, s.max_echo_overlap) {
-                out.push(Finding::new(CheckId::Echo, d));
-            }
-        }
+    if s.on(CheckId::Echo)
+        && let Some(p) = prompt
+        && let Some(d) = echo_of(p, resp, &tokens, s.max_echo_overlap)
+    {
+        out.push(Finding::new(CheckId::Echo, d));
     }
     out
 }

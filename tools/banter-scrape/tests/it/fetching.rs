@@ -19,7 +19,8 @@ fn fetch_writes_docs_and_lists_failures() {
     .map(|p| format!("{}{p}", s.base))
     .collect();
     let out = bin().arg("fetch").args(&urls).args(["--allow-private", "--delay", "0"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Some pages failed: exit 1, with what did work written.
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let d = docs(&out);
     assert_eq!(d.len(), 3, "{d:?}");
     assert_eq!(d[0]["title"], "Green tea - Tea Notes");
@@ -34,6 +35,21 @@ fn fetch_writes_docs_and_lists_failures() {
     assert!(err.contains("secret.html: disallowed by robots.txt"), "{err}");
     assert!(err.contains("image.png (200): not HTML (image/png)"), "{err}");
     assert!(err.contains("3 page(s) fetched, 3 failed"), "{err}");
+    assert!(err.contains("3 of 6 page(s) failed") && err.contains("--allow-partial"), "{err}");
+    // --allow-partial: exit 0; the report counts the failures by reason.
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("fetch")
+        .args(&urls)
+        .args(["--allow-private", "--delay", "0", "--allow-partial", "--json", "-o"])
+        .arg(dir.path().join("docs.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by = &r["failed_by_reason"];
+    assert_eq!((by["HTTP 404"].as_u64(), by["disallowed by robots.txt"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_eq!(by["not HTML (image/png)"], 1, "{r}");
 }
 
 #[test]
@@ -138,7 +154,10 @@ fn crawl_is_breadth_first_same_host_obeys_robots_and_stops_on_loops() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    // The site has a redirect loop and a page robots.txt disallows: those pages failed, so exit 1.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed") && err.contains("--allow-partial"), "{err}");
     let urls: Vec<String> = docs(&out).iter().map(|d| d["url"].as_str().unwrap().replace(&s.base, "")).collect();
     assert_eq!(urls[0], "/");
     for want in [

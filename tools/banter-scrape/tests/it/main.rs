@@ -1,5 +1,6 @@
 //! CLI tests of `banter-scrape` through the real binary, against a fixture site served on 127.0.0.1.
 
+mod extract_cmd;
 mod extraction;
 mod fetching;
 mod mediawiki;

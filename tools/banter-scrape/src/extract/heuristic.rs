@@ -1,4 +1,4 @@
-//! Main-text extraction: the article, not the page.
+//! banter's own main-text rules, the last fallback of [`super::extract`].
 //!
 //! Boilerplate elements are dropped (script, style, nav, header/footer outside the article, aside, forms,
 //! cookie banners and share widgets by class/id); the main container is found readability-style —
@@ -8,24 +8,11 @@
 //! text: headings, paragraphs, list items (`- `), code blocks kept verbatim, table rows as cells joined by
 //! ` | `; link-heavy lists (related posts, tag clouds) are dropped.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use scraper::{ElementRef, Html, Node, Selector};
-
-/// What was extracted from one page.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Extracted {
-    /// `<title>` (or `og:title`, or the first `<h1>`).
-    pub title: Option<String>,
-    /// `<html lang>`.
-    pub lang: Option<String>,
-    /// The main text, one block per line.
-    pub text: String,
-    /// Links found in the page (absolute resolution is the caller's job).
-    pub links: Vec<String>,
-}
 
 const DROP_TAGS: &[&str] = &[
     "script", "style", "noscript", "svg", "nav", "aside", "form", "iframe", "button", "select", "template", "canvas",
@@ -83,27 +70,10 @@ fn is_block(tag: &str) -> bool {
     )
 }
 
-/// Extracts title, language, main text and links from an HTML page.
-pub fn extract(html: &str) -> Extracted {
-    let doc = Html::parse_document(html);
-    let sel = |s: &str| Selector::parse(s).expect("static selector");
-    let title = doc
-        .select(&sel("title"))
-        .next()
-        .map(|t| squash(&t.text().collect::<String>()))
-        .filter(|t| !t.is_empty())
-        .or_else(|| {
-            doc.select(&sel("meta[property='og:title']")).next().and_then(|m| m.value().attr("content")).map(squash)
-        })
-        .or_else(|| doc.select(&sel("h1")).next().map(|h| squash(&h.text().collect::<String>())));
-    let lang = doc
-        .select(&sel("html"))
-        .next()
-        .and_then(|h| h.value().attr("lang"))
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty());
-    let links = doc.select(&sel("a[href]")).filter_map(|a| a.value().attr("href")).map(str::to_string).collect();
-    let body = doc.select(&sel("body")).next().unwrap_or_else(|| doc.root_element());
+/// The main text of a parsed page by banter's own readability-style rules: one block per line.
+pub(super) fn main_text(doc: &Html) -> String {
+    let sel = Selector::parse("body").expect("static selector");
+    let body = doc.select(&sel).next().unwrap_or_else(|| doc.root_element());
     let main = find_main(body);
     let mut lines = Vec::new();
     for container in &main {
@@ -121,7 +91,7 @@ pub fn extract(html: &str) -> Extracted {
         text.push_str(l);
         prev = Some(l);
     }
-    Extracted { title, lang, text, links }
+    text
 }
 
 /// Collapses whitespace runs to one space and trims.
@@ -166,10 +136,10 @@ fn visible_text(e: ElementRef<'_>, out: &mut String, links: &mut usize, in_link:
                 }
             }
             Node::Element(_) => {
-                if let Some(ce) = ElementRef::wrap(child) {
-                    if !is_dropped(&ce, true) {
-                        visible_text(ce, out, links, in_link || ce.value().name() == "a");
-                    }
+                if let Some(ce) = ElementRef::wrap(child)
+                    && !is_dropped(&ce, true)
+                {
+                    visible_text(ce, out, links, in_link || ce.value().name() == "a");
                 }
             }
             _ => {}
@@ -200,8 +170,9 @@ fn find_main(body: ElementRef<'_>) -> Vec<ElementRef<'_>> {
             }
         }
     }
-    // Readability scoring.
-    let mut scores: HashMap<ego_id::Id, (f64, ElementRef<'_>)> = HashMap::new();
+    // Readability scoring. Candidates are visited in node order (a BTreeMap) and a later one must score
+    // strictly higher, so equal scores go to the first in the document on every run.
+    let mut scores: BTreeMap<ego_id::Id, (f64, ElementRef<'_>)> = BTreeMap::new();
     score_paragraphs(body, &mut scores, false);
     let mut best: Option<(f64, ElementRef<'_>)> = None;
     for (_, (score, e)) in scores.iter() {
@@ -236,17 +207,17 @@ fn find_main(body: ElementRef<'_>) -> Vec<ElementRef<'_>> {
     }
     // Content spread over several siblings (forum posts, sections): take their parent, so the heading
     // and text between them come along (boilerplate children are still dropped when rendering).
-    if out.len() > 1 {
-        if let Some(parent) = top_el.parent().and_then(ElementRef::wrap) {
-            if !matches!(parent.value().name(), "body" | "html") && text_stats(parent).1 < 0.5 {
-                return vec![parent];
-            }
-        }
+    if out.len() > 1
+        && let Some(parent) = top_el.parent().and_then(ElementRef::wrap)
+        && !matches!(parent.value().name(), "body" | "html")
+        && text_stats(parent).1 < 0.5
+    {
+        return vec![parent];
     }
     out
 }
 
-/// Node ids as hash keys.
+/// Node ids as map keys (ordered as the parser created the nodes: document order).
 mod ego_id {
     use scraper::ElementRef;
     /// An element's id in its tree.
@@ -267,7 +238,7 @@ fn prior(tag: &str) -> f64 {
     }
 }
 
-fn score_paragraphs<'a>(e: ElementRef<'a>, scores: &mut HashMap<ego_id::Id, (f64, ElementRef<'a>)>, in_article: bool) {
+fn score_paragraphs<'a>(e: ElementRef<'a>, scores: &mut BTreeMap<ego_id::Id, (f64, ElementRef<'a>)>, in_article: bool) {
     for child in e.children().filter_map(ElementRef::wrap) {
         if is_dropped(&child, in_article) {
             continue;
@@ -388,36 +359,6 @@ fn render_inline_block(e: ElementRef<'_>, lines: &mut Vec<String>, in_article: b
     flush(&mut buf, lines);
 }
 
-/// The charset a page declares in `<meta charset>` or `<meta http-equiv="Content-Type">` (first 4 KB).
-pub fn meta_charset(bytes: &[u8]) -> Option<String> {
-    let head = &bytes[..bytes.len().min(4096)];
-    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
-    let s = String::from_utf8_lossy(&lower);
-    let i = s.find("charset=")?;
-    let rest = &s[i + 8..];
-    let rest = rest.trim_start_matches(['"', '\'', ' ']);
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
-    let cs = &rest[..end];
-    (!cs.is_empty()).then(|| cs.to_string())
-}
-
-/// Decodes a page: the HTTP charset, else `<meta>`, else a BOM, else UTF-8 (windows-1252 if that fails).
-pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, &'static str) {
-    if let Some((enc, _)) = encoding_rs::Encoding::for_bom(bytes) {
-        let (s, _, _) = enc.decode(bytes);
-        return (s.into_owned(), enc.name());
-    }
-    let label = http_charset.map(str::to_string).or_else(|| meta_charset(bytes));
-    let enc = label.and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()));
-    let enc = match enc {
-        Some(e) => e,
-        None if std::str::from_utf8(bytes).is_ok() => encoding_rs::UTF_8,
-        None => encoding_rs::WINDOWS_1252,
-    };
-    let (s, _, _) = enc.decode(bytes);
-    (s.into_owned(), enc.name())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,29 +378,12 @@ mod tests {
             </div>
             <aside>Related: <a href="/a">A</a></aside>
             <footer>© 2026 Tea Inc. All rights reserved.</footer></body></html>"#;
-        let e = extract(html);
-        assert_eq!(e.title.as_deref(), Some("Green tea"));
-        assert_eq!(e.lang.as_deref(), Some("en"));
         assert_eq!(
-            e.text,
+            main_text(&Html::parse_document(html)),
             "Green tea\nGreen tea is made from the leaves of Camellia sinensis, which are not withered and oxidised.\n\
              It originated in China, and its production has spread to other countries in East Asia.\n\
              - Sencha, the most popular in Japan.\n- Gunpowder, rolled into pellets.\nbrew(tea, 80)\n  wait(3)\n\
              Kind | Temp\nSencha | 80"
         );
-        assert!(e.links.contains(&"/about".to_string()));
-    }
-
-    #[test]
-    fn charsets() {
-        let (s, enc) = decode(b"<meta charset=\"windows-1256\"><p>\xc7\xe1\xd3\xe1\xc7\xe3</p>", None);
-        assert_eq!(enc, "windows-1256");
-        assert!(s.contains("السلام"), "{s}");
-        let (s, _) = decode("<p>سلام</p>".as_bytes(), None);
-        assert!(s.contains("سلام"));
-        let (_, enc) = decode(b"<p>caf\xe9</p>", None);
-        assert_eq!(enc, "windows-1252");
-        let (_, enc) = decode(b"<p>x</p>", Some("ISO-8859-1"));
-        assert_eq!(enc, "windows-1252");
     }
 }
