@@ -25,17 +25,21 @@ pub enum Meridiem {
 pub struct Shape {
     /// iOS `[…]`.
     pub bracket: bool,
-    /// `/`, `.` or `-`.
+    /// `/`, `.`, `-` or `,`.
     pub date_sep: char,
-    /// The year comes first (four digits).
-    pub year_first: bool,
+    /// Where the four-digit year stands (0, 1 or 2); 3 when every field has one or two digits (the year's
+    /// place is then decided from the whole file).
+    pub year_pos: u8,
+    /// The time comes before the date (`21:05, 09/02/2023 - …`).
+    pub time_first: bool,
     /// Digits as written: 0 Latin, 1 Persian (۰-۹), 2 Arabic-Indic (٠-٩).
     pub digits: u8,
     /// Seconds in the time.
     pub seconds: bool,
     /// 12-hour clock.
     pub twelve_hour: bool,
-    /// What follows the time: `-` (` - `), `:` (`: `), `;` (`; `), `]` (iOS).
+    /// What ends the header: `-` (` - `), `:` (`: `), `;` (`; `), `]` (iOS), or ` ` (nothing but a space
+    /// before `Author: text`).
     pub sep: char,
 }
 
@@ -65,15 +69,15 @@ const MAX_HEADER_CHARS: usize = 64;
 
 /// The first characters of a line with invisible marks dropped, digits of any script as ASCII, and the
 /// byte offset in the line of each character kept.
-struct Normalized {
-    chars: [char; MAX_HEADER_CHARS],
-    offs: [usize; MAX_HEADER_CHARS + 1],
-    len: usize,
+pub(crate) struct Normalized {
+    pub(crate) chars: [char; MAX_HEADER_CHARS],
+    pub(crate) offs: [usize; MAX_HEADER_CHARS + 1],
+    pub(crate) len: usize,
     /// The digits' script: 0 ASCII, 1 Persian, 2 Arabic-Indic (the first digit seen).
     digits: Option<u8>,
 }
 
-fn normalize(line: &str) -> Normalized {
+pub(crate) fn normalize(line: &str) -> Normalized {
     let mut n = Normalized { chars: ['\0'; MAX_HEADER_CHARS], offs: [0; MAX_HEADER_CHARS + 1], len: 0, digits: None };
     for (i, c) in line.char_indices() {
         if n.len >= MAX_HEADER_CHARS {
@@ -121,40 +125,26 @@ pub fn scan(line: &str) -> Option<Header> {
     }
     let n = normalize(line);
     let offs = &n.offs[..=n.len];
-    let mut s = Scanner { c: &n.chars[..n.len], p: 0 };
-    let bracket = s.eat('[');
-    s.spaces();
-    let (date, date_sep) = s.date()?;
-    s.eat('.');
-    // Between date and time: a comma, spaces, or a short word (à, klo, um, kl., om, alle).
-    let had_comma = s.eat(',');
-    let sp = s.spaces();
-    if !had_comma && sp == 0 {
-        return None;
-    }
-    s.short_word();
-    let cjk = s.cjk_marker();
-    s.spaces();
-    let (hour, minute, second, seconds) = s.time()?;
-    let mut meridiem = cjk.unwrap_or(Meridiem::None);
-    if cjk.is_none() {
-        let save = s.p;
-        s.spaces();
-        match s.meridiem() {
-            Some(m) => meridiem = m,
-            None => s.p = save,
-        }
-    }
+    let c = &n.chars[..n.len];
+    let (mut s, bracket, date, date_sep, time, meridiem, time_first) =
+        date_then_time(c).or_else(|| time_then_date(c))?;
+    let (hour, minute, second, seconds) = time;
     let sep = s.separator(bracket)?;
     let twelve_hour = meridiem != Meridiem::None;
-    let time_ok =
-        !(twelve_hour && !(1..=12).contains(&hour) || !twelve_hour && hour > 23 || minute > 59 || second > 59);
+    // A 12-hour clock may write midnight's hour as 0 (`00:08 a. m.`).
+    let time_ok = !(twelve_hour && hour > 12 || !twelve_hour && hour > 23 || minute > 59 || second > 59);
     let body_start = offs[s.p.min(offs.len() - 1)];
+    // With no separator after the time, only `Author: text` makes it a header.
+    if sep == ' ' && !line[body_start..].split('\n').next().is_some_and(|l| l.contains(": ")) {
+        return None;
+    }
+    let year_pos = date.iter().position(|f| f.1 == 4).map_or(3, |i| i as u8);
     Some(Header {
         shape: Shape {
             bracket,
             date_sep,
-            year_first: date[0].1 == 4,
+            year_pos,
+            time_first,
             digits: n.digits.unwrap_or(0),
             seconds,
             twelve_hour,
@@ -170,16 +160,86 @@ pub fn scan(line: &str) -> Option<Header> {
     })
 }
 
-struct Scanner<'a> {
+type Fields = [(u32, u8); 3];
+type Clock = (u32, u32, u32, bool);
+type Scanned<'a> = (Scanner<'a>, bool, Fields, char, Clock, Meridiem, bool);
+
+/// `[DATE, TIME` or `DATE, TIME`: the common order.
+fn date_then_time(c: &[char]) -> Option<Scanned<'_>> {
+    let mut s = Scanner { c, p: 0 };
+    let bracket = s.eat('[');
+    s.spaces();
+    let (date, date_sep) = s.date()?;
+    s.eat('.');
+    // Between date and time: a comma, spaces, ` - `, or a short word (à, klo, um, kl., om, alle).
+    let had_comma = s.eat(',');
+    let sp = s.spaces();
+    if !had_comma && sp == 0 {
+        return None;
+    }
+    if !had_comma && s.peek() == Some('-') && s.c.get(s.p + 1) == Some(&' ') {
+        s.p += 1;
+        s.spaces();
+    }
+    s.short_word();
+    let cjk = s.cjk_marker();
+    s.spaces();
+    let time = s.time()?;
+    let meridiem = match cjk {
+        Some(m) => m,
+        None => s.maybe_meridiem(),
+    };
+    Some((s, bracket, date, date_sep, time, meridiem, false))
+}
+
+/// `[TIME, DATE` or `TIME, DATE`: some exports and converters write the time first.
+fn time_then_date(c: &[char]) -> Option<Scanned<'_>> {
+    let mut s = Scanner { c, p: 0 };
+    let bracket = s.eat('[');
+    s.spaces();
+    let time = s.time()?;
+    let meridiem = s.maybe_meridiem();
+    let had_comma = s.eat(',');
+    if s.spaces() == 0 && !had_comma {
+        return None;
+    }
+    let (date, date_sep) = s.date()?;
+    s.eat('.');
+    Some((s, bracket, date, date_sep, time, meridiem, true))
+}
+
+pub(crate) struct Scanner<'a> {
     c: &'a [char],
     p: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of normalised characters.
+    pub(crate) fn new(c: &'a [char]) -> Self {
+        Scanner { c, p: 0 }
+    }
+
+    /// Characters read so far.
+    pub(crate) fn pos(&self) -> usize {
+        self.p
+    }
+
+    /// A number of `min..=max` digits.
+    pub(crate) fn number_of(&mut self, min: u8, max: u8) -> Option<(u32, u8)> {
+        let save = self.p;
+        match self.number(max as usize) {
+            Some(v) if v.1 >= min => Some(v),
+            _ => {
+                self.p = save;
+                None
+            }
+        }
+    }
+
     /// What ends the header: `]` after a bracketed one, else ` - `, `: ` or `; ` (the body needs its space:
     /// "12:00 -Ali: hi" is not a header).
     fn separator(&mut self, bracket: bool) -> Option<char> {
-        self.spaces();
+        let sp = self.spaces();
         if bracket {
             if !self.eat(']') {
                 return None;
@@ -191,6 +251,8 @@ impl Scanner<'_> {
             '-' | '–' => '-',
             ':' => ':',
             ';' => ';',
+            // No separator: the author follows the time after a space (checked by the caller).
+            c if sp > 0 && !c.is_ascii_digit() => return Some(' '),
             _ => return None,
         };
         self.p += 1;
@@ -201,7 +263,7 @@ impl Scanner<'_> {
         self.c.get(self.p).copied()
     }
 
-    fn eat(&mut self, ch: char) -> bool {
+    pub(crate) fn eat(&mut self, ch: char) -> bool {
         if self.peek() == Some(ch) {
             self.p += 1;
             true
@@ -210,7 +272,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn spaces(&mut self) -> usize {
+    pub(crate) fn spaces(&mut self) -> usize {
         let start = self.p;
         while self.peek() == Some(' ') {
             self.p += 1;
@@ -235,19 +297,22 @@ impl Scanner<'_> {
     fn date(&mut self) -> Option<([(u32, u8); 3], char)> {
         let a = self.number(4)?;
         let sep = self.peek()?;
-        if !matches!(sep, '/' | '.' | '-') {
+        if !matches!(sep, '/' | '.' | '-' | ',') {
             return None;
         }
         self.p += 1;
         self.spaces();
-        let b = self.number(2)?;
+        let b = self.number(4)?;
         if !self.eat(sep) {
             return None;
         }
         self.spaces();
         let c = self.number(4)?;
-        // Two-digit or four-digit years, and the year first or last.
-        let ok = matches!((a.1, c.1), (4, 1..=2) | (1..=2, 2 | 4));
+        // One four-digit year anywhere and two fields of one or two digits, or three fields of one or two
+        // digits (a two-digit year, first or last) with the last of two digits.
+        let fours = [a, b, c].iter().filter(|f| f.1 == 4).count();
+        let short = [a, b, c].iter().all(|f| f.1 <= 2 || f.1 == 4);
+        let ok = short && (fours == 1 || fours == 0 && c.1 == 2);
         ok.then_some(([a, b, c], sep))
     }
 
@@ -295,8 +360,21 @@ impl Scanner<'_> {
         Some((h, m, 0, false))
     }
 
+    /// An AM/PM marker after optional spaces, or none (the position is kept then).
+    fn maybe_meridiem(&mut self) -> Meridiem {
+        let save = self.p;
+        self.spaces();
+        match self.meridiem() {
+            Some(m) => m,
+            None => {
+                self.p = save;
+                Meridiem::None
+            }
+        }
+    }
+
     /// AM/PM in the forms exports use: AM, am, a.m., a. m., ص/م (Arabic), ق.ظ/ب.ظ (Persian), vorm./nachm.
-    fn meridiem(&mut self) -> Option<Meridiem> {
+    pub(crate) fn meridiem(&mut self) -> Option<Meridiem> {
         if !matches!(self.peek()?, 'a' | 'p' | 'A' | 'P' | 'ق' | 'ب' | 'ص' | 'م' | 'v' | 'n' | 'V' | 'N') {
             return None;
         }

@@ -1,6 +1,7 @@
 //! `banter-whatsapp`: parse WhatsApp chat exports of every locale and OS into messages, and build persona
 //! training samples from them.
 
+pub mod format;
 pub mod header;
 pub mod input;
 pub mod locale;
@@ -55,9 +56,13 @@ pub struct ExportArgs {
     /// The chat's name in the records (default: from the file name).
     #[arg(long, value_name = "NAME")]
     pub chat: Option<String>,
-    /// Day/month order of the dates (default: decided from the file).
+    /// Order of the date's fields (default: decided from the file).
     #[arg(long, value_enum, value_name = "ORDER")]
     pub date_order: Option<DateOrder>,
+    /// The header written out, strftime-like, for a shape banter cannot infer: `%d %m %y %Y %H %I %M %S %p`,
+    /// a space for any spaces, other characters as written (e.g. `%d.%m.%y, %H:%M - `).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Largest chat a .zip may inflate to (K/M/G suffixes); a larger one, or one inflating over 200× its
     /// compressed size, is refused as a zip bomb.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = banter_core::util::parse_size)]
@@ -161,18 +166,43 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
+impl ExportArgs {
+    /// `--format`, compiled (a usage error, exit 2, names what is wrong with it).
+    pub fn compiled_format(&self) -> anyhow::Result<Option<format::Format>> {
+        self.format.as_deref().map(format::Format::new).transpose().map_err(|e| Coded::new(Exit::Usage, e).into())
+    }
+}
+
+/// The error for a file in which no header was found: what was tried and what to do.
+fn no_headers(path: &str, lines: u64, with_format: bool) -> anyhow::Error {
+    let msg = if with_format {
+        format!("{path}: no line of the {lines} starts with the header --format describes")
+    } else {
+        format!(
+            "{path}: no WhatsApp message headers found in {lines} lines. Tried: `DATE, TIME - ` (Android), \
+             `[DATE, TIME] ` (iOS), `DATE TIME: `/`; `, `DATE - TIME`, time before date, and no separator before \
+             `Author: `, with dates as d/m/y, m/d/y, y/m/d, y/d/m, m/y/d or d/y/m (`/ . - ,`), 12- and \
+             24-hour clocks, in any digits. If this is a chat export, describe its header with --format (e.g. \
+             --format '%d.%m.%y, %H:%M - ')"
+        )
+    };
+    Coded::new(Exit::BadInput, msg).into()
+}
+
 /// Reads and parses an export.
 pub fn parse_export(path: &str, args: &ExportArgs) -> anyhow::Result<(Vec<Message>, parse::ParseReport)> {
     let export = input::read(path, args.max_inflated)?;
     let chat = args.chat.clone().unwrap_or(export.chat);
     let lines = input::lines(&export.text);
-    let (messages, rep) = parse::parse(&lines, &chat, args.date_order);
+    let format = args.compiled_format()?;
+    let mut messages = Vec::new();
+    let rep = parse::parse_each_with(&lines, &chat, args.date_order, format.as_ref(), |m| {
+        messages.push(m);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|e| match e {});
     if messages.is_empty() {
-        return Err(Coded::new(
-            Exit::BadInput,
-            format!("{path}: no WhatsApp message headers found in {} lines: is this a chat export?", rep.lines),
-        )
-        .into());
+        return Err(no_headers(path, rep.lines, format.is_some()));
     }
     Ok((messages, rep))
 }
@@ -187,6 +217,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     if !a.list_authors {
         common.require_data_file(a.output.as_deref(), "messages")?;
     }
+    let format = a.export.compiled_format()?;
     let export = input::read(&a.input, a.export.max_inflated)?;
     let chat = a.export.chat.clone().unwrap_or(export.chat);
     let lines = input::lines(&export.text);
@@ -208,7 +239,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             Ok(w)
         });
         let mut batch = Vec::with_capacity(BATCH);
-        let rep = parse::parse_each(&lines, &chat, a.export.date_order, |m| {
+        let rep = parse::parse_each_with(&lines, &chat, a.export.date_order, format.as_ref(), |m| {
             batch.push(m);
             if batch.len() == BATCH {
                 tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).map_err(|_| ())?;
@@ -224,11 +255,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         Ok((rep, w))
     })?;
     if rep.messages == 0 {
-        return Err(Coded::new(
-            Exit::BadInput,
-            format!("{}: no WhatsApp message headers found in {} lines: is this a chat export?", a.input, rep.lines),
-        )
-        .into());
+        return Err(no_headers(&a.input, rep.lines, format.is_some()));
     }
     if a.list_authors {
         print_authors(&rep.authors);
@@ -252,7 +279,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             rep.authors.len(),
             rep.shape.as_deref().unwrap_or("?"),
             rep.date_order.map_or("?".into(), |o| format!("{o:?}").to_lowercase()),
-            if rep.date_order_ambiguous { " (ambiguous: day-first assumed; --date-order overrides)" } else { "" },
+            if rep.date_order_ambiguous { " (ambiguous: nothing told the order; --date-order overrides)" } else { "" },
         ));
         if !rep.preamble_lines.is_empty() {
             common.say(format!(
@@ -263,9 +290,21 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         }
         if !rep.invalid_headers.is_empty() {
             common.say(format!(
-                "banter-whatsapp: {} header(s) with an impossible date or time were kept as message text (lines {})",
+                "banter-whatsapp: {} header(s) with an impossible date or time were kept as message text ({})",
                 rep.invalid_headers.len(),
-                list(&rep.invalid_headers)
+                list_at(&a.input, &rep.invalid_headers)
+            ));
+        }
+        if rep.shapes.len() > 1 {
+            let others: Vec<String> = rep.shapes[1..].iter().map(|(s, n)| format!("{s}({n} lines)")).collect();
+            common.say(format!("banter-whatsapp: other header shapes in the file: {}", others.join(", ")));
+        }
+        if !rep.headers_not_taken.is_empty() {
+            common.say(format!(
+                "banter-whatsapp: {} header-like line(s) of another shape did not fit in time and were kept as \
+                 message text ({})",
+                rep.headers_not_taken.len(),
+                list_at(&a.input, &rep.headers_not_taken)
             ));
         }
         if rep.out_of_order > 0 {
@@ -276,6 +315,15 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// `FILE:LINE` for the first ten lines.
+fn list_at(path: &str, lines: &[u64]) -> String {
+    let mut s: Vec<String> = lines.iter().take(10).map(|n| format!("{path}:{n}")).collect();
+    if lines.len() > 10 {
+        s.push(format!("… {} more", lines.len() - 10));
+    }
+    s.join(", ")
 }
 
 fn list(lines: &[u64]) -> String {

@@ -185,15 +185,30 @@ pub fn is_phrase(text: &str, phrases: &[&str]) -> bool {
 /// Android `IMG-20230209-WA0001.jpg (file attached)` (and localized "(Datei angehängt)", …).
 pub fn attachment(text: &str) -> Option<String> {
     let t = text.trim().trim_start_matches('\u{200E}');
-    let first = t.lines().next().unwrap_or("");
-    // Both forms have a '<…' start or a '(…)' end.
-    if !(first.starts_with('<') || first.ends_with(')')) {
-        return None;
-    }
-    for open in ["<attached: ", "<anexado: ", "<adjunto: ", "<pièce jointe : ", "<angehängt: ", "<allegato: "] {
-        if let Some(rest) = first.strip_prefix(open) {
-            return rest.split('>').next().map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
+    let first = t.lines().next().unwrap_or("").trim();
+    // The forms: `<attached: NAME>` (also `< attached: NAME >`, any of the words below), `NAME (file
+    // attached)`, and `NAME <attached>` / `NAME ‹attached›` (the word alone after the name).
+    if let Some(inner) = first.strip_prefix(['<', '‹']) {
+        let inner = inner.trim_start();
+        let lower = inner.to_lowercase();
+        for word in ATTACHED {
+            if lower.starts_with(word) {
+                let rest = inner[word.len()..].trim_start();
+                let Some(rest) = rest.strip_prefix(':') else { continue };
+                let name = rest.split(['>', '›']).next().unwrap_or("").trim();
+                return (!name.is_empty()).then(|| name.to_string());
+            }
         }
+    }
+    if let Some(open) = first.rfind(['<', '‹']).filter(|_| first.ends_with(['>', '›'])) {
+        let word = first[open..].trim_start_matches(['<', '‹']).trim_end_matches(['>', '›']).trim().to_lowercase();
+        let name = first[..open].trim();
+        if ATTACHED.contains(&word.as_str()) && !name.is_empty() {
+            return Some(name.to_string());
+        }
+    }
+    if !first.ends_with(')') {
+        return None;
     }
     for suffix in [
         " (file attached)",
@@ -220,6 +235,36 @@ pub fn attachment(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The word for "attached" in `<attached: NAME>` and `NAME <attached>` (lower case).
+const ATTACHED: &[&str] = &["attached", "anexado", "adjunto", "pièce jointe", "angehängt", "allegato", "bijgevoegd"];
+
+/// Notices WhatsApp writes itself, which some exports put under the chat's name as if an author wrote
+/// them (lower case, matched at the start of the text).
+const NOTICES: &[&str] = &[
+    "messages and calls are end-to-end encrypted",
+    "messages to this group are now secured with end-to-end encryption",
+    "messages to this chat and calls are now secured with end-to-end encryption",
+    "messages you send to this group are now secured with end-to-end encryption",
+    "los mensajes y las llamadas están cifrados de extremo a extremo",
+    "los mensajes y llamadas están cifrados de extremo a extremo",
+    "as mensagens e as chamadas são protegidas com a criptografia de ponta a ponta",
+    "nachrichten und anrufe sind ende-zu-ende-verschlüsselt",
+    "les messages et les appels sont chiffrés de bout en bout",
+    "i messaggi e le chiamate sono crittografati end-to-end",
+    "berichten en oproepen worden end-to-end versleuteld",
+    "pesan dan panggilan terenkripsi secara end-to-end",
+    "mesajlar ve aramalar uçtan uca şifrelidir",
+    "پیام‌ها و تماس‌ها رمزگذاری سرتاسری",
+    "الرسائل والمكالمات مشفرة تمامًا",
+];
+
+/// The text is a notice WhatsApp wrote itself (the encryption notice), whoever the export names as author.
+pub fn is_notice(text: &str) -> bool {
+    let t = text.trim_start_matches(['\u{200E}', ' ']);
+    let head: String = t.chars().take(90).collect::<String>().to_lowercase();
+    NOTICES.iter().any(|n| head.starts_with(n))
 }
 
 /// A media placeholder or attachment line.

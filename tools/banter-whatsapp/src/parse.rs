@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use banter_core::records::{Message, MessageKind};
 use serde::Serialize;
 
+use crate::format::Format;
 use crate::header::{self, Header, Meridiem, Shape};
 use crate::locale;
 
@@ -19,6 +20,36 @@ pub enum DateOrder {
     Mdy,
     /// Year, month, day.
     Ymd,
+    /// Year, day, month.
+    Ydm,
+    /// Month, year, day.
+    Myd,
+    /// Day, year, month.
+    Dym,
+}
+
+impl DateOrder {
+    /// The orders a shape's dates can have, most common first: the four-digit year's place fixes the year,
+    /// and two-digit years may stand first or last.
+    fn candidates(shape: &Shape) -> &'static [DateOrder] {
+        match shape.year_pos {
+            0 => &[DateOrder::Ymd, DateOrder::Ydm],
+            1 => &[DateOrder::Myd, DateOrder::Dym],
+            2 => &[DateOrder::Dmy, DateOrder::Mdy],
+            _ => &[DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DateOrder::Dmy => "d/m/y",
+            DateOrder::Mdy => "m/d/y",
+            DateOrder::Ymd => "y/m/d",
+            DateOrder::Ydm => "y/d/m",
+            DateOrder::Myd => "m/y/d",
+            DateOrder::Dym => "d/y/m",
+        }
+    }
 }
 
 /// What parsing found out, for the report.
@@ -44,6 +75,11 @@ pub struct ParseReport {
     pub preamble_lines: Vec<u64>,
     /// Header lines whose date or time is impossible (kept as continuation text), with line numbers.
     pub invalid_headers: Vec<u64>,
+    /// Header-like lines of another shape than the file's that did not fit in time between the messages
+    /// around them (kept as message text), with line numbers.
+    pub headers_not_taken: Vec<u64>,
+    /// Every header shape seen, with its line count, the file's own first.
+    pub shapes: Vec<(String, u64)>,
     /// Messages whose time is earlier than the previous message's (flagged, not reordered).
     pub out_of_order: u64,
     /// Authors, in order of first appearance, with message counts.
@@ -74,35 +110,82 @@ pub fn parse_each<E>(
     lines: &[&str],
     chat: &str,
     forced: Option<DateOrder>,
+    emit: impl FnMut(Message) -> Result<(), E>,
+) -> Result<ParseReport, E> {
+    parse_each_with(lines, chat, forced, None, emit)
+}
+
+/// [`parse_each`], with headers read by a `--format` when one is given (its date order then applies
+/// unless `forced` says otherwise).
+pub fn parse_each_with<E>(
+    lines: &[&str],
+    chat: &str,
+    forced: Option<DateOrder>,
+    format: Option<&Format>,
     mut emit: impl FnMut(Message) -> Result<(), E>,
 ) -> Result<ParseReport, E> {
     let mut rep = ParseReport { lines: lines.len() as u64, ..Default::default() };
     // Scanning headers is the bulk of the work and independent per line: in parallel.
     let headers: Vec<Option<Header>> = {
         use rayon::prelude::*;
-        lines.par_iter().with_min_len(4096).map(|l| header::scan(l)).collect()
+        match format {
+            Some(f) => lines.par_iter().with_min_len(4096).map(|l| f.scan(l)).collect(),
+            None => lines.par_iter().with_min_len(4096).map(|l| header::scan(l)).collect(),
+        }
     };
+    let forced = forced.or(format.map(|f| f.order));
 
     // The file's shape: the most common among header-like lines.
     let mut votes: HashMap<Shape, usize> = HashMap::new();
     for h in headers.iter().flatten().filter(|h| h.time_ok) {
         *votes.entry(h.shape).or_default() += 1;
     }
-    let Some(shape) = votes.iter().max_by_key(|(s, n)| (**n, !s.bracket)).map(|(s, _)| *s) else {
+    let mut ranked: Vec<(Shape, usize)> = votes.into_iter().collect();
+    ranked.sort_by_key(|(s, n)| (std::cmp::Reverse(*n), s.bracket, describe(s)));
+    let Some(&(shape, _)) = ranked.first() else {
         rep.preamble_lines = (1..=lines.len() as u64).collect();
         return Ok(rep);
     };
     rep.shape = Some(describe(&shape));
-    let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape && h.time_ok).collect();
+    rep.shapes = ranked.iter().map(|(s, n)| (describe(s), *n as u64)).collect();
+    // The date order of each shape: the file's from all its headers; another shape's from its own, or the
+    // file's when its own dates cannot tell and the file's order fits them.
+    let mut orders: HashMap<Shape, DateOrder> = HashMap::new();
     let (order, ambiguous, evidence) = match forced {
-        Some(o) => (o, false, "--date-order".to_string()),
-        None => decide_order(&of_shape, lines, &headers, shape),
+        Some(o) => (o, false, if format.is_some() { "--format" } else { "--date-order" }.to_string()),
+        None => {
+            let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape && h.time_ok).collect();
+            decide_order(&of_shape, lines, &headers, shape)
+        }
     };
+    orders.insert(shape, order);
+    for (other, _) in ranked.iter().skip(1) {
+        let of: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == *other && h.time_ok).collect();
+        let (o, amb, _) = match forced {
+            Some(o) => (o, false, String::new()),
+            None => decide_order(&of, lines, &headers, *other),
+        };
+        let o = if amb && DateOrder::candidates(other).contains(&order) { order } else { o };
+        orders.insert(*other, o);
+    }
     rep.date_order = Some(order);
     rep.date_order_ambiguous = ambiguous;
     rep.date_order_evidence = evidence;
+    let ts_of = |h: &Header| if h.time_ok { timestamp(h, orders[&h.shape]) } else { None };
+    // For each line, the index of the next header of the file's own shape (a bound in time for lines of
+    // other shapes); usize::MAX when none follows.
+    let mut next_main = vec![usize::MAX; lines.len()];
+    let mut upcoming = usize::MAX;
+    for i in (0..lines.len()).rev() {
+        next_main[i] = upcoming;
+        if headers[i].as_ref().is_some_and(|h| h.shape == shape && h.time_ok) {
+            upcoming = i;
+        }
+    }
 
     let mut count = 0u64;
+    // The last line taken as a message start (usize::MAX: none yet).
+    let mut started = usize::MAX;
     let mut pending: Option<Pending> = None;
     let mut last_ts: Option<String> = None;
     let mut author_counts: Vec<(String, u64)> = Vec::new();
@@ -117,14 +200,34 @@ pub fn parse_each<E>(
                     false
                 }
             }
-            _ => false,
+            Some(h) => match ts_of(h) {
+                None => {
+                    rep.invalid_headers.push(n);
+                    false
+                }
+                // Another shape (merged exports, a marker the phone wrote differently once): taken when it
+                // fits in time between the messages around it; else a quoted chat, kept as text and reported.
+                Some(t) => {
+                    let at = |j: usize| headers.get(j).copied().flatten().and_then(|h| ts_of(&h));
+                    let after_last = at(started).is_none_or(|l| l <= t);
+                    let before_next = at(next_main[i]).is_none_or(|nx| t <= nx);
+                    if after_last && before_next {
+                        true
+                    } else {
+                        rep.headers_not_taken.push(n);
+                        false
+                    }
+                }
+            },
+            None => false,
         };
         if starts {
             if let Some(p) = pending.take() {
-                emit(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts))?;
+                emit(finish(p, count, chat, &orders, &mut last_ts, &mut rep, &mut author_counts))?;
                 count += 1;
             }
             let h = headers[i].expect("checked above");
+            started = i;
             pending = Some(Pending { line: n, header: h, body: line[h.body_start..].to_string() });
         } else {
             match &mut pending {
@@ -137,7 +240,7 @@ pub fn parse_each<E>(
         }
     }
     if let Some(p) = pending.take() {
-        emit(finish(p, chat, order, &mut last_ts, &mut rep, &mut author_counts))?;
+        emit(finish(p, count, chat, &orders, &mut last_ts, &mut rep, &mut author_counts))?;
         count += 1;
     }
     rep.messages = count;
@@ -148,8 +251,24 @@ pub fn parse_each<E>(
 fn describe(s: &Shape) -> String {
     let d = s.date_sep;
     let time = format!("h:mm{}{}", if s.seconds { ":ss" } else { "" }, if s.twelve_hour { " AM/PM" } else { "" });
-    let date = if s.year_first { format!("yyyy{d}m{d}d") } else { format!("d{d}m{d}y") };
-    if s.bracket { format!("[{date}, {time}] ") } else { format!("{date}, {time} {} ", s.sep) }
+    let f = ["a", "b", "c"].map(|x| x.to_string());
+    let mut f = f;
+    if s.year_pos < 3 {
+        f[s.year_pos as usize] = "yyyy".into();
+    }
+    let date = format!("{}{d}{}{d}{}", f[0], f[1], f[2]);
+    let (first, second) = if s.time_first { (time, date) } else { (date, time) };
+    let digits = match s.digits {
+        1 => " (Persian digits)",
+        2 => " (Arabic-Indic digits)",
+        _ => "",
+    };
+    let end = match s.sep {
+        ']' => "] ".to_string(),
+        ' ' => " ".to_string(),
+        c => format!(" {c} "),
+    };
+    format!("{}{first}, {second}{end}{digits}", if s.bracket { "[" } else { "" })
 }
 
 /// Day, month, year of a header under an order (None when impossible).
@@ -157,9 +276,15 @@ fn ymd(h: &Header, order: DateOrder) -> Option<(u32, u32, u32)> {
     let [a, b, c] = h.date;
     let (y, m, d) = match order {
         DateOrder::Ymd => (a, b, c),
+        DateOrder::Ydm => (a, c, b),
         DateOrder::Dmy => (c, b, a),
         DateOrder::Mdy => (c, a, b),
+        DateOrder::Myd => (b, a, c),
+        DateOrder::Dym => (b, c, a),
     };
+    if y.1 != 4 && y.1 != 2 {
+        return None;
+    }
     let year = if y.1 <= 2 { 2000 + y.0 } else { y.0 };
     let (m, d) = (m.0, d.0);
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(year, m) {
@@ -204,73 +329,98 @@ pub fn timestamp(h: &Header, order: DateOrder) -> Option<String> {
     Some(ts)
 }
 
+/// Days since 0000-03-01 (for distances between dates).
+fn day_number((y, m, d): (u32, u32, u32)) -> i64 {
+    let (y, m) = if m <= 2 { (y as i64 - 1, m as i64 + 9) } else { (y as i64, m as i64 - 3) };
+    365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d as i64 - 1
+}
+
+/// The date order of a shape's headers, whether nothing decided it, and why. Only the orders under which
+/// every date exists are considered (a field over 12 cannot be a month, over 31 not a day); then the
+/// dates in attachment names; then movement: a chat's consecutive messages are close in time, so the
+/// order under which the dates move the fewest days in total (back and forth) is the real one — it tells
+/// `19-09-05, 19-09-06` (y-m-d, a day apart) from the same read as d-m-y (a year apart), and m/d/y from
+/// d/m/y when every field is under 13.
 fn decide_order(
     of_shape: &[&Header],
     lines: &[&str],
     headers: &[Option<Header>],
     shape: Shape,
 ) -> (DateOrder, bool, String) {
-    if shape.year_first {
-        return (DateOrder::Ymd, false, "four-digit year first".into());
-    }
-    // Fields over 12 can only be days.
-    let first_over = of_shape.iter().filter(|h| h.date[0].0 > 12).count();
-    let second_over = of_shape.iter().filter(|h| h.date[1].0 > 12).count();
-    if first_over > 0 && second_over == 0 {
-        return (DateOrder::Dmy, false, format!("{first_over} dates with a first field over 12"));
-    }
-    if second_over > 0 && first_over == 0 {
-        return (DateOrder::Mdy, false, format!("{second_over} dates with a second field over 12"));
+    let cands = DateOrder::candidates(&shape);
+    let valid = |o: DateOrder| of_shape.iter().filter(|h| ymd(h, o).is_some()).count();
+    let best_valid = cands.iter().map(|o| valid(*o)).max().unwrap_or(0);
+    let fits: Vec<DateOrder> = cands.iter().copied().filter(|o| valid(*o) == best_valid).collect();
+    if fits.len() == 1 {
+        let o = fits[0];
+        let why = if best_valid == of_shape.len() {
+            format!("only {} gives every date", o.name())
+        } else {
+            format!("{} gives the most dates ({best_valid} of {})", o.name(), of_shape.len())
+        };
+        return (o, false, why);
     }
     // Attachment names carry the real date.
-    let (mut dmy, mut mdy) = (0, 0);
+    let mut agree = vec![0usize; fits.len()];
     for (i, h) in headers.iter().enumerate() {
         let Some(h) = h.filter(|h| h.shape == shape) else { continue };
         if let Some(date) = locale::attachment_date(&lines[i][h.body_start..]) {
-            if ymd(&h, DateOrder::Dmy) == Some(date) {
-                dmy += 1;
-            }
-            if ymd(&h, DateOrder::Mdy) == Some(date) {
-                mdy += 1;
+            for (k, o) in fits.iter().enumerate() {
+                if ymd(&h, *o) == Some(date) {
+                    agree[k] += 1;
+                }
             }
         }
     }
-    if dmy != mdy {
-        let (o, n) = if dmy > mdy { (DateOrder::Dmy, dmy) } else { (DateOrder::Mdy, mdy) };
-        return (o, false, format!("{n} attachment names agree"));
+    let top = agree.iter().copied().max().unwrap_or(0);
+    if top > 0 && agree.iter().filter(|a| **a == top).count() == 1 {
+        let k = agree.iter().position(|a| *a == top).unwrap_or(0);
+        return (fits[k], false, format!("{top} attachment names agree with {}", fits[k].name()));
     }
-    // Chats move forward in time: the order under which dates go down less often wins.
-    let backwards = |o: DateOrder| {
-        let mut prev = None;
-        let mut n = 0;
+    let movement = |o: DateOrder| {
+        let mut prev: Option<i64> = None;
+        let mut total = 0i64;
         for h in of_shape {
             if let Some(d) = ymd(h, o) {
-                if prev.is_some_and(|p| d < p) {
-                    n += 1;
+                let n = day_number(d);
+                if let Some(p) = prev {
+                    total += (n - p).abs();
                 }
-                prev = Some(d);
+                prev = Some(n);
             }
         }
-        n
+        total
     };
-    let (bd, bm) = (backwards(DateOrder::Dmy), backwards(DateOrder::Mdy));
-    if bd != bm {
-        let o = if bd < bm { DateOrder::Dmy } else { DateOrder::Mdy };
-        return (o, false, format!("dates go backwards {} times as d/m/y, {} as m/d/y", bd, bm));
+    let mut moves: Vec<(i64, DateOrder)> = fits.iter().map(|o| (movement(*o), *o)).collect();
+    moves.sort_by_key(|(m, _)| *m);
+    if moves.len() > 1 && moves[0].0 < moves[1].0 {
+        let said: Vec<String> = moves.iter().map(|(m, o)| format!("{m} as {}", o.name())).collect();
+        return (
+            moves[0].1,
+            false,
+            format!("dates move the fewest days as {} ({})", moves[0].1.name(), said.join(", ")),
+        );
     }
-    (DateOrder::Dmy, true, "nothing tells day-first from month-first; day-first assumed".into())
+    let o = fits[0];
+    (o, true, format!("nothing tells the date order; {} assumed", o.name()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     p: Pending,
+    index: u64,
     chat: &str,
-    order: DateOrder,
+    orders: &HashMap<Shape, DateOrder>,
     last_ts: &mut Option<String>,
     rep: &mut ParseReport,
     authors: &mut Vec<(String, u64)>,
 ) -> Message {
-    let ts = timestamp(&p.header, order).unwrap_or_default();
+    let ts = orders.get(&p.header.shape).and_then(|o| timestamp(&p.header, *o)).unwrap_or_default();
     let (author, text) = split_author(&p.body, p.header.shape.bracket);
+    // The encryption notice is WhatsApp's, even when the export names the group as its author: at the top
+    // of the chat (where WhatsApp writes it) or under the chat's own name.
+    let notice = author.as_deref().is_some_and(|a| index < 3 || a == chat) && locale::is_notice(&text);
+    let author = if notice { None } else { author };
     let (text, edited) = locale::strip_edited(&text);
     let kind = match &author {
         None => MessageKind::System,

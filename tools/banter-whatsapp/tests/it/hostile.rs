@@ -65,7 +65,7 @@ fn a_header_with_an_impossible_time_is_reported_not_swallowed() {
     let out = bin().arg("parse").arg(&chat).output().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1 header(s) with an impossible date or time") && err.contains("lines 2"), "{err}");
+    assert!(err.contains("1 header(s) with an impossible date or time") && err.contains("chat.txt:2"), "{err}");
     let json = bin().arg("parse").arg(&chat).args(["--json", "-o", "/dev/null"]).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["parse"]["invalid_headers"], serde_json::json!([2]), "{report}");

@@ -1,6 +1,7 @@
 //! CLI tests of `banter-whatsapp` through the real binary: golden exports in every format family,
 //! round trips of generated exports, and regressions of other parsers' bugs.
 
+mod formats;
 mod golden;
 mod hostile;
 mod roundtrip;
