@@ -2,7 +2,8 @@
 //! decide or does not know: `%d`, `%m` (1–2 digits), `%y` (2), `%Y` (4), `%H`/`%I` (hour, 24/12-hour),
 //! `%M`, `%S`, `%p` (AM/PM in any form banter reads), `%%`; a space matches one or more spaces (NBSP and
 //! U+202F included); any other character must be there as written. What follows the format is the body
-//! (`Author: text`). `%d.%m.%y, %H:%M - ` reads `31.12.19, 23:59 - Ana: hi`.
+//! (`Author: text`). `%d.%m.%y, %H:%M - ` reads `31.12.19, 23:59 - Ana: hi`; whatstk's form of the same,
+//! `%d.%m.%y, %H:%M - %name:`, is accepted too.
 
 use crate::header::{Header, Meridiem, Scanner, Shape, normalize};
 use crate::parse::DateOrder;
@@ -35,6 +36,9 @@ impl Format {
     /// Compiles a format; the error names what is wrong with it.
     pub fn new(spec: &str) -> Result<Format, String> {
         let mut tokens = Vec::new();
+        // whatstk writes its formats with the author in them (`%d.%m.%y, %H:%M - %name:`): the header ends
+        // where `%name` starts.
+        let spec = spec.split("%name").next().unwrap_or(spec);
         let mut chars = spec.chars();
         while let Some(c) = chars.next() {
             tokens.push(match c {
@@ -164,6 +168,9 @@ mod tests {
         let f = Format::new("[%Y-%m-%d %I:%M:%S %p] ").unwrap();
         let h = f.scan("[2019-12-31 11:59:01\u{202F}PM] Ana: hi").unwrap();
         assert_eq!((f.order, h.hour, h.second, h.meridiem), (DateOrder::Ymd, 11, 1, Meridiem::Pm));
+        let f = Format::new("%y-%m-%d, %H:%M - %name:").unwrap();
+        assert_eq!(f.order, DateOrder::Ymd);
+        assert_eq!(f.scan("19-09-05, 21:10 - Ana: hi").map(|h| h.date), Some([(19, 2), (9, 2), (5, 2)]));
         for bad in ["%d/%m %H:%M", "%d/%m/%y", "%d/%m/%y %I:%M", "%d/%m/%y %H:%M %q", "%"] {
             assert!(Format::new(bad).is_err(), "{bad}");
         }
