@@ -336,7 +336,7 @@ fn day_number((y, m, d): (u32, u32, u32)) -> i64 {
 }
 
 /// The date order of a shape's headers, whether nothing decided it, and why. Only the orders under which
-/// every date exists are considered (a field over 12 cannot be a month, over 31 not a day); then the
+/// every date exists (from 2009, when WhatsApp began) are considered (a field over 12 cannot be a month, over 31 not a day); then the
 /// dates in attachment names; then movement: a chat's consecutive messages are close in time, so the
 /// order under which the dates move the fewest days in total (back and forth) is the real one — it tells
 /// `19-09-05, 19-09-06` (y-m-d, a day apart) from the same read as d-m-y (a year apart), and m/d/y from
@@ -348,7 +348,12 @@ fn decide_order(
     shape: Shape,
 ) -> (DateOrder, bool, String) {
     let cands = DateOrder::candidates(&shape);
-    let valid = |o: DateOrder| of_shape.iter().filter(|h| ymd(h, o).is_some()).count();
+    // A date counts when it exists and is not before WhatsApp (2009): `19-09-05` read as d-m-y would be
+    // 2005. (Files dated before then, which no phone wrote, fall back to existence alone.)
+    let plausible = of_shape.iter().any(|h| cands.iter().any(|o| ymd(h, *o).is_some_and(|(y, _, _)| y >= 2009)));
+    let valid = |o: DateOrder| {
+        of_shape.iter().filter(|h| ymd(h, o).is_some_and(|(y, _, _)| !plausible || y >= 2009)).count()
+    };
     let best_valid = cands.iter().map(|o| valid(*o)).max().unwrap_or(0);
     let fits: Vec<DateOrder> = cands.iter().copied().filter(|o| valid(*o) == best_valid).collect();
     if fits.len() == 1 {

@@ -27,6 +27,9 @@ fn two_digit_years_first_are_read_as_years() {
         ["2019-09-05T21:10:00", "2019-09-05T21:12:00", "2019-09-06T08:01:00", "2019-09-07T10:30:00"]
     );
     assert_eq!(r.out_of_order, 0);
+    // One message: read day-first it would be 2005, before WhatsApp existed.
+    let (m, _) = run("19-09-05, 21:10 - Ana: hi\n");
+    assert_eq!(m[0].ts, "2019-09-05T21:10:00");
     // The same dates day-first stay day-first (the days move, the years do not).
     let (m, r) = run("05-09-19, 21:10 - Ana: a\n06-09-19, 08:01 - Ben: b\n07-09-19, 10:30 - Ana: c\n");
     assert_eq!((r.date_order, m[2].ts.as_str()), (Some(DateOrder::Dmy), "2019-09-07T10:30:00"));
