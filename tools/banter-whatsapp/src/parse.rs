@@ -351,9 +351,8 @@ fn decide_order(
     // A date counts when it exists and is not before WhatsApp (2009): `19-09-05` read as d-m-y would be
     // 2005. (Files dated before then, which no phone wrote, fall back to existence alone.)
     let plausible = of_shape.iter().any(|h| cands.iter().any(|o| ymd(h, *o).is_some_and(|(y, _, _)| y >= 2009)));
-    let valid = |o: DateOrder| {
-        of_shape.iter().filter(|h| ymd(h, o).is_some_and(|(y, _, _)| !plausible || y >= 2009)).count()
-    };
+    let valid =
+        |o: DateOrder| of_shape.iter().filter(|h| ymd(h, o).is_some_and(|(y, _, _)| !plausible || y >= 2009)).count();
     let best_valid = cands.iter().map(|o| valid(*o)).max().unwrap_or(0);
     let fits: Vec<DateOrder> = cands.iter().copied().filter(|o| valid(*o) == best_valid).collect();
     if fits.len() == 1 {
