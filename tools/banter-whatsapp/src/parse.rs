@@ -86,6 +86,12 @@ pub struct ParseReport {
     pub authors: Vec<(String, u64)>,
 }
 
+/// The date order of the file's own shape, and of every other shape seen.
+struct Orders {
+    main: (Shape, DateOrder),
+    other: HashMap<Shape, DateOrder>,
+}
+
 struct Pending {
     line: u64,
     header: Header,
@@ -150,7 +156,7 @@ pub fn parse_each_with<E>(
     rep.shapes = ranked.iter().map(|(s, n)| (describe(s), *n as u64)).collect();
     // The date order of each shape: the file's from all its headers; another shape's from its own, or the
     // file's when its own dates cannot tell and the file's order fits them.
-    let mut orders: HashMap<Shape, DateOrder> = HashMap::new();
+    let mut others: HashMap<Shape, DateOrder> = HashMap::new();
     let (order, ambiguous, evidence) = match forced {
         Some(o) => (o, false, if format.is_some() { "--format" } else { "--date-order" }.to_string()),
         None => {
@@ -158,7 +164,6 @@ pub fn parse_each_with<E>(
             decide_order(&of_shape, lines, &headers, shape)
         }
     };
-    orders.insert(shape, order);
     for (other, _) in ranked.iter().skip(1) {
         let of: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == *other && h.time_ok).collect();
         let (o, amb, _) = match forced {
@@ -166,12 +171,16 @@ pub fn parse_each_with<E>(
             None => decide_order(&of, lines, &headers, *other),
         };
         let o = if amb && DateOrder::candidates(other).contains(&order) { order } else { o };
-        orders.insert(*other, o);
+        others.insert(*other, o);
     }
+    let orders = Orders { main: (shape, order), other: others };
     rep.date_order = Some(order);
     rep.date_order_ambiguous = ambiguous;
     rep.date_order_evidence = evidence;
-    let ts_of = |h: &Header| if h.time_ok { timestamp(h, orders[&h.shape]) } else { None };
+    let ts_of = |h: &Header| {
+        let o = if h.shape == shape { Some(order) } else { orders.other.get(&h.shape).copied() };
+        if h.time_ok { o.and_then(|o| timestamp(h, o)) } else { None }
+    };
     // For each line, the index of the next header of the file's own shape (a bound in time for lines of
     // other shapes); usize::MAX when none follows.
     let mut next_main = vec![usize::MAX; lines.len()];
@@ -353,8 +362,9 @@ fn decide_order(
     let plausible = of_shape.iter().any(|h| cands.iter().any(|o| ymd(h, *o).is_some_and(|(y, _, _)| y >= 2009)));
     let valid =
         |o: DateOrder| of_shape.iter().filter(|h| ymd(h, o).is_some_and(|(y, _, _)| !plausible || y >= 2009)).count();
-    let best_valid = cands.iter().map(|o| valid(*o)).max().unwrap_or(0);
-    let fits: Vec<DateOrder> = cands.iter().copied().filter(|o| valid(*o) == best_valid).collect();
+    let counts: Vec<usize> = cands.iter().map(|o| valid(*o)).collect();
+    let best_valid = counts.iter().copied().max().unwrap_or(0);
+    let fits: Vec<DateOrder> = cands.iter().zip(&counts).filter(|(_, c)| **c == best_valid).map(|(o, _)| *o).collect();
     if fits.len() == 1 {
         let o = fits[0];
         let why = if best_valid == of_shape.len() {
@@ -414,12 +424,17 @@ fn finish(
     p: Pending,
     index: u64,
     chat: &str,
-    orders: &HashMap<Shape, DateOrder>,
+    orders: &Orders,
     last_ts: &mut Option<String>,
     rep: &mut ParseReport,
     authors: &mut Vec<(String, u64)>,
 ) -> Message {
-    let ts = orders.get(&p.header.shape).and_then(|o| timestamp(&p.header, *o)).unwrap_or_default();
+    // The file's own shape (almost every message) without a hash lookup.
+    let order = match orders.main {
+        (shape, order) if shape == p.header.shape => Some(order),
+        _ => orders.other.get(&p.header.shape).copied(),
+    };
+    let ts = order.and_then(|o| timestamp(&p.header, o)).unwrap_or_default();
     let (author, text) = split_author(&p.body, p.header.shape.bracket);
     // The encryption notice is WhatsApp's, even when the export names the group as its author: at the top
     // of the chat (where WhatsApp writes it) or under the chat's own name.
