@@ -5,7 +5,7 @@
 //! (`Author: text`). `%d.%m.%y, %H:%M - ` reads `31.12.19, 23:59 - Ana: hi`; whatstk's form of the same,
 //! `%d.%m.%y, %H:%M - %name:`, is accepted too.
 
-use crate::header::{Header, Meridiem, Scanner, Shape, normalize};
+use crate::header::{Header, Meridiem, Scanner, Shape, clock_ok, normalize};
 use crate::parse::DateOrder;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +138,7 @@ impl Format {
             DateOrder::Myd => [m, y, d],
             DateOrder::Dym => [d, y, m],
         };
-        let twelve = self.shape.twelve_hour;
-        let time_ok = !(twelve && hour > 12 || !twelve && hour > 23 || minute > 59 || second > 59);
+        let time_ok = clock_ok(self.shape.twelve_hour, hour, minute, second);
         Some(Header {
             shape: self.shape,
             date,

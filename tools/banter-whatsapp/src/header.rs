@@ -131,8 +131,7 @@ pub fn scan(line: &str) -> Option<Header> {
     let (hour, minute, second, seconds) = time;
     let sep = s.separator(bracket)?;
     let twelve_hour = meridiem != Meridiem::None;
-    // A 12-hour clock may write midnight's hour as 0 (`00:08 a. m.`).
-    let time_ok = !(twelve_hour && hour > 12 || !twelve_hour && hour > 23 || minute > 59 || second > 59);
+    let time_ok = clock_ok(twelve_hour, hour, minute, second);
     let body_start = offs[s.p.min(offs.len() - 1)];
     // With no separator after the time, only `Author: text` makes it a header.
     if sep == ' ' && !line[body_start..].split('\n').next().is_some_and(|l| l.contains(": ")) {
@@ -158,6 +157,11 @@ pub fn scan(line: &str) -> Option<Header> {
         body_start,
         time_ok,
     })
+}
+
+/// Whether a clock reading can be: a 12-hour clock may write midnight's hour as 0 (`00:08 a. m.`).
+pub(crate) fn clock_ok(twelve_hour: bool, hour: u32, minute: u32, second: u32) -> bool {
+    !(twelve_hour && hour > 12 || !twelve_hour && hour > 23 || minute > 59 || second > 59)
 }
 
 type Fields = [(u32, u8); 3];

@@ -317,21 +317,26 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// `FILE:LINE` for the first ten lines.
+/// `FILE:LINE` for the first ten lines, then how many more.
 fn list_at(path: &str, lines: &[u64]) -> String {
-    let mut s: Vec<String> = lines.iter().take(10).map(|n| format!("{path}:{n}")).collect();
+    let mut s = first_ten(lines, |n| format!("{path}:{n}"));
     if lines.len() > 10 {
         s.push(format!("… {} more", lines.len() - 10));
     }
     s.join(", ")
 }
 
+/// The first ten line numbers, then `…`.
 fn list(lines: &[u64]) -> String {
-    let mut s: Vec<String> = lines.iter().take(10).map(u64::to_string).collect();
+    let mut s = first_ten(lines, |n| n.to_string());
     if lines.len() > 10 {
         s.push("…".into());
     }
     s.join(", ")
+}
+
+fn first_ten(lines: &[u64], show: impl Fn(u64) -> String) -> Vec<String> {
+    lines.iter().take(10).map(|n| show(*n)).collect()
 }
 
 /// Messages from an export or from messages JSONL.

@@ -183,9 +183,10 @@ pub fn parse_each_with<E>(
     };
     // For each line, the index of the next header of the file's own shape (a bound in time for lines of
     // other shapes); usize::MAX when none follows.
-    let mut next_main = vec![usize::MAX; lines.len()];
+    // Only needed when the file has a second shape.
+    let mut next_main = vec![usize::MAX; if ranked.len() > 1 { lines.len() } else { 0 }];
     let mut upcoming = usize::MAX;
-    for i in (0..lines.len()).rev() {
+    for i in (0..next_main.len()).rev() {
         next_main[i] = upcoming;
         if headers[i].as_ref().is_some_and(|h| h.shape == shape && h.time_ok) {
             upcoming = i;

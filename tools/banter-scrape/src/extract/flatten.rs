@@ -64,7 +64,7 @@ pub(super) fn cap_source(html: &str, limit: usize) -> Option<String> {
     let b = html.as_bytes();
     let (mut depth, mut i) = (0usize, 0usize);
     let mut drop: Vec<(usize, usize)> = Vec::new();
-    while let Some(off) = memchr_lt(&b[i..]) {
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
         let at = i + off;
         let rest = &b[at..];
         if rest.starts_with(b"<!--") {
@@ -100,9 +100,7 @@ pub(super) fn cap_source(html: &str, limit: usize) -> Option<String> {
         }
         i = end;
         if !closing && matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
-            let close = format!("</{name}");
-            let lower = html[i..].to_ascii_lowercase();
-            i = lower.find(&close).map_or(b.len(), |k| i + k);
+            i = raw_text_end(b, i, name.as_bytes());
         }
     }
     if drop.is_empty() {
@@ -122,8 +120,19 @@ pub(super) fn cap_source(html: &str, limit: usize) -> Option<String> {
     Some(out)
 }
 
-fn memchr_lt(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'<')
+/// Where the raw text of a `name` element (script, style, …) starting at `from` ends: its `</name`, found
+/// without copying the rest of the page (case-insensitively).
+fn raw_text_end(b: &[u8], from: usize, name: &[u8]) -> usize {
+    let mut i = from;
+    while let Some(k) = b[i..].windows(2).position(|w| w == b"</") {
+        let at = i + k;
+        let tag = &b[at + 2..];
+        if tag.len() >= name.len() && tag[..name.len()].eq_ignore_ascii_case(name) {
+            return at;
+        }
+        i = at + 2;
+    }
+    b.len()
 }
 
 /// The deepest nesting of the parsed page.

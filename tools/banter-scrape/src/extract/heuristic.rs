@@ -70,7 +70,7 @@ fn is_block(tag: &str) -> bool {
     )
 }
 
-/// The main text of a parsed page by banter's own readability-style rules: one block per line.
+/// The main text of a parsed page by banter's own readability-style rules: one block per line (untidied).
 pub(super) fn main_text(doc: &Html) -> String {
     let sel = Selector::parse("body").expect("static selector");
     let body = doc.select(&sel).next().unwrap_or_else(|| doc.root_element());
@@ -79,19 +79,8 @@ pub(super) fn main_text(doc: &Html) -> String {
     for container in &main {
         render(*container, &mut lines, false);
     }
-    let mut text = String::new();
-    let mut prev: Option<&str> = None;
-    for l in &lines {
-        if prev == Some(l.as_str()) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(l);
-        prev = Some(l);
-    }
-    text
+    // Repeated lines are dropped by the caller's `tidy`.
+    lines.join("\n")
 }
 
 /// Collapses whitespace runs to one space and trims.

@@ -12,6 +12,8 @@ mod vote;
 pub use charset::{decode, meta_charset};
 pub use heuristic::squash;
 
+use std::borrow::Cow;
+
 use scraper::{Html, Selector};
 
 /// What was extracted from one page.
@@ -32,7 +34,7 @@ pub struct Extracted {
 /// Extracts title, language, main text and links from an HTML page; `url` is the page's address when known.
 pub fn extract(html: &str, url: Option<&str>) -> Extracted {
     let (html, doc) = prepared(html);
-    let html = html.as_str();
+    let html = html.as_ref();
     let sel = |s: &str| Selector::parse(s).expect("static selector");
     let title = doc
         .select(&sel("title"))
@@ -71,7 +73,7 @@ pub fn extract(html: &str, url: Option<&str>) -> Extracted {
 pub fn candidates(html: &str, url: Option<&str>) -> Vec<(&'static str, String)> {
     let (html, doc) = prepared(html);
     let c = vote::Candidates::of(&html, url);
-    let own = heuristic::main_text(&doc);
+    let own = tidy(&heuristic::main_text(&doc));
     vec![
         ("rs-trafilatura", c.rs_trafilatura),
         ("trafilatura", c.trafilatura),
@@ -82,16 +84,18 @@ pub fn candidates(html: &str, url: Option<&str>) -> Vec<(&'static str, String)> 
 }
 
 /// The page parsed, and flattened first when it nests deeper than any extractor's stack allows.
-fn prepared(html: &str) -> (String, Html) {
-    let capped = flatten::cap_source(html, flatten::SOURCE_DEPTH);
-    let html = capped.as_deref().unwrap_or(html);
-    let doc = Html::parse_document(html);
+fn prepared(html: &str) -> (Cow<'_, str>, Html) {
+    let html = match flatten::cap_source(html, flatten::SOURCE_DEPTH) {
+        Some(capped) => Cow::Owned(capped),
+        None => Cow::Borrowed(html),
+    };
+    let doc = Html::parse_document(&html);
     if flatten::depth(&doc) <= flatten::MAX_DEPTH {
-        return (html.to_string(), doc);
+        return (html, doc);
     }
     let flat = flatten::flatten(&doc, flatten::MAX_DEPTH);
     let doc = Html::parse_document(&flat);
-    (flat, doc)
+    (Cow::Owned(flat), doc)
 }
 
 /// One block per line: lines trimmed, blank lines and a line repeating the one before dropped.

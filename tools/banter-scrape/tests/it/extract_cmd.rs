@@ -24,12 +24,18 @@ fn paragraphs(topic: &str) -> String {
         .collect()
 }
 
+/// A `pages` folder in `dir` holding the fixture page `fixture` saved as `name`.
+fn pages_with(dir: &Path, fixture: &str, name: &str) -> std::path::PathBuf {
+    let pages = dir.join("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    std::fs::copy(site().join(fixture), pages.join(name)).unwrap();
+    pages
+}
+
 #[test]
 fn a_folder_of_saved_pages_and_texts_becomes_docs_in_name_order() {
     let dir = tempfile::tempdir().unwrap();
-    let pages = dir.path().join("pages");
-    std::fs::create_dir_all(&pages).unwrap();
-    std::fs::copy(site().join("articles/green-tea.html"), pages.join("b-tea.html")).unwrap();
+    let pages = pages_with(dir.path(), "articles/green-tea.html", "b-tea.html");
     write(&pages, "a-notes.txt", "\u{feff}Notes on oolong.\nIt is partly oxidised.\n");
     write(&pages, "sub/c-fa.htm", &std::fs::read_to_string(site().join("articles/news.html")).unwrap());
     write(&pages, "logo.png", "not a page");
@@ -169,9 +175,7 @@ fn forum_posts_and_listing_items_are_all_kept() {
 #[test]
 fn extracted_docs_become_samples_that_name_their_file() {
     let dir = tempfile::tempdir().unwrap();
-    let pages = dir.path().join("pages");
-    std::fs::create_dir_all(&pages).unwrap();
-    std::fs::copy(site().join("articles/python-gil.html"), pages.join("gil.html")).unwrap();
+    let pages = pages_with(dir.path(), "articles/python-gil.html", "gil.html");
     let docs_file = dir.path().join("docs.jsonl");
     bin().arg("extract").arg(&pages).arg("-o").arg(&docs_file).assert().success();
     let out = bin().arg("to-samples").arg(&docs_file).args(["--mode", "pairs"]).output().unwrap();
