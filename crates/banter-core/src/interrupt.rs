@@ -41,7 +41,12 @@ pub fn remove_temps() {
         Err(p) => std::mem::take(&mut *p.into_inner()),
     };
     for t in temps {
-        let _ = std::fs::remove_file(t);
+        // A staged output directory (banter-export) is removed whole.
+        if t.is_dir() {
+            let _ = std::fs::remove_dir_all(t);
+        } else {
+            let _ = std::fs::remove_file(t);
+        }
     }
 }
 

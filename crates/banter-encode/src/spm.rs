@@ -266,6 +266,23 @@ pub fn load(path: &Path) -> Result<Tokenizer, Error> {
     json.to_string().parse().map_err(|e| bad(format!("{e}")))
 }
 
+/// A SentencePiece model's pieces as GGUF stores them: `(piece, score, type)` with SentencePiece's type
+/// numbers (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), in id order.
+pub fn pieces(path: &Path) -> Result<Vec<(String, f32, i32)>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+    let m = parse(&bytes)
+        .map_err(|m| Error::usage(format!("{}: not a SentencePiece model we can read: {m}", path.display())))?;
+    let code = |k: PieceType| match k {
+        PieceType::Normal => 1,
+        PieceType::Unknown => 2,
+        PieceType::Control => 3,
+        PieceType::UserDefined => 4,
+        PieceType::Unused => 5,
+        PieceType::Byte => 6,
+    };
+    Ok(m.pieces.into_iter().map(|p| (p.piece, p.score, code(p.kind))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

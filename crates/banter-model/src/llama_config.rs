@@ -142,6 +142,10 @@ impl LlamaConfig {
             for (k, d) in defaults {
                 m.entry(*k).or_insert_with(|| d.clone());
             }
+            // Gemma's key is `hidden_activation`; a config with both (banter wrote both before) keeps it.
+            if let Some(a) = m.remove("hidden_activation").filter(|a| !a.is_null()) {
+                m.insert("hidden_act".into(), a);
+            }
         }
         let path = std::path::PathBuf::from(what);
         let path = path.as_path();
@@ -183,16 +187,18 @@ impl LlamaConfig {
         Ok(c)
     }
 
-    pub(crate) fn is_gemma(&self) -> bool {
+    /// Gemma or Gemma 2.
+    pub fn is_gemma(&self) -> bool {
         self.model_type.starts_with("gemma")
     }
 
-    pub(crate) fn is_gemma2(&self) -> bool {
+    /// Gemma 2.
+    pub fn is_gemma2(&self) -> bool {
         self.model_type == "gemma2"
     }
 
     /// The attention window of layer `i`, when it slides: every Mistral layer; Gemma 2's sliding ones.
-    pub(crate) fn window(&self, i: usize) -> Option<i64> {
+    pub fn window(&self, i: usize) -> Option<i64> {
         if self.model_type == "mistral" {
             return self.sliding_window;
         }
@@ -206,16 +212,18 @@ impl LlamaConfig {
         sliding.then_some(self.sliding_window.unwrap_or(4096))
     }
 
-    pub(crate) fn kv_heads(&self) -> i64 {
+    /// Key/value heads.
+    pub fn kv_heads(&self) -> i64 {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads).max(1)
     }
 
-    pub(crate) fn head_dim(&self) -> i64 {
+    /// Head width.
+    pub fn head_dim(&self) -> i64 {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// RoPE inverse frequencies, scaled as `rope_scaling` says.
-    pub(crate) fn inv_freq(&self) -> Vec<f64> {
+    pub fn inv_freq(&self) -> Vec<f64> {
         let d = self.head_dim();
         let base: Vec<f64> = (0..d / 2).map(|i| 1.0 / self.rope_theta.powf(2.0 * i as f64 / d as f64)).collect();
         let Some(s) = &self.rope_scaling else { return base };
@@ -240,5 +248,20 @@ impl LlamaConfig {
             }
             _ => base,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gemma_config_with_both_activation_keys_loads() {
+        // banter writes `hidden_act` and Gemma's `hidden_activation`; reading its own output back must work.
+        let v = serde_json::json!({"model_type": "gemma", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "hidden_act": "gelu_pytorch_tanh",
+            "hidden_activation": "gelu_pytorch_tanh"});
+        let c = LlamaConfig::from_value(v, "config.json").unwrap();
+        assert_eq!(c.hidden_act.as_deref(), Some("gelu_pytorch_tanh"));
     }
 }

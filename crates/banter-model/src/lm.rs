@@ -192,6 +192,15 @@ impl Lm {
         }
     }
 
+    /// Logits `[B, T, V]` (fp32) of token ids `[B, T]`, no cache, no dropout.
+    pub fn logits(&self, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| match self {
+            Lm::Gpt2(m) => m.forward(ids, None, Pass::eval()),
+            Lm::Llama(m) => m.forward(ids),
+            Lm::Opt(m) => m.forward(ids),
+        })
+    }
+
     /// Mean next-token loss over labels other than -100, and the number of such labels.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> (Tensor, i64) {
         match self {

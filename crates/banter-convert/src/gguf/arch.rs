@@ -1,0 +1,228 @@
+//! Per architecture: llama.cpp's architecture name, its metadata keys, and each Hugging Face tensor under
+//! llama.cpp's name with the changes its converter (`convert_hf_to_gguf.py`) makes:
+//! - Llama and Mistral (llama.cpp's `llama`): q/k rows permuted from Hugging Face's rotate-half RoPE layout
+//!   to llama.cpp's interleaved one;
+//! - Gemma, Gemma 2: RMSNorm weights stored as `w + 1` (Hugging Face keeps `w`);
+//! - GPT-2: Conv1D weights transposed to `[out, in]`, and `output.weight` written beside `token_embd`.
+//!
+//! OPT has no llama.cpp architecture and is refused with that reason.
+
+use serde_json::Value as Json;
+use tch::Tensor;
+
+use super::writer::Value;
+use crate::ConvertError;
+
+/// A tensor under its llama.cpp name, with what was done to it.
+#[derive(Debug)]
+pub struct Mapped {
+    /// llama.cpp's name.
+    pub name: String,
+    /// The tensor (fp32, contiguous).
+    pub tensor: Tensor,
+}
+
+/// llama.cpp's architecture for a `model_type`.
+pub fn arch_of(model_type: &str) -> Result<&'static str, ConvertError> {
+    Ok(match model_type {
+        "gpt2" => "gpt2",
+        "llama" | "mistral" => "llama",
+        "qwen2" => "qwen2",
+        "gemma" => "gemma",
+        "gemma2" => "gemma2",
+        t => {
+            return Err(ConvertError::Unsupported(format!(
+                "model_type {t:?}: llama.cpp has no architecture for it, so there is no GGUF it could run \
+                 (export it to ONNX instead)"
+            )));
+        }
+    })
+}
+
+fn int(c: &Json, k: &str) -> Option<i64> {
+    c[k].as_i64()
+}
+
+fn need(c: &Json, k: &str) -> Result<i64, ConvertError> {
+    int(c, k).ok_or_else(|| ConvertError::Format(format!("config.json: no integer {k:?}")))
+}
+
+/// The architecture's hyper-parameters under llama.cpp's keys.
+pub fn metadata(arch: &str, c: &Json) -> Result<Vec<(String, Value)>, ConvertError> {
+    let k = |s: &str| format!("{arch}.{s}");
+    let u = |x: i64| Value::U32(x as u32);
+    let mut m = Vec::new();
+    if arch == "gpt2" {
+        let e = need(c, "n_embd")?;
+        m.push((k("context_length"), u(need(c, "n_positions")?)));
+        m.push((k("embedding_length"), u(e)));
+        m.push((k("feed_forward_length"), u(int(c, "n_inner").unwrap_or(4 * e))));
+        m.push((k("block_count"), u(need(c, "n_layer")?)));
+        m.push((k("attention.head_count"), u(need(c, "n_head")?)));
+        let eps = c["layer_norm_epsilon"].as_f64().unwrap_or(1e-5);
+        m.push((k("attention.layer_norm_epsilon"), Value::F32(eps as f32)));
+        return Ok(m);
+    }
+    let (e, heads) = (need(c, "hidden_size")?, need(c, "num_attention_heads")?);
+    let kv = int(c, "num_key_value_heads").unwrap_or(heads);
+    let hd = int(c, "head_dim").unwrap_or(e / heads);
+    m.push((k("context_length"), u(int(c, "max_position_embeddings").unwrap_or(2048))));
+    m.push((k("embedding_length"), u(e)));
+    m.push((k("block_count"), u(need(c, "num_hidden_layers")?)));
+    m.push((k("feed_forward_length"), u(need(c, "intermediate_size")?)));
+    m.push((k("attention.head_count"), u(heads)));
+    m.push((k("attention.head_count_kv"), u(kv)));
+    let eps = c["rms_norm_eps"].as_f64().unwrap_or(1e-6);
+    m.push((k("attention.layer_norm_rms_epsilon"), Value::F32(eps as f32)));
+    let theta = c["rope_theta"].as_f64().or(c["rope_parameters"]["rope_theta"].as_f64()).unwrap_or(10_000.0);
+    m.push((k("rope.freq_base"), Value::F32(theta as f32)));
+    if arch == "llama" {
+        m.push((k("vocab_size"), u(need(c, "vocab_size")?)));
+        m.push((k("rope.dimension_count"), u(hd)));
+    }
+    if arch == "llama" || arch.starts_with("gemma") || hd != e / heads {
+        m.push((k("attention.key_length"), u(hd)));
+        m.push((k("attention.value_length"), u(hd)));
+    }
+    let scaling = c.get("rope_scaling").filter(|s| !s.is_null()).or(c.get("rope_parameters"));
+    if let Some(s) = scaling {
+        let ty = s["rope_type"].as_str().or(s["type"].as_str()).unwrap_or("default");
+        if ty == "linear" {
+            m.push((k("rope.scaling.type"), Value::Str("linear".into())));
+            m.push((k("rope.scaling.factor"), Value::F32(s["factor"].as_f64().unwrap_or(1.0) as f32)));
+        }
+    }
+    if arch == "gemma2" {
+        let f = |key: &str, d: f64| Value::F32(c[key].as_f64().unwrap_or(d) as f32);
+        m.push((k("attn_logit_softcapping"), f("attn_logit_softcapping", 50.0)));
+        m.push((k("final_logit_softcapping"), f("final_logit_softcapping", 30.0)));
+        m.push((k("attention.sliding_window"), u(int(c, "sliding_window").unwrap_or(4096))));
+    }
+    Ok(m)
+}
+
+/// llama.cpp's `permute`: each head's rows from `[first halves…, second halves…]` to interleaved pairs.
+fn permute(w: &Tensor, heads: i64) -> Tensor {
+    let s = w.size();
+    let rows = s[0];
+    let mut shape = vec![heads, 2, rows / heads / 2];
+    shape.extend_from_slice(&s[1..]);
+    w.reshape(shape.as_slice()).transpose(1, 2).reshape(s.as_slice()).contiguous()
+}
+
+/// Every tensor of the model under llama.cpp's names (sorted as the model's blocks go).
+pub fn tensors(
+    arch: &str,
+    c: &Json,
+    vars: &std::collections::BTreeMap<String, Tensor>,
+) -> Result<Vec<Mapped>, ConvertError> {
+    let mut out = Vec::new();
+    for (hf, t) in vars {
+        let t = t.to_kind(tch::Kind::Float).contiguous();
+        let mapped = if arch == "gpt2" { gpt2_name(hf) } else { llama_name(arch, hf) };
+        let Some(name) = mapped else {
+            return Err(ConvertError::Format(format!("{hf}: no llama.cpp name for this tensor of a {arch} model")));
+        };
+        let t = if arch == "gpt2" && name.ends_with(".weight") && t.dim() == 2 && name.starts_with("blk.") {
+            t.tr().contiguous()
+        } else if arch.starts_with("gemma") && name.ends_with("norm.weight") {
+            t + 1.0
+        } else if arch == "llama" && name.contains(".attn_q.") {
+            permute(&t, need(c, "num_attention_heads")?)
+        } else if arch == "llama" && name.contains(".attn_k.") {
+            let heads = need(c, "num_attention_heads")?;
+            permute(&t, int(c, "num_key_value_heads").unwrap_or(heads))
+        } else {
+            t
+        };
+        if arch == "gpt2" && name == "token_embd.weight" && !vars.contains_key("lm_head.weight") {
+            out.push(Mapped { name: "output.weight".into(), tensor: t.shallow_clone() });
+        }
+        out.push(Mapped { name, tensor: t });
+    }
+    let block = |n: &str| n.strip_prefix("blk.").and_then(|r| r.split('.').next()?.parse::<u64>().ok());
+    out.sort_by_key(|m| (block(&m.name).map_or(if m.name.starts_with("output") { 2 } else { 0 }, |_| 1), block(&m.name), m.name.clone()));
+    Ok(out)
+}
+
+fn gpt2_name(hf: &str) -> Option<String> {
+    let n = hf.strip_prefix("transformer.").unwrap_or(hf);
+    let top = match n {
+        "wte.weight" => Some("token_embd.weight"),
+        "wpe.weight" => Some("position_embd.weight"),
+        "ln_f.weight" => Some("output_norm.weight"),
+        "ln_f.bias" => Some("output_norm.bias"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(t) = top {
+        return Some(t.into());
+    }
+    let rest = n.strip_prefix("h.")?;
+    let (i, rest) = rest.split_once('.')?;
+    let (module, param) = rest.rsplit_once('.')?;
+    let to = match module {
+        "ln_1" => "attn_norm",
+        "attn.c_attn" => "attn_qkv",
+        "attn.c_proj" => "attn_output",
+        "ln_2" => "ffn_norm",
+        "mlp.c_fc" => "ffn_up",
+        "mlp.c_proj" => "ffn_down",
+        _ => return None,
+    };
+    Some(format!("blk.{i}.{to}.{param}"))
+}
+
+fn llama_name(arch: &str, hf: &str) -> Option<String> {
+    let top = match hf {
+        "model.embed_tokens.weight" => Some("token_embd.weight"),
+        "model.norm.weight" => Some("output_norm.weight"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(t) = top {
+        return Some(t.into());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (i, rest) = rest.split_once('.')?;
+    let (module, param) = rest.rsplit_once('.')?;
+    let to = match module {
+        "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" if arch == "gemma2" => "post_attention_norm",
+        "post_attention_layernorm" => "ffn_norm",
+        "pre_feedforward_layernorm" => "ffn_norm",
+        "post_feedforward_layernorm" => "post_ffw_norm",
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.o_proj" => "attn_output",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.up_proj" => "ffn_up",
+        "mlp.down_proj" => "ffn_down",
+        _ => return None,
+    };
+    Some(format!("blk.{i}.{to}.{param}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_llama_cpp() {
+        assert_eq!(gpt2_name("transformer.h.3.attn.c_attn.bias").unwrap(), "blk.3.attn_qkv.bias");
+        assert_eq!(gpt2_name("transformer.wpe.weight").unwrap(), "position_embd.weight");
+        assert_eq!(llama_name("llama", "model.layers.0.mlp.gate_proj.weight").unwrap(), "blk.0.ffn_gate.weight");
+        assert_eq!(llama_name("gemma2", "model.layers.1.post_attention_layernorm.weight").unwrap(), "blk.1.post_attention_norm.weight");
+        assert_eq!(llama_name("gemma", "model.layers.1.post_attention_layernorm.weight").unwrap(), "blk.1.ffn_norm.weight");
+        assert!(arch_of("opt").is_err());
+    }
+
+    #[test]
+    fn permute_interleaves_each_heads_halves() {
+        // One head of 4 rows: [a, b, c, d] (halves [a, b] and [c, d]) becomes [a, c, b, d].
+        let w = Tensor::from_slice(&[0f32, 1., 2., 3.]).reshape([4, 1]);
+        let p = permute(&w, 1);
+        assert_eq!(Vec::<f32>::try_from(p.reshape([-1])).unwrap(), [0., 2., 1., 3.]);
+    }
+}

@@ -1,0 +1,119 @@
+//! GGUF export for llama.cpp, Ollama and LM Studio: the weights under llama.cpp's names ([`arch`]), its
+//! metadata keys, the tokenizer ([`vocab`]) and the chat template, in a GGUF v3 file ([`writer`]).
+//!
+//! Types as llama.cpp's converter picks them: vectors (norms, biases) and learned positions stay f32;
+//! matrices are f32, f16 or Q8_0 as asked (Q8_0 falls back to f16 for a matrix whose rows are not a
+//! multiple of 32 long).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+pub mod arch;
+pub mod vocab;
+pub mod writer;
+
+use crate::{ConvertError, Source};
+pub use writer::GgmlType;
+use writer::{TensorData, Value};
+
+/// What `banter-export gguf` writes.
+#[derive(Debug, Clone)]
+pub struct GgufSettings {
+    /// The matrices' type.
+    pub kind: GgmlType,
+    /// `general.name` (default: the model directory's name).
+    pub name: Option<String>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct GgufReport {
+    /// llama.cpp's architecture.
+    pub architecture: String,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Of them, in each type.
+    pub by_type: std::collections::BTreeMap<String, usize>,
+    /// Metadata keys written.
+    pub metadata_keys: usize,
+    /// The file's size.
+    pub bytes: u64,
+    /// A chat template was written (`tokenizer.chat_template`).
+    pub chat_template: bool,
+}
+
+/// The chat template the model ships (Hugging Face's Jinja, else banter's own template as Jinja).
+fn chat_template(dir: &Path) -> Result<Option<String>, ConvertError> {
+    if let Some((src, _, _)) = banter_core::jinja::from_model_dir(dir).map_err(ConvertError::Format)? {
+        return Ok(Some(src));
+    }
+    let own = dir.join("banter_template.json");
+    if own.is_file() {
+        return Ok(Some(banter_core::ChatTemplate::load(&own)?.to_jinja()));
+    }
+    Ok(None)
+}
+
+/// Writes `src` as GGUF to `out` (any `Write`; the caller makes it atomic).
+pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<GgufReport, ConvertError> {
+    let arch = arch::arch_of(src.model_type())?;
+    let cfg = &src.config;
+    let vars = src.tensors();
+    let rows = vars
+        .get("model.embed_tokens.weight")
+        .or_else(|| vars.get("transformer.wte.weight"))
+        .map(|t| t.size()[0] as usize)
+        .ok_or_else(|| ConvertError::Format("no token embeddings".into()))?;
+    let name = s.name.clone().unwrap_or_else(|| {
+        src.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "banter".into())
+    });
+    let file_type = match s.kind {
+        GgmlType::F32 => 0,
+        GgmlType::F16 => 1,
+        GgmlType::Q8_0 => 7,
+    };
+    let mut meta: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::Str(arch.into())),
+        ("general.name".into(), Value::Str(name)),
+        ("general.file_type".into(), Value::U32(file_type)),
+    ];
+    if s.kind == GgmlType::Q8_0 {
+        meta.push(("general.quantization_version".into(), Value::U32(2)));
+    }
+    meta.extend(arch::metadata(arch, cfg)?);
+    meta.extend(vocab::metadata(&src.dir, rows, cfg)?);
+    let template = chat_template(&src.dir)?;
+    if let Some(t) = &template {
+        meta.push(("tokenizer.chat_template".into(), Value::Str(t.clone())));
+    }
+    let mut tensors = Vec::new();
+    let mut by_type = std::collections::BTreeMap::new();
+    for m in arch::tensors(arch, cfg, &vars)? {
+        let shape: Vec<u64> = m.tensor.size().iter().map(|&d| d as u64).collect();
+        let data: Vec<f32> = Vec::try_from(m.tensor.reshape([-1])).map_err(|e| ConvertError::Format(format!("{}: {e}", m.name)))?;
+        let matrix = shape.len() >= 2 && m.name != "position_embd.weight";
+        let kind = match s.kind {
+            GgmlType::Q8_0 if matrix && shape.last().is_some_and(|c| c % 32 == 0) => GgmlType::Q8_0,
+            GgmlType::Q8_0 | GgmlType::F16 if matrix => GgmlType::F16,
+            _ => GgmlType::F32,
+        };
+        let bytes = match kind {
+            GgmlType::F32 => writer::f32_bytes(&data),
+            GgmlType::F16 => writer::f16_bytes(&data),
+            GgmlType::Q8_0 => writer::q8_0_bytes(&data),
+        };
+        *by_type.entry(format!("{kind:?}").to_lowercase()).or_insert(0) += 1;
+        tensors.push(TensorData { name: m.name, shape, kind, bytes });
+    }
+    let bytes = writer::write(out, &meta, &tensors).map_err(|e| ConvertError::io(Path::new("<gguf output>"), e))?;
+    Ok(GgufReport {
+        architecture: arch.into(),
+        tensors: tensors.len(),
+        by_type,
+        metadata_keys: meta.len(),
+        bytes,
+        chat_template: template.is_some(),
+    })
+}

@@ -1,0 +1,245 @@
+//! Uploading a folder as one commit, through the Hub's documented endpoints:
+//!
+//! 1. `POST /api/repos/create` (409: it exists, fine);
+//! 2. `POST /api/models/{repo}/branch/{rev}` for a revision other than `main` (409: it exists);
+//! 3. `POST /api/models/{repo}/preupload/{rev}`: which files go through LFS;
+//! 4. LFS batch (`{repo}.git/info/lfs/objects/batch`): a `PUT` per object the Hub does not have yet, or
+//!    multipart (`chunk_size` and a URL per part, then the completion `POST`), then `verify`;
+//! 5. `POST /api/models/{repo}/commit/{rev}` (NDJSON): small files inline (base64), LFS ones by oid.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::download::sha256_file;
+use crate::http::{auth, check, client, encode_segment, send};
+use crate::{HubError, HubSettings};
+
+/// What to upload where.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// `user/name`.
+    pub repo: String,
+    /// Branch (default `main`; created from `main` when missing).
+    pub revision: Option<String>,
+    /// Create the repository private.
+    pub private: bool,
+    /// The commit message.
+    pub message: String,
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Uploaded {
+    /// `user/name`.
+    pub repo: String,
+    /// The branch.
+    pub revision: String,
+    /// The commit's URL, as the Hub gave it.
+    pub commit_url: Option<String>,
+    /// Files in the commit.
+    pub files: usize,
+    /// Of them, through LFS.
+    pub lfs_files: usize,
+    /// LFS bytes actually sent (objects the Hub already had are not sent again).
+    pub lfs_bytes_sent: u64,
+    /// Bytes in the commit.
+    pub bytes: u64,
+    /// The repository was created by this upload.
+    pub created: bool,
+}
+
+/// Every file under `dir` (relative, `/`-separated, sorted), leaving out hidden ones and partial downloads.
+pub fn folder_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HubError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| HubError::io(&d, e))? {
+            let e = e.map_err(|e| HubError::io(&d, e))?;
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || name.ends_with(".incomplete") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).components().map(|c| c.as_os_str().to_string_lossy());
+                out.push((rel.collect::<Vec<_>>().join("/"), p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn post_json(s: &HubSettings, url: &str, repo: &str, body: &Value, also: &[u16]) -> Result<(u16, Value), HubError> {
+    let c = client(false)?;
+    let r = check(send(auth(c.post(url), s).json(body), url)?, url, repo, also)?;
+    let status = r.status().as_u16();
+    let text = r.text().map_err(|e| HubError::Network { url: url.to_string(), source: e })?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Uploads `dir` to `up.repo` as one commit.
+pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploaded, HubError> {
+    if s.token.is_none() {
+        return Err(HubError::Usage(
+            "no Hugging Face token: set HF_TOKEN or log in (`hf auth login` writes HF_HOME/token)".into(),
+        ));
+    }
+    let Some((org, name)) = up.repo.split_once('/') else {
+        return Err(HubError::Usage(format!("{:?} is not user/name", up.repo)));
+    };
+    let files = folder_files(dir)?;
+    if files.is_empty() {
+        return Err(HubError::Usage(format!("{}: nothing to upload", dir.display())));
+    }
+    let e = &s.endpoint;
+    let url = format!("{e}/api/repos/create");
+    let body = json!({"name": name, "organization": org, "private": up.private, "type": "model"});
+    let (status, _) = post_json(s, &url, &up.repo, &body, &[409])?;
+    let created = status != 409;
+    let rev = up.revision.clone().unwrap_or_else(|| "main".into());
+    if rev != "main" {
+        let url = format!("{e}/api/models/{}/branch/{}", up.repo, encode_segment(&rev));
+        post_json(s, &url, &up.repo, &json!({}), &[409])?;
+    }
+    // Which files the Hub wants through LFS.
+    let mut modes = std::collections::HashMap::new();
+    for chunk in files.chunks(100) {
+        let mut list = Vec::new();
+        for (rel, p) in chunk {
+            let (size, sample) = sample(p)?;
+            list.push(json!({"path": rel, "size": size, "sample": sample}));
+        }
+        let url = format!("{e}/api/models/{}/preupload/{}", up.repo, encode_segment(&rev));
+        let (_, v) = post_json(s, &url, &up.repo, &json!({"files": list}), &[])?;
+        for f in v["files"].as_array().into_iter().flatten() {
+            if let (Some(p), Some(m)) = (f["path"].as_str(), f["uploadMode"].as_str()) {
+                modes.insert(p.to_string(), (m == "lfs", f["shouldIgnore"].as_bool().unwrap_or(false)));
+            }
+        }
+    }
+    let mut lines = vec![json!({"key": "header", "value": {"summary": up.message, "description": ""}})];
+    let (mut n, mut lfs_n, mut bytes, mut sent) = (0, 0, 0u64, 0u64);
+    for (rel, p) in &files {
+        let (lfs, ignore) = modes.get(rel).copied().unwrap_or((false, false));
+        if ignore {
+            continue;
+        }
+        let size = std::fs::metadata(p).map_err(|e| HubError::io(p, e))?.len();
+        n += 1;
+        bytes += size;
+        if lfs {
+            let oid = sha256_file(p)?;
+            sent += lfs_upload(s, &up.repo, &rev, rel, p, &oid, size)?;
+            lfs_n += 1;
+            lines.push(json!({"key": "lfsFile", "value": {"path": rel, "algo": "sha256", "oid": oid, "size": size}}));
+        } else {
+            let data = std::fs::read(p).map_err(|e| HubError::io(p, e))?;
+            let content = base64::engine::general_purpose::STANDARD.encode(data);
+            lines.push(json!({"key": "file", "value": {"content": content, "path": rel, "encoding": "base64"}}));
+        }
+    }
+    let url = format!("{e}/api/models/{}/commit/{}", up.repo, encode_segment(&rev));
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let c = client(false)?;
+    let rb = auth(c.post(&url), s).header("content-type", "application/x-ndjson").body(body);
+    let r = check(send(rb, &url)?, &url, &up.repo, &[])?;
+    let v: Value = r.json().unwrap_or(Value::Null);
+    Ok(Uploaded {
+        repo: up.repo.clone(),
+        revision: rev,
+        commit_url: v["commitUrl"].as_str().map(str::to_string),
+        files: n,
+        lfs_files: lfs_n,
+        lfs_bytes_sent: sent,
+        bytes,
+        created,
+    })
+}
+
+/// The size and the first 512 bytes (base64) the pre-upload call decides by.
+fn sample(p: &Path) -> Result<(u64, String), HubError> {
+    let mut f = std::fs::File::open(p).map_err(|e| HubError::io(p, e))?;
+    let size = f.metadata().map_err(|e| HubError::io(p, e))?.len();
+    let mut buf = vec![0u8; 512.min(size as usize)];
+    f.read_exact(&mut buf).map_err(|e| HubError::io(p, e))?;
+    Ok((size, base64::engine::general_purpose::STANDARD.encode(buf)))
+}
+
+fn headers(rb: reqwest::blocking::RequestBuilder, h: &Value) -> reqwest::blocking::RequestBuilder {
+    let mut rb = rb;
+    for (k, v) in h.as_object().into_iter().flatten() {
+        if let Some(v) = v.as_str() {
+            rb = rb.header(k.as_str(), v);
+        }
+    }
+    rb
+}
+
+/// One LFS object through the batch API; returns the bytes sent (0 when the Hub already has it).
+fn lfs_upload(s: &HubSettings, repo: &str, rev: &str, rel: &str, p: &Path, oid: &str, size: u64) -> Result<u64, HubError> {
+    let url = format!("{}/{repo}.git/info/lfs/objects/batch", s.endpoint);
+    let body = json!({
+        "operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
+        "objects": [{"oid": oid, "size": size}], "ref": {"name": rev},
+    });
+    let c = client(false)?;
+    let rb = auth(c.post(&url), s)
+        .header("accept", "application/vnd.git-lfs+json")
+        .header("content-type", "application/vnd.git-lfs+json")
+        .body(body.to_string());
+    let v: Value = check(send(rb, &url)?, &url, repo, &[])?
+        .json()
+        .map_err(|e| HubError::Network { url: url.clone(), source: e })?;
+    let obj = &v["objects"][0];
+    if let Some(err) = obj.get("error") {
+        return Err(HubError::Protocol(format!("{url}: LFS refused {rel}: {err}")));
+    }
+    let Some(upload) = obj["actions"].get("upload") else { return Ok(0) };
+    let href = upload["href"].as_str().ok_or_else(|| HubError::Protocol(format!("{url}: no upload href")))?;
+    let h = &upload["header"];
+    let put = client(true)?;
+    let bar = banter_core::progress::bar_if(s.progress, Some(size), rel);
+    if let Some(chunk) = h.get("chunk_size").and_then(|c| c.as_str().and_then(|c| c.parse::<u64>().ok()).or(c.as_u64())) {
+        // Multipart: one presigned URL per part ("00001", …), then the completion call with each part's ETag.
+        let mut parts: Vec<(u64, String)> = h
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.as_str()?.to_string())))
+            .collect();
+        parts.sort();
+        let mut f = std::fs::File::open(p).map_err(|e| HubError::io(p, e))?;
+        let mut done = Vec::new();
+        for (i, part_url) in &parts {
+            let off = (i - 1) * chunk;
+            let len = chunk.min(size.saturating_sub(off));
+            let mut buf = vec![0u8; len as usize];
+            f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| HubError::io(p, e))?;
+            let r = check(send(put.put(part_url).body(buf), part_url)?, part_url, repo, &[])?;
+            let etag = r.headers().get("etag").and_then(|e| e.to_str().ok()).unwrap_or("").to_string();
+            done.push(json!({"partNumber": i, "etag": etag}));
+            bar.inc(len);
+        }
+        let rb = put.post(href).json(&json!({"oid": oid, "parts": done}));
+        check(send(rb, href)?, href, repo, &[])?;
+    } else {
+        let f = std::fs::File::open(p).map_err(|e| HubError::io(p, e))?;
+        let rb = headers(put.put(href), h).header("content-length", size).body(reqwest::blocking::Body::sized(f, size));
+        check(send(rb, href)?, href, repo, &[])?;
+        bar.inc(size);
+    }
+    bar.finish_and_clear();
+    if let Some(verify) = obj["actions"].get("verify")
+        && let Some(vurl) = verify["href"].as_str()
+    {
+        let rb = headers(auth(c.post(vurl), s), &verify["header"]).json(&json!({"oid": oid, "size": size}));
+        check(send(rb, vurl)?, vurl, repo, &[])?;
+    }
+    Ok(size)
+}

@@ -1,0 +1,78 @@
+//! `banter-export gguf`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use banter_convert::gguf::{self, GgmlType, GgufSettings};
+use banter_core::Exit;
+use banter_core::cli::{self, CommonArgs};
+use banter_core::jsonl::Output;
+
+use crate::{ModelIn, TOOL, out_path};
+
+/// `--type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Type {
+    /// 32-bit floats.
+    F32,
+    /// Half floats.
+    F16,
+    /// 8-bit blocks (llama.cpp's Q8_0): about a quarter of f32.
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+/// `banter-export gguf MODEL -o FILE`.
+#[derive(Debug, Args)]
+pub struct GgufArgs {
+    #[command(flatten)]
+    pub model: ModelIn,
+    /// The GGUF file (written atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The matrices' type (vectors stay f32).
+    #[arg(long = "type", value_enum, default_value_t = Type::F16)]
+    pub kind: Type,
+    /// general.name (default: the model directory's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+pub fn run(a: &GgufArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+    let out = out_path(&a.output)?;
+    let t0 = Instant::now();
+    let src = a.model.load(common)?;
+    let kind = match a.kind {
+        Type::F32 => GgmlType::F32,
+        Type::F16 => GgmlType::F16,
+        Type::Q8_0 => GgmlType::Q8_0,
+    };
+    let mut file = Output::file(out)?;
+    let report = gguf::export(&src, &GgufSettings { kind, name: a.name.clone() }, &mut file)?;
+    file.flush()?;
+    banter_core::interrupt::check()?;
+    file.commit()?;
+    let secs = t0.elapsed().as_secs_f64();
+    if common.json {
+        cli::print_report(&cli::report(
+            TOOL,
+            Exit::Success,
+            json!({"command": "gguf", "output": out, "export": report, "export_secs": secs}),
+        ))?;
+    } else {
+        common.say(format!(
+            "{TOOL}: {} → {} ({} tensors {:?}, {:.1} MB{}) in {secs:.1}s",
+            report.architecture,
+            out.display(),
+            report.tensors,
+            report.by_type,
+            report.bytes as f64 / 1e6,
+            if report.chat_template { ", chat template" } else { "" },
+        ));
+    }
+    Ok(Exit::Success)
+}
