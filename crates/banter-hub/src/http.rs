@@ -4,8 +4,24 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 
 use crate::{HubError, HubSettings};
 
-/// A client with rustls (ring), a user agent, and `redirects` followed or not.
+/// How long a connection may stay silent: `HF_HUB_DOWNLOAD_TIMEOUT` seconds (huggingface_hub's name), default 30.
+fn stall_timeout() -> std::time::Duration {
+    let secs = std::env::var("HF_HUB_DOWNLOAD_TIMEOUT").ok().and_then(|v| v.trim().parse::<f64>().ok());
+    std::time::Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(30.0))
+}
+
+/// A client with rustls (ring), a user agent, `redirects` followed or not, and a timeout on each read
+/// (a stalled connection fails instead of hanging; a long download that keeps moving is fine).
 pub(crate) fn client(follow_redirects: bool) -> Result<Client, HubError> {
+    client_with(follow_redirects, Some(stall_timeout()))
+}
+
+/// A client for uploads of large bodies: no timeout (blocking reqwest bounds the whole send by it).
+pub(crate) fn upload_client() -> Result<Client, HubError> {
+    client_with(true, None)
+}
+
+fn client_with(follow_redirects: bool, timeout: Option<std::time::Duration>) -> Result<Client, HubError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let policy =
         if follow_redirects { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
@@ -13,7 +29,7 @@ pub(crate) fn client(follow_redirects: bool) -> Result<Client, HubError> {
         .user_agent(concat!("banter/", env!("CARGO_PKG_VERSION"), "; hf_hub"))
         .redirect(policy)
         .connect_timeout(std::time::Duration::from_secs(20))
-        .timeout(None)
+        .timeout(timeout)
         .build()
         .map_err(|e| HubError::Network { url: "(client)".into(), source: e })
 }

@@ -59,6 +59,15 @@ pub enum HubError {
     /// A bad repository name or argument.
     #[error("{0}")]
     Usage(String),
+    /// A model path that is no directory here was looked up on the Hub, which failed.
+    #[error("{name}: no such directory here, and as a Hub name")]
+    NotFound {
+        /// The argument.
+        name: String,
+        /// What the Hub lookup said.
+        #[source]
+        source: Box<HubError>,
+    },
 }
 
 impl HubError {
@@ -70,6 +79,7 @@ impl HubError {
     pub fn exit(&self) -> banter_core::Exit {
         match self {
             HubError::Usage(_) => banter_core::Exit::Usage,
+            HubError::NotFound { source, .. } => source.exit(),
             _ => banter_core::Exit::Io,
         }
     }
@@ -78,6 +88,7 @@ impl HubError {
     pub fn status(&self) -> Option<u16> {
         match self {
             HubError::Status { status, .. } => Some(*status),
+            HubError::NotFound { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -186,7 +197,7 @@ pub fn resolve_model(arg: &Path, s: &HubSettings) -> Result<PathBuf, HubError> {
         return Ok(arg.to_path_buf());
     }
     match arg.to_str().and_then(RepoId::parse) {
-        Some(id) => snapshot(&id, s),
+        Some(id) => snapshot(&id, s).map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) }),
         None => Ok(arg.to_path_buf()),
     }
 }

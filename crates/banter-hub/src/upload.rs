@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::download::sha256_file;
-use crate::http::{auth, check, client, encode_segment, send};
+use crate::http::{auth, check, client, encode_segment, send, upload_client};
 use crate::{HubError, HubSettings};
 
 /// What to upload where.
@@ -28,6 +28,8 @@ pub struct Upload {
     pub private: bool,
     /// The commit message.
     pub message: String,
+    /// Leave out banter-train's `checkpoint-*` folders (optimizer state for resuming, not the model).
+    pub skip_checkpoints: bool,
 }
 
 /// What an upload did.
@@ -51,8 +53,9 @@ pub struct Uploaded {
     pub created: bool,
 }
 
-/// Every file under `dir` (relative, `/`-separated, sorted), leaving out hidden ones and partial downloads.
-pub fn folder_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HubError> {
+/// Every file under `dir` (relative, `/`-separated, sorted), leaving out hidden ones, partial downloads and,
+/// with `skip_checkpoints`, top-level `checkpoint-*` folders.
+pub fn folder_files(dir: &Path, skip_checkpoints: bool) -> Result<Vec<(String, PathBuf)>, HubError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -64,6 +67,9 @@ pub fn folder_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HubError> {
                 continue;
             }
             if p.is_dir() {
+                if skip_checkpoints && d == dir && name.starts_with("checkpoint-") {
+                    continue;
+                }
                 stack.push(p);
             } else if p.is_file() {
                 let rel = p.strip_prefix(dir).unwrap_or(&p).components().map(|c| c.as_os_str().to_string_lossy());
@@ -93,7 +99,7 @@ pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploade
     let Some((org, name)) = up.repo.split_once('/') else {
         return Err(HubError::Usage(format!("{:?} is not user/name", up.repo)));
     };
-    let files = folder_files(dir)?;
+    let files = folder_files(dir, up.skip_checkpoints)?;
     if files.is_empty() {
         return Err(HubError::Usage(format!("{}: nothing to upload", dir.display())));
     }
@@ -203,7 +209,7 @@ fn lfs_upload(s: &HubSettings, repo: &str, rev: &str, rel: &str, p: &Path, oid: 
     let Some(upload) = obj["actions"].get("upload") else { return Ok(0) };
     let href = upload["href"].as_str().ok_or_else(|| HubError::Protocol(format!("{url}: no upload href")))?;
     let h = &upload["header"];
-    let put = client(true)?;
+    let put = upload_client()?;
     let bar = banter_core::progress::bar_if(s.progress, Some(size), rel);
     if let Some(chunk) = h.get("chunk_size").and_then(|c| c.as_str().and_then(|c| c.parse::<u64>().ok()).or(c.as_u64())) {
         // Multipart: one presigned URL per part ("00001", …), then the completion call with each part's ETag.

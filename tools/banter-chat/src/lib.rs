@@ -72,7 +72,8 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Model")]
 pub struct ModelArgs {
-    /// Model directory (banter's or Hugging Face's: gpt2, llama, mistral, qwen2, gemma, gemma2, opt).
+    /// Model directory (banter's or Hugging Face's: gpt2, llama, mistral, qwen2, gemma, gemma2, opt), or a
+    /// Hub name `user/name[@revision]` (from the Hugging Face cache, downloaded if missing).
     #[arg(long, value_name = "DIR", global = true)]
     pub model: Option<PathBuf>,
     /// PEFT LoRA adapter to apply (merged at load).
@@ -131,6 +132,20 @@ pub enum Dev {
 }
 
 impl ModelArgs {
+    /// `--model` and `--adapter` given as Hub names (`user/name[@revision]`) replaced by their snapshot in the
+    /// Hugging Face cache (downloaded if missing); directories stay as they are.
+    pub fn resolved(mut self, progress: bool) -> anyhow::Result<Self> {
+        let mut hub = banter_hub::HubSettings::from_env();
+        hub.progress = progress;
+        if let Some(m) = &self.model {
+            self.model = Some(banter_hub::resolve_model(m, &hub)?);
+        }
+        if let Some(a) = &self.adapter {
+            self.adapter = Some(banter_hub::resolve_model(a, &hub)?);
+        }
+        Ok(self)
+    }
+
     /// Loads the engine (`--model` with `--adapter`).
     pub fn load(&self) -> anyhow::Result<Engine> {
         self.load_with(self.adapter.as_deref())
@@ -257,11 +272,12 @@ pub struct ChatArgs {
 }
 
 /// Runs the tool.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(mut cli: Cli) -> anyhow::Result<Exit> {
     if cli::generate::<Cli>(cli.common.generate)? {
         return Ok(Exit::Success);
     }
     cli::init_logging(&cli.common);
+    cli.model = cli.model.clone().resolved(cli.common.progress_enabled())?;
     match &cli.command {
         Some(Command::Serve(a)) => return server::run(a, &cli.model, &cli.sampling, &cli.common),
         Some(Command::Watch(a)) => return learn::watch(a, &cli.model, &cli.common),

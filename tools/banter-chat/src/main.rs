@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     banter_model::init();
+    banter_hub::init();
     let cli = banter_chat::Cli::parse();
     banter_core::cli::run_main("banter-chat", || banter_chat::run(cli))
 }

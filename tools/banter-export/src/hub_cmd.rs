@@ -26,6 +26,9 @@ pub struct HubArgs {
     /// The branch to commit to (created from main when missing).
     #[arg(long, value_name = "BRANCH")]
     pub revision: Option<String>,
+    /// Upload banter-train's checkpoint-* folders too (left out by default: they hold optimizer state).
+    #[arg(long)]
+    pub include_checkpoints: bool,
     /// The commit message.
     #[arg(long, value_name = "TEXT", default_value = "Upload with banter-export")]
     pub message: String,
@@ -45,7 +48,7 @@ pub fn run(a: &HubArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     }
     let mut s = HubSettings::from_env();
     s.progress = common.progress_enabled();
-    let up = upload::Upload { repo: a.repo.clone(), revision: a.revision.clone(), private: a.private, message: a.message.clone() };
+    let up = upload::Upload { repo: a.repo.clone(), revision: a.revision.clone(), private: a.private, message: a.message.clone(), skip_checkpoints: !a.include_checkpoints };
     let done = upload::upload_folder(&a.dir, &up, &s)?;
     if common.json {
         cli::print_report(&cli::report(TOOL, Exit::Success, json!({"command": "hub", "upload": done})))?;

@@ -68,7 +68,8 @@ pub struct Cli {
     #[arg(long, value_name = "NAME|FILE", default_value = "tiny", help_heading = "Model")]
     pub config: String,
     /// A Hugging Face model directory to fine-tune, any supported model_type (config.json + model.safetensors
-    /// or pytorch_model.bin [+ tokenizer.json])
+    /// or pytorch_model.bin [+ tokenizer.json]), or a Hub name `user/name[@revision]` (from the Hugging Face
+    /// cache, downloaded if missing; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 are honoured)
     #[arg(long, value_name = "DIR", help_heading = "Model")]
     pub model: Option<PathBuf>,
     /// tokenizer.json (default: the model directory's).

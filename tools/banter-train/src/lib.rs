@@ -44,7 +44,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     if let Some(t) = cli.threads {
         tch::set_num_threads(t.max(1));
     }
-    let settings = cli.settings();
+    let mut settings = cli.settings();
+    // `--model user/name[@revision]` (and `--adapter`): from the Hugging Face cache, downloaded if missing.
+    let mut hub = banter_hub::HubSettings::from_env();
+    hub.progress = cli.common.progress_enabled();
+    if let Some(m) = &settings.model {
+        settings.model = Some(banter_hub::resolve_model(m, &hub)?);
+    }
+    if let Some(a) = &settings.lora.adapter {
+        settings.lora.adapter = Some(banter_hub::resolve_model(a, &hub)?);
+    }
     let console = Console { quiet: cli.common.quiet, progress: cli.common.progress_enabled() };
     // Ctrl-C: finish the step, write a checkpoint, exit 130 (a second Ctrl-C quits at once).
     interrupt::set_cooperative(true);

@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     banter_model::init();
+    banter_hub::init();
     let cli = match banter_train::parse_args() {
         Ok(c) => c,
         Err(e) => e.exit(),

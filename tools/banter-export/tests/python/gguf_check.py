@@ -1,0 +1,79 @@
+# Reads banter's GGUF files back with the `gguf` package (llama.cpp's gguf-py) and checks them against the
+# Hugging Face model they came from, as llama.cpp's convert_hf_to_gguf.py would write it: tensor names from
+# gguf-py's own TensorNameMap for the architecture, shapes, types, values (with the converter's q/k
+# permutation for `llama`, Gemma's `w + 1` norms, GPT-2's transposed Conv1D), and the metadata keys.
+# argv[1]: JSON list of jobs {gguf, model, arch, type}. Prints one JSON line.
+import json
+import sys
+
+import gguf
+import numpy as np
+from safetensors.numpy import load_file
+
+K = gguf.Keys
+
+
+def permute(w, n_head):
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def check(job):
+    r = gguf.GGUFReader(job["gguf"])
+    arch = job["arch"]
+    cfg = json.load(open(f"{job['model']}/config.json"))
+    f = {k: v for k, v in r.fields.items()}
+    val = lambda k: f[k].contents()
+    assert val(K.General.ARCHITECTURE) == arch, val(K.General.ARCHITECTURE)
+    n_blocks = cfg.get("num_hidden_layers", cfg.get("n_layer"))
+    keys = [K.LLM.CONTEXT_LENGTH, K.LLM.EMBEDDING_LENGTH, K.LLM.BLOCK_COUNT, K.LLM.FEED_FORWARD_LENGTH,
+            K.Attention.HEAD_COUNT]
+    keys += [K.Attention.LAYERNORM_EPS] if arch == "gpt2" else [K.Attention.HEAD_COUNT_KV, K.Attention.LAYERNORM_RMS_EPS, K.Rope.FREQ_BASE]
+    if arch == "gemma2":
+        keys += [K.LLM.ATTN_LOGIT_SOFTCAPPING, K.LLM.FINAL_LOGIT_SOFTCAPPING, K.Attention.SLIDING_WINDOW]
+    for k in keys:
+        assert k.format(arch=arch) in f, f"missing {k.format(arch=arch)}"
+    assert val(K.LLM.BLOCK_COUNT.format(arch=arch)) == n_blocks
+    for k in [K.Tokenizer.MODEL, K.Tokenizer.LIST, K.Tokenizer.TOKEN_TYPE, K.Tokenizer.EOS_ID, K.Tokenizer.CHAT_TEMPLATE]:
+        assert k in f, f"missing {k}"
+    if val(K.Tokenizer.MODEL) == "gpt2":
+        assert K.Tokenizer.MERGES in f and K.Tokenizer.PRE in f
+    assert len(f[K.Tokenizer.LIST].data) == len(f[K.Tokenizer.TOKEN_TYPE].data)
+
+    arch_id = next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch)
+    names = gguf.get_tensor_name_map(arch_id, n_blocks)
+    expected = {}
+    for name, w in load_file(f"{job['model']}/model.safetensors").items():
+        new = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        assert new is not None, f"gguf-py has no name for {name}"
+        w = w.astype(np.float32)
+        if arch == "gpt2" and name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            w = w.T
+        if arch == "llama" and new.endswith(("attn_q.weight", "attn_q.bias")):
+            w = permute(w, cfg["num_attention_heads"])
+        if arch == "llama" and new.endswith(("attn_k.weight", "attn_k.bias")):
+            w = permute(w, cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
+        if arch.startswith("gemma") and new.endswith("norm.weight"):
+            w = w + 1
+        expected[new] = w
+        if arch == "gpt2" and new == "token_embd.weight":
+            expected["output.weight"] = w
+    got = {t.name: t for t in r.tensors}
+    assert set(got) == set(expected), (sorted(set(got) ^ set(expected)))
+    types = {}
+    for n, t in got.items():
+        w = expected[n]
+        assert [int(d) for d in reversed(t.shape)] == list(w.shape), (n, t.shape, w.shape)
+        ty = t.tensor_type.name
+        types[ty] = types.get(ty, 0) + 1
+        matrix = w.ndim == 2 and n != "position_embd.weight"
+        want = {"f32": "F32", "f16": "F16" if matrix else "F32",
+                "q8_0": ("Q8_0" if w.shape[-1] % 32 == 0 else "F16") if matrix else "F32"}[job["type"]]
+        assert ty == want, (n, ty, want)
+        x = gguf.quants.dequantize(t.data, t.tensor_type).reshape(w.shape)
+        tol = {"F32": 0.0, "F16": 1e-3 * np.abs(w).max(), "Q8_0": np.abs(w).max() / 127 * 0.51 + 1e-3 * np.abs(w).max()}[ty]
+        err = float(np.abs(x - w).max())
+        assert err <= tol + 1e-7, (n, ty, err, tol)
+    return {"gguf": job["gguf"], "tensors": len(got), "types": types, "keys": len(f)}
+
+
+print(json.dumps([check(j) for j in json.loads(sys.argv[1])]))
