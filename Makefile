@@ -15,6 +15,7 @@ VENV := .venv
 STAMP_TORCH := $(VENV)/.stamp-torch
 STAMP_DEV := $(VENV)/.stamp-dev
 STAMP_BENCH := $(VENV)/.stamp-bench
+STAMP_LLAMACPP := $(VENV)/.stamp-llamacpp
 CARGO ?= cargo
 SHARED ?= ../shared
 CARGO_FLAGS := --release --locked --workspace
@@ -25,13 +26,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export BANTER_REQUIRE_PARITY := 1
 
-.PHONY: help setup build test lint unit browser-deps e2e e2e-run demo bench fuzz completions install clean distclean
+.PHONY: help setup build test test-llamacpp lint unit browser-deps e2e e2e-run demo bench fuzz completions install clean distclean
 
 help:
 	@echo "make demo        set up, build and run the pipeline on testdata (a few minutes on 2 cores)"
 	@echo "make test        fmt + clippy + all tests + e2e (what CI runs)"
 	@echo "make setup       .venv with the pinned torch (+ transformers/peft/tokenizers for tests)"
 	@echo "make build       release binaries in target/release/"
+	@echo "make test-llamacpp  GGUF exports run in llama.cpp itself (builds llama-cpp-python, ~5 min)"
 	@echo "make bench       benchmarks beside the Python reference"
 	@echo "make e2e         example pipelines on testdata"
 	@echo "make fuzz        long property-test run of the parsers (FUZZ_CASES=20000; make test runs 256)"
@@ -54,6 +56,11 @@ $(STAMP_DEV): requirements-dev.txt $(STAMP_TORCH)
 # Bench-only references (CTranslate2), not needed by the tests.
 $(STAMP_BENCH): requirements-bench.txt $(STAMP_DEV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-bench.txt
+	touch $@
+
+# llama.cpp itself (llama-cpp-python, compiled by pip), for the GGUF checks outside `make test`.
+$(STAMP_LLAMACPP): requirements-llamacpp.txt $(STAMP_DEV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-llamacpp.txt
 	touch $@
 
 setup: $(STAMP_TORCH) $(STAMP_DEV)
@@ -81,6 +88,9 @@ e2e-run:
 
 test: setup lint unit e2e-run
 	@echo "make test: all passed"
+
+test-llamacpp: setup $(STAMP_LLAMACPP)
+	BANTER_REQUIRE_LLAMACPP=1 $(CARGO) test $(CARGO_FLAGS) -p banter-export --test it llama_cpp
 
 demo: build
 	bash examples/demo.sh
@@ -113,7 +123,7 @@ fuzz: setup
 
 completions: build
 	mkdir -p target/completions
-	for t in scrape whatsapp validate tokenize train chat; do \
+	for t in scrape whatsapp validate tokenize train chat export; do \
 	  target/release/banter-$$t --generate complete-bash > target/completions/banter-$$t.bash; \
 	  target/release/banter-$$t --generate complete-zsh > target/completions/_banter-$$t; \
 	  target/release/banter-$$t --generate complete-fish > target/completions/banter-$$t.fish; \
@@ -121,7 +131,7 @@ completions: build
 	done
 
 install: $(STAMP_TORCH)
-	for t in scrape whatsapp validate tokenize train chat; do $(CARGO) install --locked --path tools/banter-$$t; done
+	for t in scrape whatsapp validate tokenize train chat export; do $(CARGO) install --locked --path tools/banter-$$t; done
 
 clean:
 	$(CARGO) clean

@@ -76,6 +76,12 @@ pub fn init() {
     banter_core::exit::register(|cause| cause.downcast_ref::<ConvertError>().map(ConvertError::exit));
 }
 
+/// Deterministic prompts (token ids of a few lengths within `vocab`) for the checks against other runtimes.
+pub fn check_prompts(vocab: i64) -> Vec<Vec<i64>> {
+    let mut r = banter_core::util::SplitMix64::new(17);
+    [11usize, 6, 16].iter().map(|&n| (0..n).map(|_| r.below(vocab.max(1) as usize) as i64).collect()).collect()
+}
+
 /// A model to export: loaded in fp32 on the CPU, with its adapter (if any) merged into the weights.
 #[derive(Debug)]
 pub struct Source {
@@ -107,6 +113,22 @@ impl Source {
     /// Every weight under its Hugging Face name, fp32, sorted by name.
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
         self.lm.vs().variables().into_iter().map(|(k, v)| (k, v.detach().to_kind(tch::Kind::Float))).collect()
+    }
+
+    /// Greedy decoding through banter's own decode path (the KV cache banter-chat uses): the prompt's
+    /// next-token logits and `steps` tokens.
+    pub fn greedy(&self, prompt: &[i64], steps: usize) -> (Vec<f32>, Vec<i64>) {
+        let mut stepper = self.lm.stepper();
+        let p: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let mut logits = stepper.prefill(&p);
+        let first = logits.clone();
+        let mut out = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let t = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
+            out.push(t as i64);
+            stepper.step(t as u32, &mut logits);
+        }
+        (first, out)
     }
 
     /// The tokenizer, template and generation files to copy beside an export.

@@ -37,6 +37,13 @@ pub struct GgufArgs {
     /// The matrices' type (vectors stay f32).
     #[arg(long = "type", value_enum, default_value_t = Type::F16)]
     pub kind: Type,
+    /// Run the file in llama.cpp (llama-cpp-python) against banter: f32 files must give equal greedy tokens
+    /// (f16/q8_0: reported); a mismatch exits 1 and leaves the previous file in place.
+    #[arg(long)]
+    pub verify: bool,
+    /// --verify's greedy tokens.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub verify_steps: usize,
     /// general.name (default: the model directory's name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -54,14 +61,24 @@ pub fn run(a: &GgufArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let mut file = Output::file(out)?;
     let report = gguf::export(&src, &GgufSettings { kind, name: a.name.clone() }, &mut file)?;
     file.flush()?;
+    let secs = t0.elapsed().as_secs_f64();
+    for w in &report.warnings {
+        common.say(format!("{TOOL}: warning: {w}"));
+    }
+    let checked = if a.verify {
+        // llama.cpp reads the file by path: the written (not yet committed) file, before it replaces anything.
+        let pending = file.pending_path().unwrap_or(out).to_path_buf();
+        Some(gguf::verify::verify(&src, &pending, a.verify_steps, kind == GgmlType::F32, None)?)
+    } else {
+        None
+    };
     banter_core::interrupt::check()?;
     file.commit()?;
-    let secs = t0.elapsed().as_secs_f64();
     if common.json {
         cli::print_report(&cli::report(
             TOOL,
             Exit::Success,
-            json!({"command": "gguf", "output": out, "export": report, "export_secs": secs}),
+            json!({"command": "gguf", "output": out, "export": report, "export_secs": secs, "verify": checked}),
         ))?;
     } else {
         common.say(format!(
@@ -73,6 +90,12 @@ pub fn run(a: &GgufArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
             report.bytes as f64 / 1e6,
             if report.chat_template { ", chat template" } else { "" },
         ));
+        if let Some(v) = &checked {
+            common.say(format!(
+                "{TOOL}: verified with llama.cpp {}: greedy {}/{} tokens equal (next-token logits within {:.1e})",
+                v.llama_cpp, v.greedy_agree, v.greedy_steps, v.first_logits_max_abs_diff
+            ));
+        }
     }
     Ok(Exit::Success)
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub mod arch;
+pub mod verify;
 pub mod vocab;
 pub mod writer;
 
@@ -42,6 +43,8 @@ pub struct GgufReport {
     pub bytes: u64,
     /// A chat template was written (`tokenizer.chat_template`).
     pub chat_template: bool,
+    /// What llama.cpp will compute differently from banter, if anything.
+    pub warnings: Vec<String>,
 }
 
 /// The chat template the model ships (Hugging Face's Jinja, else banter's own template as Jinja).
@@ -85,6 +88,16 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     meta.extend(arch::metadata(arch, cfg)?);
     meta.extend(vocab::metadata(&src.dir, rows, cfg)?);
     let template = chat_template(&src.dir)?;
+    let mut warnings = Vec::new();
+    if src.model_type() == "mistral"
+        && let Some(w) = cfg["sliding_window"].as_i64()
+        && w < cfg["max_position_embeddings"].as_i64().unwrap_or(i64::MAX)
+    {
+        warnings.push(format!(
+            "llama.cpp runs Mistral as `llama`, without its {w}-token sliding window: past {w} tokens of context \
+             its outputs differ from banter's and transformers'"
+        ));
+    }
     if let Some(t) = &template {
         meta.push(("tokenizer.chat_template".into(), Value::Str(t.clone())));
     }
@@ -115,5 +128,6 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         metadata_keys: meta.len(),
         bytes,
         chat_template: template.is_some(),
+        warnings,
     })
 }

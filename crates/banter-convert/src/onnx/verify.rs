@@ -59,12 +59,6 @@ fn python(s: &VerifySettings) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
-/// Deterministic prompts of a few lengths within the vocabulary.
-fn prompts(vocab: i64) -> Vec<Vec<i64>> {
-    let mut r = banter_core::util::SplitMix64::new(17);
-    [11usize, 6, 16].iter().map(|&n| (0..n).map(|_| r.below(vocab as usize) as i64).collect()).collect()
-}
-
 fn read_f32(p: &Path) -> Result<Vec<f32>, ConvertError> {
     let b = std::fs::read(p).map_err(|e| ConvertError::io(p, e))?;
     Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
@@ -82,7 +76,7 @@ pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyRepo
         )));
     }
     let (vocab, shape) = (src.lm.vocab_size(), super::decoder::Shape::of(&src.lm));
-    let ps = prompts(vocab.min(shape.vocab));
+    let ps = crate::check_prompts(vocab.min(shape.vocab));
     let work = tempfile_dir()?;
     let req = serde_json::json!({
         "model": dir.join("model.onnx"), "prompts": ps, "steps": s.steps, "out": work.path(),
@@ -121,15 +115,7 @@ pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyRepo
         }
     }
     // banter's greedy tokens through its own decode path (the KV cache banter-chat uses).
-    let mut stepper = src.lm.stepper();
-    let prompt: Vec<u32> = ps[0].iter().map(|&t| t as u32).collect();
-    let mut logits = stepper.prefill(&prompt);
-    let mut ours = Vec::new();
-    for _ in 0..s.steps {
-        let t = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
-        ours.push(t as i64);
-        stepper.step(t as u32, &mut logits);
-    }
+    let ours = src.greedy(&ps[0], s.steps).1;
     let theirs: Vec<i64> = res["greedy"].as_array().into_iter().flatten().filter_map(|t| t.as_i64()).collect();
     let agree = ours.iter().zip(&theirs).take_while(|(a, b)| a == b).count();
     let tol = if s.int8 { s.tolerance.max(0.15) } else { s.tolerance };

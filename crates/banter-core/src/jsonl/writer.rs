@@ -109,6 +109,15 @@ impl Output {
         }
     }
 
+    /// The temporary file being written, before [`Output::commit`] renames it into place (after a flush it
+    /// holds everything written so far); `None` for stdout and devices.
+    pub fn pending_path(&self) -> Option<&Path> {
+        match &self.inner {
+            Inner::File { tmp, .. } => Some(tmp.get_ref().path()),
+            _ => None,
+        }
+    }
+
     /// True when writing to stdout.
     pub fn is_stdout(&self) -> bool {
         matches!(self.inner, Inner::Stdout(_))

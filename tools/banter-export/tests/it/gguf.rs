@@ -53,3 +53,39 @@ fn every_llama_cpp_family_exports_to_gguf_as_its_converter_writes_it() {
     let checked: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(checked.len(), jobs.len());
 }
+
+/// llama.cpp itself (llama-cpp-python, built from source by `make test-llamacpp`): greedy tokens equal to
+/// banter's for 20 tokens in f32 (q8_0 runs; its rounding may change a close greedy choice), for every family whose computation llama.cpp has (Mistral's
+/// sliding window it has not: the export warns). Skipped where llama_cpp is not installed, unless
+/// BANTER_REQUIRE_LLAMACPP is set.
+#[test]
+fn llama_cpp_decodes_the_exports_as_banter_does() {
+    let Some(py) = python() else { return };
+    let has = Command::new(&py).args(["-c", "import llama_cpp"]).output().is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(std::env::var("BANTER_REQUIRE_LLAMACPP").is_err(), "BANTER_REQUIRE_LLAMACPP is set but llama_cpp is missing");
+        eprintln!("llama_cpp is not installed: skipped (make test-llamacpp runs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, cfg) in families() {
+        if name.starts_with("opt") {
+            continue;
+        }
+        let model = trained(dir.path(), name, &cfg, &[]);
+        for ty in ["f32", "q8_0"] {
+            let out = dir.path().join(format!("{name}-{ty}.gguf"));
+            let o = bin().arg("gguf").arg(&model).arg("-o").arg(&out).args(["--type", ty, "--verify", "--json"]).output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            if name == "mistral" {
+                assert!(err.contains("sliding window"), "{err}");
+                continue;
+            }
+            assert!(o.status.success(), "{name} {ty}: {err}");
+            let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+            if ty == "f32" {
+                assert_eq!(r["verify"]["greedy_agree"], 20, "{name} {ty}");
+            }
+        }
+    }
+}
