@@ -79,9 +79,10 @@ fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
     let url = format!("{}/api/models/{}/revision/{}", s.endpoint, id.repo, encode_segment(&id.revision));
     let r = check(send(auth(api.get(&url), s), &url)?, &url, &id.repo, &[])?;
     let info: serde_json::Value = r.json().map_err(|e| HubError::Network { url: url.clone(), source: e })?;
-    let sha = info["sha"].as_str().filter(|c| is_commit(c)).ok_or_else(|| {
-        HubError::Protocol(format!("{url}: the answer has no commit sha"))
-    })?;
+    let sha = info["sha"]
+        .as_str()
+        .filter(|c| is_commit(c))
+        .ok_or_else(|| HubError::Protocol(format!("{url}: the answer has no commit sha")))?;
     let files: Vec<String> = info["siblings"]
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["rfilename"].as_str().map(str::to_string)).collect())
@@ -222,7 +223,8 @@ fn link(blob: &Path, target: &Path) -> Result<(), HubError> {
     #[cfg(unix)]
     {
         // snapshots/<sha>/<a/b/file> -> ../../(../..)blobs/<etag>
-        let depth = target.components().count() - blob.parent().and_then(Path::parent).map_or(0, |d| d.components().count());
+        let depth =
+            target.components().count() - blob.parent().and_then(Path::parent).map_or(0, |d| d.components().count());
         let mut rel = PathBuf::new();
         for _ in 0..depth.saturating_sub(1) {
             rel.push("..");

@@ -136,7 +136,10 @@ impl HubSettings {
             std::fs::read_to_string(file).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
         });
         HubSettings {
-            endpoint: env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into()).trim_end_matches('/').into(),
+            endpoint: env("HF_ENDPOINT")
+                .unwrap_or_else(|| "https://huggingface.co".into())
+                .trim_end_matches('/')
+                .into(),
             token,
             cache: env("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join("hub")),
             offline: env("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
@@ -197,7 +200,9 @@ pub fn resolve_model(arg: &Path, s: &HubSettings) -> Result<PathBuf, HubError> {
         return Ok(arg.to_path_buf());
     }
     match arg.to_str().and_then(RepoId::parse) {
-        Some(id) => snapshot(&id, s).map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) }),
+        Some(id) => {
+            snapshot(&id, s).map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) })
+        }
         None => Ok(arg.to_path_buf()),
     }
 }

@@ -188,7 +188,15 @@ fn headers(rb: reqwest::blocking::RequestBuilder, h: &Value) -> reqwest::blockin
 }
 
 /// One LFS object through the batch API; returns the bytes sent (0 when the Hub already has it).
-fn lfs_upload(s: &HubSettings, repo: &str, rev: &str, rel: &str, p: &Path, oid: &str, size: u64) -> Result<u64, HubError> {
+fn lfs_upload(
+    s: &HubSettings,
+    repo: &str,
+    rev: &str,
+    rel: &str,
+    p: &Path,
+    oid: &str,
+    size: u64,
+) -> Result<u64, HubError> {
     let url = format!("{}/{repo}.git/info/lfs/objects/batch", s.endpoint);
     let body = json!({
         "operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
@@ -211,7 +219,8 @@ fn lfs_upload(s: &HubSettings, repo: &str, rev: &str, rel: &str, p: &Path, oid: 
     let h = &upload["header"];
     let put = upload_client()?;
     let bar = banter_core::progress::bar_if(s.progress, Some(size), rel);
-    if let Some(chunk) = h.get("chunk_size").and_then(|c| c.as_str().and_then(|c| c.parse::<u64>().ok()).or(c.as_u64())) {
+    if let Some(chunk) = h.get("chunk_size").and_then(|c| c.as_str().and_then(|c| c.parse::<u64>().ok()).or(c.as_u64()))
+    {
         // Multipart: one presigned URL per part ("00001", …), then the completion call with each part's ETag.
         let mut parts: Vec<(u64, String)> = h
             .as_object()

@@ -48,7 +48,13 @@ pub fn run(a: &HubArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     }
     let mut s = HubSettings::from_env();
     s.progress = common.progress_enabled();
-    let up = upload::Upload { repo: a.repo.clone(), revision: a.revision.clone(), private: a.private, message: a.message.clone(), skip_checkpoints: !a.include_checkpoints };
+    let up = upload::Upload {
+        repo: a.repo.clone(),
+        revision: a.revision.clone(),
+        private: a.private,
+        message: a.message.clone(),
+        skip_checkpoints: !a.include_checkpoints,
+    };
     let done = upload::upload_folder(&a.dir, &up, &s)?;
     if common.json {
         cli::print_report(&cli::report(TOOL, Exit::Success, json!({"command": "hub", "upload": done})))?;

@@ -76,7 +76,9 @@ impl ModelIn {
 /// `-o`, which must be given and is not stdout for a directory.
 pub(crate) fn out_path(o: &Path) -> anyhow::Result<&Path> {
     if o.as_os_str() == "-" {
-        return Err(banter_core::Error::usage("this export is a directory or a binary file: give -o PATH, not -").into());
+        return Err(
+            banter_core::Error::usage("this export is a directory or a binary file: give -o PATH, not -").into()
+        );
     }
     Ok(o)
 }

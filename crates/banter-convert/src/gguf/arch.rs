@@ -141,7 +141,9 @@ pub fn tensors(
         out.push(Mapped { name, tensor: t });
     }
     let block = |n: &str| n.strip_prefix("blk.").and_then(|r| r.split('.').next()?.parse::<u64>().ok());
-    out.sort_by_key(|m| (block(&m.name).map_or(if m.name.starts_with("output") { 2 } else { 0 }, |_| 1), block(&m.name), m.name.clone()));
+    out.sort_by_key(|m| {
+        (block(&m.name).map_or(if m.name.starts_with("output") { 2 } else { 0 }, |_| 1), block(&m.name), m.name.clone())
+    });
     Ok(out)
 }
 
@@ -213,8 +215,14 @@ mod tests {
         assert_eq!(gpt2_name("transformer.h.3.attn.c_attn.bias").unwrap(), "blk.3.attn_qkv.bias");
         assert_eq!(gpt2_name("transformer.wpe.weight").unwrap(), "position_embd.weight");
         assert_eq!(llama_name("llama", "model.layers.0.mlp.gate_proj.weight").unwrap(), "blk.0.ffn_gate.weight");
-        assert_eq!(llama_name("gemma2", "model.layers.1.post_attention_layernorm.weight").unwrap(), "blk.1.post_attention_norm.weight");
-        assert_eq!(llama_name("gemma", "model.layers.1.post_attention_layernorm.weight").unwrap(), "blk.1.ffn_norm.weight");
+        assert_eq!(
+            llama_name("gemma2", "model.layers.1.post_attention_layernorm.weight").unwrap(),
+            "blk.1.post_attention_norm.weight"
+        );
+        assert_eq!(
+            llama_name("gemma", "model.layers.1.post_attention_layernorm.weight").unwrap(),
+            "blk.1.ffn_norm.weight"
+        );
         assert!(arch_of("opt").is_err());
     }
 

@@ -70,7 +70,11 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         .map(|t| t.size()[0] as usize)
         .ok_or_else(|| ConvertError::Format("no token embeddings".into()))?;
     let name = s.name.clone().unwrap_or_else(|| {
-        src.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "banter".into())
+        src.dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
+            .unwrap_or_else(|| "banter".into())
     });
     let file_type = match s.kind {
         GgmlType::F32 => 0,
@@ -105,7 +109,8 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     let mut by_type = std::collections::BTreeMap::new();
     for m in arch::tensors(arch, cfg, &vars)? {
         let shape: Vec<u64> = m.tensor.size().iter().map(|&d| d as u64).collect();
-        let data: Vec<f32> = Vec::try_from(m.tensor.reshape([-1])).map_err(|e| ConvertError::Format(format!("{}: {e}", m.name)))?;
+        let data: Vec<f32> =
+            Vec::try_from(m.tensor.reshape([-1])).map_err(|e| ConvertError::Format(format!("{}: {e}", m.name)))?;
         let matrix = shape.len() >= 2 && m.name != "position_embd.weight";
         let kind = match s.kind {
             GgmlType::Q8_0 if matrix && shape.last().is_some_and(|c| c % 32 == 0) => GgmlType::Q8_0,

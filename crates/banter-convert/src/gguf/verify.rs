@@ -34,7 +34,8 @@ pub fn verify(
     exact: bool,
     python: Option<PathBuf>,
 ) -> Result<GgufVerifyReport, ConvertError> {
-    let py = python.or_else(|| std::env::var_os("BANTER_PYTHON").map(PathBuf::from)).unwrap_or_else(|| "python3".into());
+    let py =
+        python.or_else(|| std::env::var_os("BANTER_PYTHON").map(PathBuf::from)).unwrap_or_else(|| "python3".into());
     let probe = Command::new(&py).args(["-c", "import llama_cpp"]).output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         return Err(ConvertError::CannotVerify(format!(
@@ -45,7 +46,10 @@ pub fn verify(
     }
     let prompt = crate::check_prompts(src.lm.vocab_size()).swap_remove(0);
     let (ours_first, ours) = src.greedy(&prompt, steps);
-    let work = tempfile::Builder::new().prefix("banter-verify").tempdir().map_err(|e| ConvertError::io(Path::new("<tmp>"), e))?;
+    let work = tempfile::Builder::new()
+        .prefix("banter-verify")
+        .tempdir()
+        .map_err(|e| ConvertError::io(Path::new("<tmp>"), e))?;
     let out = work.path().join("result.json");
     let ctx = (prompt.len() + steps + 8).min(src.lm.n_positions() as usize);
     let req = serde_json::json!({"model": gguf, "prompt": prompt, "steps": steps, "out": out, "n_ctx": ctx,

@@ -16,11 +16,14 @@ use super::writer::Value;
 use crate::ConvertError;
 
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn read_json(path: &Path) -> Result<Option<Json>, ConvertError> {
     match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| ConvertError::Format(format!("{}: {e}", path.display()))),
+        Ok(t) => {
+            serde_json::from_str(&t).map(Some).map_err(|e| ConvertError::Format(format!("{}: {e}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ConvertError::Io { path: path.to_path_buf(), source: e }),
     }
@@ -29,7 +32,9 @@ fn read_json(path: &Path) -> Result<Option<Json>, ConvertError> {
 /// The regexes a pre-tokenizer splits with (Split patterns), and whether it is byte-level.
 fn pre_parts(p: &Json, regexes: &mut Vec<String>, byte_level: &mut bool, digits: &mut bool) {
     match p["type"].as_str() {
-        Some("Sequence") => p["pretokenizers"].as_array().into_iter().flatten().for_each(|q| pre_parts(q, regexes, byte_level, digits)),
+        Some("Sequence") => {
+            p["pretokenizers"].as_array().into_iter().flatten().for_each(|q| pre_parts(q, regexes, byte_level, digits))
+        }
         Some("Split") => {
             if let Some(r) = p["pattern"]["Regex"].as_str().or(p["pattern"]["String"].as_str()) {
                 regexes.push(r.to_string());
@@ -51,8 +56,11 @@ fn pre_name(tok: &Json) -> Result<&'static str, ConvertError> {
     let (mut regexes, mut byte_level, mut digits) = (Vec::new(), false, false);
     pre_parts(&tok["pre_tokenizer"], &mut regexes, &mut byte_level, &mut digits);
     if !byte_level {
-        return Err(ConvertError::Unsupported("tokenizer.json: a BPE tokenizer that is not byte-level (and no \
-             tokenizer.model): llama.cpp would not tokenize it the same way".into()));
+        return Err(ConvertError::Unsupported(
+            "tokenizer.json: a BPE tokenizer that is not byte-level (and no \
+             tokenizer.model): llama.cpp would not tokenize it the same way"
+                .into(),
+        ));
     }
     Ok(match regexes.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["gpt2"] if digits => "smollm",
@@ -90,13 +98,22 @@ pub fn metadata(dir: &Path, rows: usize, cfg: &Json) -> Result<Vec<(String, Valu
     } else {
         let path = dir.join("tokenizer.json");
         let tok = read_json(&path)?.ok_or_else(|| {
-            ConvertError::Format(format!("{}: no tokenizer.json or tokenizer.model to write into the GGUF", dir.display()))
+            ConvertError::Format(format!(
+                "{}: no tokenizer.json or tokenizer.model to write into the GGUF",
+                dir.display()
+            ))
         })?;
         if tok["model"]["type"].as_str() != Some("BPE") {
-            return Err(ConvertError::Unsupported(format!("{}: a {} tokenizer; GGUF export takes BPE or SentencePiece", path.display(), tok["model"]["type"])));
+            return Err(ConvertError::Unsupported(format!(
+                "{}: a {} tokenizer; GGUF export takes BPE or SentencePiece",
+                path.display(),
+                tok["model"]["type"]
+            )));
         }
         let pre = pre_name(&tok)?;
-        let vocab = tok["model"]["vocab"].as_object().ok_or_else(|| ConvertError::Format(format!("{}: no model.vocab", path.display())))?;
+        let vocab = tok["model"]["vocab"]
+            .as_object()
+            .ok_or_else(|| ConvertError::Format(format!("{}: no model.vocab", path.display())))?;
         let mut toks: Vec<Option<String>> = Vec::new();
         let mut types = Vec::new();
         let mut set = |id: usize, text: &str, ty: i32, toks: &mut Vec<Option<String>>| {
@@ -108,7 +125,9 @@ pub fn metadata(dir: &Path, rows: usize, cfg: &Json) -> Result<Vec<(String, Valu
             types[id] = ty;
         };
         for (text, id) in vocab {
-            let id = id.as_u64().ok_or_else(|| ConvertError::Format(format!("{}: vocab id of {text:?}", path.display())))? as usize;
+            let id =
+                id.as_u64().ok_or_else(|| ConvertError::Format(format!("{}: vocab id of {text:?}", path.display())))?
+                    as usize;
             set(id, text, 1, &mut toks);
         }
         for a in tok["added_tokens"].as_array().into_iter().flatten() {

@@ -56,7 +56,14 @@ impl Shape {
             Lm::Gpt2(m) => {
                 let c = &m.cfg;
                 let hd = c.n_embd / c.n_head;
-                Shape { layers: c.n_layer, heads: c.n_head, kv_heads: c.n_head, head_dim: hd, vocab: c.vocab_size, positions: true }
+                Shape {
+                    layers: c.n_layer,
+                    heads: c.n_head,
+                    kv_heads: c.n_head,
+                    head_dim: hd,
+                    vocab: c.vocab_size,
+                    positions: true,
+                }
             }
             Lm::Llama(m) => {
                 let c = &m.cfg;
@@ -67,7 +74,14 @@ impl Shape {
                 let c = &m.cfg;
                 let hd = c.hidden_size / c.num_attention_heads;
                 let h = c.num_attention_heads;
-                Shape { layers: c.num_hidden_layers, heads: h, kv_heads: h, head_dim: hd, vocab: c.vocab_size, positions: false }
+                Shape {
+                    layers: c.num_hidden_layers,
+                    heads: h,
+                    kv_heads: h,
+                    head_dim: hd,
+                    vocab: c.vocab_size,
+                    positions: false,
+                }
             }
         }
     }
@@ -153,8 +167,18 @@ pub fn attention(g: &mut Graph, s: &Shape, q: &str, k: &str, v: &str, a: Attn<'_
     let k = g.transpose(k, &[0, 2, 1, 3]);
     let v = g.transpose(v, &[0, 2, 1, 3]);
     let i = a.layer;
-    let pk = g.op_to("Concat", &[&format!("past_key_values.{i}.key"), &k], vec![attr_i("axis", 2)], Some(&format!("present.{i}.key")));
-    let pv = g.op_to("Concat", &[&format!("past_key_values.{i}.value"), &v], vec![attr_i("axis", 2)], Some(&format!("present.{i}.value")));
+    let pk = g.op_to(
+        "Concat",
+        &[&format!("past_key_values.{i}.key"), &k],
+        vec![attr_i("axis", 2)],
+        Some(&format!("present.{i}.key")),
+    );
+    let pv = g.op_to(
+        "Concat",
+        &[&format!("past_key_values.{i}.value"), &v],
+        vec![attr_i("axis", 2)],
+        Some(&format!("present.{i}.value")),
+    );
     let k5 = g.unsqueeze(&pk, &[2]);
     let kt = g.transpose(&k5, &[0, 1, 2, 4, 3]);
     let scores = g.op("MatMul", &[&q5, &kt], vec![]);

@@ -18,7 +18,8 @@ fn get<'a>(w: &'a BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, Conve
 pub fn build(g: &mut Graph, c: &Gpt2Config, w: &BTreeMap<String, Tensor>) -> Result<Shape, ConvertError> {
     let (e, nh) = (c.n_embd, c.n_head);
     let hd = e / nh;
-    let shape = Shape { layers: c.n_layer, heads: nh, kv_heads: nh, head_dim: hd, vocab: c.vocab_size, positions: true };
+    let shape =
+        Shape { layers: c.n_layer, heads: nh, kv_heads: nh, head_dim: hd, vocab: c.vocab_size, positions: true };
     let wte = g.weight("transformer.wte.weight", get(w, "transformer.wte.weight")?);
     let wpe = g.weight("transformer.wpe.weight", get(w, "transformer.wpe.weight")?);
     let tok = g.op("Gather", &[&wte, "input_ids"], vec![attr_i("axis", 0)]);
@@ -43,7 +44,14 @@ pub fn build(g: &mut Graph, c: &Gpt2Config, w: &BTreeMap<String, Tensor>) -> Res
         let k = g.reshape(&parts[1], &[0, 0, nh, hd]);
         let v = g.reshape(&parts[2], &[0, 0, nh, hd]);
         let scale = (hd as f64).powf(-0.5);
-        let y = decoder::attention(g, &shape, &parts[0], &k, &v, Attn { layer: i, scale, softcap: None, mask: &masks.full });
+        let y = decoder::attention(
+            g,
+            &shape,
+            &parts[0],
+            &k,
+            &v,
+            Attn { layer: i, scale, softcap: None, mask: &masks.full },
+        );
         let y = conv(g, &y, &format!("{p}.attn.c_proj"))?;
         x = g.op("Add", &[&x, &y], vec![]);
         let h = ln(g, &x, &format!("{p}.ln_2"))?;

@@ -85,7 +85,13 @@ impl Graph {
     /// A float initializer.
     pub fn init_f32(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
         let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.inits.push(TensorProto { dims: dims.to_vec(), data_type: dtype::FLOAT, name: name.into(), raw_data: raw, ..Default::default() });
+        self.inits.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type: dtype::FLOAT,
+            name: name.into(),
+            raw_data: raw,
+            ..Default::default()
+        });
         name.into()
     }
 
@@ -100,7 +106,13 @@ impl Graph {
         let name = self.fresh("const_i64");
         let dims = if scalar { vec![] } else { vec![v.len() as i64] };
         let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.inits.push(TensorProto { dims, data_type: dtype::INT64, name: name.clone(), raw_data: raw, ..Default::default() });
+        self.inits.push(TensorProto {
+            dims,
+            data_type: dtype::INT64,
+            name: name.clone(),
+            raw_data: raw,
+            ..Default::default()
+        });
         name
     }
 
@@ -120,7 +132,13 @@ impl Graph {
             let q = (&w / scale.unsqueeze(0)).round().clamp(-127.0, 127.0);
             let qv: Vec<u8> = values(&q).iter().map(|v| *v as i8 as u8).collect();
             let qn = format!("{name}.weight_int8");
-            self.inits.push(TensorProto { dims: w.size(), data_type: dtype::INT8, name: qn.clone(), raw_data: qv, ..Default::default() });
+            self.inits.push(TensorProto {
+                dims: w.size(),
+                data_type: dtype::INT8,
+                name: qn.clone(),
+                raw_data: qv,
+                ..Default::default()
+            });
             let sn = self.init_f32(&format!("{name}.weight_scale"), &[w.size()[1]], &values(&scale));
             let xq = self.op_n("DynamicQuantizeLinear", &[x], 3, vec![]);
             let yi = self.op("MatMulInteger", &[&xq[0], &qn, &xq[2]], vec![]);

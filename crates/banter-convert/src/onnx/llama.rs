@@ -19,7 +19,14 @@ fn get<'a>(w: &'a BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, Conve
 /// Builds the graph; returns its shape.
 pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Result<Shape, ConvertError> {
     let (e, hd, nq, nkv) = (c.hidden_size, c.head_dim(), c.num_attention_heads, c.kv_heads());
-    let shape = Shape { layers: c.num_hidden_layers, heads: nq, kv_heads: nkv, head_dim: hd, vocab: c.vocab_size, positions: true };
+    let shape = Shape {
+        layers: c.num_hidden_layers,
+        heads: nq,
+        kv_heads: nkv,
+        head_dim: hd,
+        vocab: c.vocab_size,
+        positions: true,
+    };
     let gemma = c.is_gemma();
     let norm_w = |g: &mut Graph, k: &str| -> Result<String, ConvertError> {
         let t = get(w, k)?;

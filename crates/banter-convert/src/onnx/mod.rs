@@ -96,8 +96,11 @@ fn externalize(model: &mut ModelProto, location: &str) -> Vec<u8> {
         let offset = data.len();
         data.extend_from_slice(&t.raw_data);
         let e = |k: &str, v: String| StringStringEntryProto { key: k.into(), value: v };
-        t.external_data =
-            vec![e("location", location.into()), e("offset", offset.to_string()), e("length", t.raw_data.len().to_string())];
+        t.external_data = vec![
+            e("location", location.into()),
+            e("offset", offset.to_string()),
+            e("length", t.raw_data.len().to_string()),
+        ];
         t.data_location = 1;
         t.raw_data = Vec::new();
     }

@@ -19,7 +19,14 @@ fn get<'a>(w: &'a BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, Conve
 pub fn build(g: &mut Graph, c: &OptConfig, w: &BTreeMap<String, Tensor>) -> Result<Shape, ConvertError> {
     let (e, nh) = (c.hidden_size, c.num_attention_heads);
     let hd = e / nh;
-    let shape = Shape { layers: c.num_hidden_layers, heads: nh, kv_heads: nh, head_dim: hd, vocab: c.vocab_size, positions: false };
+    let shape = Shape {
+        layers: c.num_hidden_layers,
+        heads: nh,
+        kv_heads: nh,
+        head_dim: hd,
+        vocab: c.vocab_size,
+        positions: false,
+    };
     let d = "model.decoder";
     let embed = g.weight(&format!("{d}.embed_tokens.weight"), get(w, &format!("{d}.embed_tokens.weight"))?);
     let mut x = g.op("Gather", &[&embed, "input_ids"], vec![attr_i("axis", 0)]);

@@ -134,7 +134,9 @@ pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyRepo
     if diff.is_nan() || diff > bound {
         bad.push(format!("logits differ by up to {diff:.3e} (bound {bound:.1e})"));
     }
-    for (what, d) in [("a split, cached run", report.cached_max_abs_diff), ("a left-padded batch", report.batch_max_abs_diff)] {
+    for (what, d) in
+        [("a split, cached run", report.cached_max_abs_diff), ("a left-padded batch", report.batch_max_abs_diff)]
+    {
         if d.is_nan() || d > bound {
             bad.push(format!("{what} differs from the full pass by {d:.3e} (bound {bound:.1e})"));
         }

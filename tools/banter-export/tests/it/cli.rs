@@ -29,7 +29,15 @@ fn a_failed_export_leaves_the_previous_output_in_place() {
     let od = dir.path().join("keep-onnx");
     std::fs::create_dir_all(&od).unwrap();
     std::fs::write(od.join("mine.txt"), b"mine").unwrap();
-    let o = bin().env("BANTER_PYTHON", "/nonexistent/python").arg("onnx").arg(&model).arg("-o").arg(&od).arg("--verify").output().unwrap();
+    let o = bin()
+        .env("BANTER_PYTHON", "/nonexistent/python")
+        .arg("onnx")
+        .arg(&model)
+        .arg("-o")
+        .arg(&od)
+        .arg("--verify")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot verify"));
     assert_eq!(std::fs::read(od.join("mine.txt")).unwrap(), b"mine");
@@ -38,6 +46,10 @@ fn a_failed_export_leaves_the_previous_output_in_place() {
     let o = bin().arg("onnx").arg(&model).arg("-o").arg(&od).output().unwrap();
     assert!(o.status.success());
     assert!(od.join("model.onnx").exists() && !od.join("mine.txt").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".keep-onnx")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".keep-onnx"))
+        .collect();
     assert!(leftovers.is_empty());
 }

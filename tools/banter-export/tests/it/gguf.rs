@@ -63,7 +63,10 @@ fn llama_cpp_decodes_the_exports_as_banter_does() {
     let Some(py) = python() else { return };
     let has = Command::new(&py).args(["-c", "import llama_cpp"]).output().is_ok_and(|o| o.status.success());
     if !has {
-        assert!(std::env::var("BANTER_REQUIRE_LLAMACPP").is_err(), "BANTER_REQUIRE_LLAMACPP is set but llama_cpp is missing");
+        assert!(
+            std::env::var("BANTER_REQUIRE_LLAMACPP").is_err(),
+            "BANTER_REQUIRE_LLAMACPP is set but llama_cpp is missing"
+        );
         eprintln!("llama_cpp is not installed: skipped (make test-llamacpp runs it)");
         return;
     }
@@ -75,7 +78,14 @@ fn llama_cpp_decodes_the_exports_as_banter_does() {
         let model = trained(dir.path(), name, &cfg, &[]);
         for ty in ["f32", "q8_0"] {
             let out = dir.path().join(format!("{name}-{ty}.gguf"));
-            let o = bin().arg("gguf").arg(&model).arg("-o").arg(&out).args(["--type", ty, "--verify", "--json"]).output().unwrap();
+            let o = bin()
+                .arg("gguf")
+                .arg(&model)
+                .arg("-o")
+                .arg(&out)
+                .args(["--type", ty, "--verify", "--json"])
+                .output()
+                .unwrap();
             let err = String::from_utf8_lossy(&o.stderr);
             if name == "mistral" {
                 assert!(err.contains("sliding window"), "{err}");

@@ -10,7 +10,10 @@ use crate::{bin, families, trained};
 
 fn hub_cmd(hub: &str, cache: &Path, token: Option<&str>) -> assert_cmd::Command {
     let mut c = bin();
-    c.env("HF_ENDPOINT", hub).env("HF_HUB_CACHE", cache).env_remove("HF_HUB_OFFLINE").env("HF_HOME", cache.join("home"));
+    c.env("HF_ENDPOINT", hub)
+        .env("HF_HUB_CACHE", cache)
+        .env_remove("HF_HUB_OFFLINE")
+        .env("HF_HOME", cache.join("home"));
     match token {
         Some(t) => c.env("HF_TOKEN", t),
         None => c.env_remove("HF_TOKEN"),
@@ -26,7 +29,12 @@ fn a_model_goes_up_and_comes_back_down_by_name() {
     let hub = MockHub::start();
     let cache = dir.path().join("cache");
     // Upload: the repository is created; the weights go through LFS.
-    let o = hub_cmd(&hub.url, &cache, Some("hf_write")).args(["hub", "--json"]).arg(&model).arg("me/tiny").output().unwrap();
+    let o = hub_cmd(&hub.url, &cache, Some("hf_write"))
+        .args(["hub", "--json"])
+        .arg(&model)
+        .arg("me/tiny")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["upload"]["created"], true);
@@ -58,20 +66,44 @@ fn a_model_goes_up_and_comes_back_down_by_name() {
     let commit = std::fs::read_to_string(repo.join("refs/main")).unwrap();
     let snap = repo.join("snapshots").join(commit.trim());
     assert!(std::fs::symlink_metadata(snap.join("model.safetensors")).unwrap().file_type().is_symlink());
-    assert_eq!(std::fs::read(snap.join("model.safetensors")).unwrap(), std::fs::read(model.join("model.safetensors")).unwrap());
-    assert!(std::fs::read_dir(repo.join("blobs")).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".incomplete")));
+    assert_eq!(
+        std::fs::read(snap.join("model.safetensors")).unwrap(),
+        std::fs::read(model.join("model.safetensors")).unwrap()
+    );
+    assert!(
+        std::fs::read_dir(repo.join("blobs")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".incomplete"))
+    );
 
     // In the cache: loads with HF_HUB_OFFLINE=1 and no request, and when the Hub cannot be reached.
     let before = hub.requests.load(std::sync::atomic::Ordering::SeqCst);
-    let o = hub_cmd(&hub.url, &cache, None).env("HF_HUB_OFFLINE", "1").arg("gguf").arg("me/tiny").arg("-o").arg(&out).output().unwrap();
+    let o = hub_cmd(&hub.url, &cache, None)
+        .env("HF_HUB_OFFLINE", "1")
+        .arg("gguf")
+        .arg("me/tiny")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(hub.requests.load(std::sync::atomic::Ordering::SeqCst), before, "offline: no request");
     drop(hub);
-    let o = hub_cmd("http://127.0.0.1:9", &cache, None).arg("gguf").arg("me/tiny").arg("-o").arg(&out).output().unwrap();
+    let o =
+        hub_cmd("http://127.0.0.1:9", &cache, None).arg("gguf").arg("me/tiny").arg("-o").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("using the cached me/tiny"));
     // Offline and not in the cache: a clear error, exit 4.
-    let o = hub_cmd("http://127.0.0.1:9", &cache, None).env("HF_HUB_OFFLINE", "1").arg("gguf").arg("me/other").arg("-o").arg(&out).output().unwrap();
+    let o = hub_cmd("http://127.0.0.1:9", &cache, None)
+        .env("HF_HUB_OFFLINE", "1")
+        .arg("gguf")
+        .arg("me/other")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("HF_HUB_OFFLINE"), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -90,18 +122,40 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     hub.state.lock().unwrap().break_downloads = 1;
     let cache = dir.path().join("cache");
     let out = dir.path().join("m.gguf");
-    let o = hub_cmd(&hub.url, &cache, Some("hf_read")).arg("gguf").arg("org/private-model").arg("-o").arg(&out).output().unwrap();
+    let o = hub_cmd(&hub.url, &cache, Some("hf_read"))
+        .arg("gguf")
+        .arg("org/private-model")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("resumes"), "{}", String::from_utf8_lossy(&o.stderr));
     let blobs = cache.join("models--org--private-model/blobs");
-    let part = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(".incomplete")).unwrap();
+    let part = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".incomplete"))
+        .unwrap();
     let had = std::fs::metadata(&part).unwrap().len();
     assert!(had > 0);
-    let o = hub_cmd(&hub.url, &cache, Some("hf_read")).arg("gguf").arg("org/private-model").arg("-o").arg(&out).output().unwrap();
+    let o = hub_cmd(&hub.url, &cache, Some("hf_read"))
+        .arg("gguf")
+        .arg("org/private-model")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(hub.state.lock().unwrap().ranges, [format!("bytes={had}-")]);
     // Private: without a token it is not found.
-    let o = hub_cmd(&hub.url, &dir.path().join("c2"), None).arg("gguf").arg("org/private-model").arg("-o").arg(&out).output().unwrap();
+    let o = hub_cmd(&hub.url, &dir.path().join("c2"), None)
+        .arg("gguf")
+        .arg("org/private-model")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("404") && err.contains("not found"), "{err}");
@@ -126,7 +180,13 @@ fn hub_errors_are_said_in_words() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("HF_TOKEN"));
     // A name that is neither a directory here nor on the Hub.
-    let o = hub_cmd(&hub.url, &cache, None).arg("onnx").arg("nobody/nothing").arg("-o").arg(dir.path().join("o")).output().unwrap();
+    let o = hub_cmd(&hub.url, &cache, None)
+        .arg("onnx")
+        .arg("nobody/nothing")
+        .arg("-o")
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no such directory here") && err.contains("404"), "{err}");

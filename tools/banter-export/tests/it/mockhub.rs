@@ -131,7 +131,6 @@ fn who(r: &Request) -> Who {
     }
 }
 
-
 /// The CDN: `GET /lfs-cdn/{oid}` with `Range`; a broken download sends half the body and closes.
 fn serve_cdn(mut c: std::net::TcpStream, st: &Mutex<State>) {
     use std::io::{BufRead, BufReader, Write};
@@ -195,7 +194,8 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
         s.repos.get(repo).is_some_and(|x| !x.private || matches!(who, Who::Read | Who::Write))
     };
     // GET /api/models/{u}/{n}/revision/{rev}
-    if method == Method::Get && parts.len() >= 6 && parts[0] == "api" && parts[1] == "models" && parts[4] == "revision" {
+    if method == Method::Get && parts.len() >= 6 && parts[0] == "api" && parts[1] == "models" && parts[4] == "revision"
+    {
         let repo = format!("{}/{}", parts[2], parts[3]);
         if !visible(&s, &repo, &who) {
             let _ = r.respond(err(404, "Repository not found"));
@@ -245,7 +245,10 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
     // POST /api/repos/create
     if method == Method::Post && path == "/api/repos/create" {
         if !can_write {
-            let _ = r.respond(err(if matches!(who, Who::Anonymous) { 401 } else { 403 }, "You don't have the rights to create a model under this namespace"));
+            let _ = r.respond(err(
+                if matches!(who, Who::Anonymous) { 401 } else { 403 },
+                "You don't have the rights to create a model under this namespace",
+            ));
             return;
         }
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -255,7 +258,10 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
             return;
         }
         let n = s.repos.len();
-        s.repos.insert(repo.clone(), Repo { commit: new_commit(n), private: v["private"].as_bool().unwrap_or(false), ..Repo::default() });
+        s.repos.insert(
+            repo.clone(),
+            Repo { commit: new_commit(n), private: v["private"].as_bool().unwrap_or(false), ..Repo::default() },
+        );
         let _ = r.respond(json_resp(200, json!({"url": format!("{base}/{repo}")})));
         return;
     }
@@ -263,7 +269,8 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
     if method == Method::Post && parts.len() >= 6 && parts[0] == "api" && parts[1] == "models" {
         let repo = format!("{}/{}", parts[2], parts[3]);
         if !can_write {
-            let _ = r.respond(err(if matches!(who, Who::Anonymous) { 401 } else { 403 }, "Forbidden: write access needed"));
+            let _ =
+                r.respond(err(if matches!(who, Who::Anonymous) { 401 } else { 403 }, "Forbidden: write access needed"));
             return;
         }
         if !s.repos.contains_key(&repo) {
@@ -304,7 +311,9 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
                     let val = &l["value"];
                     match l["key"].as_str() {
                         Some("file") => {
-                            let d = base64::engine::general_purpose::STANDARD.decode(val["content"].as_str().unwrap()).unwrap();
+                            let d = base64::engine::general_purpose::STANDARD
+                                .decode(val["content"].as_str().unwrap())
+                                .unwrap();
                             new.insert(val["path"].as_str().unwrap().to_string(), d);
                         }
                         Some("lfsFile") => {
@@ -323,7 +332,8 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
                 x.files.extend(new);
                 x.commit = new_commit(n + x.files.len());
                 let c = x.commit.clone();
-                let _ = r.respond(json_resp(200, json!({"commitUrl": format!("{base}/{repo}/commit/{c}"), "commitOid": c})));
+                let _ = r
+                    .respond(json_resp(200, json!({"commitUrl": format!("{base}/{repo}/commit/{c}"), "commitOid": c})));
             }
             _ => {
                 let _ = r.respond(err(404, "no such endpoint"));

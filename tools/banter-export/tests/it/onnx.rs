@@ -70,7 +70,20 @@ fn int8_graphs_run_and_lora_adapters_are_merged() {
     // A LoRA adapter trained on the base, merged into the export (the check runs banter with it merged).
     let adapter = dir.path().join("adapter");
     let st = std::process::Command::new(assert_cmd::cargo::cargo_bin("banter-train"))
-        .args(["--max-steps", "5", "--batch-size", "4", "--lr", "1e-2", "--precision", "fp32", "-q", "--lora", "--lora-r", "4"])
+        .args([
+            "--max-steps",
+            "5",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-2",
+            "--precision",
+            "fp32",
+            "-q",
+            "--lora",
+            "--lora-r",
+            "4",
+        ])
         .arg("--model")
         .arg(&base)
         .arg("-o")
