@@ -110,6 +110,8 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-train/bench/families.py $(CURDIR) target/bench
 	@echo; echo "## banter-chat"
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
+	@echo; echo "## banter-export"
+	$(VENV)/bin/python tools/banter-export/bench/bench.py $(CURDIR) target/bench
 	@echo; echo "## banter-scrape"
 	$(VENV)/bin/python tools/banter-scrape/bench/bench.py target/release/banter-scrape testdata/scrape/site
 	$(CARGO) build --release --locked -p banter-scrape --example candidates

@@ -40,7 +40,7 @@ pub fn verify(
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         return Err(ConvertError::CannotVerify(format!(
             "cannot verify: {} cannot import llama_cpp (pip install llama-cpp-python, or `make test-llamacpp`); \
-             the GGUF itself was written",
+             nothing was written (without --verify the file is kept unchecked)",
             py.display()
         )));
     }

@@ -71,7 +71,7 @@ pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyRepo
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         return Err(ConvertError::CannotVerify(format!(
             "cannot verify: {} cannot import onnxruntime (pip install onnxruntime numpy, or point BANTER_PYTHON \
-             at a Python that has them); the export itself was written",
+             at a Python that has them); nothing was written (without --verify the export is kept unchecked)",
             py.display()
         )));
     }
