@@ -192,3 +192,27 @@ fn hub_errors_are_said_in_words() {
     assert!(err.contains("no such directory here") && err.contains("404"), "{err}");
     assert!(!dir.path().join("o").exists());
 }
+
+#[test]
+fn large_files_go_up_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = MockHub::start();
+    hub.state.lock().unwrap().multipart_above = Some(100_000);
+    let folder = dir.path().join("m");
+    std::fs::create_dir_all(folder.join("checkpoint-5")).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(folder.join("model.safetensors"), &big).unwrap();
+    std::fs::write(folder.join("config.json"), "{}").unwrap();
+    std::fs::write(folder.join("checkpoint-5/optimizer.safetensors"), b"state").unwrap();
+    let o = hub_cmd(&hub.url, &dir.path().join("c"), Some("hf_write"))
+        .args(["hub", "--json"])
+        .arg(&folder)
+        .arg("me/big")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st = hub.state.lock().unwrap();
+    assert_eq!(st.repos["me/big"].files["model.safetensors"], big);
+    // banter-train's checkpoints (optimizer state) stay home unless asked for.
+    assert!(!st.repos["me/big"].files.keys().any(|f| f.starts_with("checkpoint-")));
+}

@@ -29,7 +29,14 @@ pub struct State {
     /// Range headers the CDN saw.
     pub ranges: Vec<String>,
     pub lfs_puts: usize,
+    /// LFS objects larger than this are uploaded in parts of `PART` bytes (multipart).
+    pub multipart_above: Option<usize>,
+    /// Parts received per object, before completion.
+    pub parts: HashMap<String, BTreeMap<usize, Vec<u8>>>,
 }
+
+/// The part size the mock asks for.
+pub const PART: usize = 65_536;
 
 pub struct MockHub {
     pub url: String,
@@ -354,14 +361,50 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
             .flatten()
             .map(|o| {
                 let oid = o["oid"].as_str().unwrap_or("");
+                let size = o["size"].as_u64().unwrap_or(0) as usize;
                 if s.lfs.contains_key(oid) {
                     json!({"oid": oid, "size": o["size"]})
+                } else if s.multipart_above.is_some_and(|m| size > m) {
+                    let mut header = serde_json::Map::new();
+                    header.insert("chunk_size".into(), json!(PART.to_string()));
+                    for i in 1..=size.div_ceil(PART) {
+                        header.insert(format!("{i:05}"), json!(format!("{base}/lfs-part/{oid}/{i}")));
+                    }
+                    json!({"oid": oid, "size": o["size"], "actions": {"upload": {"href": format!("{base}/lfs-complete/{oid}"), "header": header}}})
                 } else {
                     json!({"oid": oid, "size": o["size"], "actions": {"upload": {"href": format!("{base}/lfs-upload/{oid}"), "header": {}}}})
                 }
             })
             .collect();
         let _ = r.respond(json_resp(200, json!({"transfer": "basic", "objects": objs})));
+        return;
+    }
+    if method == Method::Put && parts.len() == 3 && parts[0] == "lfs-part" {
+        let n: usize = parts[2].parse().unwrap_or(0);
+        let etag = format!("\"etag-{n}\"");
+        s.parts.entry(parts[1].to_string()).or_default().insert(n, body);
+        let _ = r.respond(Response::empty(200).with_header(h("etag", &etag)));
+        return;
+    }
+    if method == Method::Post && parts.len() == 2 && parts[0] == "lfs-complete" {
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let got = s.parts.remove(parts[1]).unwrap_or_default();
+        let listed: Vec<(usize, String)> = v["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| (p["partNumber"].as_u64().unwrap_or(0) as usize, p["etag"].as_str().unwrap_or("").to_string()))
+            .collect();
+        let ok = listed.len() == got.len()
+            && listed.iter().all(|(n, e)| got.contains_key(n) && *e == format!("\"etag-{n}\""));
+        let data: Vec<u8> = got.into_values().flatten().collect();
+        if !ok || sha256(&data) != parts[1] {
+            let _ = r.respond(err(400, "multipart: parts or sha256 do not match"));
+            return;
+        }
+        s.lfs.insert(parts[1].to_string(), data);
+        s.lfs_puts += 1;
+        let _ = r.respond(json_resp(200, json!({})));
         return;
     }
     if method == Method::Put && parts.len() == 2 && parts[0] == "lfs-upload" {

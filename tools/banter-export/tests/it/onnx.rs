@@ -65,6 +65,13 @@ fn int8_graphs_run_and_lora_adapters_are_merged() {
     assert_eq!(r["export"]["int8"], true);
     let fp = dir.path().join("onnx-fp32");
     export(&base, &fp, &[]);
+    // Weights beside the graph (what a model over 1.8 GiB gets): onnxruntime reads them from there.
+    let ext = dir.path().join("onnx-external");
+    export(&base, &ext, &["--external-data"]);
+    assert!(
+        std::fs::metadata(ext.join("model.onnx_data")).unwrap().len()
+            > std::fs::metadata(ext.join("model.onnx")).unwrap().len()
+    );
     let size = |p: &std::path::Path| std::fs::metadata(p.join("model.onnx")).unwrap().len();
     assert!(size(&out8) < size(&fp), "int8 {} vs fp32 {}", size(&out8), size(&fp));
     // A LoRA adapter trained on the base, merged into the export (the check runs banter with it merged).
