@@ -125,6 +125,28 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         *by_type.entry(format!("{kind:?}").to_lowercase()).or_insert(0) += 1;
         tensors.push(TensorData { name: m.name, shape, kind, bytes });
     }
+    // Llama 3's RoPE scaling: llama.cpp reads it as one divisor per frequency (`rope_freqs.weight`), as its
+    // converter writes it.
+    if let banter_model::Lm::Llama(m) = &src.lm
+        && m.cfg.rope_scaling.as_ref().is_some_and(|r| r.rope_type == "llama3")
+    {
+        let d = m.cfg.head_dim();
+        let factors: Vec<f32> = m
+            .cfg
+            .inv_freq()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ((1.0 / m.cfg.rope_theta.powf(2.0 * i as f64 / d as f64)) / f) as f32)
+            .collect();
+        *by_type.entry("f32".into()).or_insert(0) += 1;
+        let shape = vec![factors.len() as u64];
+        tensors.push(TensorData {
+            name: "rope_freqs.weight".into(),
+            shape,
+            kind: GgmlType::F32,
+            bytes: writer::f32_bytes(&factors),
+        });
+    }
     let bytes = writer::write(out, &meta, &tensors).map_err(|e| ConvertError::io(Path::new("<gguf output>"), e))?;
     Ok(GgufReport {
         architecture: arch.into(),

@@ -163,7 +163,9 @@ pub fn metadata(dir: &Path, rows: usize, cfg: &Json) -> Result<Vec<(String, Valu
         let text = t.as_str().or(t["content"].as_str())?;
         by_text.get(text).copied()
     };
-    let id = |cfg_key: &str, tok_key: &str| cfg[cfg_key].as_u64().map(|x| x as usize).or_else(|| named(tok_key));
+    // An id, or a list of them (Llama 3's several end tokens: the first, as llama.cpp's converter takes it).
+    let num = |v: &Json| v.as_u64().or_else(|| v.as_array()?.first()?.as_u64()).map(|x| x as usize);
+    let id = |cfg_key: &str, tok_key: &str| num(&cfg[cfg_key]).or_else(|| named(tok_key));
     for (key, cfg_key, tok_key) in [
         ("bos_token_id", "bos_token_id", "bos_token"),
         ("eos_token_id", "eos_token_id", "eos_token"),

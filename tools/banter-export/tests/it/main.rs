@@ -3,6 +3,7 @@
 
 mod cli;
 mod gguf;
+mod hf_shapes;
 mod hub;
 mod mockhub;
 mod onnx;

@@ -33,11 +33,29 @@ def check(job):
     for k in keys:
         assert k.format(arch=arch) in f, f"missing {k.format(arch=arch)}"
     assert val(K.LLM.BLOCK_COUNT.format(arch=arch)) == n_blocks
-    for k in [K.Tokenizer.MODEL, K.Tokenizer.LIST, K.Tokenizer.TOKEN_TYPE, K.Tokenizer.EOS_ID, K.Tokenizer.CHAT_TEMPLATE]:
-        assert k in f, f"missing {k}"
+    need = [K.Tokenizer.MODEL, K.Tokenizer.LIST, K.Tokenizer.TOKEN_TYPE]
+    need += [K.Tokenizer.CHAT_TEMPLATE] if job.get("template", True) else []
+    need += [K.Tokenizer.EOS_ID] if cfg.get("eos_token_id") is not None else []
+    for k in need:
+        assert k in f, f"{job['gguf']}: missing {k}"
+    if cfg.get("eos_token_id") is not None:
+        assert val(K.Tokenizer.EOS_ID) == cfg["eos_token_id"], (val(K.Tokenizer.EOS_ID), cfg["eos_token_id"])
     if val(K.Tokenizer.MODEL) == "gpt2":
         assert K.Tokenizer.MERGES in f and K.Tokenizer.PRE in f
     assert len(f[K.Tokenizer.LIST].data) == len(f[K.Tokenizer.TOKEN_TYPE].data)
+    if job.get("spm"):
+        # SentencePiece: the pieces, scores and types of tokenizer.model, in id order.
+        import sentencepiece as spm
+        sp = spm.SentencePieceProcessor(model_file=job["spm"])
+        toks = [bytes(f[K.Tokenizer.LIST].parts[i]).decode() for i in f[K.Tokenizer.LIST].data]
+        assert val(K.Tokenizer.MODEL) == "llama"
+        assert toks[: sp.get_piece_size()] == [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+        scores = [float(f[K.Tokenizer.SCORES].parts[i][0]) for i in f[K.Tokenizer.SCORES].data]
+        assert all(abs(scores[i] - sp.get_score(i)) < 1e-6 for i in range(sp.get_piece_size()))
+        types = [int(f[K.Tokenizer.TOKEN_TYPE].parts[i][0]) for i in f[K.Tokenizer.TOKEN_TYPE].data]
+        for i in range(sp.get_piece_size()):
+            want = 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else 5 if sp.is_unused(i) else None
+            assert want is None or types[i] == want, (i, sp.id_to_piece(i), types[i], want)
 
     arch_id = next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch)
     names = gguf.get_tensor_name_map(arch_id, n_blocks)
@@ -57,6 +75,27 @@ def check(job):
         expected[new] = w
         if arch == "gpt2" and new == "token_embd.weight":
             expected["output.weight"] = w
+    # transformers 5 writes `rope_parameters` (theta and scaling in one), older versions `rope_scaling`.
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    if arch == "llama" and (rs.get("rope_type") or rs.get("type")) == "llama3":
+        # convert_hf_to_gguf.py's rope_freqs for Llama 3 scaling.
+        import math
+        dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+        theta = cfg.get("rope_theta") or rs.get("rope_theta", 10000.0)
+        freqs = 1.0 / (theta ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+        factor, lo, hi = rs.get("factor", 8.0), rs.get("low_freq_factor", 1.0), rs.get("high_freq_factor", 4.0)
+        old = rs.get("original_max_position_embeddings", 8192)
+        fs = []
+        for fr in freqs:
+            wl = 2 * math.pi / fr
+            if wl < old / hi:
+                fs.append(1.0)
+            elif wl > old / lo:
+                fs.append(factor)
+            else:
+                sm = (old / wl - lo) / (hi - lo)
+                fs.append(1 / ((1 - sm) / factor + sm))
+        expected["rope_freqs.weight"] = np.array(fs, np.float32)
     got = {t.name: t for t in r.tensors}
     assert set(got) == set(expected), (sorted(set(got) ^ set(expected)))
     types = {}
@@ -70,7 +109,7 @@ def check(job):
                 "q8_0": ("Q8_0" if w.shape[-1] % 32 == 0 else "F16") if matrix else "F32"}[job["type"]]
         assert ty == want, (n, ty, want)
         x = gguf.quants.dequantize(t.data, t.tensor_type).reshape(w.shape)
-        tol = {"F32": 0.0, "F16": 1e-3 * np.abs(w).max(), "Q8_0": np.abs(w).max() / 127 * 0.51 + 1e-3 * np.abs(w).max()}[ty]
+        tol = {"F32": 1e-6 * max(1.0, float(np.abs(w).max())), "F16": 1e-3 * np.abs(w).max(), "Q8_0": np.abs(w).max() / 127 * 0.51 + 1e-3 * np.abs(w).max()}[ty]
         err = float(np.abs(x - w).max())
         assert err <= tol + 1e-7, (n, ty, err, tol)
     return {"gguf": job["gguf"], "tensors": len(got), "types": types, "keys": len(f)}
