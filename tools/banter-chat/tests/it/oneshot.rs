@@ -299,3 +299,47 @@ fn generation_config_eos_ids_stop_generation() {
     std::fs::write(m.join("generation_config.json"), serde_json::json!({"eos_token_id": all}).to_string()).unwrap();
     assert_eq!(say(&m), "");
 }
+
+/// `--model user/name` found in the standard Hugging Face cache (laid out as huggingface_hub writes it),
+/// with `HF_HUB_OFFLINE=1`: no network, the same reply as from the directory.
+#[test]
+fn a_hub_name_loads_from_the_hugging_face_cache_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    let repo = cache.path().join("models--me--tiny-chat");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for e in std::fs::read_dir(crate::model()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let blob = repo.join("blobs").join(p.file_name().unwrap());
+            std::fs::copy(&p, &blob).unwrap();
+            std::os::unix::fs::symlink(format!("../../blobs/{}", p.file_name().unwrap().to_string_lossy()), snap.join(p.file_name().unwrap()))
+                .unwrap();
+        }
+    }
+    let args = ["--prompt", "hi", "--temperature", "0", "--max-new-tokens", "8", "-q"];
+    let local = bin().arg("--model").arg(crate::model()).args(args).output().unwrap();
+    let hub = bin()
+        .env("HF_HUB_CACHE", cache.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args(["--model", "me/tiny-chat"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(hub.status.success(), "{}", String::from_utf8_lossy(&hub.stderr));
+    assert_eq!(hub.stdout, local.stdout);
+    // Not in the cache: a clear error, exit 4.
+    let o = bin()
+        .env("HF_HUB_CACHE", cache.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["--model", "me/other", "--prompt", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("HF_HUB_OFFLINE"));
+}
