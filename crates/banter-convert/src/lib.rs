@@ -85,8 +85,11 @@ pub fn check_prompts(vocab: i64) -> Vec<Vec<i64>> {
 /// A model to export: loaded in fp32 on the CPU, with its adapter (if any) merged into the weights.
 #[derive(Debug)]
 pub struct Source {
-    /// The model directory (tokenizer files, templates are taken from it).
+    /// The model directory.
     pub dir: PathBuf,
+    /// Where the tokenizer, template and generation files are taken from: the adapter's directory when it
+    /// ships a tokenizer (an adapter that grew the vocabulary does), else the model's.
+    pub files_dir: PathBuf,
     /// The model.
     pub lm: Lm,
     /// Its `config.json` as banter writes it.
@@ -102,7 +105,11 @@ impl Source {
             lm.merge_lora();
         }
         let config = lm.config_json();
-        Ok(Source { dir: dir.to_path_buf(), lm, config })
+        let files_dir = match adapter {
+            Some(a) if a.join("tokenizer.json").is_file() || a.join("tokenizer.model").is_file() => a.to_path_buf(),
+            _ => dir.to_path_buf(),
+        };
+        Ok(Source { dir: dir.to_path_buf(), files_dir, lm, config })
     }
 
     /// `config.json`'s `model_type`.
@@ -144,6 +151,6 @@ impl Source {
             "chat_template.jinja",
             "banter_template.json",
         ];
-        NAMES.iter().map(|n| self.dir.join(n)).filter(|p| p.is_file()).collect()
+        NAMES.iter().map(|n| self.files_dir.join(n)).filter(|p| p.is_file()).collect()
     }
 }

@@ -90,8 +90,8 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         meta.push(("general.quantization_version".into(), Value::U32(2)));
     }
     meta.extend(arch::metadata(arch, cfg)?);
-    meta.extend(vocab::metadata(&src.dir, rows, cfg)?);
-    let template = chat_template(&src.dir)?;
+    meta.extend(vocab::metadata(&src.files_dir, rows, cfg)?);
+    let template = chat_template(&src.files_dir)?;
     let mut warnings = Vec::new();
     if src.model_type() == "mistral"
         && let Some(w) = cfg["sliding_window"].as_i64()

@@ -84,27 +84,34 @@ pub fn build(src: &Source, s: &OnnxSettings) -> Result<(ModelProto, decoder::Sha
     Ok((model, shape))
 }
 
-/// Moves large initializers to `data` (returned bytes) and points at them.
-fn externalize(model: &mut ModelProto, location: &str) -> Vec<u8> {
-    let mut data = Vec::new();
+/// Moves large initializers to `path` (streamed, each freed once written) and points at them; returns the
+/// bytes written.
+fn externalize(model: &mut ModelProto, path: &Path) -> Result<u64, ConvertError> {
+    use std::io::Write;
+    let location = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let f = std::fs::File::create(path).map_err(|e| ConvertError::io(path, e))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut offset = 0usize;
     for t in model.graph.iter_mut().flat_map(|g| g.initializer.iter_mut()) {
         if t.raw_data.len() < 1024 {
             continue;
         }
-        let pad = data.len().next_multiple_of(64) - data.len();
-        data.extend(std::iter::repeat_n(0u8, pad));
-        let offset = data.len();
-        data.extend_from_slice(&t.raw_data);
+        let pad = offset.next_multiple_of(64) - offset;
+        w.write_all(&vec![0u8; pad]).map_err(|e| ConvertError::io(path, e))?;
+        offset += pad;
+        w.write_all(&t.raw_data).map_err(|e| ConvertError::io(path, e))?;
         let e = |k: &str, v: String| StringStringEntryProto { key: k.into(), value: v };
         t.external_data = vec![
-            e("location", location.into()),
+            e("location", location.clone()),
             e("offset", offset.to_string()),
             e("length", t.raw_data.len().to_string()),
         ];
+        offset += t.raw_data.len();
         t.data_location = 1;
         t.raw_data = Vec::new();
     }
-    data
+    w.flush().map_err(|e| ConvertError::io(path, e))?;
+    Ok(offset as u64)
 }
 
 /// Writes the export into `dir` (an empty directory the caller commits).
@@ -114,10 +121,7 @@ pub fn export(src: &Source, s: &OnnxSettings, dir: &Path) -> Result<OnnxReport, 
     let weights: usize = model.graph.iter().flat_map(|g| g.initializer.iter()).map(|t| t.raw_data.len()).sum();
     let mut external_bytes = 0;
     if s.external_data.unwrap_or(weights > EXTERNAL_ABOVE) {
-        let data = externalize(&mut model, "model.onnx_data");
-        let p = dir.join("model.onnx_data");
-        std::fs::write(&p, &data).map_err(|e| ConvertError::io(&p, e))?;
-        external_bytes = data.len() as u64;
+        external_bytes = externalize(&mut model, &dir.join("model.onnx_data"))?;
     }
     let bytes = model.encode_to_vec();
     let p = dir.join("model.onnx");

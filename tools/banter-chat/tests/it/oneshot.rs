@@ -317,8 +317,11 @@ fn a_hub_name_loads_from_the_hugging_face_cache_offline() {
         if p.is_file() {
             let blob = repo.join("blobs").join(p.file_name().unwrap());
             std::fs::copy(&p, &blob).unwrap();
-            std::os::unix::fs::symlink(format!("../../blobs/{}", p.file_name().unwrap().to_string_lossy()), snap.join(p.file_name().unwrap()))
-                .unwrap();
+            std::os::unix::fs::symlink(
+                format!("../../blobs/{}", p.file_name().unwrap().to_string_lossy()),
+                snap.join(p.file_name().unwrap()),
+            )
+            .unwrap();
         }
     }
     let args = ["--prompt", "hi", "--temperature", "0", "--max-new-tokens", "8", "-q"];
