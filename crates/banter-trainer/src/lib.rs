@@ -6,6 +6,7 @@
 //! [`banter_core::CancelToken`].
 
 pub mod data;
+pub mod dpo;
 pub mod output;
 pub mod precision;
 mod run;

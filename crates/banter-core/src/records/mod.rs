@@ -6,11 +6,13 @@
 //! written back unchanged: a read → write round trip never loses or reorders anything.
 
 mod fields;
+mod preference;
 mod sample;
 
 use serde_json::Value;
 
 pub use fields::Fields;
+pub use preference::Preference;
 pub use sample::{InputKey, OutputKey, Role, Sample, SampleBody, Turn};
 
 use crate::error::FieldError;
