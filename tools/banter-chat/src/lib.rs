@@ -249,7 +249,9 @@ pub struct ChatArgs {
     /// step for all of them).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub batch: usize,
-    /// Generate this many replies (one-shot).
+    /// Generate this many replies: one-shot prints each; with --input, each row becomes
+    /// `{"prompt": [turns], "responses": [N replies]}`, ready to be ranked for preference tuning (add
+    /// `ranked_indices`, best first).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub num_return_sequences: usize,
     /// A persona: the system turn of every conversation.
@@ -288,6 +290,13 @@ pub fn run(mut cli: Cli) -> anyhow::Result<Exit> {
         return Err(Error::usage_hint(
             "--learn-every learns from the logged exchanges, and there is no --log",
             "add --log chats.jsonl",
+        )
+        .into());
+    }
+    if cli.chat.input.is_some() && cli.chat.num_return_sequences > 1 && cli.sampling.temperature <= 0.0 {
+        return Err(Error::usage_hint(
+            "--num-return-sequences with --temperature 0 would give the same reply each time",
+            "sample with --temperature 0.7 (or higher) to get replies to rank",
         )
         .into());
     }
@@ -380,6 +389,35 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
     let mut pending: Vec<(Vec<Turn>, Sample)> = Vec::with_capacity(batch);
     let mut flush = |pending: &mut Vec<(Vec<Turn>, Sample)>, w: &mut JsonlWriter| -> anyhow::Result<()> {
         let convs: Vec<Vec<Turn>> = pending.iter().map(|(t, _)| t.clone()).collect();
+        let k = cli.chat.num_return_sequences;
+        if k > 1 {
+            // k replies per prompt, each round with its own seed: rows to rank.
+            let mut replies: Vec<Vec<String>> = vec![Vec::with_capacity(k); convs.len()];
+            for i in 0..k {
+                let si = Sampling { seed: s.seed.wrapping_add(i as u64), ..s.clone() };
+                let outs = if convs.len() == 1 {
+                    vec![engine.reply(&convs[0], &si, &cli.sampling.stop, &mut |_| true).0]
+                } else {
+                    engine.reply_batch(&convs, &si, &cli.sampling.stop)
+                };
+                for (r, out) in replies.iter_mut().zip(outs) {
+                    r.push(out.text);
+                }
+            }
+            for ((turns, sample), responses) in pending.drain(..).zip(replies) {
+                let prompt: Vec<serde_json::Value> =
+                    turns.iter().map(|t| json!({"role": t.role.as_str(), "content": t.content})).collect();
+                let mut row = serde_json::Map::new();
+                for (key, v) in sample.fields.iter() {
+                    row.insert(key.clone(), v.clone());
+                }
+                row.insert("prompt".into(), prompt.into());
+                row.insert("responses".into(), responses.into());
+                w.write(&serde_json::Value::Object(row))?;
+                n += 1;
+            }
+            return Ok(());
+        }
         let outs = if convs.len() == 1 {
             vec![engine.reply(&convs[0], s, &cli.sampling.stop, &mut |_| true).0]
         } else {

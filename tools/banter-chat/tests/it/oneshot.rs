@@ -346,3 +346,44 @@ fn a_hub_name_loads_from_the_hugging_face_cache_offline() {
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("HF_HUB_OFFLINE"));
 }
+
+/// `--input` with `--num-return-sequences 3`: a row per prompt with three sampled replies, which read as a
+/// preference record once ranked; with --temperature 0 it is refused (the replies would all be equal).
+#[test]
+fn several_replies_per_prompt_make_rows_to_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.jsonl");
+    std::fs::write(&input, "{\"id\":1,\"input\":\"where are you?\",\"output\":\"\"}\n{\"id\":2,\"messages\":[{\"role\":\"user\",\"content\":\"did you eat?\"}]}\n").unwrap();
+    let out = dir.path().join("r.jsonl");
+    bin()
+        .arg("--model")
+        .arg(model())
+        .args(["--num-return-sequences", "3", "--temperature", "1.0", "--max-new-tokens", "12", "--batch", "2", "-q"])
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["id"], i as u64 + 1);
+        assert_eq!(r["responses"].as_array().unwrap().len(), 3);
+        assert_eq!(r["prompt"].as_array().unwrap().last().unwrap()["role"], "user");
+        let mut ranked = r.clone();
+        ranked["ranked_indices"] = serde_json::json!([2, 0, 1]);
+        let p = <banter_core::records::Preference as banter_core::records::Record>::from_value(ranked).unwrap();
+        assert_eq!(p.pairs().len(), 3);
+    }
+    let o = bin()
+        .arg("--model")
+        .arg(model())
+        .args(["--num-return-sequences", "3", "--temperature", "0"])
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
