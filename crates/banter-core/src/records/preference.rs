@@ -4,7 +4,9 @@
 //! - TRL's explicit prompt: `{"prompt", "chosen", "rejected"}`, each a string or a list of turns;
 //! - TRL's implicit prompt: `{"chosen": [turns…], "rejected": [turns…]}`, whose shared leading turns are the
 //!   prompt and whose last assistant turns are the replies;
-//! - Asimbot's ranking: `{"prompt", "responses": [k replies], "ranked_indices": [k indices, best first]}`.
+//! - Asimbot's ranking: `{"prompt", "responses": [k replies], "ranked_indices": [k indices, best first]}`;
+//! - banter-chat's feedback log: a corrected exchange, `{"messages": [… the correction], "corrected": true,
+//!   "model_reply": "the rejected reply"}`.
 //!
 //! A ranking of k replies stands for its k·(k−1)/2 pairs ([`Preference::pairs`]).
 
@@ -135,6 +137,26 @@ impl super::Record for Preference {
             }
             let replies = idx.iter().map(|&i| rs[i].clone()).collect();
             return Ok(Preference { prompt, replies, fields: f });
+        }
+        if f.has("model_reply") && f.has("messages") {
+            // banter-chat --feedback: the user's correction is preferred to the model's reply.
+            let msgs = turns(f.take("messages").unwrap_or_default(), "messages")?;
+            let rejected = match f.take("model_reply") {
+                Some(Value::String(r)) => r,
+                _ => return Err(FieldError::field("model_reply", "expected the model's reply as a string")),
+            };
+            let Some((last, prompt)) = msgs.split_last().filter(|(l, p)| l.role == Role::Assistant && !p.is_empty())
+            else {
+                return Err(FieldError::field(
+                    "messages",
+                    "expected the prompt turns and the corrected assistant reply",
+                ));
+            };
+            return Ok(Preference {
+                prompt: prompt.to_vec(),
+                replies: vec![last.content.clone(), rejected],
+                fields: f,
+            });
         }
         let chosen = f.take("chosen").ok_or_else(|| FieldError::field("chosen", "missing"))?;
         let rejected = f.take("rejected").ok_or_else(|| FieldError::field("rejected", "missing"))?;
