@@ -90,7 +90,7 @@ test: setup lint unit e2e-run
 	@echo "make test: all passed"
 
 test-llamacpp: setup $(STAMP_LLAMACPP)
-	BANTER_REQUIRE_LLAMACPP=1 $(CARGO) test $(CARGO_FLAGS) -p banter-export --test it llama_cpp
+	BANTER_REQUIRE_LLAMACPP=1 $(CARGO) test --release --locked -p banter-export --test it llama_cpp
 
 demo: build
 	bash examples/demo.sh
