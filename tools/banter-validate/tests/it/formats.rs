@@ -28,3 +28,29 @@ fn every_shape_and_alias() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), input);
 }
+
+/// Preference records (TRL pairs, rankings, corrected feedback): a bad ranking is malformed with its field
+/// named; an equal, empty or echoed reply is found; good ones are kept as they came.
+#[test]
+fn preference_records_are_checked() {
+    let good = concat!(
+        r#"{"prompt":"where are you?","chosen":"At home, and you? Still at work?","rejected":"no"}"#,
+        "\n",
+        r#"{"prompt":"what's for dinner?","responses":["Pasta again, I think.","dunno","Soup with bread tonight."],"ranked_indices":[2,0,1]}"#,
+        "\n",
+    );
+    let out = bin().arg("-").arg("--filter").arg("-q").write_stdin(good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), good);
+    let bad = concat!(
+        r#"{"prompt":"q?","responses":["A fine answer here.","Another fine answer."],"ranked_indices":[0,0]}"#,
+        "\n",
+        r#"{"prompt":"q?","chosen":"The same answer twice over.","rejected":"The same answer twice over."}"#,
+        "\n",
+    );
+    let (_, r) = crate::json_report(bin().arg("-").write_stdin(bad));
+    assert_eq!(r["counts"]["total"], 2, "{r}");
+    let text = r.to_string();
+    assert!(text.contains("ranked_indices[1]"), "{text}");
+    assert!(text.contains("nothing to prefer"), "{text}");
+}
