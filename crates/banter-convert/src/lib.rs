@@ -15,6 +15,7 @@ use tch::{Device, Tensor};
 
 pub mod gguf;
 pub mod onnx;
+mod pycheck;
 mod stage;
 
 pub use stage::StagedDir;
@@ -131,9 +132,9 @@ impl Source {
         let first = logits.clone();
         let mut out = Vec::with_capacity(steps);
         for _ in 0..steps {
-            let t = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
-            out.push(t as i64);
-            stepper.step(t as u32, &mut logits);
+            let t = banter_model::generate::argmax(&logits);
+            out.push(i64::from(t));
+            stepper.step(t, &mut logits);
         }
         (first, out)
     }

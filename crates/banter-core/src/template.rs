@@ -183,6 +183,20 @@ impl ChatTemplate {
         }
     }
 
+    /// The template a model was trained with, looking in `dirs` in order: banter's `banter_template.json`,
+    /// else the Hugging Face chat template one ships. The one place that order is decided (chat, export).
+    pub fn from_model_dirs(dirs: &[&Path]) -> Result<Option<Self>, Error> {
+        if let Some(p) = dirs.iter().map(|d| d.join("banter_template.json")).find(|p| p.exists()) {
+            return Self::load(&p).map(Some);
+        }
+        for d in dirs {
+            if let Some(t) = Self::from_hf_dir(d)? {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
     /// The Jinja chat template a Hugging Face model directory ships (`chat_template.jinja` or
     /// `tokenizer_config.json`), if any.
     pub fn from_hf_dir(dir: &Path) -> Result<Option<Self>, Error> {

@@ -213,7 +213,8 @@ impl Picker {
     }
 }
 
-fn argmax(logits: &[f32]) -> u32 {
+/// The index of the largest logit (the first of equals): greedy decoding's choice.
+pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &l) in logits.iter().enumerate() {
         if l > logits[best] {

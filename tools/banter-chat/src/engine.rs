@@ -267,13 +267,7 @@ fn generation_eos(model_dir: &Path) -> Vec<u32> {
 fn pick_template(dirs: &[&Path], template: Option<&str>) -> anyhow::Result<ChatTemplate> {
     Ok(match template {
         Some(t) => ChatTemplate::from_arg(t)?,
-        None => match first_with(dirs, "banter_template.json") {
-            Some(p) => ChatTemplate::load(&p)?,
-            None => match dirs.iter().find_map(|d| ChatTemplate::from_hf_dir(d).transpose()) {
-                Some(t) => t?,
-                None => ChatTemplate::chatml(),
-            },
-        },
+        None => ChatTemplate::from_model_dirs(dirs)?.unwrap_or_else(ChatTemplate::chatml),
     })
 }
 

@@ -41,8 +41,7 @@ fn main() {
         let ttft = t.elapsed().as_secs_f64();
         let t = Instant::now();
         for _ in 0..n {
-            let tok = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
-            s.step(tok as u32, &mut logits);
+            s.step(banter_model::generate::argmax(&logits), &mut logits);
         }
         let secs = t.elapsed().as_secs_f64();
         println!("load_s {load:.3}");

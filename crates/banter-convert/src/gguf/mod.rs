@@ -47,16 +47,9 @@ pub struct GgufReport {
     pub warnings: Vec<String>,
 }
 
-/// The chat template the model ships (Hugging Face's Jinja, else banter's own template as Jinja).
+/// The chat template banter-chat would use for the model, as Jinja.
 fn chat_template(dir: &Path) -> Result<Option<String>, ConvertError> {
-    if let Some((src, _, _)) = banter_core::jinja::from_model_dir(dir).map_err(ConvertError::Format)? {
-        return Ok(Some(src));
-    }
-    let own = dir.join("banter_template.json");
-    if own.is_file() {
-        return Ok(Some(banter_core::ChatTemplate::load(&own)?.to_jinja()));
-    }
-    Ok(None)
+    Ok(banter_core::ChatTemplate::from_model_dirs(&[dir])?.map(|t| t.to_jinja()))
 }
 
 /// Writes `src` as GGUF to `out` (any `Write`; the caller makes it atomic).

@@ -33,6 +33,11 @@ pub fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     AttributeProto { name: name.into(), ints: ints.to_vec(), r#type: 7, ..Default::default() }
 }
 
+/// A weight by its Hugging Face name.
+pub fn get<'a>(w: &'a std::collections::BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, crate::ConvertError> {
+    w.get(k).ok_or_else(|| crate::ConvertError::Format(format!("no tensor {k}")))
+}
+
 /// A tensor's values as f32 (row-major).
 pub fn values(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).contiguous().reshape([-1])).unwrap_or_default()
@@ -216,10 +221,15 @@ impl Graph {
 
     /// `tanh(x / cap) · cap`.
     pub fn softcap(&mut self, x: &str, cap: f64) -> String {
+        self.softcap_to(x, cap, None)
+    }
+
+    /// [`Graph::softcap`] into the value named `out` (a graph output).
+    pub fn softcap_to(&mut self, x: &str, cap: f64, out: Option<&str>) -> String {
         let c = self.scalar(cap as f32);
         let t = self.op("Div", &[x, &c], vec![]);
         let t = self.op("Tanh", &[&t], vec![]);
-        self.op("Mul", &[&t, &c], vec![])
+        self.op_to("Mul", &[&t, &c], vec![], out)
     }
 
     /// `Reshape` to fixed dims (0 keeps an input dim, -1 infers one).

@@ -9,12 +9,8 @@ use banter_model::llama::LlamaConfig;
 use tch::Tensor;
 
 use super::decoder::{self, Attn, Shape};
-use super::graph::{Graph, attr_i};
+use super::graph::{Graph, attr_i, get};
 use crate::ConvertError;
-
-fn get<'a>(w: &'a BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, ConvertError> {
-    w.get(k).ok_or_else(|| ConvertError::Format(format!("no tensor {k}")))
-}
 
 /// Builds the graph; returns its shape.
 pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Result<Shape, ConvertError> {
@@ -118,10 +114,7 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
         }
     };
     if let Some(cap) = final_cap {
-        let cc = g.scalar(cap as f32);
-        let t = g.op("Div", &[&logits, &cc], vec![]);
-        let t = g.op("Tanh", &[&t], vec![]);
-        g.op_to("Mul", &[&t, &cc], vec![], Some("logits"));
+        g.softcap_to(&logits, cap, Some("logits"));
     }
     Ok(shape)
 }

@@ -8,12 +8,8 @@ use banter_model::opt::OptConfig;
 use tch::Tensor;
 
 use super::decoder::{self, Attn, Shape};
-use super::graph::{Graph, attr_i};
+use super::graph::{Graph, attr_i, get};
 use crate::ConvertError;
-
-fn get<'a>(w: &'a BTreeMap<String, Tensor>, k: &str) -> Result<&'a Tensor, ConvertError> {
-    w.get(k).ok_or_else(|| ConvertError::Format(format!("no tensor {k}")))
-}
 
 /// Builds the graph; returns its shape.
 pub fn build(g: &mut Graph, c: &OptConfig, w: &BTreeMap<String, Tensor>) -> Result<Shape, ConvertError> {

@@ -9,7 +9,6 @@
 //! relative bound of 0.15 gates and the greedy agreement is reported.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -21,7 +20,7 @@ const SCRIPT: &str = include_str!("verify.py");
 /// How to verify.
 #[derive(Debug, Clone)]
 pub struct VerifySettings {
-    /// The Python with onnxruntime (default: `BANTER_PYTHON`, else `python3`).
+    /// The Python with onnxruntime (default: `BANTER_PYTHON`, else `python3`, if it has onnxruntime).
     pub python: Option<PathBuf>,
     /// The bound on logits, relative to max(1, largest |logit|).
     pub tolerance: f64,
@@ -52,13 +51,6 @@ pub struct VerifyReport {
     pub onnxruntime: String,
 }
 
-fn python(s: &VerifySettings) -> PathBuf {
-    s.python
-        .clone()
-        .or_else(|| std::env::var_os("BANTER_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"))
-}
-
 fn read_f32(p: &Path) -> Result<Vec<f32>, ConvertError> {
     let b = std::fs::read(p).map_err(|e| ConvertError::io(p, e))?;
     Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
@@ -66,36 +58,20 @@ fn read_f32(p: &Path) -> Result<Vec<f32>, ConvertError> {
 
 /// Checks the export in `dir` against `src`.
 pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyReport, ConvertError> {
-    let py = python(s);
-    let probe = Command::new(&py).args(["-c", "import onnxruntime, numpy"]).output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        return Err(ConvertError::CannotVerify(format!(
-            "cannot verify: {} cannot import onnxruntime (pip install onnxruntime numpy, or point BANTER_PYTHON \
-             at a Python that has them); nothing was written (without --verify the export is kept unchecked)",
-            py.display()
-        )));
-    }
+    let py = match &s.python {
+        Some(p) => p.clone(),
+        None => crate::pycheck::python_with("onnxruntime", "pip install onnxruntime numpy")?,
+    };
     let (vocab, shape) = (src.lm.vocab_size(), super::decoder::Shape::of(&src.lm));
     let ps = crate::check_prompts(vocab.min(shape.vocab));
-    let work = tempfile_dir()?;
+    let work = crate::pycheck::work_dir()?;
     let req = serde_json::json!({
         "model": dir.join("model.onnx"), "prompts": ps, "steps": s.steps, "out": work.path(),
         "layers": shape.layers, "kv_heads": shape.kv_heads, "head_dim": shape.head_dim,
         "threads": tch::get_num_threads(),
     });
-    let req_path = work.path().join("request.json");
-    std::fs::write(&req_path, req.to_string()).map_err(|e| ConvertError::io(&req_path, e))?;
-    let script = work.path().join("verify.py");
-    std::fs::write(&script, SCRIPT).map_err(|e| ConvertError::io(&script, e))?;
-    let out = Command::new(&py).arg(&script).arg(&req_path).output().map_err(|e| ConvertError::io(&py, e))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-        return Err(ConvertError::Mismatch(format!("onnxruntime could not run the exported graph: {last}")));
-    }
-    let rp = work.path().join("result.json");
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(&rp).map_err(|e| ConvertError::io(&rp, e))?)
-        .map_err(|e| ConvertError::Format(format!("{}: {e}", rp.display())))?;
+    crate::pycheck::run(&py, SCRIPT, &req, work.path(), "onnxruntime")?;
+    let res = crate::pycheck::read_json(&work.path().join("result.json"))?;
     let (mut diff, mut top) = (0f64, 0f64);
     for (i, p) in ps.iter().enumerate() {
         let ids = Tensor::from_slice(p).view([1, p.len() as i64]);
@@ -151,8 +127,4 @@ pub fn verify(src: &Source, dir: &Path, s: &VerifySettings) -> Result<VerifyRepo
         return Err(ConvertError::Mismatch(format!("the exported graph does not match banter: {}", bad.join("; "))));
     }
     Ok(report)
-}
-
-fn tempfile_dir() -> Result<tempfile::TempDir, ConvertError> {
-    tempfile::Builder::new().prefix("banter-verify").tempdir().map_err(|e| ConvertError::io(Path::new("<tmp>"), e))
 }

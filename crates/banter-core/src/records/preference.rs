@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use super::fields::Fields;
+use super::fields::{Fields, type_name};
 use super::sample::{Role, Turn};
 use crate::error::FieldError;
 
@@ -35,18 +35,9 @@ fn turns(v: Value, field: &str) -> Result<Vec<Turn>, FieldError> {
             .enumerate()
             .map(|(i, t)| Turn::from_value(t).map_err(|e| e.within(&format!("{field}[{i}]"))))
             .collect(),
-        other => Err(FieldError::field(field, format!("expected a string or a list of turns, found {}", kind(&other)))),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        other => {
+            Err(FieldError::field(field, format!("expected a string or a list of turns, found {}", type_name(&other))))
+        }
     }
 }
 
@@ -61,7 +52,9 @@ fn reply(v: Value, field: &str) -> Result<String, FieldError> {
                 _ => Err(FieldError::field(field, "the last turn must be the assistant's reply")),
             }
         }
-        other => Err(FieldError::field(field, format!("expected a string or a list of turns, found {}", kind(&other)))),
+        other => {
+            Err(FieldError::field(field, format!("expected a string or a list of turns, found {}", type_name(&other))))
+        }
     }
 }
 
