@@ -189,6 +189,17 @@ impl Llama {
 
     /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s compute precision.
     pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+        let x = self.hidden_pass(ids, cache, pass);
+        self.head_pass(&x, pass)
+    }
+
+    /// The output projection's weight `[V, E]` (the tied embeddings or the separate head).
+    pub fn output_weight(&self) -> &Tensor {
+        self.head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Final hidden states `[B, T, E]` (after the last norm) for `ids` after the cached tokens.
+    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let p_drop = if train { c.attention_dropout } else { 0.0 };
@@ -260,14 +271,19 @@ impl Llama {
             }
         }
         cache.advance(t);
-        let x = rms_norm(&x, &self.norm, c.rms_norm_eps, g);
-        let w = self.head.as_ref().unwrap_or(&self.embed);
+        rms_norm(&x, &self.norm, c.rms_norm_eps, g)
+    }
+
+    /// Logits (fp32, soft-capped where the config says) of final hidden states.
+    pub fn head_pass(&self, x: &Tensor, pass: Pass) -> Tensor {
+        let (ck, train, c) = (pass.compute, pass.train, &self.cfg);
+        let w = self.output_weight();
         let logits = if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
-            q.matmul_t(&x)
+            q.matmul_t(x)
         } else if ck == Kind::Float && w.kind() == Kind::Float {
-            (!train).then(|| crate::decode::linear_rows(w, None, &x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
+            (!train).then(|| crate::decode::linear_rows(w, None, x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
         } else if let Some(y) =
-            (!train && w.kind() == Kind::BFloat16).then(|| crate::bf16::linear_rows_bf16(w, None, &x)).flatten()
+            (!train && w.kind() == Kind::BFloat16).then(|| crate::bf16::linear_rows_bf16(w, None, x)).flatten()
         {
             y
         } else {

@@ -201,6 +201,33 @@ impl Lm {
         })
     }
 
+    /// Final hidden states `[B, T, E]` of token ids `[B, T]` in `pass` (with autograd): what the output
+    /// projection ([`Lm::output_weight`], then [`Lm::logit_softcap`]) turns into logits.
+    pub fn hidden(&self, ids: &Tensor, pass: Pass) -> Tensor {
+        match self {
+            Lm::Gpt2(m) => m.hidden(ids, None, pass),
+            Lm::Llama(m) => m.hidden_pass(ids, &mut crate::family::LlamaCache::default(), pass),
+            Lm::Opt(m) => m.hidden_pass(ids, &mut crate::family::LlamaCache::default(), pass),
+        }
+    }
+
+    /// The output projection's weight `[V, E]`: logits are `hidden · Wᵀ`.
+    pub fn output_weight(&self) -> Tensor {
+        match self {
+            Lm::Gpt2(m) => m.wte.shallow_clone(),
+            Lm::Llama(m) => m.output_weight().shallow_clone(),
+            Lm::Opt(m) => m.embed.shallow_clone(),
+        }
+    }
+
+    /// Gemma 2's final soft cap: logits are `cap · tanh(z / cap)`.
+    pub fn logit_softcap(&self) -> Option<f64> {
+        match self {
+            Lm::Llama(m) if m.cfg.is_gemma2() => m.cfg.final_logit_softcapping,
+            _ => None,
+        }
+    }
+
     /// Mean next-token loss over labels other than -100, and the number of such labels.
     pub fn loss(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> (Tensor, i64) {
         match self {

@@ -236,6 +236,12 @@ impl Opt {
 
     /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s precision, with dropout when training.
     pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+        let x = self.hidden_pass(ids, cache, pass);
+        self.head_pass(&x, pass)
+    }
+
+    /// Final hidden states `[B, T, word_embed_proj_dim]` (after the last norm and `project_out`).
+    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
@@ -296,13 +302,19 @@ impl Opt {
         if let Some(p) = &self.project_out {
             x = p.forward(&x, ck, train);
         }
+        x
+    }
+
+    /// Logits (fp32) of final hidden states: the tied embeddings.
+    pub fn head_pass(&self, x: &Tensor, pass: Pass) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
         if let Some(q) = self.head_int8.as_ref().filter(|_| ck == Kind::Float && !train) {
-            q.matmul_t(&x)
+            q.matmul_t(x)
         } else if ck == Kind::Float && x.kind() == Kind::Float && self.embed.kind() == Kind::Float {
             let w = &self.embed;
-            (!train).then(|| crate::decode::linear_rows(w, None, &x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
+            (!train).then(|| crate::decode::linear_rows(w, None, x)).flatten().unwrap_or_else(|| x.matmul(&w.tr()))
         } else if let Some(y) = (!train && self.embed.kind() == Kind::BFloat16)
-            .then(|| crate::bf16::linear_rows_bf16(&self.embed, None, &x))
+            .then(|| crate::bf16::linear_rows_bf16(&self.embed, None, x))
             .flatten()
         {
             y

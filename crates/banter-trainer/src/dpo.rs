@@ -38,6 +38,22 @@ impl Default for DpoSettings {
     }
 }
 
+impl DpoSettings {
+    /// What is wrong with the settings, if anything (`--beta`, `--label-smoothing`).
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return Err(format!("--beta {} must be a positive number", self.beta));
+        }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            return Err(format!("--label-smoothing {} must be in [0, 0.5)", self.label_smoothing));
+        }
+        if self.label_smoothing > 0.0 && self.loss != DpoLoss::Sigmoid {
+            return Err("--label-smoothing applies to the sigmoid loss only".into());
+        }
+        Ok(())
+    }
+}
+
 /// Log-probabilities of the labelled tokens, per row: `(sum [B], count [B])`. `logits` `[B, T, V]` predict
 /// the next token; `labels` `[B, T]` hold the token at each position, −100 where it is not scored (the prompt,
 /// padding). Computed in fp32.

@@ -7,13 +7,17 @@
 
 pub mod data;
 pub mod dpo;
+pub mod dpo_data;
+pub mod dpo_head;
 pub mod output;
 pub mod precision;
 mod run;
+mod run_dpo;
 pub mod settings;
 mod setup;
 
 pub use run::{Outcome, TrainReport, train};
+pub use run_dpo::{FirstBatch, first_batch};
 pub use settings::{Console, Init, LoraSettings, Optimisation, TrainSettings};
 pub use setup::quality_gate;
 

@@ -89,12 +89,16 @@ pub fn restore_tensors(model: &mut Lm, saved: &[(String, Tensor)]) -> Result<(),
     Ok(())
 }
 
+/// A DPO checkpoint's reference log-probs (`train`, `val`: `[2N]`, chosen then rejected per pair).
+pub const DPO_REFERENCE: &str = "dpo_reference.safetensors";
+
 /// Writes `checkpoint-<step>/` atomically (a temp dir renamed into place) and keeps at most `limit`.
 pub fn write_checkpoint(
     out: &Path,
     step: i64,
     model: &Lm,
     optim: &[(String, Tensor)],
+    dpo_reference: Option<&[(String, Tensor)]>,
     state: &serde_json::Value,
     limit: usize,
 ) -> Result<PathBuf, ModelError> {
@@ -105,6 +109,9 @@ pub fn write_checkpoint(
     std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     io::write_safetensors(&trainable_tensors(model), &tmp.join("model.safetensors"))?;
     io::write_safetensors(optim, &tmp.join("optimizer.safetensors"))?;
+    if let Some(r) = dpo_reference {
+        io::write_safetensors(r, &tmp.join(DPO_REFERENCE))?;
+    }
     io::write_json(&tmp.join("trainer_state.json"), state)?;
     io::write_json(&tmp.join("config.json"), &model.config_json())?;
     let _ = std::fs::remove_dir_all(&final_dir);

@@ -20,6 +20,7 @@ use banter_model::optim::{AdamW, lr_at};
 use banter_model::precision::{LossScaler, Precision};
 use banter_model::{ModelError, io};
 
+use crate::run_dpo::{Means, Reference};
 use crate::settings::{Console, TrainSettings};
 use crate::setup::{Setup, setup};
 use crate::{TOOL, data, output, precision};
@@ -52,6 +53,10 @@ pub struct TrainReport {
     pub added_tokens: Vec<String>,
     /// The trained model's vocabulary size.
     pub vocab_size: i64,
+    /// DPO: the last evaluation's reward accuracy (share of pairs whose chosen reply gained more).
+    pub reward_accuracy: Option<f64>,
+    /// DPO: the last evaluation's mean reward margin.
+    pub reward_margin: Option<f64>,
 }
 
 /// How a run ended.
@@ -76,23 +81,26 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyho
     if s.output.as_os_str().is_empty() {
         return Err(Error::usage_hint("no output directory", "add -o DIR").into());
     }
+    if let Some(d) = &s.dpo {
+        d.check().map_err(Error::usage)?;
+    }
     let device = s.device.resolve()?;
     let setup = setup(s, device, console)?;
     Loop::new(s, setup, device, console)?.run(cancel)
 }
 
 /// The state of a run between steps.
-struct Loop<'a> {
-    s: &'a TrainSettings,
+pub(crate) struct Loop<'a> {
+    pub(crate) s: &'a TrainSettings,
     console: Console,
-    device: Device,
-    setup: Setup,
+    pub(crate) device: Device,
+    pub(crate) setup: Setup,
     opt: AdamW,
     lr: f64,
     min_lr: f64,
     total: i64,
-    pass: Pass,
-    cuda_autocast: bool,
+    pub(crate) pass: Pass,
+    pub(crate) cuda_autocast: bool,
     scaler: Option<LossScaler>,
     precision: Precision,
     precision_reason: String,
@@ -103,14 +111,20 @@ struct Loop<'a> {
     val_curve: Vec<(i64, f64)>,
     best_weights: Option<Vec<(String, Tensor)>>,
     last_loss: f64,
+    /// DPO: the reference log-probs, and the current step's figures.
+    pub(crate) dpo_ref: Option<Reference>,
+    pub(crate) dpo_step: Means,
+    /// DPO: the last evaluation's figures.
+    dpo_val: Option<Means>,
 }
 
 impl<'a> Loop<'a> {
-    fn new(s: &'a TrainSettings, setup: Setup, device: Device, console: Console) -> anyhow::Result<Self> {
+    pub(crate) fn new(s: &'a TrainSettings, setup: Setup, device: Device, console: Console) -> anyhow::Result<Self> {
         let mut opt = optimizer(s, &setup);
         let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
         let micro = s.opt.batch_size.max(1);
-        let steps_per_epoch = setup.train.len().div_ceil(micro * s.opt.grad_accum.max(1)) as i64;
+        let units = setup.train.len() / if s.dpo.is_some() { 2 } else { 1 };
+        let steps_per_epoch = units.div_ceil(micro * s.opt.grad_accum.max(1)) as i64;
         let total = s.opt.max_steps.unwrap_or(steps_per_epoch * s.opt.epochs.max(1) as i64).max(1);
         let d = precision::choose(s.precision, device, &setup.model, &mut opt, &setup.train, micro, setup.tok.pad_id)?;
         console.say(format!("{TOOL}: precision {}: {}", d.precision, d.reason));
@@ -136,10 +150,14 @@ impl<'a> Loop<'a> {
             best_weights: None,
             last_loss: f64::NAN,
             setup,
+            dpo_ref: None,
+            dpo_step: Means::default(),
+            dpo_val: None,
         };
         if let Some(r) = &s.resume {
             l.resume(r)?;
         }
+        l.ensure_reference()?;
         Ok(l)
     }
 
@@ -174,6 +192,10 @@ impl<'a> Loop<'a> {
         self.opt
             .load_state(&state, self.step)
             .map_err(|e| Coded::new(Exit::BadInput, format!("{}: {e}", dir.display())))?;
+        let reference = dir.join(output::DPO_REFERENCE);
+        if self.s.dpo.is_some() && reference.exists() {
+            self.restore_reference(io::read_safetensors(&reference, self.device)?, &dir)?;
+        }
         self.console.say(format!("{TOOL}: resumed from {} at step {}", dir.display(), self.step));
         Ok(())
     }
@@ -205,7 +227,10 @@ impl<'a> Loop<'a> {
             self.train_curve.push((self.step, loss_sum));
             bar.set_position(self.step as u64);
             bar.set_message(format!("loss {loss_sum:.4} lr {cur_lr:.2e} {tps:.0} tok/s"));
-            let mut rec = json!({"step": self.step, "loss": loss_sum, "lr": cur_lr, "grad_norm": grad_norm, "tokens_per_s": tps.round(), "elapsed_s": started.elapsed().as_secs_f64()});
+            let mut rec = json!({"step": self.step, "loss": loss_sum, "lr": cur_lr, "grad_norm": grad_norm, "tokens": tokens, "tokens_per_s": tps.round(), "elapsed_s": started.elapsed().as_secs_f64()});
+            if self.s.dpo.is_some() {
+                std::mem::take(&mut self.dpo_step).put(&mut rec, "");
+            }
             self.maybe_evaluate(&mut rec, loss_sum, cur_lr, tps)?;
             writeln!(metrics, "{rec}").map_err(|e| Error::io(metrics_path.display(), e))?;
             let s = self.s;
@@ -249,28 +274,23 @@ impl<'a> Loop<'a> {
     fn accumulate(&mut self, order: &mut Order, micro: usize) -> anyhow::Result<(f64, i64)> {
         let accum = self.s.opt.grad_accum.max(1);
         let train = &self.setup.train;
-        let per_epoch_micro = train.len().div_ceil(micro);
+        let dpo = self.s.dpo.is_some();
+        let units = train.len() / if dpo { 2 } else { 1 };
+        let per_epoch_micro = units.div_ceil(micro);
         let (mut loss_sum, mut tokens) = (0.0f64, 0i64);
         for a in 0..accum {
             let global_micro = (self.step as usize) * accum + a;
             let epoch = (global_micro / per_epoch_micro) as u64;
             let pos = global_micro % per_epoch_micro;
             if order.epoch != epoch {
-                *order = Order { epoch, shuffle: data::Shuffle::new(train.len(), self.s.opt.seed, epoch) };
+                *order = Order { epoch, shuffle: data::Shuffle::new(units, self.s.opt.seed, epoch) };
             }
-            let owned =
-                train.fetch((pos * micro..((pos + 1) * micro).min(train.len())).map(|j| order.shuffle.get(j)))?;
-            let idx: Vec<&Block> = owned.iter().collect();
-            let (ids, labels, n) = data::batch(&idx, self.setup.tok.pad_id, self.device);
+            let picked: Vec<usize> =
+                (pos * micro..((pos + 1) * micro).min(units)).map(|j| order.shuffle.get(j)).collect();
             // Dropout is seeded per micro-batch, so a resumed run draws the same masks.
             tch::manual_seed((self.s.opt.seed as i64).wrapping_mul(1_000_003).wrapping_add(global_micro as i64));
             let loss_mul = self.scaler.as_ref().map_or(1.0, |s| s.scale) / accum as f64;
-            let (model, pass) = (&self.setup.model, self.pass);
-            let (l, _) = if self.cuda_autocast {
-                tch::autocast(true, || model.loss_backward(&ids, &labels, pass, loss_mul))
-            } else {
-                model.loss_backward(&ids, &labels, pass, loss_mul)
-            };
+            let (l, n) = if dpo { self.dpo_micro(&picked, loss_mul)? } else { self.sft_micro(&picked, loss_mul)? };
             if !l.is_finite() {
                 let _ = self.checkpoint();
                 return Err(Coded::new(
@@ -283,6 +303,22 @@ impl<'a> Loop<'a> {
             tokens += n;
         }
         Ok((loss_sum, tokens))
+    }
+
+    /// Forward and backward of one micro-batch of blocks; returns the mean loss and the tokens.
+    fn sft_micro(&self, picked: &[usize], loss_mul: f64) -> anyhow::Result<(f64, i64)> {
+        {
+            let owned = self.setup.train.fetch(picked.iter().copied())?;
+            let idx: Vec<&Block> = owned.iter().collect();
+            let (ids, labels, n) = data::batch(&idx, self.setup.tok.pad_id, self.device);
+            let (model, pass) = (&self.setup.model, self.pass);
+            let (l, _) = if self.cuda_autocast {
+                tch::autocast(true, || model.loss_backward(&ids, &labels, pass, loss_mul))
+            } else {
+                model.loss_backward(&ids, &labels, pass, loss_mul)
+            };
+            Ok((l, n))
+        }
     }
 
     /// Clips, schedules and applies the update; returns the gradient norm and the learning rate.
@@ -319,13 +355,32 @@ impl<'a> Loop<'a> {
             }
             return Ok(());
         }
-        let vl = self.eval_loss()?;
-        rec["val_loss"] = json!(vl);
-        rec["val_ppl"] = json!(vl.exp());
+        let vl = if s.dpo.is_some() {
+            let m = self.dpo_eval()?;
+            rec["val_loss"] = json!(m.loss());
+            m.put(rec, "val_");
+            if !self.console.progress {
+                self.console.say(format!(
+                    "{TOOL}: step {step}/{total} loss {loss:.4} val {:.4} reward accuracy {:.2} margin {:.4}",
+                    m.loss(),
+                    m.accuracy(),
+                    m.margin()
+                ));
+            }
+            let l = m.loss();
+            self.dpo_val = Some(m);
+            l
+        } else {
+            let vl = self.eval_loss()?;
+            rec["val_loss"] = json!(vl);
+            rec["val_ppl"] = json!(vl.exp());
+            if !self.console.progress {
+                self.console
+                    .say(format!("{TOOL}: step {step}/{total} loss {loss:.4} val {vl:.4} (ppl {:.2})", vl.exp()));
+            }
+            vl
+        };
         self.val_curve.push((step, vl));
-        if !self.console.progress {
-            self.console.say(format!("{TOOL}: step {step}/{total} loss {loss:.4} val {vl:.4} (ppl {:.2})", vl.exp()));
-        }
         if vl < self.best_val {
             self.best_val = vl;
             self.bad_evals = 0;
@@ -368,6 +423,7 @@ impl<'a> Loop<'a> {
             self.step,
             &self.setup.model,
             &self.opt.state(),
+            self.dpo_ref.as_ref().map(|r| r.tensors()).as_deref(),
             &state,
             self.s.save_total_limit.max(1),
         )
@@ -407,6 +463,8 @@ impl<'a> Loop<'a> {
             sample,
             added_tokens: self.setup.added_tokens.clone(),
             vocab_size: self.setup.model.vocab_size(),
+            reward_accuracy: self.dpo_val.as_ref().map(Means::accuracy),
+            reward_margin: self.dpo_val.as_ref().map(Means::margin),
         }))
     }
 

@@ -144,6 +144,8 @@ pub struct TrainSettings {
     pub sample_prompt: Option<String>,
     /// Tokens generated for `sample_prompt`.
     pub sample_tokens: usize,
+    /// Preference tuning: the inputs are preference records, trained with DPO.
+    pub dpo: Option<crate::dpo::DpoSettings>,
 }
 
 impl Default for TrainSettings {
@@ -171,6 +173,7 @@ impl Default for TrainSettings {
             precision: PrecisionArg::Auto,
             sample_prompt: None,
             sample_tokens: 50,
+            dpo: None,
         }
     }
 }
@@ -186,9 +189,13 @@ impl TrainSettings {
         self.lora.enabled || self.lora.adapter.is_some()
     }
 
-    /// The learning rate when none is given: 2e-4 LoRA, 5e-5 full fine-tune, 1e-3 scratch.
+    /// The learning rate when none is given: 2e-4 LoRA, 5e-5 full fine-tune, 1e-3 scratch; DPO 5e-6 full
+    /// and 5e-5 LoRA (TRL's 1e-6 default is for billion-parameter models; the small ones banter trains move
+    /// little at it).
     pub fn default_lr(&self) -> f64 {
-        if self.is_lora() {
+        if self.dpo.is_some() {
+            if self.is_lora() { 5e-5 } else { 5e-6 }
+        } else if self.is_lora() {
             2e-4
         } else if self.model.is_some() {
             5e-5

@@ -137,7 +137,7 @@ fn scratch_family(
     Ok(Lm::scratch(v, vocab, i64::from(tok.eos_id), device, what)?)
 }
 
-type Data = (data::Blocks, data::Blocks, Option<f64>);
+pub(crate) type Data = (data::Blocks, data::Blocks, Option<f64>);
 
 /// Reloads the tokenizer without the added special tokens no block uses (those after the last used one:
 /// ids are given in order, so the kept ones keep theirs). Binary token files keep them all.
@@ -177,6 +177,9 @@ fn load_data(
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
+    }
+    if s.dpo.is_some() {
+        return crate::dpo_data::load(s, block, tok, template, console);
     }
     let mut quality = None;
     let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {

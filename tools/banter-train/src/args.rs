@@ -50,7 +50,8 @@ impl Precision {
 #[derive(Debug, Parser)]
 #[command(name = "banter-train", version = version(), after_help = EXAMPLES)]
 pub struct Cli {
-    /// Blocks JSONL (from banter-tokenize) or samples JSONL (tokenized here with the model's tokenizer).
+    /// Blocks JSONL (from banter-tokenize) or samples JSONL (tokenized here with the model's tokenizer); with
+    /// --dpo, preference records.
     #[arg(value_name = "DATA")]
     pub inputs: Vec<String>,
     /// The output directory (model in Hugging Face layout, or the LoRA adapter).
@@ -102,6 +103,21 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", help_heading = "LoRA")]
     pub adapter: Option<PathBuf>,
 
+    /// Preference tuning (DPO): the inputs are preference records — TRL's {prompt, chosen, rejected}, Asimbot's
+    /// {prompt, responses, ranked_indices}, or banter-chat's corrected feedback lines — and the model learns to
+    /// prefer the better reply over the worse, against itself as training starts (the reference).
+    #[arg(long, help_heading = "Preference tuning (DPO)")]
+    pub dpo: bool,
+    /// β: how far from the reference the model may move (smaller: further).
+    #[arg(long, value_name = "B", default_value_t = 0.1, help_heading = "Preference tuning (DPO)")]
+    pub beta: f64,
+    /// The DPO loss: sigmoid (the DPO paper's), ipo, or hinge.
+    #[arg(long = "loss", value_enum, default_value_t = DpoLossChoice::Sigmoid, help_heading = "Preference tuning (DPO)")]
+    pub dpo_loss: DpoLossChoice,
+    /// Share of preferences assumed wrong (conservative DPO; sigmoid loss only).
+    #[arg(long, value_name = "E", default_value_t = 0.0, help_heading = "Preference tuning (DPO)")]
+    pub label_smoothing: f64,
+
     /// Block size when tokenizing samples (default: min(128, n_positions), as banter-tokenize's 128).
     #[arg(long, value_name = "N", help_heading = "Data")]
     pub block_size: Option<usize>,
@@ -130,7 +146,7 @@ pub struct Cli {
     /// Micro-batches per optimizer step.
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Optimisation")]
     pub grad_accum: usize,
-    /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA).
+    /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA; with --dpo 5e-6 full, 5e-5 LoRA).
     #[arg(long, value_name = "LR", help_heading = "Optimisation")]
     pub lr: Option<f64>,
     /// Final learning rate of the cosine decay (default: lr / 10).
@@ -193,6 +209,17 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DpoLossChoice {
+    /// −log σ(β·Δ), with label smoothing ε: conservative DPO.
+    Sigmoid,
+    /// (Δ per token − 1/(2β))², IPO.
+    Ipo,
+    /// max(0, 1 − β·Δ), SLiC's hinge.
+    Hinge,
 }
 
 /// `--device`.
@@ -289,6 +316,15 @@ impl Cli {
             precision: self.precision.arg(),
             sample_prompt: self.sample_prompt.clone(),
             sample_tokens: self.sample_tokens,
+            dpo: self.dpo.then_some(banter_trainer::dpo::DpoSettings {
+                beta: self.beta,
+                loss: match self.dpo_loss {
+                    DpoLossChoice::Sigmoid => banter_trainer::dpo::DpoLoss::Sigmoid,
+                    DpoLossChoice::Ipo => banter_trainer::dpo::DpoLoss::Ipo,
+                    DpoLossChoice::Hinge => banter_trainer::dpo::DpoLoss::Hinge,
+                },
+                label_smoothing: self.label_smoothing,
+            }),
         }
     }
 }

@@ -4,7 +4,7 @@
 pub mod args;
 mod config_file;
 
-pub use args::{Cli, DeviceChoice, Init, Precision, parse_args};
+pub use args::{Cli, DeviceChoice, DpoLossChoice, Init, Precision, parse_args};
 pub use config_file::args as config_file_args;
 
 use banter_core::cli;
@@ -25,6 +25,8 @@ Examples:
   banter-train --config-file config.yaml           # YAML too, flat or with model/training sections
   banter-train blocks.jsonl ... -o model --resume   # continue from the newest checkpoint in model/
   banter-train data.jsonl ... -o model --sample-prompt 'Once upon a time'   # show a generation at the end
+  banter-train ranked.jsonl --dpo --model persona-model --lora -o persona-dpo   # preference tuning (DPO)
+  banter-train prefs.jsonl --dpo --loss ipo --beta 0.5 --model persona-model -o persona-dpo --val-split 0.1
 
 Exit codes: 0 trained; 1 data quality below the gate (--force overrides); 2 usage; 3 bad data; 4 I/O;
 5 model or runtime (libtorch, CUDA, NaN loss); 130 interrupted (a checkpoint is saved first).";

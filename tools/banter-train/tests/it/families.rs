@@ -264,3 +264,43 @@ fn a_modular_trainer_yaml_builds_a_llama_with_attention_dropout() {
     assert_eq!(cfg["attention_dropout"].as_f64(), Some(0.1));
     assert_eq!(losses(&out).len(), 5);
 }
+
+#[test]
+fn every_family_learns_preferences_with_dpo_and_loads_in_transformers() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let prefs = crate::data("preferences.jsonl");
+    let mut jobs = Vec::new();
+    for (name, cfg) in families() {
+        let cfg_file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&cfg_file, cfg.to_string()).unwrap();
+        let out = dir.path().join(format!("dpo-{name}"));
+        let o = bin()
+            .arg(&prefs)
+            .args(["--dpo", "--init", "scratch", "--config", cfg_file.to_str().unwrap(), "--template", "chatml"])
+            .args(["--force", "--max-steps", "30", "--warmup", "0", "--batch-size", "4", "--lr", "3e-3"])
+            .args(["--eval-every", "15", "--precision", "fp32", "--json", "-q", "--tokenizer"])
+            .arg(&tok)
+            .arg("--val-file")
+            .arg(&prefs)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let evals: Vec<Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r.get("val_loss").is_some())
+            .collect();
+        let (first, last) = (&evals[0], &evals[evals.len() - 1]);
+        assert!(last["val_loss"].as_f64() < first["val_loss"].as_f64(), "{name}: {first} → {last}");
+        assert!(last["val_reward_accuracy"].as_f64().unwrap() >= 0.8, "{name}: {last}");
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(r["reward_accuracy"].is_number(), "{name}: {r}");
+        jobs.push(job(&out, &blocks, None, None));
+    }
+    check(&py, &jobs);
+}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod dpo;
 mod families;
 mod hf;
 
