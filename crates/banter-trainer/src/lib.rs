@@ -13,6 +13,7 @@ pub mod output;
 pub mod precision;
 mod run;
 mod run_dpo;
+mod run_end;
 pub mod settings;
 mod setup;
 

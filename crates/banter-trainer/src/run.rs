@@ -2,9 +2,8 @@
 //! checkpoints, and the final Hugging Face / PEFT output.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -14,13 +13,13 @@ use tch::{Device, Tensor};
 use banter_core::exit::Coded;
 use banter_core::records::Block;
 use banter_core::{CancelToken, Error, Exit, progress};
-use banter_model::generate::{self, Sampling};
 use banter_model::gpt2::Pass;
 use banter_model::optim::{AdamW, lr_at};
 use banter_model::precision::{LossScaler, Precision};
 use banter_model::{ModelError, io};
 
 use crate::run_dpo::{Means, Reference};
+use crate::run_end::{open_metrics, optimizer};
 use crate::settings::{Console, TrainSettings};
 use crate::setup::{Setup, setup};
 use crate::{TOOL, data, output, precision};
@@ -92,30 +91,30 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyho
 /// The state of a run between steps.
 pub(crate) struct Loop<'a> {
     pub(crate) s: &'a TrainSettings,
-    console: Console,
+    pub(crate) console: Console,
     pub(crate) device: Device,
     pub(crate) setup: Setup,
-    opt: AdamW,
-    lr: f64,
-    min_lr: f64,
-    total: i64,
+    pub(crate) opt: AdamW,
+    pub(crate) lr: f64,
+    pub(crate) min_lr: f64,
+    pub(crate) total: i64,
     pub(crate) pass: Pass,
     pub(crate) cuda_autocast: bool,
-    scaler: Option<LossScaler>,
-    precision: Precision,
-    precision_reason: String,
-    step: i64,
-    best_val: f64,
-    bad_evals: usize,
-    train_curve: Vec<(i64, f64)>,
-    val_curve: Vec<(i64, f64)>,
-    best_weights: Option<Vec<(String, Tensor)>>,
-    last_loss: f64,
+    pub(crate) scaler: Option<LossScaler>,
+    pub(crate) precision: Precision,
+    pub(crate) precision_reason: String,
+    pub(crate) step: i64,
+    pub(crate) best_val: f64,
+    pub(crate) bad_evals: usize,
+    pub(crate) train_curve: Vec<(i64, f64)>,
+    pub(crate) val_curve: Vec<(i64, f64)>,
+    pub(crate) best_weights: Option<Vec<(String, Tensor)>>,
+    pub(crate) last_loss: f64,
     /// DPO: the reference log-probs, and the current step's figures.
     pub(crate) dpo_ref: Option<Reference>,
     pub(crate) dpo_step: Means,
     /// DPO: the last evaluation's figures.
-    dpo_val: Option<Means>,
+    pub(crate) dpo_val: Option<Means>,
 }
 
 impl<'a> Loop<'a> {
@@ -161,11 +160,11 @@ impl<'a> Loop<'a> {
         Ok(l)
     }
 
-    fn is_lora(&self) -> bool {
+    pub(crate) fn is_lora(&self) -> bool {
         self.setup.model.lora_vs().is_some()
     }
 
-    fn grew(&self) -> bool {
+    pub(crate) fn grew(&self) -> bool {
         self.setup.model.vocab_size() > self.setup.old_vocab
     }
 
@@ -428,57 +427,6 @@ impl<'a> Loop<'a> {
             self.s.save_total_limit.max(1),
         )
     }
-
-    /// The model (or adapter), tokenizer files and loss plot.
-    fn export(mut self, seconds: f64) -> anyhow::Result<Outcome> {
-        let out = self.s.output.clone();
-        if let Some(best) = self.best_weights.take() {
-            output::restore_tensors(&mut self.setup.model, &best)?;
-        }
-        let Setup { model, tok, template, base_name, quality, .. } = &self.setup;
-        if self.is_lora() {
-            let extra: Vec<(String, Tensor)> = if self.grew() {
-                model.token_matrices().into_iter().map(|(n, w)| (n.to_string(), w)).collect()
-            } else {
-                vec![]
-            };
-            model.save_adapter(&out, base_name, &extra)?;
-        } else {
-            model.save(&out)?;
-        }
-        output::write_tokenizer_files(&out, &tok.inner, template, model.n_positions(), tok.eos_id)?;
-        std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
-            .map_err(|e| Error::io(out.display(), e))?;
-        let sample = self.s.sample_prompt.as_deref().map(|p| self.sample(p));
-        Ok(Outcome::Trained(TrainReport {
-            steps: self.step,
-            final_loss: self.last_loss,
-            best_val_loss: self.best_val.is_finite().then_some(self.best_val),
-            seconds,
-            lora: self.is_lora(),
-            precision: self.precision.as_str(),
-            precision_reason: self.precision_reason.clone(),
-            data_quality: *quality,
-            output: out,
-            sample,
-            added_tokens: self.setup.added_tokens.clone(),
-            vocab_size: self.setup.model.vocab_size(),
-            reward_accuracy: self.dpo_val.as_ref().map(Means::accuracy),
-            reward_margin: self.dpo_val.as_ref().map(Means::margin),
-        }))
-    }
-
-    /// The trained model's continuation of `prompt` (sampled, seeded by `--seed`).
-    fn sample(&self, prompt: &str) -> String {
-        let Setup { model, tok, .. } = &self.setup;
-        let mut ids = tok.inner.encode(prompt, false).map(|e| e.get_ids().to_vec()).unwrap_or_default();
-        if ids.is_empty() {
-            ids.push(tok.eos_id);
-        }
-        let s = Sampling { max_new_tokens: self.s.sample_tokens, seed: self.s.opt.seed, ..Sampling::default() };
-        let decode = |i: &[u32]| tok.inner.decode(i, false).unwrap_or_default();
-        generate::generate_with(&mut *model.stepper(), &ids, &s, &[tok.eos_id], &[], &decode, &mut |_| true).text
-    }
 }
 
 /// The shuffle of the current epoch, computed once per epoch.
@@ -509,39 +457,4 @@ impl Speed {
         }
         tps
     }
-}
-
-/// Parameters (LoRA weights and new embedding rows, or everything) and their AdamW.
-fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
-    let model = &setup.model;
-    let mut params: Vec<(String, Tensor, bool)> = Vec::new();
-    match model.lora_vs() {
-        Some(vs) => {
-            for (n, t) in vs.variables() {
-                params.push((n, t, false));
-            }
-            if model.vocab_size() > setup.old_vocab {
-                for (n, w) in model.token_matrices() {
-                    params.push((n.into(), w.set_requires_grad(true), false));
-                }
-            }
-        }
-        None => {
-            for (n, t) in model.vs().variables() {
-                // No decay on biases, norms and position tables (GPT-2's wpe, OPT's embed_positions).
-                let decay = t.dim() >= 2 && !n.contains("wpe") && !n.contains("embed_positions");
-                params.push((n, t, decay));
-            }
-        }
-    }
-    params.sort_by(|a, b| a.0.cmp(&b.0));
-    AdamW::new(params, s.opt.beta1, s.opt.beta2, 1e-8, s.opt.weight_decay)
-}
-
-/// metrics.jsonl for appending; a resumed run first drops lines past its step.
-fn open_metrics(path: &Path, step: i64) -> anyhow::Result<File> {
-    if step > 0 {
-        output::truncate_metrics(path, step)?;
-    }
-    Ok(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path.display(), e))?)
 }
