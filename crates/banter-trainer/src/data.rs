@@ -19,6 +19,8 @@ pub enum Kind {
     Blocks,
     /// Samples of any shape.
     Samples,
+    /// Preference records (`chosen`/`rejected`, or `responses` with `ranked_indices`): for `--dpo`.
+    Preferences,
 }
 
 /// Training or validation blocks: in memory (JSONL), or read block by block from a binary token file
@@ -83,6 +85,12 @@ pub fn sniff(path: &str) -> Result<Kind, Error> {
         any = true;
         match item {
             Ok(line) if line.record.get("input_ids").is_some() => return Ok(Kind::Blocks),
+            Ok(line)
+                if ["chosen", "rejected", "ranked_indices"].iter().any(|k| line.record.get(k).is_some())
+                    && line.record.get("messages").is_none() =>
+            {
+                return Ok(Kind::Preferences);
+            }
             Ok(_) => return Ok(Kind::Samples),
             Err(e) if e.is_record_error() => continue,
             Err(e) => return Err(e),

@@ -254,12 +254,13 @@ impl<'a> Loop<'a> {
 
     fn announce(&self) {
         let m = &self.setup.model;
+        let (per, unit) = if self.s.dpo.is_some() { (2, "preference pairs") } else { (1, "blocks") };
         self.console.say(format!(
-            "{TOOL}: {:.1}M parameters{}, {} training blocks, {} validation, {} steps of {}×{} blocks, lr {:e}, {} on {:?}",
+            "{TOOL}: {:.1}M parameters{}, {} training {unit}, {} validation, {} steps of {}×{} {unit}, lr {:e}, {} on {:?}",
             m.num_params() as f64 / 1e6,
             if self.is_lora() { " (LoRA)" } else { "" },
-            self.setup.train.len(),
-            self.setup.val.len(),
+            self.setup.train.len() / per,
+            self.setup.val.len() / per,
             self.total,
             self.s.opt.batch_size.max(1),
             self.s.opt.grad_accum.max(1),

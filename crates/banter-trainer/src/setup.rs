@@ -211,6 +211,13 @@ fn load_data(
                     train.extend(r.blocks);
                 }
                 data::Kind::Samples => samples.extend(data::read_samples(input)?),
+                data::Kind::Preferences => {
+                    return Err(Error::usage_hint(
+                        format!("{input} holds preference records (chosen/rejected or ranked responses)"),
+                        "train on preferences with --dpo",
+                    )
+                    .into());
+                }
             }
         }
         if !samples.is_empty() {
@@ -301,6 +308,13 @@ fn read_val(
     Ok(match data::sniff(v)? {
         data::Kind::Blocks => data::read_blocks(v, vocab, n_pos)?.blocks,
         data::Kind::Samples => data::tokenize(&data::read_samples(v)?, tok, template, block, s.mode).0,
+        data::Kind::Preferences => {
+            return Err(Error::usage_hint(
+                format!("--val-file {v} holds preference records"),
+                "train on preferences with --dpo",
+            )
+            .into());
+        }
     })
 }
 

@@ -1,14 +1,16 @@
 """`make bench`: banter-train --dpo beside TRL's DPOTrainer, same machine, same threads, same run.
 
 The GPT-2 124M shape (random init, saved by transformers; vocabulary 50257) with a byte-level BPE tokenizer
-trained here on tinyshakespeare and ChatML; 64 synthetic preference pairs (a ~100-token prompt and two
-~100-token replies cut from tinyshakespeare); batch 4 pairs; 12 optimizer steps; LoRA r8 on c_attn, c_proj.
+trained here on tinyshakespeare and ChatML; 64 synthetic preference pairs (a ~80-token prompt and two
+~80-token replies cut from tinyshakespeare); batch 4 pairs; 8 optimizer steps; LoRA r8 on c_attn, c_proj;
+fp32 for both (DPOConfig's default bf16 autocast is emulated on CPUs without native bf16).
 
 Rows:
 - banter LoRA SFT on the same sequences (each pair's chosen and rejected exchange as samples, batch 8 rows:
   the same rows and tokens a DPO step runs), the baseline the issue's memory bound is about;
 - banter LoRA DPO, banter full-fine-tune DPO;
-- TRL 1.16 LoRA DPO (PEFT; its reference = the adapter disabled), TRL full DPO (reference = a model copy).
+- TRL 1.16 LoRA DPO (PEFT; its reference = the adapter disabled), TRL full DPO (reference = a model copy),
+  each with DPOConfig's default gradient checkpointing and without it (the same work banter does).
 
 tokens/s counts the real (unpadded) tokens of the steps after the first, over their wall time; peak RSS is
 the whole process's (os.wait4).
@@ -20,7 +22,7 @@ import subprocess
 import sys
 
 root, shakespeare, work = sys.argv[1:4]
-steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 12
+steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 8
 work = os.path.abspath(os.path.join(work, "dpo"))
 os.makedirs(work, exist_ok=True)
 threads = str(os.cpu_count())
@@ -59,7 +61,7 @@ prefs, samples = os.path.join(work, "prefs.jsonl"), os.path.join(work, "sft.json
 with open(prefs, "w") as f, open(samples, "w") as g:
     for i in range(64):
         at = 1000 + i * 1500
-        p, c, r = text[at:at + 400], text[at + 400:at + 800], text[at + 800:at + 1200]
+        p, c, r = text[at:at + 300], text[at + 300:at + 600], text[at + 600:at + 900]
         f.write(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n")
         for reply in (c, r):
             g.write(json.dumps({"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": reply}]}) + "\n")
@@ -97,16 +99,18 @@ results = [
     ("banter LoRA SFT, batch 8 rows (the pairs' chosen and rejected exchanges)",
      banter("sft-lora", [samples, "--mode", "truncate", "--batch-size", "8"] + lora)),
     ("banter LoRA DPO, batch 4 pairs", banter("dpo-lora", [prefs, "--dpo", "--batch-size", "4"] + lora)),
-    ("TRL LoRA DPO, batch 4 pairs", trl(["--lora"])),
+    ("TRL LoRA DPO, batch 4 pairs (its default: gradient checkpointing)", trl(["--lora"])),
+    ("TRL LoRA DPO, batch 4 pairs, no gradient checkpointing", trl(["--lora", "--no-checkpointing"])),
     ("banter full DPO, batch 4 pairs", banter("dpo-full", [prefs, "--dpo", "--batch-size", "4"])),
-    ("TRL full DPO, batch 4 pairs", trl([])),
+    ("TRL full DPO, batch 4 pairs (its default: gradient checkpointing)", trl([])),
+    ("TRL full DPO, batch 4 pairs, no gradient checkpointing", trl(["--no-checkpointing"])),
 ]
 print(f"| GPT-2 124M shape, {steps} steps, {threads} threads | tokens/s | peak RSS MB |")
 print("|---|---:|---:|")
 for name, (tps, rss) in results:
     print(f"| {name} | {tps:,.0f} | {rss:,.0f} |")
-r = dict((n.split(",")[0], v) for n, v in results)
+v = [x for _, x in results]
 print()
-print(f"banter LoRA DPO vs banter LoRA SFT peak RSS: {r['banter LoRA DPO'][1] / r['banter LoRA SFT'][1]:.2f}× (bound 1.3×)")
-print(f"banter vs TRL tokens/s: LoRA {r['banter LoRA DPO'][0] / r['TRL LoRA DPO'][0]:.2f}×, "
-      f"full {r['banter full DPO'][0] / r['TRL full DPO'][0]:.2f}×")
+print(f"banter LoRA DPO vs banter LoRA SFT peak RSS: {v[1][1] / v[0][1]:.2f}× (bound 1.3×)")
+print(f"banter vs TRL tokens/s, LoRA: {v[1][0] / v[2][0]:.2f}× TRL's default, {v[1][0] / v[3][0]:.2f}× without checkpointing")
+print(f"banter vs TRL tokens/s, full: {v[4][0] / v[5][0]:.2f}× TRL's default, {v[4][0] / v[6][0]:.2f}× without checkpointing")

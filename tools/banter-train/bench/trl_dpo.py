@@ -1,6 +1,6 @@
 """TRL's DPOTrainer for `dpo.py`: the same model, pairs, batch, steps and threads as banter-train --dpo.
 
-usage: trl_dpo.py BASE PREFS STEPS THREADS WORKDIR [--lora]. Prints {"tokens_per_s": …}: the real tokens of
+usage: trl_dpo.py BASE PREFS STEPS THREADS WORKDIR [--lora] [--no-checkpointing]. Prints {"tokens_per_s": …}: the real tokens of
 the steps after the first over their wall time (tokens per pair averaged over TRL's tokenized dataset)."""
 import json
 import os
@@ -14,6 +14,9 @@ from trl import DPOConfig, DPOTrainer
 
 base, prefs, steps, threads, work = sys.argv[1:6]
 steps, lora = int(steps), "--lora" in sys.argv
+# DPOConfig turns gradient checkpointing on by default (less memory, a recomputed forward); --no-checkpointing
+# runs the same work banter-train does.
+checkpointing = "--no-checkpointing" not in sys.argv
 torch.set_num_threads(int(threads))
 torch.manual_seed(0)
 model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
@@ -36,7 +39,10 @@ if lora:
                              fan_in_fan_out=True, task_type="CAUSAL_LM")
 args = DPOConfig(output_dir=os.path.join(work, "trl-out"), per_device_train_batch_size=4, max_steps=steps,
                  learning_rate=5e-5, lr_scheduler_type="constant", logging_steps=10**6, save_strategy="no",
-                 report_to=[], use_cpu=True, max_length=512, beta=0.1, dataloader_num_workers=0)
+                 report_to=[], use_cpu=True, max_length=512, beta=0.1, dataloader_num_workers=0,
+                 # DPOConfig defaults to bf16 autocast, emulated and single-threaded on a CPU without native bf16;
+                 # banter-train runs fp32 here too.
+                 bf16=False, fp16=False, gradient_checkpointing=checkpointing)
 times = []
 
 

@@ -288,6 +288,16 @@ fn bad_preference_records_are_named_by_file_line_and_field() {
         .arg(&out)
         .assert()
         .code(3);
+    // Preference records without --dpo: one line saying what to add, not an error per record.
+    bin()
+        .arg(data("preferences.jsonl"))
+        .args(["--init", "scratch", "--config", "tiny", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("preference records").and(predicates::str::contains("--dpo")));
     bin()
         .arg(data("preferences.jsonl"))
         .args(["--dpo", "--beta", "0", "--init", "scratch", "--tokenizer"])
@@ -297,4 +307,35 @@ fn bad_preference_records_are_named_by_file_line_and_field() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--beta"));
+}
+
+#[test]
+fn a_feedback_chat_log_trains_on_its_corrections_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, _) = crate::prepare(dir.path(), "chatml");
+    let log = dir.path().join("chat-log.jsonl");
+    let turn = |r: &str, c: &str| serde_json::json!({"role": r, "content": c});
+    let lines = [
+        serde_json::json!({"messages": [turn("user", "where are you?"), turn("assistant", "at home, you?")], "accepted": true, "ts": "2026-11-20T10:00:00Z"}),
+        serde_json::json!({"messages": [turn("user", "dinner?"), turn("assistant", "pasta at 8, come over")], "accepted": false, "corrected": true, "model_reply": "no", "ts": "2026-11-20T10:01:00Z"}),
+        serde_json::json!({"messages": [turn("user", "movie?"), turn("assistant", "no idea")], "accepted": false, "ts": "2026-11-20T10:02:00Z"}),
+        serde_json::json!({"messages": [turn("user", "call mum?"), turn("assistant", "yes, sunday after lunch")], "accepted": false, "corrected": true, "model_reply": "who?", "ts": "2026-11-20T10:03:00Z"}),
+    ];
+    std::fs::write(&log, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg(&log)
+        .args(["--dpo", "--init", "scratch", "--config", "tiny", "--template", "chatml", "--force", "--max-steps", "2"])
+        .args(["--precision", "fp32", "--json", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 chat-log exchange(s) without a correction"), "{err}");
+    assert!(err.contains("2 training preference pairs"), "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["report"]["steps"].as_i64().or(r["steps"].as_i64()), Some(2), "{r}");
 }
