@@ -122,8 +122,8 @@ impl Gpt2 {
 }
 
 /// The `.grad` of `w`, created (zeros) if it does not exist yet; later steps reuse it (the optimizer zeroes
-/// it in place).
-fn wte_grad(w: &Tensor) -> Tensor {
+/// it in place). Hand-made gradients (the fused heads) accumulate into it.
+pub fn wte_grad(w: &Tensor) -> Tensor {
     let g = w.grad();
     if g.defined() {
         return g;

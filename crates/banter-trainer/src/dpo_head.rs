@@ -115,7 +115,7 @@ pub fn logps_backward(
     if !coef.defined() {
         return (s, counts);
     }
-    let grad_w = w.requires_grad().then(|| grad_of(&w));
+    let grad_w = w.requires_grad().then(|| banter_model::head::wte_grad(&w));
     let grad_h = {
         let _g = tch::no_grad_guard();
         let row_coef = coef.detach().unsqueeze(1).expand([r.n, r.per_seq], false).reshape([r.len()])
@@ -156,16 +156,6 @@ pub fn logps_backward(
     let surrogate = (&r.h * grad_h.to_kind(r.h.kind())).sum(Kind::Float);
     surrogate.backward();
     (s, counts)
-}
-
-/// A parameter's `.grad`, made (zero) when it has none yet.
-fn grad_of(w: &Tensor) -> Tensor {
-    let g = w.grad();
-    if g.defined() {
-        return g;
-    }
-    (w.sum(Kind::Float) * 0.0).backward();
-    w.grad()
 }
 
 #[cfg(test)]

@@ -111,6 +111,20 @@ fn pair_batch(
 }
 
 impl Loop<'_> {
+    /// The reference log-probs of the training (or validation) pairs; empty before they are scored.
+    fn reference(&self, val: bool) -> Tensor {
+        match &self.dpo_ref {
+            Some(r) => {
+                if val {
+                    r.val.shallow_clone()
+                } else {
+                    r.train.shallow_clone()
+                }
+            }
+            None => Tensor::zeros([0], (Kind::Float, Device::Cpu)),
+        }
+    }
+
     /// The DPO settings (a DPO run has them).
     fn dpo_settings(&self) -> DpoSettings {
         self.s.dpo.unwrap_or_default()
@@ -164,11 +178,7 @@ impl Loop<'_> {
     /// Forward and backward of one micro-batch of pairs; returns the mean loss and the tokens.
     pub(crate) fn dpo_micro(&mut self, pair_idx: &[usize], loss_mul: f64) -> anyhow::Result<(f64, i64)> {
         let blocks = self.setup.train.fetch(pair_idx.iter().flat_map(|&k| [2 * k, 2 * k + 1]))?;
-        let reference = self
-            .dpo_ref
-            .as_ref()
-            .map(|r| r.train.shallow_clone())
-            .unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, Device::Cpu)));
+        let reference = self.reference(false);
         let (ids, labels, tokens, (rc, rr)) =
             pair_batch(&blocks, &reference, pair_idx, self.setup.tok.pad_id, self.device);
         let (m, settings, pass) = (pair_idx.len() as i64, self.dpo_settings(), self.pass);
@@ -200,11 +210,7 @@ impl Loop<'_> {
         let pairs = val.len() / 2;
         let n = if self.s.opt.eval_blocks == 0 { pairs } else { self.s.opt.eval_blocks.min(pairs) };
         let bs = self.s.opt.batch_size.max(1);
-        let reference = self
-            .dpo_ref
-            .as_ref()
-            .map(|r| r.val.shallow_clone())
-            .unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, Device::Cpu)));
+        let reference = self.reference(true);
         let mut means = Means::default();
         let pass = Pass { train: false, ..self.pass };
         for start in (0..n).step_by(bs) {
@@ -246,11 +252,7 @@ pub fn first_batch(s: &crate::TrainSettings) -> anyhow::Result<FirstBatch> {
     let m = s.opt.batch_size.max(1).min(l.setup.train.len() / 2);
     let idx: Vec<usize> = (0..m).collect();
     let blocks = l.setup.train.fetch(idx.iter().flat_map(|&k| [2 * k, 2 * k + 1]))?;
-    let reference = l
-        .dpo_ref
-        .as_ref()
-        .map(|r| r.train.shallow_clone())
-        .unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, Device::Cpu)));
+    let reference = l.reference(false);
     let (input_ids, labels, _, _) = pair_batch(&blocks, &reference, &idx, l.setup.tok.pad_id, device);
     let lengths =
         blocks.iter().step_by(2).chain(blocks.iter().skip(1).step_by(2)).map(|b| b.input_ids.len() as i64).collect();
