@@ -1,6 +1,6 @@
-//! Output directories written whole or not at all: files go into a hidden sibling directory, which replaces
-//! the destination only when everything is written (an old destination is moved aside first and removed
-//! after). A failure or Ctrl-C leaves the destination as it was.
+//! Output directories written whole or not at all: files go into a hidden sibling directory, which takes the
+//! destination's place only when everything is written, in one atomic exchange where the system has it
+//! ([`banter_core::dirswap`]). A failure, Ctrl-C or kill leaves the destination as it was.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ pub struct StagedDir {
 impl StagedDir {
     /// Starts writing `dest` (refused when `dest` exists and is not a directory).
     pub fn new(dest: &Path) -> Result<Self, ConvertError> {
+        banter_core::inputs::check_output_path(dest)?;
         if dest.exists() && !dest.is_dir() {
             return Err(ConvertError::io(dest, std::io::Error::other("exists and is not a directory")));
         }
@@ -25,8 +26,12 @@ impl StagedDir {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| ConvertError::io(&parent, e))?;
-        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        // What a killed earlier write left: the old destination back in place, dead staging folders gone.
+        let recovered = banter_core::dirswap::recover(dest);
+        if let Some(old) = &recovered.restored {
+            eprintln!("banter: {}: restored from {} (left by a killed earlier write)", dest.display(), old.display());
+        }
+        let tmp = banter_core::dirswap::staging_path(&parent.join(dest.file_name().unwrap_or("out".as_ref())));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).map_err(|e| ConvertError::io(&tmp, e))?;
         banter_core::interrupt::register_temp(&tmp);
@@ -40,24 +45,7 @@ impl StagedDir {
 
     /// Puts the directory in place of the destination.
     pub fn commit(mut self) -> Result<(), ConvertError> {
-        let old = self.dest.with_file_name(format!(
-            ".{}.old-{}",
-            self.dest.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let had = self.dest.exists();
-        if had {
-            std::fs::rename(&self.dest, &old).map_err(|e| ConvertError::io(&self.dest, e))?;
-        }
-        if let Err(e) = std::fs::rename(&self.tmp, &self.dest) {
-            if had {
-                let _ = std::fs::rename(&old, &self.dest);
-            }
-            return Err(ConvertError::io(&self.dest, e));
-        }
-        if had {
-            let _ = std::fs::remove_dir_all(&old);
-        }
+        banter_core::dirswap::replace_dir(&self.tmp, &self.dest).map_err(|e| ConvertError::io(&self.dest, e))?;
         self.done = true;
         banter_core::interrupt::unregister_temp(&self.tmp);
         Ok(())

@@ -59,6 +59,77 @@ pub fn check_output(dest: &Path) -> Result<(), Error> {
     }
 }
 
+/// Input locations (directories and files) by canonical path, for the folder checks of [`check_output_path`].
+static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// `path` made absolute with symlinks resolved; the part that does not exist yet is appended as written
+/// (`..` in it resolved lexically).
+pub fn canonical(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut existing = abs.clone();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&existing) {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                if part == ".." {
+                    out.pop();
+                } else if part != "." {
+                    out.push(part);
+                }
+            }
+            return out;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Remembers a directory (a model, an adapter) or a file this process reads, so that no output may be it,
+/// contain it or lie inside it ([`check_output_path`]).
+pub fn register_path(path: &Path) {
+    register(path);
+    let c = canonical(path);
+    let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    if !paths.contains(&c) {
+        paths.push(c);
+    }
+}
+
+/// Refuses (usage error, exit 2) an output — a folder or a file — that is a registered input, contains one
+/// or lies inside one (`banter-export onnx M -o M`, `-o models` for `models/sara`, `-o M/model.safetensors`).
+pub fn check_output_path(dest: &Path) -> Result<(), Error> {
+    check_output(dest)?;
+    let d = canonical(dest);
+    let paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    for input in paths.iter() {
+        let why = if d == *input {
+            "is"
+        } else if d.starts_with(input) {
+            "lies inside"
+        } else if input.starts_with(&d) {
+            "contains"
+        } else {
+            continue;
+        };
+        return Err(Error::usage(format!(
+            "{}: the output {why} an input ({}); write the output somewhere else",
+            dest.display(),
+            input.display()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +154,29 @@ mod tests {
         assert!(check_output(&dir.path().join("new.jsonl")).is_ok());
         let msg = check_output(&input).unwrap_err().to_string();
         assert!(msg.contains("also an input"), "{msg}");
+    }
+
+    #[test]
+    fn an_output_that_is_contains_or_lies_inside_an_input_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("models");
+        let sara = models.join("sara");
+        std::fs::create_dir_all(&sara).unwrap();
+        std::fs::write(sara.join("model.safetensors"), "x").unwrap();
+        register_path(&sara);
+        for bad in [sara.clone(), models.clone(), sara.join("model.safetensors"), sara.join("new/deeper"), sara.join("../sara")]
+        {
+            let msg = check_output_path(&bad).unwrap_err().to_string();
+            assert!(msg.contains("an input"), "{}: {msg}", bad.display());
+        }
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&sara, &link).unwrap();
+            assert!(check_output_path(&link).is_err());
+            assert!(check_output_path(&link.join("x")).is_err());
+        }
+        assert!(check_output_path(&models.join("sara-onnx")).is_ok());
+        assert!(check_output_path(&dir.path().join("out")).is_ok());
     }
 }

@@ -14,10 +14,18 @@ use minijinja::{Environment, ErrorKind, context};
 
 use crate::records::{Role, Turn};
 
+/// The work one render may do, in minijinja's fuel (about one per instruction, and one per 64 bytes of
+/// data the template creates): a fixed allowance plus a share per turn and per byte of the conversation.
+/// A template that loops without end (`range(100000)` nested) or grows a string by doubling runs out of
+/// fuel in well under a second and ~100 MB, and fails with a template error instead.
+pub fn fuel_for(turns: usize, bytes: usize) -> u64 {
+    2_000_000 + 400 * turns as u64 + bytes as u64 / 8
+}
+
 /// A compiled template with its special tokens.
 #[derive(Debug)]
 pub struct Jinja {
-    env: Environment<'static>,
+    env: std::cell::RefCell<Environment<'static>>,
     bos: String,
     eos: String,
 }
@@ -38,7 +46,7 @@ impl Jinja {
         });
         env.add_function("strftime_now", strftime_now);
         env.add_template_owned("chat", source.to_string()).map_err(|e| format!("chat template: {e}"))?;
-        Ok(Jinja { env, bos: bos.to_string(), eos: eos.to_string() })
+        Ok(Jinja { env: std::cell::RefCell::new(env), bos: bos.to_string(), eos: eos.to_string() })
     }
 
     /// The conversation as the template writes it.
@@ -50,14 +58,24 @@ impl Jinja {
                 None => context! { role => t.role.as_str(), content => &t.content },
             })
             .collect();
-        let tmpl = self.env.get_template("chat").map_err(|e| e.to_string())?;
+        let bytes: usize = turns.iter().map(|t| t.content.len() + t.name.as_ref().map_or(0, String::len)).sum();
+        let fuel = fuel_for(turns.len(), bytes);
+        let mut env = self.env.borrow_mut();
+        env.set_fuel(Some(fuel));
+        let tmpl = env.get_template("chat").map_err(|e| e.to_string())?;
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos,
             eos_token => &self.eos,
         })
-        .map_err(|e| format!("chat template: {e}"))
+        .map_err(|e| match e.kind() {
+            ErrorKind::OutOfFuel => format!(
+                "chat template: stopped after its work limit ({fuel} steps, about {} MB of text): the template loops or grows text without bound",
+                fuel * 64 / 1_000_000
+            ),
+            _ => format!("chat template: {e}"),
+        })
     }
 
     /// The conversation and the byte ranges of the assistant turns that carry loss (`last_only`: the last
@@ -145,5 +163,6 @@ pub fn from_model_dir(dir: &Path) -> Result<Option<(String, String, String)>, St
             _ => None,
         },
     };
-    Ok(source.map(|s| (s, token("bos_token"), token("eos_token"))))
+    // An empty template is no template (transformers treats it as unset).
+    Ok(source.filter(|s| !s.trim().is_empty()).map(|s| (s, token("bos_token"), token("eos_token"))))
 }

@@ -11,6 +11,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod dirswap;
 pub mod error;
 pub mod exit;
 pub mod inputs;

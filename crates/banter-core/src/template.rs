@@ -255,7 +255,10 @@ impl ChatTemplate {
         if let Some(j) = self.jinja() {
             let j = j.map_err(Error::Template)?;
             let probe = [Turn::new(Role::User, "hi"), Turn::new(Role::Assistant, "hello")];
-            j.render(&probe, false).map_err(Error::Template)?;
+            let text = j.render(&probe, false).map_err(Error::Template)?;
+            if text.trim().is_empty() {
+                return Err(Error::Template("chat template: renders a conversation as empty text".into()));
+            }
             return Ok(());
         }
         let tokens = self.special_tokens();

@@ -196,15 +196,18 @@ impl std::fmt::Display for RepoId {
 /// directory here is fetched into the cache (or found there) and its snapshot directory returned; anything
 /// else is given back unchanged (the loader then says it does not exist).
 pub fn resolve_model(arg: &Path, s: &HubSettings) -> Result<PathBuf, HubError> {
-    if arg.exists() {
-        return Ok(arg.to_path_buf());
-    }
-    match arg.to_str().and_then(RepoId::parse) {
-        Some(id) => {
-            snapshot(&id, s).map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) })
+    let dir = if arg.exists() {
+        arg.to_path_buf()
+    } else {
+        match arg.to_str().and_then(RepoId::parse) {
+            Some(id) => snapshot(&id, s)
+                .map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) })?,
+            None => arg.to_path_buf(),
         }
-        None => Ok(arg.to_path_buf()),
-    }
+    };
+    // A model or adapter is an input: no output of this process may be it, hold it or lie inside it.
+    banter_core::inputs::register_path(&dir);
+    Ok(dir)
 }
 
 #[cfg(test)]

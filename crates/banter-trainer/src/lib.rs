@@ -14,6 +14,7 @@ pub mod precision;
 mod run;
 mod run_dpo;
 mod run_end;
+pub mod rundir;
 pub mod settings;
 mod setup;
 

@@ -83,9 +83,20 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyho
     if let Some(d) = &s.dpo {
         d.check().map_err(Error::usage)?;
     }
+    // A model or adapter folder is an input: the output may not be it, hold it or lie inside it.
+    for d in s.model.iter().chain(s.lora.adapter.iter()) {
+        banter_core::inputs::register_path(d);
+    }
+    banter_core::inputs::check_output_path(&s.output)?;
+    let fingerprint = crate::rundir::fingerprint(s)?;
+    let mut s = s.clone();
+    s.resume = crate::rundir::prepare(&s, &fingerprint, console)?;
+    let s = &s;
     let device = s.device.resolve()?;
     let setup = setup(s, device, console)?;
-    Loop::new(s, setup, device, console)?.run(cancel)
+    let mut l = Loop::new(s, setup, device, console, fingerprint)?;
+    l.ensure_reference()?;
+    l.run(cancel)
 }
 
 /// The state of a run between steps.
@@ -115,10 +126,18 @@ pub(crate) struct Loop<'a> {
     pub(crate) dpo_step: Means,
     /// DPO: the last evaluation's figures.
     pub(crate) dpo_val: Option<Means>,
+    /// The run's fingerprint, recorded in each checkpoint ([`crate::rundir`]).
+    pub(crate) fingerprint: String,
 }
 
 impl<'a> Loop<'a> {
-    pub(crate) fn new(s: &'a TrainSettings, setup: Setup, device: Device, console: Console) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        s: &'a TrainSettings,
+        setup: Setup,
+        device: Device,
+        console: Console,
+        fingerprint: String,
+    ) -> anyhow::Result<Self> {
         let mut opt = optimizer(s, &setup);
         let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
         let micro = s.opt.batch_size.max(1);
@@ -152,11 +171,11 @@ impl<'a> Loop<'a> {
             dpo_ref: None,
             dpo_step: Means::default(),
             dpo_val: None,
+            fingerprint,
         };
         if let Some(r) = &s.resume {
             l.resume(r)?;
         }
-        l.ensure_reference()?;
         Ok(l)
     }
 
@@ -185,7 +204,9 @@ impl<'a> Loop<'a> {
             &std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| Error::io(dir.display(), e))?,
         )?;
         self.step = st["step"].as_i64().unwrap_or(0);
+        crate::rundir::check_step(self.step, self.total, &dir)?;
         self.best_val = st["best_val_loss"].as_f64().unwrap_or(f64::INFINITY);
+        self.last_loss = st["loss"].as_f64().unwrap_or(f64::NAN);
         let state: BTreeMap<String, Tensor> =
             io::read_safetensors(&dir.join("optimizer.safetensors"), self.device)?.into_iter().collect();
         self.opt
@@ -416,8 +437,9 @@ impl<'a> Loop<'a> {
 
     fn checkpoint(&self) -> Result<PathBuf, ModelError> {
         let bv = if self.best_val.is_finite() { json!(self.best_val) } else { json!(null) };
-        let state =
-            json!({"step": self.step, "seed": self.s.opt.seed, "best_val_loss": bv, "banter": banter_core::VERSION});
+        let loss = if self.last_loss.is_finite() { json!(self.last_loss) } else { json!(null) };
+        let state = json!({"step": self.step, "seed": self.s.opt.seed, "best_val_loss": bv, "loss": loss,
+            crate::rundir::FINGERPRINT_KEY: self.fingerprint, "banter": banter_core::VERSION});
         output::write_checkpoint(
             &self.s.output,
             self.step,

@@ -248,7 +248,8 @@ pub struct FirstBatch {
 pub fn first_batch(s: &crate::TrainSettings) -> anyhow::Result<FirstBatch> {
     let device = s.device.resolve()?;
     let setup = crate::setup::setup(s, device, crate::Console::silent())?;
-    let mut l = Loop::new(s, setup, device, crate::Console::silent())?;
+    let mut l = Loop::new(s, setup, device, crate::Console::silent(), String::new())?;
+    l.ensure_reference()?;
     let m = s.opt.batch_size.max(1).min(l.setup.train.len() / 2);
     let idx: Vec<usize> = (0..m).collect();
     let blocks = l.setup.train.fetch(idx.iter().flat_map(|&k| [2 * k, 2 * k + 1]))?;

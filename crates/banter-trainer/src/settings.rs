@@ -136,6 +136,8 @@ pub struct TrainSettings {
     pub save_total_limit: usize,
     /// Resume: `Some("")` from the newest checkpoint in `output`, `Some(dir)` from that one.
     pub resume: Option<String>,
+    /// Start afresh even when `output` holds another run's checkpoints (they are removed).
+    pub overwrite: bool,
     /// Device.
     pub device: DeviceArg,
     /// Precision.
@@ -169,6 +171,7 @@ impl Default for TrainSettings {
             save_every: 0,
             save_total_limit: 2,
             resume: None,
+            overwrite: false,
             device: DeviceArg::Auto,
             precision: PrecisionArg::Auto,
             sample_prompt: None,

@@ -14,8 +14,45 @@ pub enum Answer {
     Json(u16, Value),
     /// The chat page.
     Page,
-    /// Server-sent events of a streamed completion: text pieces, then the end (the sender dropped).
-    Stream(tokio::sync::mpsc::UnboundedReceiver<String>, String, StreamKind),
+    /// Server-sent events of a streamed completion: the first piece (already received), then the rest, then
+    /// the end (the sender dropped).
+    Stream(Option<String>, tokio::sync::mpsc::UnboundedReceiver<Piece>, String, StreamKind),
+}
+
+/// Conversations longer than this many turns are refused (400): the server's work per request is bounded.
+pub const MAX_TURNS: usize = 1024;
+/// The most choices (`n`) one request may ask for.
+pub const MAX_CHOICES: usize = 8;
+
+/// Why a job got no reply: the HTTP status, the error type, and the message.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    pub status: u16,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl JobError {
+    /// The request's fault (a chat template that refuses the conversation): 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        JobError { status: 400, kind: "invalid_request_error", message: message.into() }
+    }
+
+    /// The server's fault: `status` (500, or 503 when the log cannot be written).
+    pub fn server(status: u16, message: impl Into<String>) -> Self {
+        JobError { status, kind: if status == 503 { "server_unavailable" } else { "server_error" }, message: message.into() }
+    }
+
+    fn answer(&self) -> Answer {
+        error(self.status, self.kind, self.message.clone())
+    }
+}
+
+/// A piece of a streamed reply, or the error that ended it.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Text(String),
+    Failed(JobError),
 }
 
 /// Which OpenAI API a stream answers.
@@ -33,8 +70,8 @@ pub struct Job {
     /// A plain-text prompt continued without the chat template (`/v1/completions`); `turns` is empty.
     pub raw: Option<String>,
     pub sampling: Sampling,
-    pub stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
-    pub done: mpsc::SyncSender<Output>,
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<Piece>>,
+    pub done: mpsc::SyncSender<Result<Output, JobError>>,
 }
 
 /// What the handlers share.
@@ -156,9 +193,45 @@ fn run_job(
     ctx: &Ctx,
     turns: Vec<Turn>,
     sampling: Sampling,
-    stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
-) -> Result<mpsc::Receiver<Output>, Resp> {
+    stream: Option<tokio::sync::mpsc::UnboundedSender<Piece>>,
+) -> Result<mpsc::Receiver<Result<Output, JobError>>, Resp> {
     send_job(ctx, turns, None, sampling, stream)
+}
+
+/// Waits for a job's output: its error (a template that refused the conversation: 400; an unwritable
+/// log: 503) or the reply.
+fn wait(rx: mpsc::Receiver<Result<Output, JobError>>) -> Result<Output, Resp> {
+    match rx.recv() {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(e.answer()),
+        Err(_) => Err(error(500, "server_error", "generation failed")),
+    }
+}
+
+/// `n` choices, 1 by default, at most [`MAX_CHOICES`], and 1 when streaming.
+fn choices(v: &Value, stream: bool) -> Result<usize, Resp> {
+    let Some(n) = v.get("n").filter(|n| !n.is_null()) else { return Ok(1) };
+    let n = n
+        .as_u64()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| error(400, "invalid_request_error", "n must be a positive integer"))? as usize;
+    if n > MAX_CHOICES {
+        return Err(error(400, "invalid_request_error", format!("n {n} is over the server's limit of {MAX_CHOICES}")));
+    }
+    if stream && n > 1 {
+        return Err(error(400, "invalid_request_error", "n > 1 cannot be streamed: leave out stream or n"));
+    }
+    Ok(n)
+}
+
+/// A streamed job's answer: waits for its first piece, so that a conversation the template refuses is a
+/// plain 400 (not a stream that breaks off).
+fn stream_answer(mut srx: tokio::sync::mpsc::UnboundedReceiver<Piece>, id: String, kind: StreamKind) -> Resp {
+    match srx.blocking_recv() {
+        Some(Piece::Failed(e)) => e.answer(),
+        Some(Piece::Text(t)) => Answer::Stream(Some(t), srx, id, kind),
+        None => Answer::Stream(None, srx, id, kind),
+    }
 }
 
 /// Queues a job for the generator; the receiver gets its output.
@@ -167,8 +240,8 @@ fn send_job(
     turns: Vec<Turn>,
     raw: Option<String>,
     sampling: Sampling,
-    stream: Option<tokio::sync::mpsc::UnboundedSender<String>>,
-) -> Result<mpsc::Receiver<Output>, Resp> {
+    stream: Option<tokio::sync::mpsc::UnboundedSender<Piece>>,
+) -> Result<mpsc::Receiver<Result<Output, JobError>>, Resp> {
     let (done, rx) = mpsc::sync_channel(1);
     ctx.tx.try_send(Job { turns, raw, sampling, stream, done }).map_err(|e| match e {
         mpsc::TrySendError::Full(_) => error(503, "server_busy", "too many requests are waiting; try again"),
@@ -201,11 +274,8 @@ fn chat(v: &Value, ctx: &Ctx) -> Resp {
         },
     };
     turns.push(Turn::new(Role::User, message));
-    match run_job(ctx, with_system(ctx, turns), sampling, None) {
-        Ok(rx) => match rx.recv() {
-            Ok(out) => Answer::Json(200, json!({"response": out.text})),
-            Err(_) => error(500, "server_error", "generation failed"),
-        },
+    match run_job(ctx, with_system(ctx, turns), sampling, None).and_then(wait) {
+        Ok(out) => Answer::Json(200, json!({"response": out.text})),
         Err(r) => r,
     }
 }
@@ -216,6 +286,13 @@ fn turns_from(v: &Value, field: &str) -> Result<Vec<Turn>, Resp> {
     let Value::Array(items) = v else {
         return Err(bad(banter_core::FieldError::field(field, "expected an array")));
     };
+    if items.len() > MAX_TURNS {
+        return Err(error(
+            400,
+            "invalid_request_error",
+            format!("field \"{field}\": {} turns, over the server's limit of {MAX_TURNS}", items.len()),
+        ));
+    }
     items
         .iter()
         .enumerate()
@@ -238,20 +315,24 @@ fn completions(v: &Value, ctx: &Ctx) -> Resp {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
         let turns = with_system(ctx, turns);
-        if v.get("stream").and_then(|s| s.as_bool()) == Some(true) {
+        let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
+        let n = choices(v, stream)?;
+        if stream {
             let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
             run_job(ctx, turns, sampling, Some(stx))?;
-            return Ok(Answer::Stream(srx, id, StreamKind::Chat));
+            return Ok(stream_answer(srx, id, StreamKind::Chat));
         }
-        let rx = run_job(ctx, turns, sampling, None)?;
-        let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
+        let outs = n_outputs(n, &sampling, |s| run_job(ctx, turns.clone(), s, None))?;
+        let list: Vec<Value> = outs
+            .iter()
+            .enumerate()
+            .map(|(i, out)| json!({"index": i, "message": {"role": "assistant", "content": out.text}, "finish_reason": out.finish.as_str()}))
+            .collect();
         Ok(Answer::Json(
             200,
             json!({
                 "id": id, "object": "chat.completion", "created": now(), "model": ctx.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": out.text}, "finish_reason": out.finish.as_str()}],
-                "usage": {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.ids.len(),
-                          "total_tokens": out.prompt_tokens + out.ids.len()},
+                "choices": list, "usage": usage(&outs),
             }),
         ))
     })();
@@ -279,23 +360,46 @@ fn text_completions(v: &Value, ctx: &Ctx) -> Resp {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
         let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
-        let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
-        let rx = send_job(ctx, Vec::new(), Some(prompt), sampling, stream.then_some(stx))?;
+        let n = choices(v, stream)?;
         if stream {
-            return Ok(Answer::Stream(srx, id, StreamKind::Text));
+            let (stx, srx) = tokio::sync::mpsc::unbounded_channel();
+            send_job(ctx, Vec::new(), Some(prompt), sampling, Some(stx))?;
+            return Ok(stream_answer(srx, id, StreamKind::Text));
         }
-        let out = rx.recv().map_err(|_| error(500, "server_error", "generation failed"))?;
+        let outs = n_outputs(n, &sampling, |s| send_job(ctx, Vec::new(), Some(prompt.clone()), s, None))?;
+        let list: Vec<Value> = outs
+            .iter()
+            .enumerate()
+            .map(|(i, out)| json!({"index": i, "text": out.text, "logprobs": null, "finish_reason": out.finish.as_str()}))
+            .collect();
         Ok(Answer::Json(
             200,
             json!({
                 "id": id, "object": "text_completion", "created": now(), "model": ctx.model,
-                "choices": [{"index": 0, "text": out.text, "logprobs": null, "finish_reason": out.finish.as_str()}],
-                "usage": {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.ids.len(),
-                          "total_tokens": out.prompt_tokens + out.ids.len()},
+                "choices": list, "usage": usage(&outs),
             }),
         ))
     })();
     result.unwrap_or_else(|e| e)
+}
+
+/// `n` outputs of one request, the i-th sampled with seed + i; all are queued before the first is awaited.
+fn n_outputs(
+    n: usize,
+    sampling: &Sampling,
+    mut send: impl FnMut(Sampling) -> Result<mpsc::Receiver<Result<Output, JobError>>, Resp>,
+) -> Result<Vec<Output>, Resp> {
+    let rxs = (0..n)
+        .map(|i| send(Sampling { seed: sampling.seed.wrapping_add(i as u64), ..sampling.clone() }))
+        .collect::<Result<Vec<_>, _>>()?;
+    rxs.into_iter().map(wait).collect()
+}
+
+/// OpenAI's `usage` over a request's choices (the prompt counted once).
+fn usage(outs: &[Output]) -> Value {
+    let prompt = outs.first().map_or(0, |o| o.prompt_tokens);
+    let completion: usize = outs.iter().map(|o| o.ids.len()).sum();
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
 }
 
 /// One server-sent event of an OpenAI text-completion chunk.

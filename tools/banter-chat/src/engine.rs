@@ -172,21 +172,53 @@ impl Engine {
         self.tok.inner.decode(ids, false).unwrap_or_default()
     }
 
+    /// A chat template that failed on a conversation: the user's error (exit 2, 400 in the server), with the
+    /// template's own message and the model folder it came from.
+    pub fn template_error(&self, msg: &str) -> Error {
+        Error::Template(format!("{}: {msg}", self.name))
+    }
+
     /// The prompt for a conversation, dropping the oldest turns (never a leading system turn) until it
-    /// leaves room for `max_new` tokens. Returns the ids and how many turns were dropped.
-    pub fn prompt(&self, turns: &[Turn], max_new: usize) -> (Vec<u32>, usize) {
+    /// leaves room for `max_new` tokens. Returns the ids and how many turns were dropped. The number of
+    /// turns to drop is found by bisection: O(log n) renders of the conversation, not one per turn.
+    pub fn prompt(&self, turns: &[Turn], max_new: usize) -> Result<(Vec<u32>, usize), Error> {
         let ctx = self.model.n_positions() as usize;
         let system = usize::from(turns.first().is_some_and(|t| t.role == Role::System));
-        let mut dropped = 0;
-        loop {
+        let render = |dropped: usize| -> Result<Vec<u32>, Error> {
             let mut kept: Vec<Turn> = turns[..system].to_vec();
             kept.extend_from_slice(&turns[system + dropped..]);
-            let ids = self.encode(&self.template.render_prompt(&kept).text);
-            if ids.len() + max_new <= ctx || system + dropped >= turns.len().saturating_sub(1) {
-                return (ids, dropped);
+            let text = self.template.try_render_prompt(&kept).map_err(|m| self.template_error(&m))?.text;
+            Ok(self.encode(&text))
+        };
+        let fits = |ids: &[u32]| ids.len() + max_new <= ctx;
+        // At most all turns but the last (and the system turn) go.
+        let max_drop = turns.len().saturating_sub(1).saturating_sub(system);
+        let full = render(0)?;
+        let (ids, dropped) = if fits(&full) || max_drop == 0 {
+            (full, 0)
+        } else {
+            // The fewest dropped turns that fit; all droppable ones when none does.
+            let (mut lo, mut hi) = (1, max_drop);
+            let mut found: Option<(usize, Vec<u32>)> = None;
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let ids = render(mid)?;
+                if fits(&ids) {
+                    hi = mid;
+                    found = Some((mid, ids));
+                } else {
+                    lo = mid + 1;
+                }
             }
-            dropped += 1;
+            match found {
+                Some((d, ids)) if d == lo => (ids, lo),
+                _ => (render(lo)?, lo),
+            }
+        };
+        if ids.is_empty() {
+            return Err(self.template_error("the chat template rendered an empty prompt"));
         }
+        Ok((ids, dropped))
     }
 
     /// Generates a reply to `turns` (streamed to `on_text`).
@@ -196,44 +228,39 @@ impl Engine {
         s: &Sampling,
         extra_stops: &[String],
         on_text: &mut dyn FnMut(&str) -> bool,
-    ) -> (Output, usize) {
-        let (ids, dropped) = self.prompt(turns, s.max_new_tokens);
+    ) -> Result<(Output, usize), Error> {
+        let (ids, dropped) = self.prompt(turns, s.max_new_tokens)?;
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
         let out = self.run(&ids, s, &self.stop_ids, &stops, on_text);
         let out = Output { text: out.text.trim().to_string(), ..out };
-        (out, dropped)
+        Ok((out, dropped))
     }
 
-    /// Replies to several conversations in one batch (see [`generate::generate_batch`]), in order.
-    pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Output> {
-        let prompts: Vec<Vec<u32>> = convs.iter().map(|t| self.prompt(t, s.max_new_tokens).0).collect();
+    /// Replies to several conversations in one batch (see [`generate::generate_batch`]), in order; a
+    /// conversation the template refuses gets its error, the others their replies.
+    pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Result<Output, Error>> {
+        let rendered: Vec<Result<Vec<u32>, Error>> =
+            convs.iter().map(|t| self.prompt(t, s.max_new_tokens).map(|p| p.0)).collect();
+        let prompts: Vec<Vec<u32>> = rendered.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
+        let decode = |i: &[u32]| self.decode(i);
         let outs = match &self.model {
-            Lm::Gpt2(m) => {
-                generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &|i| self.decode(i), self.compute)
+            _ if prompts.is_empty() => Vec::new(),
+            Lm::Gpt2(m) => generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute),
+            Lm::Llama(m) => {
+                banter_model::family::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute)
             }
-            Lm::Llama(m) => banter_model::family::generate_batch(
-                m,
-                &prompts,
-                s,
-                &self.stop_ids,
-                &stops,
-                &|i| self.decode(i),
-                self.compute,
-            ),
-            Lm::Opt(m) => banter_model::family::generate_batch(
-                m,
-                &prompts,
-                s,
-                &self.stop_ids,
-                &stops,
-                &|i| self.decode(i),
-                self.compute,
-            ),
+            Lm::Opt(m) => {
+                banter_model::family::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute)
+            }
         };
-        outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o }).collect()
+        let mut outs = outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o });
+        rendered
+            .into_iter()
+            .map(|r| r.and_then(|_| outs.next().ok_or_else(|| Error::Template("a batched reply is missing".into()))))
+            .collect()
     }
 
     /// Continues plain text (no template).

@@ -355,7 +355,7 @@ fn one_shot(engine: &Engine, prompt: &str, cli: &Cli, s: &Sampling) -> anyhow::R
             engine.complete(prompt, &s, &cli.sampling.stop, &mut on_text)
         } else {
             let turns = turns_for(cli.chat.system.as_deref(), prompt);
-            let (out, _) = engine.reply(&turns, &s, &cli.sampling.stop, &mut on_text);
+            let (out, _) = engine.reply(&turns, &s, &cli.sampling.stop, &mut on_text)?;
             if let Some(log) = &cli.chat.log {
                 let mut t = turns.clone();
                 t.push(Turn::new(Role::Assistant, out.text.clone()));
@@ -396,12 +396,12 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
             for i in 0..k {
                 let si = Sampling { seed: s.seed.wrapping_add(i as u64), ..s.clone() };
                 let outs = if convs.len() == 1 {
-                    vec![engine.reply(&convs[0], &si, &cli.sampling.stop, &mut |_| true).0]
+                    vec![engine.reply(&convs[0], &si, &cli.sampling.stop, &mut |_| true).map(|r| r.0)]
                 } else {
                     engine.reply_batch(&convs, &si, &cli.sampling.stop)
                 };
                 for (r, out) in replies.iter_mut().zip(outs) {
-                    r.push(out.text);
+                    r.push(out?.text);
                 }
             }
             for ((turns, sample), responses) in pending.drain(..).zip(replies) {
@@ -419,12 +419,12 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
             return Ok(());
         }
         let outs = if convs.len() == 1 {
-            vec![engine.reply(&convs[0], s, &cli.sampling.stop, &mut |_| true).0]
+            vec![engine.reply(&convs[0], s, &cli.sampling.stop, &mut |_| true).map(|r| r.0)]
         } else {
             engine.reply_batch(&convs, s, &cli.sampling.stop)
         };
         for ((mut turns, sample), out) in pending.drain(..).zip(outs) {
-            turns.push(Turn::new(Role::Assistant, out.text));
+            turns.push(Turn::new(Role::Assistant, out?.text));
             let mut reply = Sample::chat(turns);
             reply.fields = sample.fields.clone();
             w.write(&reply.to_value())?;

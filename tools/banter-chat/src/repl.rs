@@ -162,7 +162,7 @@ impl Session<'_> {
         let hold_tail = cli.chat.log.is_some() && !cli.chat.feedback;
         let mut out = std::io::stdout();
         let mut held = String::new();
-        let (reply, dropped) = self.engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
+        let replied = self.engine.reply(&turns, &s, &cli.sampling.stop, &mut |t| {
             if hold_tail {
                 let shown = std::mem::replace(&mut held, t.to_string());
                 let _ = out.write_all(shown.as_bytes());
@@ -172,6 +172,15 @@ impl Session<'_> {
             let _ = out.flush();
             !interrupt::interrupted()
         });
+        let (reply, dropped) = match replied {
+            Ok(r) => r,
+            Err(e) => {
+                // The template refused this conversation: say why and take the message back; the REPL goes on.
+                self.history.pop();
+                eprintln!("\n{TOOL}: error: {e}");
+                return Ok(());
+            }
+        };
         if let (true, Some(log)) = (hold_tail, &cli.chat.log) {
             let t = self.with_system([Turn::new(Role::User, input), Turn::new(Role::Assistant, reply.text.clone())]);
             append_log(log, &t, None)?;

@@ -21,7 +21,8 @@ use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response};
 use serde_json::json;
 
-use crate::api::{self, Answer, Ctx, Job};
+use crate::api::{self, Answer, Ctx, Job, JobError, Piece};
+use banter_model::generate::Output;
 use crate::{ModelArgs, SamplingArgs, TOOL};
 
 /// `serve`.
@@ -146,7 +147,7 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     let max_batch = a.max_batch.max(1);
     let stops = sampling.stop.clone();
     let reloads = (a.reload_every > 0.0).then(|| published.watch(loaded, Duration::from_secs_f64(a.reload_every)));
-    let generator = Generator { max_batch, log, stops, reloads, learner };
+    let generator = Generator { max_batch, log, stops, reloads, learner, log_failing: std::cell::Cell::new(false) };
     std::thread::spawn(move || generator.run(engine, rx));
     let ctx = Arc::new(Ctx {
         tx,
@@ -198,12 +199,15 @@ struct Generator {
     /// Newly published models, loaded by [`crate::reload`].
     reloads: Option<mpsc::Receiver<crate::engine::Engine>>,
     learner: Option<crate::learn::Learner>,
+    /// The log could not be written last time (said once on stderr until it works again).
+    log_failing: std::cell::Cell<bool>,
 }
 
 impl Generator {
-    /// Appends an answered exchange to `--log` (before the answer is sent) and counts it for learning.
-    fn record(&self, job: &Job, text: &str) {
-        let Some(path) = &self.log else { return };
+    /// Appends an answered exchange to `--log` (before the answer is sent) and counts it for learning. An
+    /// exchange that cannot be logged is not answered: 503 (the docs promise every answer is logged).
+    fn record(&self, job: &Job, text: &str) -> Result<(), JobError> {
+        let Some(path) = &self.log else { return Ok(()) };
         let r = match &job.raw {
             Some(prompt) => crate::repl::append_record(
                 path,
@@ -216,13 +220,34 @@ impl Generator {
             }
         };
         match r {
-            Err(e) => crate::note(format!("{TOOL}: error: --log {}: {e:#}", path.display())),
+            Err(e) => {
+                if !self.log_failing.replace(true) {
+                    crate::note(format!(
+                        "{TOOL}: error: --log {}: {e:#}; answering 503 until it can be written",
+                        path.display()
+                    ));
+                }
+                Err(JobError::server(503, format!("the exchange could not be logged ({e:#}); try again later")))
+            }
             Ok(()) => {
+                if self.log_failing.replace(false) {
+                    crate::note(format!("{TOOL}: --log {}: writing again", path.display()));
+                }
                 if let (Some(l), None) = (&self.learner, &job.raw) {
                     l.exchange();
                 }
+                Ok(())
             }
         }
+    }
+
+    /// Hands a job its result (and a stream its error), logging the reply first.
+    fn finish(&self, job: Job, out: Result<Output, JobError>) {
+        let out = out.and_then(|o| self.record(&job, &o.text).map(|()| o));
+        if let (Err(e), Some(s)) = (&out, &job.stream) {
+            let _ = s.send(Piece::Failed(e.clone()));
+        }
+        let _ = job.done.send(out);
     }
 
     /// One job (or a batch of jobs with the same sampling) at a time, in arrival order; a newly published
@@ -256,25 +281,46 @@ impl Generator {
                     Err(_) => break,
                 }
             }
+            // A request the model's template refuses is that request's 400; a panic while generating is that
+            // request's 500. Either way the generator goes on serving the others.
+            let failed = |e: Box<dyn std::any::Any + Send>| {
+                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                crate::note(format!("{TOOL}: error: generation failed: {}", msg.as_deref().unwrap_or("panic")));
+                JobError::server(500, "generation failed")
+            };
             if group.len() == 1 {
                 let job = group.remove(0);
                 let mut on_text = |t: &str| match &job.stream {
-                    Some(s) => s.send(t.to_string()).is_ok(),
+                    Some(s) => s.send(Piece::Text(t.to_string())).is_ok(),
                     None => true,
                 };
-                let out = match &job.raw {
-                    Some(prompt) => engine.complete(prompt, &job.sampling, &self.stops, &mut on_text),
-                    None => engine.reply(&job.turns, &job.sampling, &self.stops, &mut on_text).0,
-                };
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &job.raw {
+                    Some(prompt) => Ok(engine.complete(prompt, &job.sampling, &self.stops, &mut on_text)),
+                    None => engine
+                        .reply(&job.turns, &job.sampling, &self.stops, &mut on_text)
+                        .map(|r| r.0)
+                        .map_err(|e| JobError::bad_request(e.to_string())),
+                }))
+                .unwrap_or_else(|e| Err(failed(e)));
                 // Logged before the answer completes: before the JSON is sent, before a stream's end.
-                self.record(&job, &out.text);
-                let _ = job.done.send(out);
+                self.finish(job, out);
             } else {
                 let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
-                let outs = engine.reply_batch(&convs, &group[0].sampling, &self.stops);
-                for (job, out) in group.into_iter().zip(outs) {
-                    self.record(&job, &out.text);
-                    let _ = job.done.send(out);
+                let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    engine.reply_batch(&convs, &group[0].sampling, &self.stops)
+                }));
+                match outs {
+                    Ok(outs) => {
+                        for (job, out) in group.into_iter().zip(outs) {
+                            self.finish(job, out.map_err(|e| JobError::bad_request(e.to_string())));
+                        }
+                    }
+                    Err(e) => {
+                        let e = failed(e);
+                        for job in group {
+                            self.finish(job, Err(e.clone()));
+                        }
+                    }
                 }
             }
         }
@@ -322,23 +368,32 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>, limits: Limits) -> Result
     Ok(match answer {
         Answer::Json(status, v) => full(status, "application/json", v.to_string()),
         Answer::Page => full(200, "text/html; charset=utf-8", PAGE),
-        Answer::Stream(rx, id, kind) => sse(rx, id, model, kind),
+        Answer::Stream(first, rx, id, kind) => sse(first, rx, id, model, kind),
     })
 }
 
 /// A streamed completion as server-sent events: a role chunk, one chunk per text piece, then the finish
 /// chunk and `[DONE]` once the generator drops its sender.
 fn sse(
-    rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    first_piece: Option<String>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Piece>,
     id: String,
     model: String,
     kind: api::StreamKind,
 ) -> Response<Body> {
-    let first = match kind {
+    let role = match kind {
         api::StreamKind::Chat => {
             Some(api::sse_chunk(&id, &model, json!({"role": "assistant", "content": ""}), serde_json::Value::Null))
         }
         api::StreamKind::Text => None,
+    };
+    let first_text = first_piece.map(|p| match kind {
+        api::StreamKind::Chat => api::sse_chunk(&id, &model, json!({"content": p}), serde_json::Value::Null),
+        api::StreamKind::Text => api::sse_text_chunk(&id, &model, &p, serde_json::Value::Null),
+    });
+    let first = match (role, first_text) {
+        (Some(a), Some(b)) => Some(a + &b),
+        (a, b) => a.or(b),
     };
     let piece = move |id: &str, model: &str, text: Option<&str>| match (kind, text) {
         (api::StreamKind::Chat, Some(t)) => api::sse_chunk(id, model, json!({"content": t}), serde_json::Value::Null),
@@ -355,7 +410,12 @@ fn sse(
             return None;
         }
         let (text, done) = match rx.recv().await {
-            Some(p) => (piece(&id, &model, Some(&p)), false),
+            Some(Piece::Text(p)) => (piece(&id, &model, Some(&p)), false),
+            // The reply could not be completed (its log could not be written): an error event, no [DONE].
+            Some(Piece::Failed(e)) => {
+                let err = json!({"error": {"message": e.message, "type": e.kind, "code": e.status}});
+                (format!("data: {err}\n\n"), true)
+            }
             None => (piece(&id, &model, None), true),
         };
         Some((Ok(Frame::data(Bytes::from(text))), (None, rx, id, model, done)))

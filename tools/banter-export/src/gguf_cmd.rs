@@ -52,7 +52,7 @@ pub struct GgufArgs {
 pub fn run(a: &GgufArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let out = out_path(&a.output)?;
     let t0 = Instant::now();
-    let src = a.model.load(common)?;
+    let src = a.model.load(common, out)?;
     let kind = match a.kind {
         Type::F32 => GgmlType::F32,
         Type::F16 => GgmlType::F16,

@@ -60,8 +60,9 @@ pub struct ModelIn {
 }
 
 impl ModelIn {
-    /// Resolves Hub names and loads the model with its adapter merged.
-    pub fn load(&self, common: &CommonArgs) -> anyhow::Result<banter_convert::Source> {
+    /// Resolves Hub names, refuses an output `out` that is, holds or lies inside the model or adapter, and
+    /// loads the model with its adapter merged.
+    pub fn load(&self, common: &CommonArgs, out: &Path) -> anyhow::Result<banter_convert::Source> {
         if let Some(t) = self.threads {
             tch::set_num_threads(t.max(1));
         }
@@ -69,6 +70,7 @@ impl ModelIn {
         hub.progress = common.progress_enabled();
         let dir = banter_hub::resolve_model(&self.model, &hub)?;
         let adapter = self.adapter.as_deref().map(|a| banter_hub::resolve_model(a, &hub)).transpose()?;
+        banter_core::inputs::check_output_path(out)?;
         Ok(banter_convert::Source::load(&dir, adapter.as_deref())?)
     }
 }

@@ -42,7 +42,7 @@ pub struct OnnxArgs {
 pub fn run(a: &OnnxArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let out = out_path(&a.output)?;
     let t0 = Instant::now();
-    let src = a.model.load(common)?;
+    let src = a.model.load(common, out)?;
     let stage = StagedDir::new(out)?;
     let s = OnnxSettings { int8: a.int8, external_data: a.external_data.then_some(true) };
     let report = onnx::export(&src, &s, stage.path())?;

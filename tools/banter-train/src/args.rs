@@ -189,6 +189,9 @@ pub struct Cli {
     /// Continue from the newest checkpoint in the output directory (or from this checkpoint directory).
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", help_heading = "Checkpoints")]
     pub resume: Option<String>,
+    /// Start afresh in an output directory that holds another run's checkpoints (they are removed).
+    #[arg(long, conflicts_with = "resume", help_heading = "Checkpoints")]
+    pub overwrite: bool,
 
     /// After training, continue this text with the trained model and print it (the report's "sample").
     #[arg(long, value_name = "TEXT", help_heading = "Checkpoints")]
@@ -312,6 +315,7 @@ impl Cli {
             save_every: self.save_every,
             save_total_limit: self.save_total_limit,
             resume: self.resume.clone(),
+            overwrite: self.overwrite,
             device: self.device.arg(),
             precision: self.precision.arg(),
             sample_prompt: self.sample_prompt.clone(),

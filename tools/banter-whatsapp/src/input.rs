@@ -73,22 +73,35 @@ fn from_zip(path: &str, bytes: &[u8], max_inflated: u64) -> Result<(Vec<u8>, Opt
             format!("{path}: {name} {why}: refused as a possible zip bomb (raise --max-inflated if it is real)"),
         )
     };
-    let (size, packed) = (f.size(), f.compressed_size().max(1));
+    // The headers' sizes may lie in both directions: the compressed bytes that can really be read are at most
+    // what lies between the entry's data and the end of the archive, so the ratio is taken over that.
+    let available = (bytes.len() as u64).saturating_sub(f.data_start());
+    let (size, packed) = (f.size(), f.compressed_size().min(available).max(1));
     if size > max_inflated {
         return Err(bomb(format!("inflates to {size} bytes, over --max-inflated {max_inflated}")).into());
     }
     if size > RATIO_FROM && size / packed > MAX_RATIO {
         return Err(bomb(format!("inflates {}× ({packed} → {size} bytes)", size / packed)).into());
     }
-    // The sizes in the archive's headers may lie: the cap holds on the bytes actually inflated.
+    // The cap and the ratio hold on the bytes actually inflated, checked as they come (bounded memory).
     let mut out = Vec::new();
-    let mut limited = f.take(max_inflated + 1);
-    limited.read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
-    if out.len() as u64 > max_inflated {
-        return Err(bomb(format!("inflates past --max-inflated {max_inflated}")).into());
-    }
-    if out.len() as u64 > RATIO_FROM && out.len() as u64 / packed > MAX_RATIO {
-        return Err(bomb(format!("inflates {}×", out.len() as u64 / packed)).into());
+    let mut reader = f;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(e.to_string()).into()),
+        };
+        out.extend_from_slice(&chunk[..n]);
+        let got = out.len() as u64;
+        if got > max_inflated {
+            return Err(bomb(format!("inflates past --max-inflated {max_inflated}")).into());
+        }
+        if got > RATIO_FROM && got / packed > MAX_RATIO {
+            return Err(bomb(format!("inflates over {}× ({packed} → {got}+ bytes)", got / packed)).into());
+        }
     }
     Ok((out, Some(name)))
 }

@@ -202,7 +202,12 @@ pub fn rotate(dir: &Path, next: &Path) -> std::io::Result<()> {
     let prev = sibling(dir, "prev");
     if dir.exists() {
         let _ = std::fs::remove_dir_all(&prev);
-        std::fs::rename(dir, &prev)?;
+        // One atomic exchange where the system has it: there is never a moment without an adapter.
+        match banter_core::dirswap::exchange(next, dir) {
+            Ok(()) => return std::fs::rename(next, &prev),
+            Err(e) if banter_core::dirswap::unsupported(&e) => std::fs::rename(dir, &prev)?,
+            Err(e) => return Err(e),
+        }
     }
     std::fs::rename(next, dir)
 }

@@ -35,6 +35,35 @@ fn a_zip_bomb_is_refused_before_it_is_inflated() {
     bin().arg("parse").arg(&small).arg("-q").assert().success();
 }
 
+/// Rewrites the compressed size in every local and central header of a one-entry zip.
+fn lie_about_compressed_size(zpath: &std::path::Path, claimed: u32) {
+    let mut b = fs::read(zpath).unwrap();
+    let at = |b: &[u8], sig: &[u8]| b.windows(4).position(|w| w == sig).unwrap();
+    let local = at(&b, b"PK\x03\x04");
+    b[local + 18..local + 22].copy_from_slice(&claimed.to_le_bytes());
+    let central = at(&b, b"PK\x01\x02");
+    b[central + 20..central + 24].copy_from_slice(&claimed.to_le_bytes());
+    fs::write(zpath, b).unwrap();
+}
+
+#[test]
+fn a_zip_bomb_whose_headers_claim_a_huge_compressed_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = b"[15/01/2023, 21:08:00] Ann: hi\n";
+    let body: Vec<u8> = line.iter().copied().cycle().take(64 << 20).collect();
+    let bomb = zip_with(dir.path(), "liar.zip", &body);
+    // Both headers claim ~4 GB of compressed data, so the declared ratio looks harmless.
+    lie_about_compressed_size(&bomb, 0xF000_0000);
+    let out = bin().arg("parse").arg(&bomb).arg("-q").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("zip bomb") && err.contains("liar.zip") && err.lines().count() == 1, "{err}");
+    // An honest export whose headers overstate the compressed size still reads.
+    let honest = zip_with(dir.path(), "honest.zip", &line.repeat(100));
+    lie_about_compressed_size(&honest, 0xF000_0000);
+    bin().arg("parse").arg(&honest).arg("-q").assert().success();
+}
+
 #[test]
 fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
     let dir = tempfile::tempdir().unwrap();
