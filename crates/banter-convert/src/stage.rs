@@ -29,7 +29,11 @@ impl StagedDir {
         // What a killed earlier write left: the old destination back in place, dead staging folders gone.
         let recovered = banter_core::dirswap::recover(dest);
         if let Some(old) = &recovered.restored {
-            eprintln!("banter: {}: restored from {} (left by a killed earlier write)", dest.display(), old.display());
+            banter_core::eline!(
+                "banter: {}: restored from {} (left by a killed earlier write)",
+                dest.display(),
+                old.display()
+            );
         }
         let tmp = banter_core::dirswap::staging_path(&parent.join(dest.file_name().unwrap_or("out".as_ref())));
         let _ = std::fs::remove_dir_all(&tmp);

@@ -164,8 +164,13 @@ mod tests {
         std::fs::create_dir_all(&sara).unwrap();
         std::fs::write(sara.join("model.safetensors"), "x").unwrap();
         register_path(&sara);
-        for bad in [sara.clone(), models.clone(), sara.join("model.safetensors"), sara.join("new/deeper"), sara.join("../sara")]
-        {
+        for bad in [
+            sara.clone(),
+            models.clone(),
+            sara.join("model.safetensors"),
+            sara.join("new/deeper"),
+            sara.join("../sara"),
+        ] {
             let msg = check_output_path(&bad).unwrap_err().to_string();
             assert!(msg.contains("an input"), "{}: {msg}", bad.display());
         }

@@ -27,7 +27,7 @@ pub fn install() {
 fn on_signal() {
     let first = !INTERRUPTED.swap(true, Ordering::SeqCst);
     if first && COOPERATIVE.load(Ordering::SeqCst) {
-        eprintln!("\ninterrupted: finishing up and saving (press Ctrl-C again to quit at once)");
+        crate::eline!("\ninterrupted: finishing up and saving (press Ctrl-C again to quit at once)");
         return;
     }
     remove_temps();

@@ -14,6 +14,10 @@ use minijinja::{Environment, ErrorKind, context};
 
 use crate::records::{Role, Turn};
 
+/// Words every error of a template that ran out of fuel carries: the template is broken for any input, so
+/// tools stop at once (exit 2) instead of reporting each record.
+pub const WORK_LIMIT: &str = "work limit";
+
 /// The work one render may do, in minijinja's fuel (about one per instruction, and one per 64 bytes of
 /// data the template creates): a fixed allowance plus a share per turn and per byte of the conversation.
 /// A template that loops without end (`range(100000)` nested) or grows a string by doubling runs out of
@@ -71,7 +75,7 @@ impl Jinja {
         })
         .map_err(|e| match e.kind() {
             ErrorKind::OutOfFuel => format!(
-                "chat template: stopped after its work limit ({fuel} steps, about {} MB of text): the template loops or grows text without bound",
+                "chat template: stopped after its {WORK_LIMIT} ({fuel} steps, about {} MB of text): the template loops or grows text without bound",
                 fuel * 64 / 1_000_000
             ),
             _ => format!("chat template: {e}"),

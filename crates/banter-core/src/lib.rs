@@ -32,3 +32,24 @@ pub use template::{ChatTemplate, Rendered};
 
 /// banter's version, shared by every tool.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `crate::eline!` that never panics: a closed or broken stderr (`banter-train … 2>&1 | head -1`) must not stop
+/// a run or lose its output, so the line is dropped instead.
+#[macro_export]
+macro_rules! eline {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` (no newline, flushed) that never panics, as [`eline!`].
+#[macro_export]
+macro_rules! etext {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut e = std::io::stderr();
+        let _ = write!(e, $($t)*);
+        let _ = e.flush();
+    }};
+}

@@ -67,11 +67,22 @@ pub fn is_tokbin(path: &Path) -> bool {
     File::open(path).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && &buf == MAGIC
 }
 
-/// Writes a token file: ids stream to a temp file beside the output, loss bits and the block index stay
-/// in memory (1/8 byte per token, 8 bytes per block) until [`TokBinWriter::commit`] assembles the file.
+/// Where the ids go while blocks are written.
+#[derive(Debug)]
+enum Ids {
+    /// Straight into the output file, after room for the header (filled in by [`TokBinWriter::commit`]):
+    /// no second copy of the ids on disk.
+    Streamed(Output),
+    /// stdout or a device cannot seek back to the header: the ids wait in an unnamed temp file.
+    Spooled(BufWriter<File>),
+}
+
+/// Writes a token file. The ids stream into the output (a temp file beside the target, renamed into place
+/// by [`TokBinWriter::commit`]); loss bits and the block index stay in memory (1/8 byte per token, 8 bytes
+/// per block) until the end. Only for stdout are the ids spooled first.
 #[derive(Debug)]
 pub struct TokBinWriter {
-    ids: BufWriter<File>,
+    ids: Ids,
     dest: Option<PathBuf>,
     wide: bool,
     vocab_size: u64,
@@ -84,11 +95,15 @@ pub struct TokBinWriter {
 impl TokBinWriter {
     /// A writer for ids below `vocab_size` (u16 when it fits), the output at `dest` (`None`/`-`: stdout).
     pub fn new(dest: Option<&Path>, vocab_size: u64, block_size: u64) -> Result<Self, Error> {
-        let dir = dest.and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp =
-            tempfile::tempfile_in(dir).or_else(|_| tempfile::tempfile()).map_err(|e| Error::io(dir.display(), e))?;
+        let mut out = Output::create(dest)?;
+        let ids = if out.pending_path().is_some() {
+            out.write_all(&vec![b' '; HEADER_BYTES as usize]).map_err(|e| Error::io(out.name(), e))?;
+            Ids::Streamed(out)
+        } else {
+            Ids::Spooled(BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(|e| Error::io("temp", e))?))
+        };
         Ok(TokBinWriter {
-            ids: BufWriter::with_capacity(1 << 20, tmp),
+            ids,
             dest: dest.map(Path::to_path_buf),
             wide: vocab_size > u64::from(u16::MAX) + 1,
             vocab_size,
@@ -101,6 +116,10 @@ impl TokBinWriter {
 
     /// Appends a block (labels must be the id or −100).
     pub fn write(&mut self, b: &Block) -> Result<(), Error> {
+        let sink: &mut dyn Write = match &mut self.ids {
+            Ids::Streamed(o) => o,
+            Ids::Spooled(f) => f,
+        };
         for (i, (&id, &label)) in b.input_ids.iter().zip(&b.labels).enumerate() {
             if label != IGNORE_INDEX && label != i64::from(id) {
                 return Err(Error::data(
@@ -109,11 +128,8 @@ impl TokBinWriter {
                     FieldError::field("labels", format!("label {label} at {i} is neither the token id {id} nor -100")),
                 ));
             }
-            let r = if self.wide {
-                self.ids.write_all(&id.to_le_bytes())
-            } else {
-                self.ids.write_all(&(id as u16).to_le_bytes())
-            };
+            let r =
+                if self.wide { sink.write_all(&id.to_le_bytes()) } else { sink.write_all(&(id as u16).to_le_bytes()) };
             r.map_err(|e| Error::io("binary token output", e))?;
             let t = self.tokens as usize;
             if t.is_multiple_of(8) {
@@ -156,17 +172,26 @@ impl TokBinWriter {
         let mut head = MAGIC.to_vec();
         head.extend(serde_json::to_vec(&header).map_err(|e| io_err(io::Error::other(e)))?);
         head.resize(HEADER_BYTES as usize, b' ');
-        let mut out = Output::create(self.dest.as_deref())?;
-        out.write_all(&head).map_err(io_err)?;
-        let mut ids = self.ids.into_inner().map_err(|e| io_err(e.into_error()))?;
-        ids.rewind().map_err(io_err)?;
-        let copied = io::copy(&mut ids, &mut out).map_err(io_err)?;
-        debug_assert_eq!(copied, ids_bytes);
+        let (mut out, streamed) = match self.ids {
+            Ids::Streamed(o) => (o, true),
+            Ids::Spooled(ids) => {
+                let mut out = Output::create(self.dest.as_deref())?;
+                out.write_all(&head).map_err(io_err)?;
+                let mut ids = ids.into_inner().map_err(|e| io_err(e.into_error()))?;
+                ids.rewind().map_err(io_err)?;
+                let copied = io::copy(&mut ids, &mut out).map_err(io_err)?;
+                debug_assert_eq!(copied, ids_bytes);
+                (out, false)
+            }
+        };
         out.write_all(&vec![0u8; (mask_offset - HEADER_BYTES - ids_bytes) as usize]).map_err(io_err)?;
         out.write_all(&self.mask).map_err(io_err)?;
         out.write_all(&vec![0u8; (index_offset - mask_offset - self.mask.len() as u64) as usize]).map_err(io_err)?;
         for o in &self.index {
             out.write_all(&o.to_le_bytes()).map_err(io_err)?;
+        }
+        if streamed && !out.write_at(0, &head)? {
+            return Err(io_err(io::Error::other("the output cannot seek back to its header")));
         }
         out.commit()?;
         Ok(header.blocks)
@@ -201,13 +226,43 @@ impl TokBin {
         if header.version != 1 || !matches!(header.dtype.as_str(), "u16" | "u32") {
             return Err(bad(format!("unsupported version {} / dtype {}", header.version, header.dtype)));
         }
-        let end = header.index_offset + 8 * (header.blocks + 1);
-        let ids_end = header.ids_offset + header.tokens * header.width();
-        if end > len
-            || ids_end > header.mask_offset
-            || header.mask_offset + header.tokens.div_ceil(8) > header.index_offset
-        {
-            return Err(bad(format!("truncated or inconsistent: {len} bytes, the header says {end}")));
+        // Every size the header claims is checked in integers that cannot overflow, naming the field.
+        let field = |f: &str, m: String| Error::data(&name, None, FieldError::field(format!("header.{f}"), m));
+        let too_big = |f: &str, v: u64| field(f, format!("{v} cannot fit in this {len}-byte file"));
+        let index_bytes = header
+            .blocks
+            .checked_add(1)
+            .and_then(|b| b.checked_mul(8))
+            .ok_or_else(|| too_big("blocks", header.blocks))?;
+        let end =
+            header.index_offset.checked_add(index_bytes).ok_or_else(|| too_big("index_offset", header.index_offset))?;
+        if end > len {
+            return Err(if index_bytes > len {
+                too_big("blocks", header.blocks)
+            } else {
+                bad(format!("truncated or inconsistent: {len} bytes, the header says {end}"))
+            });
+        }
+        let ids_end = header
+            .tokens
+            .checked_mul(header.width())
+            .and_then(|b| b.checked_add(header.ids_offset))
+            .ok_or_else(|| too_big("tokens", header.tokens))?;
+        if header.ids_offset < HEADER_BYTES {
+            return Err(field("ids_offset", format!("{} is inside the header", header.ids_offset)));
+        }
+        if ids_end > header.mask_offset {
+            return Err(field(
+                "tokens",
+                format!("{} tokens run past mask_offset {}", header.tokens, header.mask_offset),
+            ));
+        }
+        let mask_end = header
+            .mask_offset
+            .checked_add(header.tokens.div_ceil(8))
+            .ok_or_else(|| too_big("mask_offset", header.mask_offset))?;
+        if mask_end > header.index_offset {
+            return Err(field("mask_offset", format!("the loss bits run past index_offset {}", header.index_offset)));
         }
         Ok(TokBin { file, path: name, header })
     }
@@ -311,7 +366,7 @@ mod tests {
         assert!(TokBin::open(&p).is_err());
         std::fs::write(&p, vec![b'x'; 5000]).unwrap();
         assert!(TokBin::open(&p).unwrap_err().to_string().contains("magic"));
-        let mut w = TokBinWriter::new(Some(&p), 100, 8).unwrap();
+        let mut w = TokBinWriter::new(Some(&dir.path().join("w.bin")), 100, 8).unwrap();
         let mut b = block(&[1, 2], &[true, true]);
         b.labels[1] = 5;
         assert!(w.write(&b).unwrap_err().to_string().contains("neither the token id"));
@@ -323,5 +378,43 @@ mod tests {
         let full = std::fs::read(&p).unwrap();
         std::fs::write(&p, &full[..full.len() - 4]).unwrap();
         assert!(TokBin::open(&p).unwrap_err().to_string().contains("truncated"));
+        // Header fields whose sizes overflow 64 bits are named, not a failed read.
+        for (field, v) in
+            [("blocks", 1u64 << 61), ("blocks", u64::MAX), ("tokens", u64::MAX / 2), ("index_offset", u64::MAX - 3)]
+        {
+            let mut h: Header = serde_json::from_str(String::from_utf8_lossy(&full[8..4096]).trim_end()).unwrap();
+            match field {
+                "blocks" => h.blocks = v,
+                "tokens" => h.tokens = v,
+                _ => h.index_offset = v,
+            }
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend(serde_json::to_vec(&h).unwrap());
+            bytes.resize(4096, b' ');
+            bytes.extend_from_slice(&full[4096..]);
+            let q = dir.path().join(format!("bad-{field}-{v}.bin"));
+            std::fs::write(&q, bytes).unwrap();
+            let e = TokBin::open(&q).unwrap_err();
+            assert_eq!(e.exit(), crate::Exit::BadInput, "{e}");
+            assert!(e.to_string().contains(&format!("header.{field}")), "{field}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_ids_stream_into_the_output_with_no_second_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        let mut w = TokBinWriter::new(Some(&p), 100, 8).unwrap();
+        for _ in 0..1000 {
+            w.write(&block(&[1, 2, 3, 4, 5, 6, 7, 8], &[true; 8])).unwrap();
+        }
+        // While writing, the folder holds one growing temp file (the output's), nothing else.
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].file_name().unwrap().to_string_lossy().starts_with(".out.bin."));
+        w.commit().unwrap();
+        let r = TokBin::open(&p).unwrap();
+        assert_eq!((r.len(), r.block(999).unwrap().input_ids.len()), (1000, 8));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -65,7 +65,7 @@ pub fn snapshot(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
     match fetch(id, s) {
         Err(HubError::Network { url, source }) => match cached(id, s) {
             Some(snap) => {
-                eprintln!("warning: the Hub is unreachable ({source}); using the cached {id}");
+                banter_core::eline!("warning: the Hub is unreachable ({source}); using the cached {id}");
                 Ok(snap)
             }
             None => Err(HubError::Network { url, source }),
@@ -157,18 +157,33 @@ fn file(id: &RepoId, sha: &str, path: &str, dir: &Path, target: &Path, s: &HubSe
     link(&blob, target)
 }
 
+/// GETs `url` into `part`, resuming a part a previous run left. A part that cannot be resumed — longer than
+/// the declared size, or refused with 416 (the file changed, or a HEAD that understated it) — is discarded
+/// and the download restarts from the beginning. The body is never written past the declared size.
 fn get(url: &str, part: &Path, size: Option<u64>, name: &str, id: &RepoId, s: &HubSettings) -> Result<(), HubError> {
-    let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     if size.is_some_and(|n| have == n && n > 0) {
         return Ok(());
     }
-    let c = client(true)?;
+    if size.is_some_and(|n| have > n) {
+        std::fs::remove_file(part).map_err(|e| HubError::io(part, e))?;
+        have = 0;
+    }
+    let c = crate::http::following(s)?;
     let mut rb = auth(c.get(url), s).header("accept-encoding", "identity");
     if have > 0 {
         rb = rb.header("range", format!("bytes={have}-"));
     }
-    let mut r = check(send(rb, url)?, url, &id.repo, &[])?;
-    let resumed = r.status().as_u16() == 206;
+    let mut r = send(rb, url)?;
+    if have > 0 && r.status().as_u16() == 416 {
+        // The part no longer matches the file: start again.
+        drop(r);
+        std::fs::remove_file(part).map_err(|e| HubError::io(part, e))?;
+        have = 0;
+        r = send(auth(c.get(url), s).header("accept-encoding", "identity"), url)?;
+    }
+    let mut r = check(r, url, &id.repo, &[])?;
+    let resumed = have > 0 && r.status().as_u16() == 206;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed)
@@ -180,6 +195,7 @@ fn get(url: &str, part: &Path, size: Option<u64>, name: &str, id: &RepoId, s: &H
     let bar = banter_core::progress::bar_if(s.progress, size, name);
     bar.set_position(start);
     let mut buf = vec![0u8; 1 << 16];
+    let mut written = start;
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -193,6 +209,15 @@ fn get(url: &str, part: &Path, size: Option<u64>, name: &str, id: &RepoId, s: &H
                 )));
             }
         };
+        written += n as u64;
+        if let Some(limit) = size.filter(|&limit| written > limit) {
+            // A body longer than the file's declared size (or one that never ends) is not written on.
+            drop(f);
+            let _ = std::fs::remove_file(part);
+            return Err(HubError::Protocol(format!(
+                "{url}: the server sent more than the file's declared {limit} bytes; the download was discarded"
+            )));
+        }
         f.write_all(&buf[..n]).map_err(|e| HubError::io(part, e))?;
         bar.inc(n as u64);
     }

@@ -10,21 +10,45 @@ fn stall_timeout() -> std::time::Duration {
     std::time::Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(30.0))
 }
 
-/// A client with rustls (ring), a user agent, `redirects` followed or not, and a timeout on each read
-/// (a stalled connection fails instead of hanging; a long download that keeps moving is fine).
+/// A client with rustls (ring), a user agent, no redirects, and a timeout on each read (a stalled connection
+/// fails instead of hanging; a long download that keeps moving is fine).
 pub(crate) fn client(follow_redirects: bool) -> Result<Client, HubError> {
-    client_with(follow_redirects, Some(stall_timeout()))
+    debug_assert!(!follow_redirects, "a client that follows redirects takes the settings: following()");
+    client_with(None, Some(stall_timeout()))
+}
+
+/// [`client`], following up to 10 redirects under `s`'s address policy ([`redirect_policy`]).
+pub(crate) fn following(s: &HubSettings) -> Result<Client, HubError> {
+    client_with(Some(s.allow_private_redirects), Some(stall_timeout()))
 }
 
 /// A client for uploads of large bodies: no timeout (blocking reqwest bounds the whole send by it).
-pub(crate) fn upload_client() -> Result<Client, HubError> {
-    client_with(true, None)
+pub(crate) fn upload_client(s: &HubSettings) -> Result<Client, HubError> {
+    client_with(Some(s.allow_private_redirects), None)
 }
 
-fn client_with(follow_redirects: bool, timeout: Option<std::time::Duration>) -> Result<Client, HubError> {
+/// Redirects are followed (10 at most) only to http(s) and, unless `allow_private`, only to public
+/// addresses: the scraper's policy ([`banter_net::address`]), checked before connecting. A Hub on a
+/// private network (`HF_ENDPOINT` itself private) may redirect within it.
+pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if let Err(e) = banter_net::address::check_url(attempt.url(), allow_private) {
+            let to = attempt.url().to_string();
+            attempt.error(format!("redirect to {to} refused: {e}"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+fn client_with(redirects: Option<bool>, timeout: Option<std::time::Duration>) -> Result<Client, HubError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let policy =
-        if follow_redirects { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
+    let policy = match redirects {
+        Some(allow_private) => redirect_policy(allow_private),
+        None => reqwest::redirect::Policy::none(),
+    };
     Client::builder()
         .user_agent(concat!("banter/", env!("CARGO_PKG_VERSION"), "; hf_hub"))
         .redirect(policy)
@@ -89,4 +113,58 @@ pub(crate) fn encode_path(p: &str) -> String {
 /// Percent-encodes one path segment (a revision like `refs/pr/1` becomes one segment).
 pub(crate) fn encode_segment(p: &str) -> String {
     encode_path(p).replace('/', "%2F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server on 127.0.0.1 that answers every request with a redirect to `to`.
+    fn redirector(to: &'static str) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/file", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            for mut c in l.incoming().flatten().take(4) {
+                let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ =
+                    write!(c, "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn redirects_to_private_addresses_are_refused_unless_the_endpoint_is_private() {
+        for to in ["http://127.0.0.2:9/x", "http://169.254.169.254/latest/meta-data", "http://[::1]:9/"] {
+            let url = redirector(to);
+            let c = client_with(Some(false), None).unwrap();
+            let e = c.get(&url).send().unwrap_err();
+            let msg = format!("{e:?}");
+            assert!(msg.contains("refused") || msg.contains("only http"), "{to}: {msg}");
+        }
+        // A private endpoint may redirect within its network: the redirect is followed (here to a closed port).
+        let url = redirector("http://127.0.0.2:9/x");
+        let c = client_with(Some(true), None).unwrap();
+        let msg = format!("{:?}", c.get(&url).send().unwrap_err());
+        assert!(!msg.contains("refused:"), "{msg}");
+    }
+
+    #[test]
+    fn an_endpoint_is_private_by_its_literal_address_or_localhost() {
+        for (e, private) in [
+            ("https://huggingface.co", false),
+            ("http://127.0.0.1:8080", true),
+            ("http://10.1.2.3", true),
+            ("http://localhost:5000", true),
+            ("http://[::1]:80", true),
+            ("https://8.8.8.8", false),
+        ] {
+            assert_eq!(crate::endpoint_is_private(e), private, "{e}");
+        }
+    }
 }

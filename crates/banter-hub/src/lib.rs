@@ -104,6 +104,9 @@ pub fn init() {
 pub struct HubSettings {
     /// `HF_ENDPOINT` (default `https://huggingface.co`), without a trailing `/`.
     pub endpoint: String,
+    /// Redirects may lead to non-public addresses: only when the endpoint itself is one (a Hub mirror on a
+    /// private network). Otherwise a redirect to a private, loopback or link-local address is refused.
+    pub allow_private_redirects: bool,
     /// `HF_TOKEN`, else the token file (`HF_TOKEN_PATH`, else `HF_HOME/token`).
     pub token: Option<String>,
     /// The cache (`HF_HUB_CACHE`, else `HF_HOME/hub`).
@@ -135,16 +138,31 @@ impl HubSettings {
             let file = env("HF_TOKEN_PATH").map(PathBuf::from).unwrap_or_else(|| home.join("token"));
             std::fs::read_to_string(file).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
         });
+        let endpoint: String =
+            env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into()).trim_end_matches('/').into();
         HubSettings {
-            endpoint: env("HF_ENDPOINT")
-                .unwrap_or_else(|| "https://huggingface.co".into())
-                .trim_end_matches('/')
-                .into(),
+            allow_private_redirects: endpoint_is_private(&endpoint),
+            endpoint,
             token,
             cache: env("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join("hub")),
             offline: env("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
             progress: false,
         }
+    }
+}
+
+/// True when `endpoint`'s host is a non-public address (`localhost` included). A name is not resolved here
+/// (no DNS look-up at every start): a named endpoint counts as public.
+fn endpoint_is_private(endpoint: &str) -> bool {
+    let Ok(u) = url::Url::parse(endpoint) else { return true };
+    match u.host() {
+        Some(url::Host::Ipv4(v4)) => banter_net::address::is_private(&std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => banter_net::address::is_private(&std::net::IpAddr::V6(v6)),
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => true,
     }
 }
 
@@ -233,6 +251,7 @@ mod tests {
         std::fs::create_dir_all(&local).unwrap();
         let s = HubSettings {
             endpoint: "http://127.0.0.1:9".into(),
+            allow_private_redirects: true,
             token: None,
             cache: d.path().join("cache"),
             offline: true,

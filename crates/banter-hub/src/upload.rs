@@ -51,12 +51,35 @@ pub struct Uploaded {
     pub bytes: u64,
     /// The repository was created by this upload.
     pub created: bool,
+    /// Symbolic links left out, with why ([`FolderFiles::skipped_links`]).
+    pub skipped_links: Vec<(String, String)>,
 }
 
-/// Every file under `dir` (relative, `/`-separated, sorted), leaving out hidden ones, partial downloads and,
-/// with `skip_checkpoints`, top-level `checkpoint-*` folders.
-pub fn folder_files(dir: &Path, skip_checkpoints: bool) -> Result<Vec<(String, PathBuf)>, HubError> {
+/// The files of a folder to upload, and the symbolic links left out (relative path, why).
+#[derive(Debug, Default)]
+pub struct FolderFiles {
+    /// (relative `/`-separated path, path on disk), sorted.
+    pub files: Vec<(String, PathBuf)>,
+    /// Links not followed: to a folder (a loop such as `a -> .` would never end), or to anything outside
+    /// the folder (nothing outside it is ever uploaded).
+    pub skipped_links: Vec<(String, String)>,
+}
+
+/// Every regular file under `dir` (relative, `/`-separated, sorted), leaving out hidden ones, partial
+/// downloads and, with `skip_checkpoints`, top-level `checkpoint-*` folders. Symbolic links are followed
+/// only to a regular file inside `dir`; the others are listed in [`FolderFiles::skipped_links`].
+pub fn folder_files(dir: &Path, skip_checkpoints: bool) -> Result<FolderFiles, HubError> {
+    let root = std::fs::canonicalize(dir).map_err(|e| HubError::io(dir, e))?;
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    let rel = |p: &Path| {
+        p.strip_prefix(dir)
+            .unwrap_or(p)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).map_err(|e| HubError::io(&d, e))? {
@@ -66,19 +89,32 @@ pub fn folder_files(dir: &Path, skip_checkpoints: bool) -> Result<Vec<(String, P
             if name.starts_with('.') || name.ends_with(".incomplete") {
                 continue;
             }
-            if p.is_dir() {
+            let kind = e.file_type().map_err(|err| HubError::io(&p, err))?;
+            if kind.is_symlink() {
+                let why = match std::fs::canonicalize(&p) {
+                    Err(_) => Some("a dangling link"),
+                    Ok(t) if t.is_dir() => Some("a link to a folder"),
+                    Ok(t) if !t.starts_with(&root) => Some("a link to a file outside the folder"),
+                    Ok(t) if !t.is_file() => Some("a link to something that is not a regular file"),
+                    Ok(_) => None,
+                };
+                match why {
+                    Some(why) => skipped.push((rel(&p), why.to_string())),
+                    None => out.push((rel(&p), p)),
+                }
+            } else if kind.is_dir() {
                 if skip_checkpoints && d == dir && name.starts_with("checkpoint-") {
                     continue;
                 }
                 stack.push(p);
-            } else if p.is_file() {
-                let rel = p.strip_prefix(dir).unwrap_or(&p).components().map(|c| c.as_os_str().to_string_lossy());
-                out.push((rel.collect::<Vec<_>>().join("/"), p));
+            } else if kind.is_file() {
+                out.push((rel(&p), p));
             }
         }
     }
     out.sort();
-    Ok(out)
+    skipped.sort();
+    Ok(FolderFiles { files: out, skipped_links: skipped })
 }
 
 fn post_json(s: &HubSettings, url: &str, repo: &str, body: &Value, also: &[u16]) -> Result<(u16, Value), HubError> {
@@ -99,7 +135,7 @@ pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploade
     let Some((org, name)) = up.repo.split_once('/') else {
         return Err(HubError::Usage(format!("{:?} is not user/name", up.repo)));
     };
-    let files = folder_files(dir, up.skip_checkpoints)?;
+    let FolderFiles { files, skipped_links } = folder_files(dir, up.skip_checkpoints)?;
     if files.is_empty() {
         return Err(HubError::Usage(format!("{}: nothing to upload", dir.display())));
     }
@@ -165,6 +201,7 @@ pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploade
         lfs_bytes_sent: sent,
         bytes,
         created,
+        skipped_links,
     })
 }
 
@@ -217,7 +254,7 @@ fn lfs_upload(
     let Some(upload) = obj["actions"].get("upload") else { return Ok(0) };
     let href = upload["href"].as_str().ok_or_else(|| HubError::Protocol(format!("{url}: no upload href")))?;
     let h = &upload["header"];
-    let put = upload_client()?;
+    let put = upload_client(s)?;
     let bar = banter_core::progress::bar_if(s.progress, Some(size), rel);
     if let Some(chunk) = h.get("chunk_size").and_then(|c| c.as_str().and_then(|c| c.parse::<u64>().ok()).or(c.as_u64()))
     {
@@ -257,4 +294,31 @@ fn lfs_upload(
         check(send(rb, vurl)?, vurl, repo, &[])?;
     }
     Ok(size)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_followed_only_to_regular_files_inside_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let (dir, outside) = (d.path().join("model"), d.path().join("secret.txt"));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("config.json"), "{}").unwrap();
+        std::fs::write(dir.join("sub/w.bin"), "w").unwrap();
+        std::fs::write(&outside, "secret").unwrap();
+        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+        link(Path::new("."), "a");
+        link(Path::new("sub"), "b");
+        link(&outside, "leak.txt");
+        link(Path::new("config.json"), "alias.json");
+        link(Path::new("missing"), "dangling");
+        let got = folder_files(&dir, true).unwrap();
+        let names: Vec<&str> = got.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["alias.json", "config.json", "sub/w.bin"]);
+        let skipped: Vec<&str> = got.skipped_links.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(skipped, ["a", "b", "dangling", "leak.txt"]);
+        assert!(got.skipped_links.iter().any(|(p, why)| p == "leak.txt" && why.contains("outside")));
+    }
 }

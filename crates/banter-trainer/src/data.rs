@@ -177,7 +177,7 @@ pub fn report(path: &str, errors: Vec<Error>) -> Result<(), anyhow::Error> {
         return Err(errors.into_iter().next().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("")));
     }
     for e in errors.iter().take(MAX_REPORTED) {
-        eprintln!("banter-train: error: {e}");
+        banter_core::eline!("banter-train: error: {e}");
     }
     let more = errors.len().saturating_sub(MAX_REPORTED);
     Err(Coded::new(

@@ -168,7 +168,7 @@ pub(crate) fn load(
                 .say(format!("{TOOL}: {} pair(s) with equal replies have nothing to learn and were skipped", p.equal));
         }
         if p.too_long > 0 {
-            eprintln!(
+            banter_core::eline!(
                 "{TOOL}: warning: {} pair(s) with a reply longer than the {block}-token block were skipped (first: {}); raise --block-size",
                 p.too_long,
                 p.first_too_long.clone().unwrap_or_default()

@@ -226,7 +226,7 @@ impl Console {
     /// A line on stderr unless quiet.
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            banter_core::eline!("{}", msg.as_ref());
         }
     }
 }

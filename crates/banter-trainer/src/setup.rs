@@ -202,7 +202,7 @@ fn load_data(
                 data::Kind::Blocks => {
                     let r = data::read_blocks(input, vocab, n_pos)?;
                     if r.short > 0 {
-                        eprintln!(
+                        banter_core::eline!(
                             "{TOOL}: warning: {} block(s) with fewer than 2 tokens have nothing to learn and were skipped (first: {})",
                             r.short,
                             r.first_short.unwrap_or_default()

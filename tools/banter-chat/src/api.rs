@@ -40,7 +40,11 @@ impl JobError {
 
     /// The server's fault: `status` (500, or 503 when the log cannot be written).
     pub fn server(status: u16, message: impl Into<String>) -> Self {
-        JobError { status, kind: if status == 503 { "server_unavailable" } else { "server_error" }, message: message.into() }
+        JobError {
+            status,
+            kind: if status == 503 { "server_unavailable" } else { "server_error" },
+            message: message.into(),
+        }
     }
 
     fn answer(&self) -> Answer {

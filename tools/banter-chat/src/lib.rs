@@ -365,7 +365,7 @@ fn one_shot(engine: &Engine, prompt: &str, cli: &Cli, s: &Sampling) -> anyhow::R
         };
         writeln!(stdout)?;
         if cli.common.verbose > 0 {
-            eprintln!(
+            banter_core::eline!(
                 "{TOOL}: {} tokens in {:.2} s ({:.1} tok/s, first after {:.3} s), finish: {}",
                 out.ids.len(),
                 out.seconds,

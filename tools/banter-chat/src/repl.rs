@@ -46,7 +46,7 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     if !cli.common.quiet {
-        eprintln!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
+        banter_core::eline!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
     }
     let mut s =
         Session { engine, cli, sampling, learner, system: cli.chat.system.clone(), history: Vec::new(), turn_no: 0 };
@@ -54,10 +54,10 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
         if let Some(l) = &s.learner
             && let Some(msg) = l.poll_swap(&mut s.engine)
         {
-            eprintln!("{msg}");
+            banter_core::eline!("{msg}");
         }
         if !cli.common.quiet {
-            eprint!("you> ");
+            banter_core::etext!("you> ");
             let _ = std::io::stderr().flush();
         }
         let Some(line) = lines.next() else { break };
@@ -116,27 +116,27 @@ impl Session<'_> {
             "/exit" | "/quit" => Flow::Quit,
             "/reset" => {
                 self.history.clear();
-                eprintln!("(conversation forgotten)");
+                banter_core::eline!("(conversation forgotten)");
                 Flow::Handled
             }
             "/help" => {
-                eprintln!("{HELP}");
+                banter_core::eline!("{HELP}");
                 Flow::Handled
             }
             "/system" => {
                 let text = input["/system".len()..].trim();
                 self.system = (!text.is_empty()).then(|| text.to_string());
-                eprintln!("(persona {})", if self.system.is_some() { "set" } else { "cleared" });
+                banter_core::eline!("(persona {})", if self.system.is_some() { "set" } else { "cleared" });
                 Flow::Handled
             }
             "/save" => {
                 let file = input["/save".len()..].trim();
                 if file.is_empty() {
-                    eprintln!("usage: /save FILE");
+                    banter_core::eline!("usage: /save FILE");
                 } else {
                     match append_log(Path::new(file), &self.with_system(self.history.clone()), None) {
-                        Ok(()) => eprintln!("(saved to {file})"),
-                        Err(e) => eprintln!("{TOOL}: error: {e:#}"),
+                        Ok(()) => banter_core::eline!("(saved to {file})"),
+                        Err(e) => banter_core::eline!("{TOOL}: error: {e:#}"),
                     }
                 }
                 Flow::Handled
@@ -151,7 +151,7 @@ impl Session<'_> {
         self.history.push(Turn::new(Role::User, input));
         let turns = self.with_system(self.history.clone());
         if !cli.common.quiet {
-            eprint!("bot> ");
+            banter_core::etext!("bot> ");
             let _ = std::io::stderr().flush();
         }
         let s = Sampling { seed: self.sampling.seed.wrapping_add(self.turn_no), ..self.sampling.clone() };
@@ -177,7 +177,7 @@ impl Session<'_> {
             Err(e) => {
                 // The template refused this conversation: say why and take the message back; the REPL goes on.
                 self.history.pop();
-                eprintln!("\n{TOOL}: error: {e}");
+                banter_core::eline!("\n{TOOL}: error: {e}");
                 return Ok(());
             }
         };
@@ -189,12 +189,12 @@ impl Session<'_> {
         writeln!(out)?;
         if interrupt::interrupted() {
             interrupt::clear();
-            eprintln!("(reply stopped)");
+            banter_core::eline!("(reply stopped)");
         }
         if dropped > 0 {
             // Keep the history as the model saw it.
             self.history.drain(..dropped.min(self.history.len().saturating_sub(1)));
-            eprintln!("(the {dropped} oldest turn(s) no longer fit the context window and were dropped)");
+            banter_core::eline!("(the {dropped} oldest turn(s) no longer fit the context window and were dropped)");
         }
         let (answer, extra) =
             if cli.chat.feedback { feedback(lines, &reply.text)? } else { (reply.text.clone(), None) };
@@ -219,7 +219,7 @@ fn feedback(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
     reply: &str,
 ) -> anyhow::Result<(String, Option<serde_json::Value>)> {
-    eprint!("accept? [Enter/y = yes, n = no, or type the better answer] ");
+    banter_core::etext!("accept? [Enter/y = yes, n = no, or type the better answer] ");
     let _ = std::io::stderr().flush();
     let fb = lines.next().transpose()?.unwrap_or_default();
     Ok(match fb.trim() {

@@ -22,8 +22,8 @@ use hyper::{Request, Response};
 use serde_json::json;
 
 use crate::api::{self, Answer, Ctx, Job, JobError, Piece};
-use banter_model::generate::Output;
 use crate::{ModelArgs, SamplingArgs, TOOL};
+use banter_model::generate::Output;
 
 /// `serve`.
 #[derive(Debug, Args)]
@@ -284,7 +284,8 @@ impl Generator {
             // A request the model's template refuses is that request's 400; a panic while generating is that
             // request's 500. Either way the generator goes on serving the others.
             let failed = |e: Box<dyn std::any::Any + Send>| {
-                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                let msg =
+                    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
                 crate::note(format!("{TOOL}: error: generation failed: {}", msg.as_deref().unwrap_or("panic")));
                 JobError::server(500, "generation failed")
             };

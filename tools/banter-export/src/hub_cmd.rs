@@ -55,6 +55,10 @@ pub fn run(a: &HubArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         message: a.message.clone(),
         skip_checkpoints: !a.include_checkpoints,
     };
+    // Links are never followed out of the folder nor into a folder (a loop): said before the upload.
+    for (path, why) in upload::folder_files(&a.dir, up.skip_checkpoints)?.skipped_links {
+        banter_core::eline!("{TOOL}: warning: {path}: not uploaded: {why}");
+    }
     let done = upload::upload_folder(&a.dir, &up, &s)?;
     if common.json {
         cli::print_report(&cli::report(TOOL, Exit::Success, json!({"command": "hub", "upload": done})))?;

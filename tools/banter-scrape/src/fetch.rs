@@ -77,8 +77,12 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
-use crate::address::check_url as check_target;
 pub use crate::address::is_private;
+
+/// [`crate::address::check_url`], with the flag that lifts the policy named in the refusal.
+fn check_target(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    crate::address::check_url(url, allow_private).map_err(|e| format!("{e} (use --allow-private to fetch it)"))
+}
 
 impl Fetcher {
     /// A fetcher with these settings.

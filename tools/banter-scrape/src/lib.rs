@@ -1,7 +1,7 @@
 //! `banter-scrape`: fetch web pages and random Wikipedia articles politely, extract their main text, and
 //! turn docs into training samples.
 
-pub mod address;
+pub use banter_net::address;
 pub mod extract;
 mod extract_cmd;
 pub mod fetch;
@@ -253,10 +253,10 @@ impl Collector {
         }
         if code == Exit::Io {
             let what = if tool_cmd == "extract" { "no page gave text" } else { "no page could be fetched" };
-            eprintln!("banter-scrape: error: {what}");
+            banter_core::eline!("banter-scrape: error: {what}");
         } else if code == Exit::GateFailed {
             let reasons: Vec<String> = by_reason.iter().map(|(r, n)| format!("{n} × {r}")).collect();
-            eprintln!(
+            banter_core::eline!(
                 "banter-scrape: error: {} of {} page(s) failed ({}); the rest is written (--allow-partial: exit 0)",
                 self.failures.len(),
                 self.failures.len() as u64 + self.fetched,

@@ -94,7 +94,7 @@ pub(crate) fn run(a: &WikiArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         common.say(format!("banter-scrape: skipped {} article(s) under {} characters", w.skipped_short, a.min_chars));
     }
     if w.done() < a.random && !interrupt::interrupted() {
-        eprintln!(
+        banter_core::eline!(
             "banter-scrape: warning: {} of {} articles: the API gave no more new articles of at least {} characters",
             w.done(),
             a.random,

@@ -368,7 +368,7 @@ impl Run<'_> {
         let Run { a, tok, template, mut train, mut val, mut stats, mut lens, errors, .. } = self;
         if stats.malformed > a.max_errors {
             for e in &errors {
-                eprintln!("banter-tokenize: error: {e}");
+                banter_core::eline!("banter-tokenize: error: {e}");
             }
             return Err(Coded::new(
                 Exit::BadInput,
@@ -378,10 +378,10 @@ impl Run<'_> {
         }
         // Skipped under --max-errors: each one named, so none is dropped silently.
         for e in &errors {
-            eprintln!("banter-tokenize: warning: skipped (--max-errors) {e}");
+            banter_core::eline!("banter-tokenize: warning: skipped (--max-errors) {e}");
         }
         if stats.malformed > errors.len() as u64 {
-            eprintln!(
+            banter_core::eline!(
                 "banter-tokenize: warning: {} more malformed line(s) skipped",
                 stats.malformed - errors.len() as u64
             );
@@ -429,8 +429,14 @@ fn encode_line(
     }
     .map_err(|e| Error::data(name, Some(line), e))?;
     let sample = Sample { body, fields: Default::default() };
-    encode::encode_sample(tok, template, &sample)
-        .map_err(|e| Error::data(name, Some(line), banter_core::FieldError::record(e)))
+    encode::encode_sample(tok, template, &sample).map_err(|e| {
+        if e.contains(banter_core::jinja::WORK_LIMIT) {
+            // Not this record's fault: the template is broken for any input. One error, exit 2.
+            Error::Template(format!("{name}:{line}: {e}"))
+        } else {
+            Error::data(name, Some(line), banter_core::FieldError::record(e))
+        }
+    })
 }
 
 /// The summary: `--json`, or two lines on stderr.

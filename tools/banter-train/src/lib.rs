@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
                 }
                 if let Some(s) = &r.sample {
                     // The generation is the point of --sample-prompt: shown even with --quiet.
-                    eprintln!("{TOOL}: sample: {}{s}", cli.sample_prompt.as_deref().unwrap_or_default());
+                    banter_core::eline!("{TOOL}: sample: {}{s}", cli.sample_prompt.as_deref().unwrap_or_default());
                 }
             }
             Ok(Exit::Success)

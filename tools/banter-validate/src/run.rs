@@ -407,25 +407,30 @@ fn finish(cli: &Cli, settings: &Settings, rep: &Report, malformed_fatal: bool) -
         let r = cli::report("banter-validate", code, rep.json(settings, &verdicts, cli.min_score, cli.max_errors));
         cli::print_report(&r)?;
     } else if !cli.common.quiet {
-        eprint!("{}", rep.human(settings, &verdicts, cli.min_score, cli.max_errors));
+        banter_core::etext!("{}", rep.human(settings, &verdicts, cli.min_score, cli.max_errors));
     }
     if malformed_fatal {
         for e in &rep.malformed_errors {
-            eprintln!("banter-validate: error: {e}");
+            banter_core::eline!("banter-validate: error: {e}");
         }
         let more = rep.malformed.saturating_sub(rep.malformed_errors.len() as u64);
         if more > 0 {
-            eprintln!("banter-validate: error: … and {more} more malformed line{}", if more == 1 { "" } else { "s" });
+            banter_core::eline!(
+                "banter-validate: error: … and {more} more malformed line{}",
+                if more == 1 { "" } else { "s" }
+            );
         }
         let hint = if cli.max_errors == 0 {
             "fix the lines above, or pass --max-errors N to count up to N of them as rejected samples".to_string()
         } else {
             format!("{} malformed lines exceed --max-errors {}", rep.malformed, cli.max_errors)
         };
-        eprintln!("\nhint: {hint}");
-        eprintln!("banter-validate: nothing was written (outputs are only written when the input is readable)");
+        banter_core::eline!("\nhint: {hint}");
+        banter_core::eline!(
+            "banter-validate: nothing was written (outputs are only written when the input is readable)"
+        );
     } else if rep.total == 0 && !cli.common.quiet {
-        eprintln!("banter-validate: no records in the input: nothing to train on (exit 1)");
+        banter_core::eline!("banter-validate: no records in the input: nothing to train on (exit 1)");
     }
     Ok(code)
 }

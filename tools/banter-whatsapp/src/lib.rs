@@ -207,10 +207,14 @@ pub fn parse_export(path: &str, args: &ExportArgs) -> anyhow::Result<(Vec<Messag
     Ok((messages, rep))
 }
 
-fn print_authors(authors: &[(String, u64)]) {
+/// One line per author; a closed stdout (`| head -1`) is a broken pipe, which exits 0, never a panic.
+fn print_authors(authors: &[(String, u64)]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
     for (a, n) in authors {
-        println!("{n}\t{a}");
+        writeln!(out, "{n}\t{a}")?;
     }
+    out.flush()
 }
 
 fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
@@ -258,7 +262,7 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         return Err(no_headers(&a.input, rep.lines, format.is_some()));
     }
     if a.list_authors {
-        print_authors(&rep.authors);
+        print_authors(&rep.authors)?;
         return Ok(Exit::Success);
     }
     if let Some(w) = w {
@@ -374,7 +378,7 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.list_authors {
-        print_authors(&authors);
+        print_authors(&authors)?;
         return Ok(Exit::Success);
     }
     let persona = a.persona.clone().unwrap_or_default();

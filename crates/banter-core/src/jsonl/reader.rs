@@ -96,7 +96,7 @@ pub fn read_all<T: Record>(reader: JsonlReader, tool: &str) -> Result<Vec<T>, Er
         1 => Err(bad.remove(0)),
         n => {
             for e in bad.iter().take(MAX_REPORTED) {
-                eprintln!("{tool}: error: {e}");
+                crate::eline!("{tool}: error: {e}");
             }
             let more = n.saturating_sub(MAX_REPORTED);
             let note = if more > 0 { format!(" ({more} not shown)") } else { String::new() };

@@ -118,6 +118,20 @@ impl Output {
         }
     }
 
+    /// Writes `bytes` at `offset` of a file output already written past it (a header filled in last).
+    /// Returns false, writing nothing, for stdout and devices, which cannot seek.
+    pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<bool, Error> {
+        use std::os::unix::fs::FileExt;
+        match &mut self.inner {
+            Inner::File { tmp, dest, .. } => {
+                tmp.flush().map_err(|e| Error::io(dest.display(), e))?;
+                tmp.get_ref().as_file().write_all_at(bytes, offset).map_err(|e| Error::io(dest.display(), e))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// True when writing to stdout.
     pub fn is_stdout(&self) -> bool {
         matches!(self.inner, Inner::Stdout(_))

@@ -79,7 +79,7 @@ pub fn watch(a: &WatchArgs, model: &ModelArgs, common: &banter_core::cli::Common
                 Err(_) if cancel.is_cancelled() => return Ok(Exit::Interrupted),
                 Err(e) => {
                     failures += 1;
-                    eprintln!(
+                    banter_core::eline!(
                         "{TOOL} watch: training failed ({failures}/{}), the previous adapter stays: {e:#}",
                         a.max_failures
                     );

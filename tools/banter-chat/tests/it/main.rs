@@ -71,3 +71,25 @@ pub fn python() -> Option<String> {
         }
     }
 }
+
+/// A copy of [`model`] whose chat template is `jinja` (a Hugging Face `chat_template`; the banter template
+/// removed, so the Jinja one is used), in `dir`.
+pub fn model_with_template(dir: &Path, jinja: &str) -> PathBuf {
+    let m = dir.join("hostile-model");
+    std::fs::create_dir_all(&m).unwrap();
+    for e in std::fs::read_dir(model()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && p.file_name().unwrap() != "banter_template.json" {
+            std::fs::copy(&p, m.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let cfg = m.join("tokenizer_config.json");
+    let mut v: serde_json::Value =
+        std::fs::read_to_string(&cfg).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::json!({}));
+    v["chat_template"] = serde_json::Value::String(jinja.to_string());
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    m
+}
+
+/// A Mistral-style template: roles must alternate user/assistant, as the real one raises.
+pub const ALTERNATING: &str = "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{{ '<|user|>' if m['role'] == 'user' else '<|assistant|>' }}\n{{ m['content'] }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";

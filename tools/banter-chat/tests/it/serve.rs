@@ -18,13 +18,20 @@ impl Drop for Server {
 }
 
 fn start(extra: &[&str]) -> Server {
+    start_model(model(), extra)
+}
+
+/// The server on `model`, with small limits unless `extra` sets them.
+fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let bytes = if extra.contains(&"--max-request-bytes") { &[][..] } else { &["--max-request-bytes", "2000"][..] };
     #[allow(clippy::zombie_processes)] // waited for in Server's Drop
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("banter-chat"))
         .arg("serve")
         .arg("--model")
-        .arg(model())
-        .args(["--port", "0", "--max-tokens-limit", "64", "--max-request-bytes", "2000"])
+        .arg(model)
+        .args(["--port", "0", "--max-tokens-limit", "64"])
+        .args(bytes)
         .args(extra)
         .stderr(Stdio::piped())
         .spawn()
@@ -356,4 +363,99 @@ fn completions_continue_plain_text_and_are_logged() {
         let r = c.post(format!("{}/v1/completions", s.base)).json(&bad).send().unwrap();
         assert_eq!(r.status(), 400, "{bad}");
     }
+}
+
+#[test]
+fn a_request_the_template_refuses_is_a_400_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = crate::model_with_template(dir.path(), crate::ALTERNATING);
+    let s = start_model(&m, &["--max-request-bytes", "1000000"]);
+    let c = reqwest::blocking::Client::new();
+    let chat = |body: serde_json::Value| c.post(format!("{}/v1/chat/completions", s.base)).json(&body).send().unwrap();
+    let turn = |role: &str, text: &str| serde_json::json!({"role": role, "content": text});
+    for round in 0..3 {
+        // Two user turns in a row: the template raises; the request is refused with its message.
+        let bad = chat(serde_json::json!({"messages": [turn("user", "hi"), turn("user", "again")], "max_tokens": 4}));
+        assert_eq!(bad.status(), 400, "round {round}");
+        let v: serde_json::Value = bad.json().unwrap();
+        assert!(v["error"]["message"].as_str().unwrap().contains("roles must alternate"), "{v}");
+        // Streamed, the same: a plain 400 before any event.
+        let bad = chat(serde_json::json!({"messages": [turn("assistant", "x")], "stream": true, "max_tokens": 4}));
+        assert_eq!(bad.status(), 400);
+        // And a good request right after is answered.
+        let ok = chat(serde_json::json!({"messages": [turn("user", "where are you?")], "max_tokens": 4}));
+        assert_eq!(ok.status(), 200, "round {round}");
+    }
+    // A batch of concurrent requests, one of them refused: the others are answered.
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (base, body) = (s.base.clone(), if i == 2 {
+                serde_json::json!({"messages": [turn("user", "a"), turn("user", "b")], "max_tokens": 4})
+            } else {
+                serde_json::json!({"messages": [turn("user", "hello")], "max_tokens": 4})
+            });
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new().post(format!("{base}/v1/chat/completions")).json(&body).send().unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(codes, [200, 200, 400, 200]);
+    assert_eq!(c.get(format!("{}/health", s.base)).send().unwrap().status(), 200);
+}
+
+#[test]
+fn many_turns_are_fitted_fast_and_too_many_are_refused_and_n_is_capped() {
+    let s = start(&["--max-request-bytes", "1000000"]);
+    let c = reqwest::blocking::Client::new();
+    let chat = |body: serde_json::Value| c.post(format!("{}/v1/chat/completions", s.base)).json(&body).send().unwrap();
+    let turns = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| serde_json::json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": "word"}))
+            .collect()
+    };
+    // 1,023 one-word turns: the oldest are dropped to fit the context; answered.
+    let r = chat(serde_json::json!({"messages": turns(1023), "max_tokens": 4}));
+    assert_eq!(r.status(), 200);
+    // Over the cap: refused, naming it.
+    let r = chat(serde_json::json!({"messages": turns(5001), "max_tokens": 4}));
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("1024"));
+    // n choices, up to the cap; more is a 400, never one silent choice.
+    let r = chat(serde_json::json!({"messages": turns(1), "max_tokens": 4, "n": 3, "temperature": 0.9}));
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["choices"].as_array().unwrap().len(), 3);
+    assert_eq!(v["choices"][2]["index"], 2);
+    for n in [serde_json::json!(1000), serde_json::json!(0), serde_json::json!("3")] {
+        assert_eq!(chat(serde_json::json!({"messages": turns(1), "n": n})).status(), 400, "n = {n}");
+    }
+    assert_eq!(chat(serde_json::json!({"messages": turns(1), "n": 2, "stream": true})).status(), 400);
+    let r = c
+        .post(format!("{}/v1/completions", s.base))
+        .json(&serde_json::json!({"prompt": "hi", "max_tokens": 3, "n": 2}))
+        .send()
+        .unwrap();
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["choices"].as_array().unwrap().len(), 2);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_exchange_that_cannot_be_logged_is_a_503_not_an_unlogged_answer() {
+    // /dev/full: every write fails with "no space left on device", as a full disk.
+    let s = start(&["--log", "/dev/full"]);
+    let c = reqwest::blocking::Client::new();
+    for _ in 0..2 {
+        let r = c.post(format!("{}/chat", s.base)).json(&serde_json::json!({"message": "hi", "max_length": 4})).send().unwrap();
+        assert_eq!(r.status(), 503);
+        assert!(r.text().unwrap().contains("could not be logged"));
+    }
+    // Streamed: the stream ends with an error event and no [DONE].
+    let r = c
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": true}))
+        .send()
+        .unwrap();
+    let body = r.text().unwrap();
+    assert!(body.contains("\"error\"") && !body.contains("[DONE]"), "{body}");
 }

@@ -216,3 +216,68 @@ fn large_files_go_up_in_parts() {
     // banter-train's checkpoints (optimizer state) stay home unless asked for.
     assert!(!st.repos["me/big"].files.keys().any(|f| f.starts_with("checkpoint-")));
 }
+
+/// The qwen2 model on the mock Hub as `org/m`; returns the hub, the cache and the weights' bytes.
+fn hosted(dir: &Path) -> (MockHub, std::path::PathBuf, Vec<u8>) {
+    let cfg = families().into_iter().find(|(n, _)| *n == "qwen2").unwrap().1;
+    let model = trained(dir, "qwen2", &cfg, &[]);
+    let hub = MockHub::start();
+    let files: Vec<(&str, Vec<u8>)> = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        .iter()
+        .map(|f| (*f, std::fs::read(model.join(f)).unwrap()))
+        .collect();
+    let weights = files[1].1.clone();
+    hub.put_repo("org/m", &files, false);
+    (hub, dir.join("cache"), weights)
+}
+
+fn blobs(cache: &Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(cache.join("models--org--m/blobs"))
+        .map(|d| {
+            d.map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len())
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_body_longer_than_declared_is_cut_off_and_discarded_and_a_bad_part_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, cache, weights) = hosted(dir.path());
+    let out = dir.path().join("m.gguf");
+    let export = || hub_cmd(&hub.url, &cache, None).arg("gguf").arg("org/m").arg("-o").arg(&out).output().unwrap();
+    // A body that never ends, for a file declared 100 bytes long: stopped at 100, nothing kept.
+    {
+        let mut s = hub.state.lock().unwrap();
+        s.declared_size = Some(100);
+        s.endless = true;
+    }
+    let o = export();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("more than the file's declared 100 bytes"), "{err}");
+    assert!(blobs(&cache).iter().all(|(n, len)| !n.ends_with(".incomplete") && *len < 1 << 20), "{:?}", blobs(&cache));
+    // A HEAD that understates the size: the same, and the next run (the Hub fixed) starts clean.
+    {
+        let mut s = hub.state.lock().unwrap();
+        s.declared_size = Some(weights.len() / 2);
+        s.endless = false;
+    }
+    assert_eq!(export().status.code(), Some(4));
+    assert!(blobs(&cache).iter().all(|(n, _)| !n.ends_with(".incomplete")), "{:?}", blobs(&cache));
+    hub.state.lock().unwrap().declared_size = None;
+    // A part left longer than the file (an older run against a lying server) is discarded, not resumed.
+    let oid: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&weights).iter().map(|x| format!("{x:02x}")).collect()
+    };
+    std::fs::create_dir_all(cache.join("models--org--m/blobs")).unwrap();
+    std::fs::write(cache.join(format!("models--org--m/blobs/{oid}.incomplete")), vec![7u8; weights.len() + 10])
+        .unwrap();
+    let o = export();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(hub.state.lock().unwrap().ranges.is_empty(), "a part longer than the file was resumed");
+}

@@ -33,6 +33,10 @@ pub struct State {
     pub multipart_above: Option<usize>,
     /// Parts received per object, before completion.
     pub parts: HashMap<String, BTreeMap<usize, Vec<u8>>>,
+    /// The size the Hub declares for LFS files (`X-Linked-Size`), when it lies.
+    pub declared_size: Option<usize>,
+    /// The CDN sends a body that does not end (no length; repeats the file, at most 64 MiB).
+    pub endless: bool,
 }
 
 /// The part size the mock asks for.
@@ -166,10 +170,22 @@ fn serve_cdn(mut c: std::net::TcpStream, st: &Mutex<State>) {
     if let Some(r) = &range {
         s.ranges.push(r.clone());
     }
-    let start = range
-        .and_then(|v| v.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(data.len());
+    let start = range.and_then(|v| v.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok()).unwrap_or(0);
+    if start > 0 && start >= data.len() {
+        // As a real server answers a range past the end.
+        let _ = c.write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        return;
+    }
+    if s.endless {
+        drop(s);
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n");
+        let mut sent = 0;
+        while sent < 64 << 20 && c.write_all(&data).is_ok() {
+            sent += data.len();
+        }
+        let _ = c.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let rest = &data[start..];
     let status = if start > 0 { "206 Partial Content" } else { "200 OK" };
     let head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", rest.len());
@@ -231,7 +247,7 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
             let resp = Response::empty(302)
                 .with_header(h("location", &format!("{cdn}/lfs-cdn/{oid}")))
                 .with_header(h("x-linked-etag", &format!("\"{oid}\"")))
-                .with_header(h("x-linked-size", &data.len().to_string()))
+                .with_header(h("x-linked-size", &s.declared_size.unwrap_or(data.len()).to_string()))
                 .with_header(h("x-repo-commit", &x.commit));
             let _ = r.respond(resp);
         } else {

@@ -74,3 +74,22 @@ fn lines_skipped_under_max_errors_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.jsonl:2:") && err.contains("bad.jsonl:4:"), "{err}");
 }
+
+#[test]
+fn a_template_that_never_ends_stops_at_its_work_limit_with_one_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = trained(dir.path(), "chatml");
+    let m = dir.path().join("model");
+    fs::create_dir_all(&m).unwrap();
+    fs::copy(&tok, m.join("tokenizer.json")).unwrap();
+    // Fine for the probe; loops (10^10 steps) for one record's content.
+    let t = "{% for m in messages %}{% if m['content'] == 'boom' %}{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}{% endif %}<|user|>{{ m['content'] }}<|end|>{% endfor %}";
+    fs::write(m.join("tokenizer_config.json"), serde_json::json!({"chat_template": t}).to_string()).unwrap();
+    let data = dir.path().join("chats.jsonl");
+    let chat = |u: &str| serde_json::json!({"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": "ok"}]});
+    fs::write(&data, format!("{}\n{}\n{}\n", chat("hi"), chat("boom"), chat("boom"))).unwrap();
+    let out = bin().args(["encode", "--tokenizer"]).arg(&m).arg(&data).args(["-o", "/dev/null"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("work limit") && err.contains("chats.jsonl:2"), "{err}");
+}

@@ -394,3 +394,85 @@ fn a_sample_prompt_is_continued_after_training_and_yaml_configs_work() {
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!((config["n_embd"].as_i64(), config["n_layer"].as_i64()), (Some(32), Some(1)));
 }
+
+#[test]
+fn another_runs_checkpoints_are_refused_the_same_run_resumes_and_overwrite_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let out = dir.path().join("m");
+    let a = ["--max-steps", "6", "--save-every", "3", "--lr", "1e-3"];
+    tiny(&a, &tok, &blocks, &out).success();
+    let ckpts = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("checkpoint-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(ckpts(&out), ["checkpoint-3", "checkpoint-6"]);
+    // Another run (another learning rate) into the same folder: refused, nothing touched.
+    let b = ["--max-steps", "4", "--save-every", "1", "--save-total-limit", "1", "--lr", "2e-3"];
+    let o = tiny(&b, &tok, &blocks, &out).code(2);
+    let err = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(err.contains("another run") && err.contains("--resume") && err.contains("--overwrite"), "{err}");
+    assert_eq!(ckpts(&out), ["checkpoint-3", "checkpoint-6"]);
+    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(), metrics);
+    // --resume of another run's checkpoint is refused too.
+    tiny(&[&b[..], &["--resume"]].concat(), &tok, &blocks, &out)
+        .code(2)
+        .stderr(predicate::str::contains("checkpoint of another run"));
+    // The same run's checkpoint past this run's end.
+    tiny(&["--max-steps", "4", "--save-every", "3", "--lr", "1e-3", "--resume"], &tok, &blocks, &out)
+        .code(2)
+        .stderr(predicate::str::contains("past this run's 4 steps"));
+    // --overwrite replaces the old run: its checkpoints and metrics go, the new run's steps are listed once.
+    tiny(&[&b[..], &["--overwrite"]].concat(), &tok, &blocks, &out).success();
+    assert_eq!(ckpts(&out), ["checkpoint-4"]);
+    let steps: Vec<i64> = losses(&out).iter().map(|x| x.0).collect();
+    assert_eq!(steps, [1, 2, 3, 4]);
+    // The same command again resumes its own run (here: already complete) instead of starting over.
+    let before = losses(&out);
+    let o = bin()
+        .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--precision", "fp32"])
+        .args(b)
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .arg(&blocks)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(err.contains("resuming"), "{err}");
+    assert_eq!(losses(&out), before);
+    assert!(out.join("model.safetensors").exists());
+}
+
+#[test]
+fn a_closed_stderr_or_stdout_never_stops_training() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let out = dir.path().join("m");
+    // As `banter-train … 2>&1 | head -1` (and `--json | head -c 1`): the reading end is closed at once.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("banter-train"))
+        .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--precision", "fp32", "--max-steps", "3"])
+        .args(["--json", "--sample-prompt", "hi", "--sample-tokens", "4"])
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .arg(&blocks)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(out.join("model.safetensors").exists() && out.join("config.json").exists());
+}

@@ -1,6 +1,6 @@
-//! Which addresses the scraper may connect to, and a DNS resolver that enforces it.
+//! Which addresses banter's clients may connect to, and a DNS resolver that enforces it.
 //!
-//! By default banter-scrape refuses every address that is not public unicast on the Internet: private,
+//! By default banter-scrape (and the Hub client, for redirects away from a public endpoint) refuses every address that is not public unicast on the Internet: private,
 //! loopback, link-local, unique-local, CGNAT, multicast, broadcast, unspecified, reserved and documentation
 //! ranges — and the IPv6 forms that carry an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
 //! `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`), which are judged by the IPv4 address inside; Teredo
@@ -69,7 +69,7 @@ pub fn is_private(ip: &IpAddr) -> bool {
 }
 
 fn refused(host: &str, ip: &IpAddr) -> String {
-    format!("{host} is the non-public address {ip} (use --allow-private to fetch it)")
+    format!("{host} is the non-public address {ip}")
 }
 
 /// Refuses schemes other than http(s) and, unless `allow_private`, a URL whose host is a non-public address
@@ -100,7 +100,7 @@ pub fn resolve_public(host: &str) -> Result<Vec<SocketAddr>, String> {
     let addrs: Vec<SocketAddr> =
         (host, 0u16).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
     if let Some(a) = addrs.iter().find(|a| is_private(&a.ip())) {
-        return Err(format!("{host} resolves to the non-public address {} (use --allow-private to fetch it)", a.ip()));
+        return Err(format!("{host} resolves to the non-public address {}", a.ip()));
     }
     if addrs.is_empty() {
         return Err(format!("cannot resolve {host}: no addresses"));
