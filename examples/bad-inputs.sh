@@ -17,6 +17,46 @@ with zipfile.ZipFile("bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
 PY
 banter-tokenize train-tokenizer --vocab-size 300 --min-frequency 1 -q -o "$WORK/tok.json" corpus.jsonl
 TOK="$WORK/tok.json"
+# Round 2 (issue 26): a zip whose headers claim 4 GB compressed (the declared ratio looks harmless); hostile
+# torch.save checkpoints in tiny model folders; a token file whose header overflows; chat templates that
+# never end or grow text by doubling; a Mistral-style template that refuses the conversation.
+python3 - "$TOK" <<'PY'
+import json, os, struct, sys, zipfile
+line = b"15/01/2023, 21:08 - Ann: hi\n"
+with zipfile.ZipFile("liar.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("_chat.txt", line * ((64 << 20) // len(line)))
+b = bytearray(open("liar.zip", "rb").read())
+for sig, at in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
+    i = b.index(sig)
+    b[i + at:i + at + 4] = struct.pack("<I", 0xF0000000)
+open("liar.zip", "wb").write(bytes(b))
+config = {"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 300, "n_positions": 16}
+tensor = lambda size, stride: (b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01ctorch._utils\n_rebuild_tensor_v2\nq\x02((X\x07\x00\x00\x00storageq\x03ctorch\nFloatStorage\nq\x04X\x01\x00\x00\x000q\x05X\x03\x00\x00\x00cpuq\x06K\x02tq\x07QK\x00"
+    + b"J" + struct.pack("<i", size) + b"\x85q\x08J" + struct.pack("<i", stride) + b"\x85q\t\x89ccollections\nOrderedDict\nq\n)Rq\x0btq\x0cRq\rs.")
+memo = b"\x80\x02K\x01q\x00" + b"".join(bytes([ord("h"), k, ord("h"), k, 0x86, ord("q"), k + 1]) for k in range(40)) + b"."
+deep = b")" + b"\x85" * 200000 + b"."
+cases = {"memo-bomb": memo, "deep-tuple": deep, "marks": b"(" * 3000000, "stride-zero": tensor(300000000, 0), "negative-stride": tensor(2, -1)}
+for name, pkl in cases.items():
+    os.makedirs(name, exist_ok=True)
+    json.dump(config, open(f"{name}/config.json", "w"))
+    with zipfile.ZipFile(f"{name}/pytorch_model.bin", "w") as z:
+        z.writestr("archive/data.pkl", pkl)
+        z.writestr("archive/data/0", b"\0" * 8)
+    os.link(sys.argv[1], f"{name}/tokenizer.json")
+head = {"format": "banter-tokens", "version": 1, "dtype": "u16", "blocks": 1 << 61, "tokens": 4, "ids_offset": 4096,
+        "mask_offset": 4104, "index_offset": 4112, "vocab_size": 300, "block_size": 8}
+h = b"BNTRTOK1" + json.dumps(head).encode()
+open("overflow.bin", "wb").write(h + b" " * (4096 - len(h)) + b"\0" * 40)
+templates = {
+    "tmpl-loop": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "tmpl-doubling": "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+}
+for name, t in templates.items():
+    os.makedirs(name, exist_ok=True)
+    json.dump(config, open(f"{name}/config.json", "w"))
+    json.dump({"chat_template": t}, open(f"{name}/tokenizer_config.json", "w"))
+    os.link(sys.argv[1], f"{name}/tokenizer.json")
+PY
 
 snapshot() { find "$IN" -type f -print0 | sort -z | xargs -0 sha256sum; }
 fails=0
@@ -61,6 +101,7 @@ check "an empty export" 4 "no input" -- banter-whatsapp parse empty.jsonl
 check "not a chat export" 3 "no WhatsApp message headers" -- banter-whatsapp parse not-a-chat.txt
 check "a zip bomb" 3 "zip bomb" -- banter-whatsapp parse bomb.zip
 check "a broken zip" 3 "zip" -- banter-whatsapp parse broken.zip
+check "a zip bomb whose headers lie" 3 "zip bomb" -- banter-whatsapp parse liar.zip
 check "output onto the input" 2 "also an input" -- banter-whatsapp parse chat.txt -o chat.txt
 
 say "banter-tokenize"
@@ -80,10 +121,23 @@ check "a label outside the vocabulary" 3 "label 9000" -- banter-train --config t
 check "nothing to learn" 3 "nothing to learn" -- banter-train --config tiny --max-steps 1 --tokenizer "$TOK" -o "$WORK/m2" all-ignored.jsonl
 check "a block longer than the model" 3 "too-long.jsonl:1" -- banter-train --config tiny --max-steps 1 --tokenizer "$TOK" -o "$WORK/m3" too-long.jsonl
 check "every bad sample reported" 3 "3 bad records" -- banter-train --config tiny --max-steps 1 --tokenizer "$TOK" -o "$WORK/m4" three-bad.jsonl
+check "a token file header that overflows" 3 "header.blocks" -- banter-train --config tiny --max-steps 1 --tokenizer "$TOK" -o "$WORK/m5" overflow.bin
+for c in memo-bomb deep-tuple marks stride-zero negative-stride; do
+  check "a hostile checkpoint: $c" 3 "pytorch_model.bin" -- banter-train --model "$c" --max-steps 1 -o "$WORK/m-$c" corpus.jsonl
+done
+check "training onto its own model" 2 "an input" -- banter-train --model memo-bomb --max-steps 1 -o memo-bomb corpus.jsonl
 
 say "banter-chat"
 check "an empty API key" 2 "--api-key is empty" -- banter-chat serve --model "$WORK/no-model" --api-key ""
 check "a missing model" 4 "no-model" -- banter-chat --model "$WORK/no-model" --prompt hello
+check "a hostile checkpoint" 3 "memo" -- banter-chat --model memo-bomb --prompt hello
+check "a template that never ends" 2 "work limit" -- banter-chat --model tmpl-loop --prompt hello
+check "a template that doubles text" 2 "work limit" -- banter-chat --model tmpl-doubling --prompt hello
+
+say "banter-export"
+check "an export onto its input" 2 "an input" -- banter-export onnx memo-bomb -o memo-bomb
+check "an export into its input" 2 "an input" -- banter-export gguf memo-bomb -o memo-bomb/model.gguf
+check "an export holding its input" 2 "an input" -- banter-export onnx memo-bomb -o .
 
 echo
 if [ "$fails" -gt 0 ]; then

@@ -81,3 +81,45 @@ proptest! {
         }
     }
 }
+
+/// Template pieces that loop, nest, grow text and raise: every combination renders or fails with a
+/// template error within the fuel limit — never a hang, an abort or a panic.
+fn hostile_template() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("x".to_string()),
+        Just("{{ m }}".to_string()),
+        Just("{% set ns.s = ns.s ~ ns.s %}".to_string()),
+        Just("{% set ns.s = ns.s + ns.s %}".to_string()),
+        Just("{{ ns.s * 1000 }}".to_string()),
+        Just("{{ raise_exception('no') }}".to_string()),
+        Just("{{ messages | tojson }}".to_string()),
+        Just("{{ ns.s | replace('a', ns.s) }}".to_string()),
+    ];
+    leaf.prop_recursive(4, 16, 3, |inner| {
+        (prop_oneof![Just(10u64), Just(1000), Just(100_000)], proptest::collection::vec(inner, 1..3))
+            .prop_map(|(n, body)| format!("{{% for i in range({n}) %}}{}{{% endfor %}}", body.concat()))
+    })
+    .prop_map(|body| {
+        format!("{{% set ns = namespace(s='ab') %}}{{% for m in messages %}}{body}{{{{ m['content'] }}}}{{% endfor %}}")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn hostile_chat_templates_end_within_their_limits(source in hostile_template()) {
+        let j = match banter_core::jinja::Jinja::new(&source, "<s>", "</s>") {
+            Ok(j) => j,
+            Err(_) => return Ok(()),
+        };
+        let turns = [
+            banter_core::records::Turn::new(banter_core::records::Role::User, "hi"),
+            banter_core::records::Turn::new(banter_core::records::Role::Assistant, "yo"),
+        ];
+        match j.render(&turns, true) {
+            // What a render may produce is bounded by its fuel: about 64 bytes per unit.
+            Ok(text) => prop_assert!((text.len() as u64) < banter_core::jinja::fuel_for(2, 4) * 64),
+            Err(e) => prop_assert!(e.starts_with("chat template:"), "{}", e),
+        }
+    }
+}

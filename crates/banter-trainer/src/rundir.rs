@@ -97,15 +97,14 @@ pub fn prepare(s: &TrainSettings, fp: &str, console: Console) -> Result<Option<S
     let metrics = out.join("metrics.jsonl");
     if let Some(r) = &s.resume {
         let ckpt = if r.is_empty() { ckpts.last().map(|c| c.1.clone()) } else { Some(PathBuf::from(r)) };
-        if let Some(c) = ckpt {
-            if let Some(theirs) = recorded(&c)
-                && theirs != fp
-            {
-                return Err(Error::usage_hint(
-                    format!("--resume: {} is a checkpoint of another run (other data, model or settings)", c.display()),
-                    "resume with that run's command and data, or start afresh with --overwrite (no --resume)",
-                ));
-            }
+        if let Some(c) = ckpt
+            && let Some(theirs) = recorded(&c)
+            && theirs != fp
+        {
+            return Err(Error::usage_hint(
+                format!("--resume: {} is a checkpoint of another run (other data, model or settings)", c.display()),
+                "resume with that run's command and data, or start afresh with --overwrite (no --resume)",
+            ));
         }
         return Ok(s.resume.clone());
     }

@@ -401,16 +401,22 @@ fn several_replies_per_prompt_make_rows_to_rank() {
 fn template_errors_are_usage_errors_never_panics_or_empty_prompts() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("p.jsonl");
-    std::fs::write(&input, "{\"text\": \"hi\"}\n{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}\n").unwrap();
+    std::fs::write(&input, "{\"text\": \"hi\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"user\", \"content\": \"b\"}]}\n")
+        .unwrap();
     let run = |m: &std::path::Path, args: &[&str]| {
         let o = bin().arg("--model").arg(m).args(["--max-new-tokens", "4", "-q"]).args(args).output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned(), String::from_utf8_lossy(&o.stdout).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
     };
-    // A template that raises for some conversations: the second prompt starts with the assistant.
+    // A template that raises for some conversations: the second prompt has two user turns in a row.
     let m = crate::model_with_template(&dir.path().join("alt"), crate::ALTERNATING);
     for batch in ["1", "4"] {
         let out = dir.path().join(format!("o{batch}.jsonl"));
-        let (code, err, _) = run(&m, &["--input", input.to_str().unwrap(), "--batch", batch, "-o", out.to_str().unwrap()]);
+        let (code, err, _) =
+            run(&m, &["--input", input.to_str().unwrap(), "--batch", batch, "-o", out.to_str().unwrap()]);
         assert_eq!(code, Some(2), "--batch {batch}: {err}");
         assert!(err.contains("roles must alternate") && err.contains("hostile-model"), "{err}");
         assert!(!out.exists(), "--batch {batch}: an output was written");
@@ -418,20 +424,23 @@ fn template_errors_are_usage_errors_never_panics_or_empty_prompts() {
     // Templates that never end or grow text by doubling stop at their work limit: exit 2, one line.
     for (name, t) in [
         ("loop", "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),
-        ("doubling", "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"),
+        (
+            "doubling",
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        ),
         ("multiply", "{{ 'x' * 1000000000 }}{% for m in messages %}{{ m['content'] }}{% endfor %}"),
     ] {
         let m = crate::model_with_template(&dir.path().join(name), t);
-        let (code, err, _) = run(&m, &["hello"]);
+        let (code, err, _) = run(&m, &["--prompt", "hello"]);
         assert_eq!(code, Some(2), "{name}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
     }
     // An empty chat_template is no template: the default one is used (before: a panic).
     let m = crate::model_with_template(&dir.path().join("empty"), "");
-    let (code, err, _) = run(&m, &["hello"]);
+    let (code, err, _) = run(&m, &["--prompt", "hello"]);
     assert_eq!(code, Some(0), "{err}");
     // A template that renders nothing is refused, not run on an empty prompt.
     let m = crate::model_with_template(&dir.path().join("blank"), "{% if false %}x{% endif %}");
-    let (code, err, _) = run(&m, &["hello"]);
+    let (code, err, _) = run(&m, &["--prompt", "hello"]);
     assert_eq!(code, Some(2), "{err}");
 }

@@ -389,13 +389,22 @@ fn a_request_the_template_refuses_is_a_400_and_the_server_keeps_serving() {
     // A batch of concurrent requests, one of them refused: the others are answered.
     let handles: Vec<_> = (0..4)
         .map(|i| {
-            let (base, body) = (s.base.clone(), if i == 2 {
-                serde_json::json!({"messages": [turn("user", "a"), turn("user", "b")], "max_tokens": 4})
-            } else {
-                serde_json::json!({"messages": [turn("user", "hello")], "max_tokens": 4})
-            });
+            let (base, body) = (
+                s.base.clone(),
+                if i == 2 {
+                    serde_json::json!({"messages": [turn("user", "a"), turn("user", "b")], "max_tokens": 4})
+                } else {
+                    serde_json::json!({"messages": [turn("user", "hello")], "max_tokens": 4})
+                },
+            );
             std::thread::spawn(move || {
-                reqwest::blocking::Client::new().post(format!("{base}/v1/chat/completions")).json(&body).send().unwrap().status().as_u16()
+                reqwest::blocking::Client::new()
+                    .post(format!("{base}/v1/chat/completions"))
+                    .json(&body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
@@ -446,7 +455,11 @@ fn an_exchange_that_cannot_be_logged_is_a_503_not_an_unlogged_answer() {
     let s = start(&["--log", "/dev/full"]);
     let c = reqwest::blocking::Client::new();
     for _ in 0..2 {
-        let r = c.post(format!("{}/chat", s.base)).json(&serde_json::json!({"message": "hi", "max_length": 4})).send().unwrap();
+        let r = c
+            .post(format!("{}/chat", s.base))
+            .json(&serde_json::json!({"message": "hi", "max_length": 4}))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 503);
         assert!(r.text().unwrap().contains("could not be logged"));
     }
