@@ -194,15 +194,21 @@ impl Engine {
         // At most all turns but the last (and the system turn) go.
         let max_drop = turns.len().saturating_sub(1).saturating_sub(system);
         let full = render(0)?;
-        let (ids, dropped) = if fits(&full) || max_drop == 0 {
+        // Where the kept part may start: never on an assistant turn (templates such as Mistral's require the
+        // conversation to open with the user), unless no other start is left.
+        let mut starts: Vec<usize> = (1..=max_drop).filter(|&d| turns[system + d].role != Role::Assistant).collect();
+        if starts.is_empty() && max_drop > 0 {
+            starts.push(max_drop);
+        }
+        let (ids, dropped) = if fits(&full) || starts.is_empty() {
             (full, 0)
         } else {
             // The fewest dropped turns that fit; all droppable ones when none does.
-            let (mut lo, mut hi) = (1, max_drop);
+            let (mut lo, mut hi) = (0, starts.len() - 1);
             let mut found: Option<(usize, Vec<u32>)> = None;
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                let ids = render(mid)?;
+                let ids = render(starts[mid])?;
                 if fits(&ids) {
                     hi = mid;
                     found = Some((mid, ids));
@@ -211,8 +217,8 @@ impl Engine {
                 }
             }
             match found {
-                Some((d, ids)) if d == lo => (ids, lo),
-                _ => (render(lo)?, lo),
+                Some((i, ids)) if i == lo => (ids, starts[lo]),
+                _ => (render(starts[lo])?, starts[lo]),
             }
         };
         if ids.is_empty() {

@@ -78,30 +78,30 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
             // (A random Gemma 2's soft-capped logits saturate: its replies repeat one token either way.)
             assert_ne!(want["reply"], want["adapter_reply"], "{name}: the adapter changes the reply");
         }
-        // Batched answering of a file (left-padded prompts, one decode) equals one at a time, greedy and
-        // sampled.
+        // Batched answering of a file (left-padded prompts, one decode): greedy replies equal one at a time;
+        // a sampled batched run reproduces itself. (Sampled replies are not compared across batch sizes: a
+        // batch runs other matrix kernels, so a sample near a probability boundary may differ; see oneshot.)
         let input = dir.path().join("prompts.jsonl");
         let prompts = ["where are you?", "ok", "are you coming to the party tonight or not?", "hi"];
         let body: String =
             prompts.iter().enumerate().map(|(i, p)| format!("{{\"id\":{i},\"text\":\"{p}\"}}\n")).collect();
         std::fs::write(&input, body).unwrap();
-        for temp in ["0", "0.8"] {
-            let answer = |batch: &str| {
-                let out = dir.path().join(format!("{name}-r{batch}-{temp}.jsonl"));
-                bin()
-                    .arg("--model")
-                    .arg(&model)
-                    .args(["--input", input.to_str().unwrap(), "--batch", batch, "--temperature", temp])
-                    .args(["--max-new-tokens", "8", "--seed", "5", "-q", "-o"])
-                    .arg(&out)
-                    .assert()
-                    .success();
-                std::fs::read_to_string(&out).unwrap()
-            };
-            let (one, four) = (answer("1"), answer("4"));
-            assert_eq!(one.lines().count(), prompts.len());
-            assert_eq!(one, four, "{name}: temperature {temp}");
-        }
+        let answer = |batch: &str, temp: &str, run: u32| {
+            let out = dir.path().join(format!("{name}-r{batch}-{temp}-{run}.jsonl"));
+            bin()
+                .arg("--model")
+                .arg(&model)
+                .args(["--input", input.to_str().unwrap(), "--batch", batch, "--temperature", temp])
+                .args(["--max-new-tokens", "8", "--seed", "5", "-q", "-o"])
+                .arg(&out)
+                .assert()
+                .success();
+            std::fs::read_to_string(&out).unwrap()
+        };
+        let (one, four) = (answer("1", "0", 0), answer("4", "0", 0));
+        assert_eq!(one.lines().count(), prompts.len());
+        assert_eq!(one, four, "{name}: greedy");
+        assert_eq!(answer("4", "0.8", 0), answer("4", "0.8", 1), "{name}: a sampled batch reproduces itself");
         // bf16 and int8 weights run (their greedy replies may drift from fp32's on a random model).
         for flags in [["--precision", "bf16"], ["--quantize", "int8"]] {
             let o = bin()

@@ -386,6 +386,11 @@ fn a_request_the_template_refuses_is_a_400_and_the_server_keeps_serving() {
         let ok = chat(serde_json::json!({"messages": [turn("user", "where are you?")], "max_tokens": 4}));
         assert_eq!(ok.status(), 200, "round {round}");
     }
+    // A long alternating conversation is cut to fit the context at a user turn, as the template requires.
+    let long: Vec<serde_json::Value> =
+        (0..301).map(|i| turn(if i % 2 == 0 { "user" } else { "assistant" }, "word")).collect();
+    let r = chat(serde_json::json!({"messages": long, "max_tokens": 4}));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
     // A batch of concurrent requests, one of them refused: the others are answered.
     let handles: Vec<_> = (0..4)
         .map(|i| {
