@@ -14,6 +14,7 @@ pub mod cli;
 pub mod dirswap;
 pub mod error;
 pub mod exit;
+pub mod inflate;
 pub mod inputs;
 pub mod interrupt;
 pub mod jinja;

@@ -126,7 +126,7 @@ fn weight_set(dir: &Path, single: &str, index: &str) -> Result<Option<Vec<PathBu
 /// Every tensor of a weight file (safetensors, or a PyTorch checkpoint by its `.bin` name) as fp32.
 pub fn read_weights(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>, ModelError> {
     if path.extension().is_some_and(|e| e == "bin") {
-        let t = crate::pickle::read_torch_zip(path)?;
+        let t = crate::torch_zip::read_torch_zip(path)?;
         Ok(t.into_iter().map(|(n, t)| (n, t.to_device(device))).collect())
     } else {
         read_safetensors(path, device)
@@ -142,7 +142,7 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
         t.to_kind(k).to_device(device)
     };
     if path.extension().is_some_and(|e| e == "bin") {
-        let t = crate::pickle::read_torch_zip(path)?;
+        let t = crate::torch_zip::read_torch_zip(path)?;
         return Ok(t.into_iter().map(|(n, t)| (n, want(t))).collect());
     }
     use std::io::{Read, Seek, SeekFrom};

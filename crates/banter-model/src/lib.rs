@@ -35,6 +35,7 @@ pub mod pickle;
 pub mod precision;
 pub mod quant;
 pub mod runtime;
+pub mod torch_zip;
 pub mod varsource;
 
 use std::path::Path;

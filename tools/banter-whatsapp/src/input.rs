@@ -84,25 +84,17 @@ fn from_zip(path: &str, bytes: &[u8], max_inflated: u64) -> Result<(Vec<u8>, Opt
         return Err(bomb(format!("inflates {}× ({packed} → {size} bytes)", size / packed)).into());
     }
     // The cap and the ratio hold on the bytes actually inflated, checked as they come (bounded memory).
-    let mut out = Vec::new();
-    let mut reader = f;
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(bad(e.to_string()).into()),
-        };
-        out.extend_from_slice(&chunk[..n]);
-        let got = out.len() as u64;
-        if got > max_inflated {
-            return Err(bomb(format!("inflates past --max-inflated {max_inflated}")).into());
+    use banter_core::inflate::{Bounds, Inflate, read_bounded};
+    let bounds = Bounds { cap: max_inflated, packed, max_ratio: MAX_RATIO, ratio_from: RATIO_FROM };
+    let out = read_bounded(f, bounds).map_err(|e| -> anyhow::Error {
+        match e {
+            Inflate::Io(e) => bad(e.to_string()).into(),
+            Inflate::OverCap => bomb(format!("inflates past --max-inflated {max_inflated}")).into(),
+            Inflate::OverRatio(got) => {
+                bomb(format!("inflates over {}× ({packed} → {got}+ bytes)", got / packed)).into()
+            }
         }
-        if got > RATIO_FROM && got / packed > MAX_RATIO {
-            return Err(bomb(format!("inflates over {}× ({packed} → {got}+ bytes)", got / packed)).into());
-        }
-    }
+    })?;
     Ok((out, Some(name)))
 }
 

@@ -88,15 +88,7 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
         std::fs::write(&input, body).unwrap();
         let answer = |batch: &str, temp: &str, run: u32| {
             let out = dir.path().join(format!("{name}-r{batch}-{temp}-{run}.jsonl"));
-            bin()
-                .arg("--model")
-                .arg(&model)
-                .args(["--input", input.to_str().unwrap(), "--batch", batch, "--temperature", temp])
-                .args(["--max-new-tokens", "8", "--seed", "5", "-q", "-o"])
-                .arg(&out)
-                .assert()
-                .success();
-            std::fs::read_to_string(&out).unwrap()
+            crate::answer_file(&model, &input, batch, temp, "8", &out)
         };
         let (one, four) = (answer("1", "0", 0), answer("4", "0", 0));
         assert_eq!(one.lines().count(), prompts.len());

@@ -93,3 +93,17 @@ pub fn model_with_template(dir: &Path, jinja: &str) -> PathBuf {
 
 /// A Mistral-style template: roles must alternate user/assistant, as the real one raises.
 pub const ALTERNATING: &str = "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{{ '<|user|>' if m['role'] == 'user' else '<|assistant|>' }}\n{{ m['content'] }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+
+/// `--input input --batch batch --temperature temp` on `model` into `out` (8 new tokens, seed 5): the file.
+pub fn answer_file(model: &Path, input: &Path, batch: &str, temp: &str, tokens: &str, out: &Path) -> String {
+    bin()
+        .arg("--model")
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .args(["--batch", batch, "--temperature", temp, "--max-new-tokens", tokens, "--seed", "5", "-q", "-o"])
+        .arg(out)
+        .assert()
+        .success();
+    std::fs::read_to_string(out).unwrap()
+}

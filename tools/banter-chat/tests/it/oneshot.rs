@@ -227,15 +227,7 @@ fn batched_input_answers_like_one_at_a_time() {
     std::fs::write(&input, body).unwrap();
     let answer = |batch: &str, temp: &str, run: u32| {
         let out = dir.path().join(format!("r{batch}-{temp}-{run}.jsonl"));
-        bin()
-            .arg("--model")
-            .arg(model())
-            .args(["--input", input.to_str().unwrap(), "--batch", batch, "--temperature", temp])
-            .args(["--max-new-tokens", "16", "--seed", "5", "-q", "-o"])
-            .arg(&out)
-            .assert()
-            .success();
-        std::fs::read_to_string(&out).unwrap()
+        crate::answer_file(model(), &input, batch, temp, "16", &out)
     };
     let (one, four) = (answer("1", "0", 0), answer("4", "0", 0));
     assert_eq!(one.lines().count(), prompts.len());
