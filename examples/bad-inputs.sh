@@ -50,6 +50,7 @@ open("overflow.bin", "wb").write(h + b" " * (4096 - len(h)) + b"\0" * 40)
 templates = {
     "tmpl-loop": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
     "tmpl-doubling": "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+    "tmpl-list": "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}",
 }
 for name, t in templates.items():
     os.makedirs(name, exist_ok=True)
@@ -133,6 +134,7 @@ check "a missing model" 4 "no-model" -- banter-chat --model "$WORK/no-model" --p
 check "a hostile checkpoint" 3 "memo" -- banter-chat --model memo-bomb --prompt hello
 check "a template that never ends" 2 "work limit" -- banter-chat --model tmpl-loop --prompt hello
 check "a template that doubles text" 2 "work limit" -- banter-chat --model tmpl-doubling --prompt hello
+check "a template that doubles a list" 2 "work limit" -- banter-chat --model tmpl-list --prompt hello
 
 say "banter-export"
 check "an export onto its input" 2 "an input" -- banter-export onnx memo-bomb -o memo-bomb

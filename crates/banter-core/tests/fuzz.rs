@@ -90,6 +90,8 @@ fn hostile_template() -> impl Strategy<Value = String> {
         Just("{{ m }}".to_string()),
         Just("{% set ns.s = ns.s ~ ns.s %}".to_string()),
         Just("{% set ns.s = ns.s + ns.s %}".to_string()),
+        Just("{% set ns.l = ns.l + ns.l %}".to_string()),
+        Just("{{ ns.l | length }}".to_string()),
         Just("{{ ns.s * 1000 }}".to_string()),
         Just("{{ raise_exception('no') }}".to_string()),
         Just("{{ messages | tojson }}".to_string()),
@@ -100,7 +102,7 @@ fn hostile_template() -> impl Strategy<Value = String> {
             .prop_map(|(n, body)| format!("{{% for i in range({n}) %}}{}{{% endfor %}}", body.concat()))
     })
     .prop_map(|body| {
-        format!("{{% set ns = namespace(s='ab') %}}{{% for m in messages %}}{body}{{{{ m['content'] }}}}{{% endfor %}}")
+        format!("{{% set ns = namespace(s='ab', l=[1, 2]) %}}{{% for m in messages %}}{body}{{{{ m['content'] }}}}{{% endfor %}}")
     })
 }
 

@@ -162,6 +162,15 @@ impl Engine {
         }
     }
 
+    /// The tokenizer's beginning-of-text token (`<s>`, `<bos>`, `<|begin_of_text|>`, GPT-2's
+    /// `<|endoftext|>`), else EOS.
+    fn bos_id(&self) -> u32 {
+        ["<s>", "<bos>", "<|begin_of_text|>", "<|endoftext|>"]
+            .iter()
+            .find_map(|t| self.tok.inner.token_to_id(t))
+            .unwrap_or(self.tok.eos_id)
+    }
+
     /// Token ids of a text (no special-token post-processing).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.tok.inner.encode(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default()
@@ -277,7 +286,11 @@ impl Engine {
         extra_stops: &[String],
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Output {
-        let ids = self.encode(text);
+        let mut ids = self.encode(text);
+        if ids.is_empty() {
+            // Nothing to continue: start from the beginning-of-text token, as transformers' generate() does.
+            ids.push(self.bos_id());
+        }
         self.run(&ids, s, &[self.tok.eos_id], extra_stops, on_text)
     }
 }

@@ -421,6 +421,10 @@ fn template_errors_are_usage_errors_never_panics_or_empty_prompts() {
             "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
         ),
         ("multiply", "{{ 'x' * 1000000000 }}{% for m in messages %}{{ m['content'] }}{% endfor %}"),
+        (
+            "list-doubling",
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}",
+        ),
     ] {
         let m = crate::model_with_template(&dir.path().join(name), t);
         let (code, err, _) = run(&m, &["--prompt", "hello"]);
@@ -430,6 +434,9 @@ fn template_errors_are_usage_errors_never_panics_or_empty_prompts() {
     // An empty chat_template is no template: the default one is used (before: a panic).
     let m = crate::model_with_template(&dir.path().join("empty"), "");
     let (code, err, _) = run(&m, &["--prompt", "hello"]);
+    assert_eq!(code, Some(0), "{err}");
+    // An empty raw prompt starts from the beginning-of-text token (before: a libtorch panic).
+    let (code, err, _) = run(crate::model(), &["--raw", "--prompt", ""]);
     assert_eq!(code, Some(0), "{err}");
     // A template that renders nothing is refused, not run on an empty prompt.
     let m = crate::model_with_template(&dir.path().join("blank"), "{% if false %}x{% endif %}");
