@@ -180,7 +180,10 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
             Kind::Double => 8,
             _ => 2,
         };
-        if b < a || (b - a) != shape.iter().product::<i64>().max(0) as u64 * elt {
+        // Dimensions must be non-negative and their product must not overflow (a wrapped product could
+        // match a zero-length span and send a huge shape to libtorch).
+        let numel = shape.iter().try_fold(1u64, |acc, &d| u64::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+        if b < a || numel.and_then(|n| n.checked_mul(elt)) != Some(b - a) {
             return Err(bad(format!("tensor {name}: data_offsets do not match shape {shape:?}")));
         }
         if 8 + n + b > file_len {
@@ -435,5 +438,14 @@ mod stream_tests {
         assert!(read_weights_as(&p, Device::Cpu, Kind::Float).is_err());
         std::fs::write(&p, [0xff; 8]).unwrap();
         assert!(read_weights_as(&p, Device::Cpu, Kind::Float).is_err());
+        // Shapes whose product overflows (wrapping to the zero-length span) or that are negative.
+        for shape in ["[4294967296, 4294967296]", "[-2, -2]", "[-1, 0]"] {
+            let header = format!(r#"{{"w": {{"dtype": "F32", "shape": {shape}, "data_offsets": [0, 0]}}}}"#);
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            std::fs::write(&p, bytes).unwrap();
+            let e = read_weights_as(&p, Device::Cpu, Kind::Float).unwrap_err().to_string();
+            assert!(e.contains("do not match shape"), "{shape}: {e}");
+        }
     }
 }
