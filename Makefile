@@ -112,6 +112,8 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-train/bench/dpo.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt target/bench
 	@echo; echo "## banter-chat"
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
+	@echo; echo "## hostile inputs: refusals timed, and the server under long conversations"
+	bash tools/banter-chat/bench/hostile.sh target/release
 	@echo; echo "## banter-export"
 	$(VENV)/bin/python tools/banter-export/bench/bench.py $(CURDIR) target/bench
 	@echo; echo "## banter-scrape"
