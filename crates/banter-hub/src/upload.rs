@@ -60,8 +60,8 @@ pub struct Uploaded {
 pub struct FolderFiles {
     /// (relative `/`-separated path, path on disk), sorted.
     pub files: Vec<(String, PathBuf)>,
-    /// Links not followed: to a folder (a loop such as `a -> .` would never end), or to anything outside
-    /// the folder (nothing outside it is ever uploaded).
+    /// Entries left out: links to a folder (a loop such as `a -> .` would never end) or to anything outside
+    /// the folder (nothing outside it is ever uploaded), dangling links, and FIFOs, sockets and devices.
     pub skipped_links: Vec<(String, String)>,
 }
 
@@ -109,6 +109,9 @@ pub fn folder_files(dir: &Path, skip_checkpoints: bool) -> Result<FolderFiles, H
                 stack.push(p);
             } else if kind.is_file() {
                 out.push((rel(&p), p));
+            } else {
+                // A FIFO, socket or device: reading it could block or never end.
+                skipped.push((rel(&p), "not a regular file".to_string()));
             }
         }
     }
@@ -314,11 +317,13 @@ mod tests {
         link(&outside, "leak.txt");
         link(Path::new("config.json"), "alias.json");
         link(Path::new("missing"), "dangling");
+        let fifo = dir.join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         let got = folder_files(&dir, true).unwrap();
         let names: Vec<&str> = got.files.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(names, ["alias.json", "config.json", "sub/w.bin"]);
         let skipped: Vec<&str> = got.skipped_links.iter().map(|f| f.0.as_str()).collect();
-        assert_eq!(skipped, ["a", "b", "dangling", "leak.txt"]);
+        assert_eq!(skipped, ["a", "b", "dangling", "leak.txt", "pipe"]);
         assert!(got.skipped_links.iter().any(|(p, why)| p == "leak.txt" && why.contains("outside")));
     }
 }
