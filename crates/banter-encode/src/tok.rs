@@ -107,8 +107,7 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let mut specials = vec![AddedToken::from(EOS, true)];
-    specials.extend(template.special_tokens().into_iter().map(|t| AddedToken::from(t, true)));
+    let specials = special_list([EOS.to_string()].into_iter().chain(template.special_tokens()));
     let alphabet = ByteLevel::alphabet().into_iter().collect();
     if vocab_size < 256 + specials.len() {
         return Err(Error::usage(format!(
@@ -158,8 +157,7 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let mut specials: Vec<AddedToken> = UNIGRAM_SPECIALS.iter().map(|t| AddedToken::from(*t, true)).collect();
-    specials.extend(template.special_tokens().into_iter().map(|t| AddedToken::from(t, true)));
+    let specials = special_list(UNIGRAM_SPECIALS.iter().map(|t| t.to_string()).chain(template.special_tokens()));
     if vocab_size < specials.len() + 32 {
         return Err(Error::usage(format!("--vocab-size must be at least {}", specials.len() + 32)));
     }
@@ -182,6 +180,13 @@ where
     let mut trainer = TrainerWrapper::UnigramTrainer(trainer);
     t.train(&mut trainer, texts).map_err(|e| Error::usage(format!("training the tokenizer failed: {e}")))?;
     with_template(t, template)
+}
+
+/// Special tokens for a trainer, each once, in first-seen order: a template whose end marker is the
+/// tokenizer's own `</s>` must not give `</s>` a second id after the vocabulary's.
+fn special_list(tokens: impl Iterator<Item = String>) -> Vec<AddedToken> {
+    let mut seen = std::collections::HashSet::new();
+    tokens.filter(|t| seen.insert(t.clone())).map(|t| AddedToken::from(t, true)).collect()
 }
 
 /// Saves a tokenizer as pretty JSON, atomically.
@@ -214,6 +219,26 @@ mod tests {
             tok.inner.decode(tok.inner.encode("hello tea", false).unwrap().get_ids(), false).unwrap(),
             "hello tea"
         );
+    }
+
+    #[test]
+    fn a_template_ending_turns_with_the_unigram_eos_gives_it_one_id() {
+        let mut t = ChatTemplate::chatml();
+        if let banter_core::template::Style::Roles { end, .. } = &mut t.style {
+            *end = "</s>".into();
+        }
+        let texts: Vec<String> = (0..50).map(|i| format!("hello world {i}, green tea")).collect();
+        let tok = train_unigram(texts.into_iter(), 200, &t).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&tok.inner.to_string(false).unwrap()).unwrap();
+        let ids: Vec<u64> = json["added_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["content"] == "</s>")
+            .map(|a| a["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [2], "</s> keeps its vocabulary id, once");
+        assert_eq!((tok.inner.token_to_id("</s>"), tok.eos_id), (Some(2), 2));
     }
 
     #[test]

@@ -21,14 +21,19 @@ pub fn write_tokenizer_files(
 ) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     banter_encode::tok::save(tok, &dir.join("tokenizer.json")).map_err(ModelError::from)?;
-    let eos = banter_encode::tok::EOS;
-    let specials: Vec<String> = template.special_tokens();
+    // The special tokens named are the tokenizer's own: its EOS (`<|endoftext|>` for banter's BPE, `</s>` for a
+    // unigram tokenizer), and `<unk>` where it has one. A name the vocabulary lacks would make
+    // transformers' AutoTokenizer add it as a new id past the embeddings.
+    let eos_name = tok.id_to_token(eos_id).unwrap_or_else(|| banter_encode::tok::EOS.to_string());
+    let eos = eos_name.as_str();
+    let unk = if tok.token_to_id("<unk>").is_some() { "<unk>" } else { eos };
+    let specials: Vec<String> = template.special_tokens().into_iter().filter(|t| t != eos).collect();
     io::write_json(
         &dir.join("tokenizer_config.json"),
         &json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
             "model_max_length": n_positions,
-            "bos_token": eos, "eos_token": eos, "unk_token": eos, "pad_token": eos,
+            "bos_token": eos, "eos_token": eos, "unk_token": unk, "pad_token": eos,
             "additional_special_tokens": specials,
             "clean_up_tokenization_spaces": false,
             "chat_template": template.to_jinja(),
@@ -36,7 +41,7 @@ pub fn write_tokenizer_files(
     )?;
     io::write_json(
         &dir.join("special_tokens_map.json"),
-        &json!({"bos_token": eos, "eos_token": eos, "unk_token": eos, "pad_token": eos, "additional_special_tokens": specials}),
+        &json!({"bos_token": eos, "eos_token": eos, "unk_token": unk, "pad_token": eos, "additional_special_tokens": specials}),
     )?;
     io::write_json(&dir.join("banter_template.json"), &serde_json::to_value(template).unwrap_or_default())?;
     let stops: Vec<u32> = template.stop_strings().iter().filter_map(|s| tok.token_to_id(s)).collect();

@@ -270,3 +270,80 @@ fn template_tokens_are_added_only_when_the_samples_use_them() {
         serde_json::from_str(&std::fs::read_to_string(a_chat.join("adapter_config.json")).unwrap()).unwrap();
     assert_eq!(conf["modules_to_save"], serde_json::json!(["wte"]));
 }
+
+#[test]
+fn a_unigram_scratch_model_names_only_tokens_it_has_and_pads_in_transformers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A template ending turns with the unigram tokenizer's own </s>.
+    let template = dir.path().join("t.json");
+    std::fs::write(
+        &template,
+        r#"{"name": "eos-end", "style": "roles", "system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>", "end": "</s>"}"#,
+    )
+    .unwrap();
+    let tok = dir.path().join("tok.json");
+    let st = std::process::Command::new(assert_cmd::cargo::cargo_bin("banter-tokenize"))
+        .args([
+            "train-tokenizer",
+            "--type",
+            "unigram",
+            "--vocab-size",
+            "300",
+            "--min-frequency",
+            "1",
+            "-q",
+            "--template",
+        ])
+        .arg(&template)
+        .arg("-o")
+        .arg(&tok)
+        .arg(data("persona.jsonl"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = dir.path().join("model");
+    bin()
+        .args(["--config", "tiny", "--max-steps", "2", "--batch-size", "4", "--block-size", "32", "-q", "--template"])
+        .arg(&template)
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("-o")
+        .arg(&out)
+        .arg(data("persona.jsonl"))
+        .assert()
+        .success();
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap()
+    };
+    let tj = read("tokenizer.json");
+    let added: Vec<(u64, String)> = tj["added_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_u64().unwrap(), a["content"].as_str().unwrap().to_string()))
+        .collect();
+    let slash_s: Vec<u64> = added.iter().filter(|a| a.1 == "</s>").map(|a| a.0).collect();
+    assert_eq!(slash_s, [2], "</s> once, at its vocabulary id: {added:?}");
+    // Every special token named is one the tokenizer holds; config's ids are theirs.
+    let map = read("special_tokens_map.json");
+    for k in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+        let name = map[k].as_str().unwrap();
+        assert!(added.iter().any(|a| a.1 == name), "{k} {name} is not in the tokenizer: {added:?}");
+    }
+    assert_eq!(read("config.json")["eos_token_id"], 2);
+    let Some(py) = python() else { return };
+    let v = run_py(
+        &py,
+        "import json, sys, torch\n\
+         from transformers import AutoModelForCausalLM, AutoTokenizer\n\
+         m = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()\n\
+         t = AutoTokenizer.from_pretrained(sys.argv[1])\n\
+         b = t(['hello there my friend', 'hi'], return_tensors='pt', padding=True)\n\
+         with torch.no_grad(): logits = m(**b).logits\n\
+         print(json.dumps({'len': len(t), 'vocab': m.config.vocab_size, 'pad': t.pad_token_id, 'eos': t.eos_token_id, 'shape': list(logits.shape)}))",
+        &[&out],
+    );
+    assert_eq!(v["len"], v["vocab"], "AutoTokenizer added tokens: {v}");
+    assert_eq!((v["pad"].as_u64(), v["eos"].as_u64()), (Some(2), Some(2)), "{v}");
+    assert_eq!(v["shape"][0], 2);
+}
