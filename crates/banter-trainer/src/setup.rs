@@ -34,7 +34,10 @@ pub(crate) struct Setup {
 /// Loads everything; the errors name the flag or file at fault.
 pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyhow::Result<Setup> {
     tch::manual_seed(s.opt.seed as i64);
-    let tok_path = s.tokenizer.clone().or_else(|| s.model.clone()).ok_or_else(|| {
+    // A continued adapter brings its own tokenizer (its added tokens keep their ids) and template: the run
+    // goes on as the adapter was trained, not with the base model's template.
+    let adapter_tok = s.lora.adapter.as_ref().filter(|a| data::has_tokenizer(a)).cloned();
+    let tok_path = s.tokenizer.clone().or(adapter_tok).or_else(|| s.model.clone()).ok_or_else(|| {
         Error::usage_hint(
             "no tokenizer",
             "give --tokenizer tokenizer.json (train one with banter-tokenize train-tokenizer)",

@@ -476,3 +476,42 @@ fn a_closed_stderr_or_stdout_never_stops_training() {
     assert_eq!(status.code(), Some(0));
     assert!(out.join("model.safetensors").exists() && out.join("config.json").exists());
 }
+
+#[test]
+fn a_continued_adapter_keeps_its_own_template_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let base = dir.path().join("base");
+    tiny(&["--max-steps", "2"], &tok, &blocks, &base).success();
+    let train = |args: &[&str], out: &std::path::Path| {
+        bin()
+            .args(["--batch-size", "4", "--block-size", "32", "--threads", "1", "--precision", "fp32", "-q"])
+            .args(["--max-steps", "2", "--force", "--model"])
+            .arg(&base)
+            .args(args)
+            .arg("-o")
+            .arg(out)
+            .arg(data("persona.jsonl"))
+            .assert()
+            .success();
+    };
+    // An adapter trained with a speakers template on a chatml base: the base's vocabulary grows for it.
+    let a = dir.path().join("a");
+    train(&["--lora", "--template", "asimbot"], &a);
+    // Continued without --template: it goes on with its own template (not the base's chatml).
+    let a2 = dir.path().join("a2");
+    train(&["--adapter", a.to_str().unwrap()], &a2);
+    let name = |d: &std::path::Path| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("banter_template.json")).unwrap()).unwrap();
+        v["name"].as_str().unwrap().to_string()
+    };
+    assert_eq!(name(&a), "asimbot");
+    assert_eq!(name(&a2), "asimbot", "the continued adapter switched templates");
+    let vocab = |d: &std::path::Path| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("tokenizer.json")).unwrap()).unwrap();
+        v["added_tokens"].as_array().unwrap().len() as u64
+    };
+    assert_eq!(vocab(&a), vocab(&a2), "the continued adapter's tokenizer differs");
+}
