@@ -128,6 +128,17 @@ impl Engine {
         let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
         let (model, compute, precision) = load_model(model_dir, adapter, device, weights, vocab)?;
+        // A Hub family keeps its embeddings: of the template's markers, only those the model has rows for
+        // join the tokenizer — as in training, where markers no sample used were left out (a speakers template
+        // has 26 speaker markers; an adapter trained on one chat used a few).
+        let tok = if vocab > model.vocab_size() && !matches!(model, Lm::Gpt2(_)) {
+            let base = banter_encode::tok::load_upto(&tok_file, &template, 0)?;
+            let room = (model.vocab_size() - base.inner.get_vocab_size(true) as i64).max(0) as usize;
+            banter_encode::tok::load_upto(&tok_file, &template, room)?
+        } else {
+            tok
+        };
+        let vocab = tok.inner.get_vocab_size(true) as i64;
         if vocab > model.vocab_size() {
             return Err(Error::usage(format!(
                 "{}: the tokenizer has {vocab} tokens, the model {}: use the model's own chat template (drop --template)",

@@ -94,6 +94,31 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
         assert_eq!(one.lines().count(), prompts.len());
         assert_eq!(one, four, "{name}: greedy");
         assert_eq!(answer("4", "0.8", 0), answer("4", "0.8", 1), "{name}: a sampled batch reproduces itself");
+        // A LoRA adapter banter trains with a speakers template on this model chats, one-shot and batched:
+        // the tokenizer takes only the markers the adapter has rows for, as training did.
+        let speakers = dir.path().join(format!("{name}-asimbot"));
+        let ok = Command::new(assert_cmd::cargo::cargo_bin("banter-train"))
+            .arg("--model")
+            .arg(&model)
+            .args(["--lora", "--template", "asimbot", "--max-steps", "2", "--batch-size", "4", "--block-size", "32"])
+            .args(["--force", "-q", "-o"])
+            .arg(&speakers)
+            .arg(data("persona.jsonl"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{name}: training an asimbot adapter");
+        for args in [&["--prompt", "where are you?"][..], &["--input", input.to_str().unwrap(), "--batch", "4"][..]] {
+            let o = bin()
+                .arg("--model")
+                .arg(&model)
+                .arg("--adapter")
+                .arg(&speakers)
+                .args(args)
+                .args(["--max-new-tokens", "4", "-q"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{name} asimbot adapter {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
         // bf16 and int8 weights run (their greedy replies may drift from fp32's on a random model).
         for flags in [["--precision", "bf16"], ["--quantize", "int8"]] {
             let o = bin()
