@@ -281,3 +281,30 @@ fn a_body_longer_than_declared_is_cut_off_and_discarded_and_a_bad_part_restarts(
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(hub.state.lock().unwrap().ranges.is_empty(), "a part longer than the file was resumed");
 }
+
+#[cfg(unix)]
+#[test]
+fn an_upload_takes_only_regular_files_inside_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = MockHub::start();
+    let cache = dir.path().join("cache");
+    let folder = dir.path().join("m");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("config.json"), "{}").unwrap();
+    std::fs::write(folder.join("sub/notes.txt"), "hi").unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not upload").unwrap();
+    std::os::unix::fs::symlink(&secret, folder.join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(".", folder.join("a")).unwrap();
+    std::os::unix::fs::symlink(".", folder.join("sub/b")).unwrap();
+    std::os::unix::fs::symlink("config.json", folder.join("alias.json")).unwrap();
+    let o = hub_cmd(&hub.url, &cache, Some("hf_write")).arg("hub").arg(&folder).arg("me/links").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for name in ["leak.txt", "a:", "sub/b"] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    let st = hub.state.lock().unwrap();
+    let files: Vec<&String> = st.repos["me/links"].files.keys().collect();
+    assert_eq!(files, ["alias.json", "config.json", "sub/notes.txt"]);
+}
