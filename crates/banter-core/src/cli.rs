@@ -53,7 +53,7 @@ impl CommonArgs {
     /// Prints a human summary line on stderr unless `--quiet`.
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr(), "{}", msg.as_ref());
+            crate::eline!("{}", msg.as_ref());
         }
     }
 }

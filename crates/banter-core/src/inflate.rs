@@ -29,6 +29,12 @@ pub struct Bounds {
     pub ratio_from: u64,
 }
 
+/// The compressed bytes an entry can really have: what its header declares, but never more than lies
+/// between its data and the end of the archive (headers can lie); at least 1.
+pub fn packed_bytes(declared: u64, data_start: u64, archive_len: u64) -> u64 {
+    declared.min(archive_len.saturating_sub(data_start)).max(1)
+}
+
 /// Reads `r` to its end within `b`, in 64 KiB steps.
 pub fn read_bounded(mut r: impl Read, b: Bounds) -> Result<Vec<u8>, Inflate> {
     let packed = b.packed.max(1);

@@ -155,15 +155,11 @@ impl HubSettings {
 /// (no DNS look-up at every start): a named endpoint counts as public.
 fn endpoint_is_private(endpoint: &str) -> bool {
     let Ok(u) = url::Url::parse(endpoint) else { return true };
-    match u.host() {
-        Some(url::Host::Ipv4(v4)) => banter_net::address::is_private(&std::net::IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => banter_net::address::is_private(&std::net::IpAddr::V6(v6)),
-        Some(url::Host::Domain(d)) => {
-            let d = d.to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => true,
+    if let Some(ip) = banter_net::address::literal_ip(&u) {
+        return banter_net::address::is_private(&ip);
     }
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    host.is_empty() || host == "localhost" || host.ends_with(".localhost")
 }
 
 /// A model repository and revision: `user/name[@revision]`.

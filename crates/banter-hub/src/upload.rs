@@ -28,8 +28,6 @@ pub struct Upload {
     pub private: bool,
     /// The commit message.
     pub message: String,
-    /// Leave out banter-train's `checkpoint-*` folders (optimizer state for resuming, not the model).
-    pub skip_checkpoints: bool,
 }
 
 /// What an upload did.
@@ -128,8 +126,8 @@ fn post_json(s: &HubSettings, url: &str, repo: &str, body: &Value, also: &[u16])
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
-/// Uploads `dir` to `up.repo` as one commit.
-pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploaded, HubError> {
+/// Uploads `dir`'s files, as [`folder_files`] listed them, to `up.repo` as one commit.
+pub fn upload_folder(dir: &Path, listing: FolderFiles, up: &Upload, s: &HubSettings) -> Result<Uploaded, HubError> {
     if s.token.is_none() {
         return Err(HubError::Usage(
             "no Hugging Face token: set HF_TOKEN or log in (`hf auth login` writes HF_HOME/token)".into(),
@@ -138,7 +136,7 @@ pub fn upload_folder(dir: &Path, up: &Upload, s: &HubSettings) -> Result<Uploade
     let Some((org, name)) = up.repo.split_once('/') else {
         return Err(HubError::Usage(format!("{:?} is not user/name", up.repo)));
     };
-    let FolderFiles { files, skipped_links } = folder_files(dir, up.skip_checkpoints)?;
+    let FolderFiles { files, skipped_links } = listing;
     if files.is_empty() {
         return Err(HubError::Usage(format!("{}: nothing to upload", dir.display())));
     }

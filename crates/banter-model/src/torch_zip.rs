@@ -45,7 +45,7 @@ fn read_entry<R: std::io::Read + std::io::Seek>(
     archive_len: u64,
 ) -> Result<Vec<u8>, String> {
     let f = zip.by_name(name).map_err(|e| e.to_string())?;
-    let packed = f.compressed_size().min(archive_len.saturating_sub(f.data_start())).max(1);
+    let packed = banter_core::inflate::packed_bytes(f.compressed_size(), f.data_start(), archive_len);
     let deflated = f.compression() != zip::CompressionMethod::Stored;
     use banter_core::inflate::{Bounds, Inflate, read_bounded};
     let max_ratio = if deflated { 100 } else { u64::MAX };

@@ -79,20 +79,25 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("only http and https are fetched, not {}:", url.scheme()));
     }
-    let ip = match url.host() {
-        None => return Err("no host".into()),
-        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(Host::Domain(d)) => match d.parse::<IpAddr>() {
-            Ok(ip) => ip,
-            Err(_) if allow_private => return Ok(()),
-            Err(_) => return resolve_public(d).map(|_| ()),
-        },
+    let ip = match (url.host(), literal_ip(url)) {
+        (None, _) => return Err("no host".into()),
+        (_, Some(ip)) => ip,
+        (Some(_), None) if allow_private => return Ok(()),
+        (Some(d), None) => return resolve_public(&d.to_string()).map(|_| ()),
     };
     if !allow_private && is_private(&ip) {
         return Err(refused(&ip.to_string(), &ip));
     }
     Ok(())
+}
+
+/// The address a URL names literally (IPv4, IPv6, or a domain that parses as one); `None` for a name.
+pub fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        Host::Domain(d) => d.parse().ok(),
+    }
 }
 
 /// The addresses of `host`, all of them public, or why not.

@@ -460,9 +460,3 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
     }
     Ok(Exit::Success)
 }
-
-/// A line on stderr from a background thread: a closed stderr (a supervisor gone) is no reason to panic.
-pub(crate) fn note(msg: impl std::fmt::Display) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}

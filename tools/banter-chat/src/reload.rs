@@ -83,13 +83,13 @@ impl Published {
                             if tx.send(e).is_err() {
                                 return;
                             }
-                            crate::note(format!("{TOOL}: serving the newly published {what} from the next request"));
+                            banter_core::eline!("{TOOL}: serving the newly published {what} from the next request");
                         }
                         Err(e) => {
                             serving = now.clone();
-                            crate::note(format!(
+                            banter_core::eline!(
                                 "{TOOL}: the newly published {what} did not load, still serving the previous one: {e:#}"
-                            ));
+                            );
                         }
                     }
                 }

@@ -222,16 +222,16 @@ impl Generator {
         match r {
             Err(e) => {
                 if !self.log_failing.replace(true) {
-                    crate::note(format!(
+                    banter_core::eline!(
                         "{TOOL}: error: --log {}: {e:#}; answering 503 until it can be written",
                         path.display()
-                    ));
+                    );
                 }
                 Err(JobError::server(503, format!("the exchange could not be logged ({e:#}); try again later")))
             }
             Ok(()) => {
                 if self.log_failing.replace(false) {
-                    crate::note(format!("{TOOL}: --log {}: writing again", path.display()));
+                    banter_core::eline!("{TOOL}: --log {}: writing again", path.display());
                 }
                 if let (Some(l), None) = (&self.learner, &job.raw) {
                     l.exchange();
@@ -286,7 +286,7 @@ impl Generator {
             let failed = |e: Box<dyn std::any::Any + Send>| {
                 let msg =
                     e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
-                crate::note(format!("{TOOL}: error: generation failed: {}", msg.as_deref().unwrap_or("panic")));
+                banter_core::eline!("{TOOL}: error: generation failed: {}", msg.as_deref().unwrap_or("panic"));
                 JobError::server(500, "generation failed")
             };
             if group.len() == 1 {
@@ -388,19 +388,17 @@ fn sse(
         }
         api::StreamKind::Text => None,
     };
-    let first_text = first_piece.map(|p| match kind {
-        api::StreamKind::Chat => api::sse_chunk(&id, &model, json!({"content": p}), serde_json::Value::Null),
-        api::StreamKind::Text => api::sse_text_chunk(&id, &model, &p, serde_json::Value::Null),
-    });
-    let first = match (role, first_text) {
-        (Some(a), Some(b)) => Some(a + &b),
-        (a, b) => a.or(b),
-    };
     let piece = move |id: &str, model: &str, text: Option<&str>| match (kind, text) {
         (api::StreamKind::Chat, Some(t)) => api::sse_chunk(id, model, json!({"content": t}), serde_json::Value::Null),
         (api::StreamKind::Chat, None) => api::sse_chunk(id, model, json!({}), json!("stop")) + "data: [DONE]\n\n",
         (api::StreamKind::Text, Some(t)) => api::sse_text_chunk(id, model, t, serde_json::Value::Null),
         (api::StreamKind::Text, None) => api::sse_text_chunk(id, model, "", json!("stop")) + "data: [DONE]\n\n",
+    };
+    // The role chunk (chat), then the piece the request already waited for.
+    let first_text = first_piece.map(|p| piece(&id, &model, Some(&p)));
+    let first = match (role, first_text) {
+        (Some(a), Some(b)) => Some(a + &b),
+        (a, b) => a.or(b),
     };
     let state = (first, rx, id, model, false);
     let stream = futures_util::stream::unfold(state, move |(first, mut rx, id, model, done)| async move {

@@ -53,13 +53,14 @@ pub fn run(a: &HubArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         revision: a.revision.clone(),
         private: a.private,
         message: a.message.clone(),
-        skip_checkpoints: !a.include_checkpoints,
     };
     // Links are never followed out of the folder nor into a folder (a loop): said before the upload.
-    for (path, why) in upload::folder_files(&a.dir, up.skip_checkpoints)?.skipped_links {
+    // banter-train's `checkpoint-*` folders (optimizer state for resuming) stay out unless asked for.
+    let listing = upload::folder_files(&a.dir, !a.include_checkpoints)?;
+    for (path, why) in &listing.skipped_links {
         banter_core::eline!("{TOOL}: warning: {path}: not uploaded: {why}");
     }
-    let done = upload::upload_folder(&a.dir, &up, &s)?;
+    let done = upload::upload_folder(&a.dir, listing, &up, &s)?;
     if common.json {
         cli::print_report(&cli::report(TOOL, Exit::Success, json!({"command": "hub", "upload": done})))?;
     } else {

@@ -75,8 +75,8 @@ fn from_zip(path: &str, bytes: &[u8], max_inflated: u64) -> Result<(Vec<u8>, Opt
     };
     // The headers' sizes may lie in both directions: the compressed bytes that can really be read are at most
     // what lies between the entry's data and the end of the archive, so the ratio is taken over that.
-    let available = (bytes.len() as u64).saturating_sub(f.data_start());
-    let (size, packed) = (f.size(), f.compressed_size().min(available).max(1));
+    let packed = banter_core::inflate::packed_bytes(f.compressed_size(), f.data_start(), bytes.len() as u64);
+    let size = f.size();
     if size > max_inflated {
         return Err(bomb(format!("inflates to {size} bytes, over --max-inflated {max_inflated}")).into());
     }

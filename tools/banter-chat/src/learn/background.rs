@@ -54,7 +54,7 @@ impl Learner {
             cancel: CancelToken::new(),
         };
         if backlog >= l.every {
-            crate::note(format!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)"));
+            banter_core::eline!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)");
         }
         l.maybe_start();
         l
@@ -83,7 +83,7 @@ impl Learner {
         }
         let (plan, busy, loader, cancel) =
             (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone());
-        crate::note(format!("({TOOL}: learning from {n} new exchange(s) in the background…)"));
+        banter_core::eline!("({TOOL}: learning from {n} new exchange(s) in the background…)");
         std::thread::spawn(move || {
             let result = plan.learn(&cancel).and_then(|l| {
                 let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
@@ -98,7 +98,7 @@ impl Learner {
             let result = result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})"));
             match (&loader, result) {
                 // Nothing to hand over (the server reloads by itself): the notice now.
-                (None, Ok((_, msg)) | Err(msg)) => crate::note(msg),
+                (None, Ok((_, msg)) | Err(msg)) => banter_core::eline!("{}", msg),
                 (Some(_), r) => {
                     let _ = tx.send(r);
                 }
@@ -133,7 +133,7 @@ impl Learner {
     /// Waits for a round in progress (its files complete) before the program exits.
     pub fn finish(self) {
         if self.busy() {
-            crate::note(format!("({TOOL}: waiting for the background learning to finish…)"));
+            banter_core::eline!("({TOOL}: waiting for the background learning to finish…)");
         }
         while self.busy() {
             std::thread::sleep(Duration::from_millis(100));
