@@ -1,5 +1,6 @@
 //! The Llama family in Hugging Face's layout and names: Llama 2/3.x, SmolLM/SmolLM2, Mistral (with its
-//! sliding window), Qwen2 (the same blocks with q/k/v biases), Gemma (the same blocks and names with
+//! sliding window), Qwen2 (the same blocks with q/k/v biases), Qwen3 (RMSNorm over each query and key head,
+//! no biases), Phi-3 (fused `qkv_proj` and `gate_up_proj`, partial RoPE, a sliding window), Gemma (the same blocks and names with
 //! embeddings scaled by √hidden, RMSNorm as `1 + w`, and a tanh-GELU gate) and Gemma 2 (Gemma plus norms
 //! after attention and around the MLP, soft-capped attention scores and logits, and sliding-window
 //! layers). RoPE (`rope_theta`, `rope_scaling` types default, linear and llama3), RMSNorm, SwiGLU/GeGLU,
@@ -23,14 +24,25 @@ use crate::lora::LoraConfig;
 use crate::varsource::VarSource;
 use tch::nn::Init;
 
+/// The attention's input projections: separate, or Phi-3's one `qkv_proj`.
+enum Qkv {
+    Split(Linear, Linear, Linear),
+    Fused(Linear),
+}
+
+/// The MLP's gate and up projections: separate, or Phi-3's one `gate_up_proj`.
+enum GateUp {
+    Split(Linear, Linear),
+    Fused(Linear),
+}
+
 struct Block {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Qkv,
     o: Linear,
-    gate: Linear,
-    up: Linear,
+    gate_up: GateUp,
     down: Linear,
+    /// Qwen3's per-head norms of the queries and keys.
+    qk_norms: Option<(Tensor, Tensor)>,
     ln1: Tensor,
     ln2: Tensor,
     /// Gemma 2's norms around the MLP.
@@ -118,24 +130,40 @@ impl Llama {
         let root = vs.root();
         let m = &root / "model";
         let (e, hd, nq, nkv) = (cfg.hidden_size, cfg.head_dim(), cfg.num_attention_heads, cfg.kv_heads());
-        let qkv_bias = cfg.attention_bias || cfg.model_type == "qwen2";
+        let qkv_bias = cfg.qkv_bias();
         let lin = |p: nn::Path<'_>, i, o, bias| Linear::build(p, i, o, bias, 0.02, src);
         let normal = Init::Randn { mean: 0.0, stdev: 0.02 };
-        let ones = |p: nn::Path<'_>| src.var(&p, "weight", &[e], Init::Const(1.0));
+        let ones_of = |p: nn::Path<'_>, n: i64| src.var(&p, "weight", &[n], Init::Const(1.0));
+        let ones = |p: nn::Path<'_>| ones_of(p, e);
+        let inter = cfg.intermediate_size;
         let embed = src.var(&(&m / "embed_tokens"), "weight", &[cfg.vocab_size, e], normal);
         let blocks = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let b = &m / "layers" / i;
                 let a = &b / "self_attn";
                 let mlp = &b / "mlp";
+                let fused = cfg.fused_projections();
                 Block {
-                    q: lin(&a / "q_proj", e, nq * hd, qkv_bias),
-                    k: lin(&a / "k_proj", e, nkv * hd, qkv_bias),
-                    v: lin(&a / "v_proj", e, nkv * hd, qkv_bias),
+                    qkv: if fused {
+                        Qkv::Fused(lin(&a / "qkv_proj", e, (nq + 2 * nkv) * hd, qkv_bias))
+                    } else {
+                        Qkv::Split(
+                            lin(&a / "q_proj", e, nq * hd, qkv_bias),
+                            lin(&a / "k_proj", e, nkv * hd, qkv_bias),
+                            lin(&a / "v_proj", e, nkv * hd, qkv_bias),
+                        )
+                    },
                     o: lin(&a / "o_proj", nq * hd, e, cfg.attention_bias),
-                    gate: lin(&mlp / "gate_proj", e, cfg.intermediate_size, cfg.mlp_bias),
-                    up: lin(&mlp / "up_proj", e, cfg.intermediate_size, cfg.mlp_bias),
-                    down: lin(&mlp / "down_proj", cfg.intermediate_size, e, cfg.mlp_bias),
+                    gate_up: if fused {
+                        GateUp::Fused(lin(&mlp / "gate_up_proj", e, 2 * inter, cfg.mlp_bias))
+                    } else {
+                        GateUp::Split(
+                            lin(&mlp / "gate_proj", e, inter, cfg.mlp_bias),
+                            lin(&mlp / "up_proj", e, inter, cfg.mlp_bias),
+                        )
+                    },
+                    down: lin(&mlp / "down_proj", inter, e, cfg.mlp_bias),
+                    qk_norms: cfg.has_qk_norm().then(|| (ones_of(&a / "q_norm", hd), ones_of(&a / "k_norm", hd))),
                     ln1: ones(&b / "input_layernorm"),
                     ln2: ones(&b / "post_attention_layernorm"),
                     ff_norms: cfg
@@ -217,7 +245,16 @@ impl Llama {
         let freqs = pos.unsqueeze(-1) * inv.view([1, 1, -1]);
         let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
         let (cos, sin) = (emb.cos(), emb.sin());
-        let rope = |x: &Tensor| x * &cos + rotate_half(x) * &sin;
+        let rd = c.rotary_dim();
+        let rope = |x: &Tensor| {
+            if rd == hd {
+                x * &cos + rotate_half(x) * &sin
+            } else {
+                // Partial RoPE: the first `rd` dimensions of each head turn, the rest pass.
+                let r = x.narrow(-1, 0, rd);
+                Tensor::cat(&[&r * &cos + rotate_half(&r) * &sin, x.narrow(-1, rd, hd - rd)], -1)
+            }
+        };
         // New token i sees every cached token and the new ones up to itself.
         let pad_mask = batch.map(|(_, m)| m);
         let mask = pad_mask.as_ref().map(|m| m.shallow_clone()).or_else(|| cached_causal_mask(start, t, device));
@@ -231,9 +268,25 @@ impl Llama {
         let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
-            let q = rope(&blk.q.forward(&h, ck, train).view([b, t, nq, hd]).transpose(1, 2)).to_kind(ck);
-            let k = rope(&blk.k.forward(&h, ck, train).view([b, t, nkv, hd]).transpose(1, 2)).to_kind(ck);
-            let v = blk.v.forward(&h, ck, train).view([b, t, nkv, hd]).transpose(1, 2);
+            let (q, k, v) = match &blk.qkv {
+                Qkv::Split(q, k, v) => (q.forward(&h, ck, train), k.forward(&h, ck, train), v.forward(&h, ck, train)),
+                Qkv::Fused(qkv) => {
+                    let all = qkv.forward(&h, ck, train);
+                    (
+                        all.narrow(-1, 0, nq * hd),
+                        all.narrow(-1, nq * hd, nkv * hd),
+                        all.narrow(-1, (nq + nkv) * hd, nkv * hd),
+                    )
+                }
+            };
+            let (q, k) = (q.view([b, t, nq, hd]), k.view([b, t, nkv, hd]));
+            let (q, k) = match &blk.qk_norms {
+                Some((qn, kn)) => (rms_norm(&q, qn, c.rms_norm_eps, false), rms_norm(&k, kn, c.rms_norm_eps, false)),
+                None => (q, k),
+            };
+            let q = rope(&q.transpose(1, 2)).to_kind(ck);
+            let k = rope(&k.transpose(1, 2)).to_kind(ck);
+            let v = v.reshape([b, t, nkv, hd]).transpose(1, 2);
             let (k, v) = cache.append(i, k, v);
             let rep = nq / nkv;
             let y = if c.is_gemma2() || c.window(i).is_some() {
@@ -253,9 +306,16 @@ impl Llama {
             };
             let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
             let mlp = |h: &Tensor| {
-                let gate = blk.gate.forward(h, ck, train);
+                let (gate, up) = match &blk.gate_up {
+                    GateUp::Split(gate, up) => (gate.forward(h, ck, train), up.forward(h, ck, train)),
+                    GateUp::Fused(gu) => {
+                        let both = gu.forward(h, ck, train);
+                        let n = c.intermediate_size;
+                        (both.narrow(-1, 0, n), both.narrow(-1, n, n))
+                    }
+                };
                 let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
-                blk.down.forward(&(gate * blk.up.forward(h, ck, train)), ck, train)
+                blk.down.forward(&(gate * up), ck, train)
             };
             match &blk.ff_norms {
                 // Gemma 2: a norm after attention, and norms before and after the MLP.
@@ -311,12 +371,22 @@ impl Llama {
         for (i, b) in self.blocks.iter_mut().enumerate() {
             let a = format!("model.layers.{i}.self_attn");
             let m = format!("model.layers.{i}.mlp");
-            v.push((format!("{a}.q_proj"), &mut b.q));
-            v.push((format!("{a}.k_proj"), &mut b.k));
-            v.push((format!("{a}.v_proj"), &mut b.v));
+            match &mut b.qkv {
+                Qkv::Split(q, k, vv) => {
+                    v.push((format!("{a}.q_proj"), q));
+                    v.push((format!("{a}.k_proj"), k));
+                    v.push((format!("{a}.v_proj"), vv));
+                }
+                Qkv::Fused(qkv) => v.push((format!("{a}.qkv_proj"), qkv)),
+            }
             v.push((format!("{a}.o_proj"), &mut b.o));
-            v.push((format!("{m}.gate_proj"), &mut b.gate));
-            v.push((format!("{m}.up_proj"), &mut b.up));
+            match &mut b.gate_up {
+                GateUp::Split(gate, up) => {
+                    v.push((format!("{m}.gate_proj"), gate));
+                    v.push((format!("{m}.up_proj"), up));
+                }
+                GateUp::Fused(gu) => v.push((format!("{m}.gate_up_proj"), gu)),
+            }
             v.push((format!("{m}.down_proj"), &mut b.down));
         }
         v

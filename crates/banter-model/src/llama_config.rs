@@ -1,4 +1,4 @@
-//! A Llama-family `config.json` (Llama, SmolLM, Mistral, Qwen2, Gemma, Gemma 2): reading, checking, the
+//! A Llama-family `config.json` (Llama, SmolLM, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Gemma 2): reading, checking, the
 //! defaults transformers gives keys a config leaves out, and the values the model computes with.
 
 use std::path::Path;
@@ -40,10 +40,13 @@ fn eps() -> f64 {
     1e-6
 }
 
+/// The `model_type`s this config serves.
+pub const LLAMA_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2"];
+
 /// A Llama-family `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlamaConfig {
-    /// `llama`, `mistral`, `qwen2` or `gemma`.
+    /// One of [`LLAMA_TYPES`].
     pub model_type: String,
     /// The MLP's gate activation: `silu` (Llama), `gelu_pytorch_tanh` (Gemma).
     #[serde(default, alias = "hidden_activation")]
@@ -76,6 +79,9 @@ pub struct LlamaConfig {
     /// transformers 5's `rope_parameters`: `rope_theta` and the scaling in one object.
     #[serde(default, skip_serializing)]
     pub rope_parameters: Option<serde_json::Value>,
+    /// The share of each head's dimensions RoPE rotates (Phi-3 family; default all).
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f64>,
     /// The LM head shares the embeddings.
     #[serde(default)]
     pub tie_word_embeddings: bool,
@@ -137,6 +143,8 @@ impl LlamaConfig {
                     ("sliding_window", serde_json::json!(4096)),
                 ],
                 "mistral" => &[("sliding_window", serde_json::json!(4096))],
+                "qwen3" => &[("head_dim", serde_json::json!(128))],
+                "phi3" => &[("rms_norm_eps", serde_json::json!(1e-5))],
                 _ => &[],
             };
             for (k, d) in defaults {
@@ -156,6 +164,9 @@ impl LlamaConfig {
             if let Some(t) = p.get("rope_theta").and_then(|t| t.as_f64()) {
                 c.rope_theta = t;
             }
+            if let Some(f) = p.get("partial_rotary_factor").and_then(|t| t.as_f64()) {
+                c.partial_rotary_factor = Some(f);
+            }
             if p.get("rope_type").and_then(|t| t.as_str()).is_some_and(|t| t != "default") {
                 c.rope_scaling = Some(
                     serde_json::from_value(p)
@@ -170,11 +181,14 @@ impl LlamaConfig {
         if !matches!(c.hidden_act.as_deref().unwrap_or("silu"), "silu" | "gelu_pytorch_tanh") {
             return bad(format!("hidden_act {:?} is not supported (silu, gelu_pytorch_tanh)", c.hidden_act));
         }
-        if !matches!(c.model_type.as_str(), "llama" | "mistral" | "qwen2" | "gemma" | "gemma2") {
+        if !LLAMA_TYPES.contains(&c.model_type.as_str()) {
             return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
         }
-        if c.model_type == "qwen2" && c.use_sliding_window && c.sliding_window.is_some() {
-            return bad("Qwen2's sliding-window layers are not supported".into());
+        if matches!(c.model_type.as_str(), "qwen2" | "qwen3") && c.use_sliding_window && c.sliding_window.is_some() {
+            return bad(format!("{}'s sliding-window layers are not supported", c.model_type));
+        }
+        if c.partial_rotary_factor.is_some_and(|f| !(f > 0.0 && f <= 1.0) || c.rotary_dim() % 2 != 0) {
+            return bad(format!("partial_rotary_factor {:?} must give an even rotary width", c.partial_rotary_factor));
         }
         if c.num_attention_heads <= 0 || c.num_attention_heads % c.kv_heads() != 0 {
             return bad("num_attention_heads must be a positive multiple of num_key_value_heads".into());
@@ -197,9 +211,32 @@ impl LlamaConfig {
         self.model_type == "gemma2"
     }
 
-    /// The attention window of layer `i`, when it slides: every Mistral layer; Gemma 2's sliding ones.
+    /// Qwen3: RMSNorm over each head of the queries and keys, before RoPE.
+    pub fn has_qk_norm(&self) -> bool {
+        self.model_type == "qwen3"
+    }
+
+    /// Phi-3: one `qkv_proj` and one `gate_up_proj` instead of q/k/v and gate/up.
+    pub fn fused_projections(&self) -> bool {
+        self.model_type == "phi3"
+    }
+
+    /// Biases on q/k/v: Llama's `attention_bias`, always on Qwen2.
+    pub fn qkv_bias(&self) -> bool {
+        self.attention_bias || self.model_type == "qwen2"
+    }
+
+    /// The dimensions of each head RoPE rotates (all, unless `partial_rotary_factor` says fewer).
+    pub fn rotary_dim(&self) -> i64 {
+        match self.partial_rotary_factor {
+            Some(f) => (self.head_dim() as f64 * f) as i64,
+            None => self.head_dim(),
+        }
+    }
+
+    /// The attention window of layer `i`, when it slides: every Mistral and Phi-3 layer; Gemma 2's sliding ones.
     pub fn window(&self, i: usize) -> Option<i64> {
-        if self.model_type == "mistral" {
+        if matches!(self.model_type.as_str(), "mistral" | "phi3") {
             return self.sliding_window;
         }
         if !self.is_gemma2() {
@@ -224,7 +261,7 @@ impl LlamaConfig {
 
     /// RoPE inverse frequencies, scaled as `rope_scaling` says.
     pub fn inv_freq(&self) -> Vec<f64> {
-        let d = self.head_dim();
+        let d = self.rotary_dim();
         let base: Vec<f64> = (0..d / 2).map(|i| 1.0 / self.rope_theta.powf(2.0 * i as f64 / d as f64)).collect();
         let Some(s) = &self.rope_scaling else { return base };
         match s.rope_type.as_str() {

@@ -13,14 +13,14 @@ use crate::opt::{Opt, OptConfig};
 use crate::{ModelError, io};
 
 /// The `model_type`s banter loads, trains and serves.
-pub const MODEL_TYPES: &[&str] = &["gpt2", "llama", "mistral", "qwen2", "gemma", "gemma2", "opt"];
+pub const MODEL_TYPES: &[&str] = &["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "opt"];
 
 /// A causal LM of one of the supported families.
 #[derive(Debug)]
 pub enum Lm {
     /// GPT-2 (and DistilGPT2).
     Gpt2(Gpt2),
-    /// Llama, SmolLM, Mistral, Qwen2, Gemma, Gemma 2.
+    /// Llama, SmolLM, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Gemma 2.
     Llama(Llama),
     /// OPT.
     Opt(Opt),
@@ -55,7 +55,7 @@ impl Lm {
                 }
                 m
             }
-            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => Lm::Llama(Llama::load_as(dir, device, kind)?),
+            t if crate::llama_config::LLAMA_TYPES.contains(&t) => Lm::Llama(Llama::load_as(dir, device, kind)?),
             "opt" => Lm::Opt(Opt::load_as(dir, device, kind)?),
             t => return Err(unsupported(&path.display().to_string(), t)),
         })
@@ -79,7 +79,7 @@ impl Lm {
             }
         }
         Ok(match model_type_of(&v) {
-            "llama" | "mistral" | "qwen2" | "gemma" | "gemma2" => {
+            t if crate::llama_config::LLAMA_TYPES.contains(&t) => {
                 Lm::Llama(Llama::new(LlamaConfig::from_value(v, what)?, device))
             }
             "opt" => Lm::Opt(Opt::new(OptConfig::from_value(v, what)?, device)),

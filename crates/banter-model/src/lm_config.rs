@@ -10,6 +10,8 @@ fn arch(model_type: &str) -> &'static str {
     match model_type {
         "mistral" => "MistralForCausalLM",
         "qwen2" => "Qwen2ForCausalLM",
+        "qwen3" => "Qwen3ForCausalLM",
+        "phi3" => "Phi3ForCausalLM",
         "gemma" => "GemmaForCausalLM",
         "gemma2" => "Gemma2ForCausalLM",
         "opt" => "OPTForCausalLM",

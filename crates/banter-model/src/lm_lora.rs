@@ -17,6 +17,8 @@ impl Lm {
     pub fn default_lora_targets(&self) -> Vec<String> {
         let t: &[&str] = match self {
             Lm::Gpt2(_) => &["c_attn", "c_proj"],
+            // Phi-3's q, k and v are one layer (PEFT has no default for it; its model cards adapt qkv_proj).
+            Lm::Llama(m) if m.cfg.fused_projections() => &["qkv_proj"],
             _ => &["q_proj", "v_proj"],
         };
         t.iter().map(|s| s.to_string()).collect()

@@ -77,6 +77,20 @@ fn model_families_logits_and_losses_equal_transformers() {
             "qwen2 (q/k/v bias), GQA, tied",
             serde_json::json!({"model_type": "qwen2", "num_key_value_heads": 2, "tie_word_embeddings": true}),
         ),
+        (
+            "qwen3 (per-head q/k RMSNorm, no biases), head_dim 16, GQA",
+            serde_json::json!({"model_type": "qwen3", "head_dim": 16, "num_key_value_heads": 2}),
+        ),
+        (
+            "phi3 (fused qkv_proj and gate_up_proj), GQA, sliding window 6",
+            serde_json::json!({"model_type": "phi3", "num_key_value_heads": 2, "sliding_window": 6,
+                "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}),
+        ),
+        (
+            "phi3, partial RoPE 0.5 (Phi-4-mini's kind)",
+            serde_json::json!({"model_type": "phi3", "partial_rotary_factor": 0.5,
+                "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}),
+        ),
     ];
     let opt_base = serde_json::json!({"vocab_size": 128, "hidden_size": 48, "ffn_dim": 96, "num_hidden_layers": 2,
         "num_attention_heads": 4, "max_position_embeddings": 64});
@@ -162,6 +176,10 @@ fn unsupported_llama_shapes_are_named() {
     assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("sliding-window"));
     cfg(with(serde_json::json!({"model_type": "llama", "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})));
     assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("yarn"));
+    cfg(with(serde_json::json!({"model_type": "qwen3", "sliding_window": 4096, "use_sliding_window": true})));
+    assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("sliding-window"));
+    cfg(with(serde_json::json!({"model_type": "phi3", "rope_scaling": {"rope_type": "longrope", "factor": 4.0}})));
+    assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("longrope"));
     cfg(with(serde_json::json!({"model_type": "llama", "num_key_value_heads": 3})));
     assert!(Llama::load(dir.path(), Device::Cpu).unwrap_err().to_string().contains("num_key_value_heads"));
 }

@@ -3,6 +3,9 @@
 //! - Llama and Mistral (llama.cpp's `llama`): q/k rows permuted from Hugging Face's rotate-half RoPE layout
 //!   to llama.cpp's interleaved one;
 //! - Gemma, Gemma 2: RMSNorm weights stored as `w + 1` (Hugging Face keeps `w`);
+//! - Qwen2, Qwen3 and Phi-3 rotate halves as Hugging Face does (llama.cpp's NEOX RoPE): no permutation; Qwen3's
+//!   per-head norms become `attn_q_norm`/`attn_k_norm`, Phi-3's fused `qkv_proj` and `gate_up_proj` stay fused
+//!   as `attn_qkv` and `ffn_up` (gate half first, as llama.cpp's fused SwiGLU reads it);
 //! - GPT-2: Conv1D weights transposed to `[out, in]`, and `output.weight` written beside `token_embd`.
 //!
 //! OPT has no llama.cpp architecture and is refused with that reason.
@@ -28,6 +31,8 @@ pub fn arch_of(model_type: &str) -> Result<&'static str, ConvertError> {
         "gpt2" => "gpt2",
         "llama" | "mistral" => "llama",
         "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        "phi3" => "phi3",
         "gemma" => "gemma",
         "gemma2" => "gemma2",
         t => {
@@ -80,7 +85,14 @@ pub fn metadata(arch: &str, c: &Json) -> Result<Vec<(String, Value)>, ConvertErr
         m.push((k("vocab_size"), u(need(c, "vocab_size")?)));
         m.push((k("rope.dimension_count"), u(hd)));
     }
-    if arch == "llama" || arch.starts_with("gemma") || hd != e / heads {
+    if arch == "phi3" {
+        let f = c["partial_rotary_factor"].as_f64().unwrap_or(1.0);
+        m.push((k("rope.dimension_count"), u((hd as f64 * f) as i64)));
+        if let Some(w) = int(c, "sliding_window") {
+            m.push((k("attention.sliding_window"), u(w)));
+        }
+    }
+    if arch == "llama" || arch == "qwen3" || arch.starts_with("gemma") || hd != e / heads {
         m.push((k("attention.key_length"), u(hd)));
         m.push((k("attention.value_length"), u(hd)));
     }
@@ -195,6 +207,10 @@ fn llama_name(arch: &str, hf: &str) -> Option<String> {
         "pre_feedforward_layernorm" => "ffn_norm",
         "post_feedforward_layernorm" => "post_ffw_norm",
         "self_attn.q_proj" => "attn_q",
+        "self_attn.qkv_proj" => "attn_qkv",
+        "self_attn.q_norm" => "attn_q_norm",
+        "self_attn.k_norm" => "attn_k_norm",
+        "mlp.gate_up_proj" => "ffn_up",
         "self_attn.k_proj" => "attn_k",
         "self_attn.v_proj" => "attn_v",
         "self_attn.o_proj" => "attn_output",

@@ -1,4 +1,5 @@
-//! The Llama family's graph (Llama, Mistral, Qwen2, Gemma, Gemma 2), as `banter_model::llama` computes it:
+//! The Llama family's graph (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Gemma 2), as `banter_model::llama`
+//! computes it (Qwen3's per-head q/k norms, Phi-3's fused projections split in the graph, partial RoPE):
 //! RoPE from `position_ids` (with the config's scaling), RMSNorm (Gemma's `1 + w` folded into the weight),
 //! SwiGLU or tanh-GeGLU, grouped-query attention, Gemma's √hidden embedding scale, Gemma 2's extra norms,
 //! soft caps and sliding-window layers, Mistral's window.
@@ -45,6 +46,17 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
     let emb = g.unsqueeze(&emb, &[2]);
     let cos = g.op("Cos", &[&emb], vec![]);
     let sin = g.op("Sin", &[&emb], vec![]);
+    // Partial RoPE (Phi-3 family): the first `rd` dimensions of each head turn, the rest pass.
+    let rd = c.rotary_dim();
+    let rope = |g: &mut Graph, x: &str| -> String {
+        if rd == hd {
+            return g.rope(x, &cos, &sin, hd);
+        }
+        let sizes = g.ints(&[rd, hd - rd], false);
+        let parts = g.op_n("Split", &[x, &sizes], 2, vec![attr_i("axis", -1)]);
+        let r = g.rope(&parts[0], &cos, &sin, rd);
+        g.op("Concat", &[&r, &parts[1]], vec![attr_i("axis", -1)])
+    };
     let masks = decoder::masks(g);
     let scale = c.query_pre_attn_scalar.filter(|_| c.is_gemma2()).unwrap_or(hd as f64).powf(-0.5);
     let softcap = c.attn_logit_softcapping.filter(|_| c.is_gemma2());
@@ -59,14 +71,30 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
         let lin = |g: &mut Graph, h: &str, m: &str| -> Result<String, ConvertError> {
             Ok(g.hf_linear(h, get(w, &format!("{m}.weight"))?, opt(&format!("{m}.bias")), m))
         };
-        let q = lin(g, &h, &format!("{a}.q_proj"))?;
-        let k = lin(g, &h, &format!("{a}.k_proj"))?;
-        let v = lin(g, &h, &format!("{a}.v_proj"))?;
+        let (q, k, v) = if c.fused_projections() {
+            let qkv = lin(g, &h, &format!("{a}.qkv_proj"))?;
+            let sizes = g.ints(&[nq * hd, nkv * hd, nkv * hd], false);
+            let parts = g.op_n("Split", &[&qkv, &sizes], 3, vec![attr_i("axis", -1)]);
+            (parts[0].clone(), parts[1].clone(), parts[2].clone())
+        } else {
+            (
+                lin(g, &h, &format!("{a}.q_proj"))?,
+                lin(g, &h, &format!("{a}.k_proj"))?,
+                lin(g, &h, &format!("{a}.v_proj"))?,
+            )
+        };
         let q = g.reshape(&q, &[0, 0, nq, hd]);
-        let q = g.rope(&q, &cos, &sin, hd);
-        let q = g.reshape(&q, &[0, 0, nq * hd]);
         let k = g.reshape(&k, &[0, 0, nkv, hd]);
-        let k = g.rope(&k, &cos, &sin, hd);
+        let (q, k) = if c.has_qk_norm() {
+            let qn = norm_w(g, &format!("{a}.q_norm.weight"))?;
+            let kn = norm_w(g, &format!("{a}.k_norm.weight"))?;
+            (g.rms_norm(&q, &qn, eps), g.rms_norm(&k, &kn, eps))
+        } else {
+            (q, k)
+        };
+        let q = rope(g, &q);
+        let q = g.reshape(&q, &[0, 0, nq * hd]);
+        let k = rope(g, &k);
         let v = g.reshape(&v, &[0, 0, nkv, hd]);
         let mask = match c.window(i as usize) {
             Some(win) => decoder::window(g, &masks, win),
@@ -76,9 +104,16 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
         let y = lin(g, &y, &format!("{a}.o_proj"))?;
         let mlp = |g: &mut Graph, h: &str| -> Result<String, ConvertError> {
             let m = format!("{p}.mlp");
-            let gate = lin(g, h, &format!("{m}.gate_proj"))?;
+            let (gate, up) = if c.fused_projections() {
+                let both = lin(g, h, &format!("{m}.gate_up_proj"))?;
+                let n = c.intermediate_size;
+                let sizes = g.ints(&[n, n], false);
+                let parts = g.op_n("Split", &[&both, &sizes], 2, vec![attr_i("axis", -1)]);
+                (parts[0].clone(), parts[1].clone())
+            } else {
+                (lin(g, h, &format!("{m}.gate_proj"))?, lin(g, h, &format!("{m}.up_proj"))?)
+            };
             let gate = if tanh_gate { g.gelu_tanh(&gate) } else { g.silu(&gate) };
-            let up = lin(g, h, &format!("{m}.up_proj"))?;
             let prod = g.op("Mul", &[&gate, &up], vec![]);
             lin(g, &prod, &format!("{m}.down_proj"))
         };

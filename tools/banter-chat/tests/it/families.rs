@@ -1,4 +1,4 @@
-//! Chatting with models of other families from the Hub (Llama, Qwen2, Gemma, Gemma 2, Mistral, OPT): greedy
+//! Chatting with models of other families from the Hub (Llama, Qwen2, Qwen3, Phi-3, Gemma, Gemma 2, Mistral, OPT): greedy
 //! replies equal transformers' `generate` on the same chat-template prompt, and with a PEFT-made adapter
 //! equal PEFT's; batched answering equals one at a time; bf16 and int8 weights run.
 
@@ -28,6 +28,9 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
         serde_json::json!({"model_type": "gemma2", "head_dim": 8, "num_key_value_heads": 2, "sliding_window": 4,
             "query_pre_attn_scalar": 8}),
         serde_json::json!({"model_type": "mistral", "num_key_value_heads": 2, "sliding_window": 4}),
+        serde_json::json!({"model_type": "qwen3", "head_dim": 16, "num_key_value_heads": 2}),
+        serde_json::json!({"model_type": "phi3", "num_key_value_heads": 2, "sliding_window": 6,
+            "partial_rotary_factor": 0.5, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}),
         serde_json::json!({"model_type": "opt", "hidden_size": 32, "ffn_dim": 64, "num_hidden_layers": 2,
             "num_attention_heads": 4, "max_position_embeddings": 128}),
     ];

@@ -39,7 +39,12 @@ reply, tokens = greedy(m)
 from peft import LoraConfig, get_peft_model  # noqa: E402
 
 torch.manual_seed(1)
-p = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM"))
+# PEFT has no default target for Phi-3's fused projections: adapt qkv_proj, as banter does.
+targets = ["qkv_proj"] if m.config.model_type == "phi3" else None
+lora = LoraConfig(
+    r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM", target_modules=targets
+)
+p = get_peft_model(m, lora)
 p.save_pretrained(out + "-adapter")
 adapter_reply, adapter_tokens = greedy(p.eval())
 print(

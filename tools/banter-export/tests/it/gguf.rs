@@ -15,6 +15,8 @@ fn arch(name: &str) -> &'static str {
         "gpt2" => "gpt2",
         "llama" | "mistral" => "llama",
         "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        "phi3" => "phi3",
         "gemma" => "gemma",
         _ => "gemma2",
     }

@@ -51,6 +51,12 @@ pub fn families() -> Vec<(&'static str, Value)> {
                         "query_pre_attn_scalar": 8})),
         ),
         ("mistral", with(json!({"model_type": "mistral", "num_key_value_heads": 2, "sliding_window": 8}))),
+        ("qwen3", with(json!({"model_type": "qwen3", "num_key_value_heads": 2, "head_dim": 16}))),
+        (
+            "phi3",
+            with(json!({"model_type": "phi3", "num_key_value_heads": 2, "sliding_window": 8,
+                        "partial_rotary_factor": 0.5, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2})),
+        ),
         (
             "opt",
             json!({"model_type": "opt", "hidden_size": 32, "ffn_dim": 64, "num_hidden_layers": 2,

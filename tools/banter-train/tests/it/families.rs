@@ -1,5 +1,5 @@
-//! Training every family banter supports (Llama with grouped-query attention, Qwen2, Gemma, Gemma 2,
-//! Mistral, OPT pre-LN and OPT-350m's post-LN with projections) three ways — from scratch, full
+//! Training every family banter supports (Llama with grouped-query attention, Qwen2, Qwen3, Phi-3, Gemma,
+//! Gemma 2, Mistral, OPT pre-LN and OPT-350m's post-LN with projections) three ways — from scratch, full
 //! fine-tune and LoRA — and checking the output in transformers and PEFT: no missing or unexpected key,
 //! and the loss transformers computes over the validation blocks equals the one banter reported.
 
@@ -45,6 +45,12 @@ fn families() -> Vec<(&'static str, Value)> {
                         "query_pre_attn_scalar": 8})),
         ),
         ("mistral", with(json!({"model_type": "mistral", "num_key_value_heads": 2, "sliding_window": 8}))),
+        ("qwen3", with(json!({"model_type": "qwen3", "num_key_value_heads": 2, "head_dim": 16}))),
+        (
+            "phi3",
+            with(json!({"model_type": "phi3", "num_key_value_heads": 2, "sliding_window": 8,
+                        "partial_rotary_factor": 0.5, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2})),
+        ),
         (
             "opt",
             json!({"model_type": "opt", "hidden_size": 32, "ffn_dim": 64, "num_hidden_layers": 2,
@@ -151,7 +157,8 @@ fn every_family_fine_tunes_with_lora_into_an_adapter_peft_loads_and_in_full() {
         let adapter = dir.path().join(format!("lora-{name}"));
         let r = train(&tok, &blocks, &adapter, &["--lora", "--lora-dropout", "0", "--model", base.to_str().unwrap()]);
         let conf = read_json(&adapter.join("adapter_config.json"));
-        assert_eq!(conf["target_modules"], json!(["q_proj", "v_proj"]), "{name}");
+        let want = if *name == "phi3" { json!(["qkv_proj"]) } else { json!(["q_proj", "v_proj"]) };
+        assert_eq!(conf["target_modules"], want, "{name}");
         assert_eq!(conf["fan_in_fan_out"], json!(false), "{name}");
         // Full fine-tune.
         let full = dir.path().join(format!("full-{name}"));
