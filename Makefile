@@ -26,13 +26,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BANTER_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export BANTER_REQUIRE_PARITY := 1
 
-.PHONY: help setup build test test-llamacpp lint unit browser-deps e2e e2e-run demo bench fuzz completions install clean distclean
+.PHONY: help setup build test test-matrix test-llamacpp lint unit browser-deps e2e e2e-run demo bench fuzz completions install clean distclean
 
 help:
 	@echo "make demo        set up, build and run the pipeline on testdata (a few minutes on 2 cores)"
 	@echo "make test        fmt + clippy + all tests + e2e (what CI runs)"
 	@echo "make setup       .venv with the pinned torch (+ transformers/peft/tokenizers for tests)"
 	@echo "make build       release binaries in target/release/"
+	@echo "make test-matrix every family × template × mode cell (160) through every tool (pairwise in make test)"
 	@echo "make test-llamacpp  GGUF exports run in llama.cpp itself (builds llama-cpp-python, ~5 min)"
 	@echo "make bench       benchmarks beside the Python reference"
 	@echo "make e2e         example pipelines on testdata"
@@ -88,6 +89,9 @@ e2e-run:
 
 test: setup lint unit e2e-run
 	@echo "make test: all passed"
+
+test-matrix: setup build
+	$(BANTER_PYTHON) examples/matrix.py --full
 
 test-llamacpp: setup $(STAMP_LLAMACPP)
 	BANTER_REQUIRE_LLAMACPP=1 $(CARGO) test --release --locked -p banter-export --test it llama_cpp

@@ -27,7 +27,11 @@ pub fn write_tokenizer_files(
     let eos_name = tok.id_to_token(eos_id).unwrap_or_else(|| banter_encode::tok::EOS.to_string());
     let eos = eos_name.as_str();
     let unk = if tok.token_to_id("<unk>").is_some() { "<unk>" } else { eos };
-    let specials: Vec<String> = template.special_tokens().into_iter().filter(|t| t != eos).collect();
+    // Only the template's markers the tokenizer holds: a run adds those its data uses (a speakers template's
+    // `<USR_C>`… stay out when the chat has two speakers), and a name listed without an id would be added by
+    // AutoTokenizer past the embeddings.
+    let specials: Vec<String> =
+        template.special_tokens().into_iter().filter(|t| t != eos && tok.token_to_id(t).is_some()).collect();
     io::write_json(
         &dir.join("tokenizer_config.json"),
         &json!({
