@@ -11,7 +11,8 @@ chatml, the asimbot speakers template, plain text) in one mode (full fine-tune, 
   batch     banter-chat --input, 3 prompts in one batch
   serve     banter-chat serve: /v1/chat/completions (/v1/completions for plain text)
   hf        transformers loads the model, or PEFT the adapter (on a base resized to the adapter's tokenizer,
-            as PEFT documents), and a padded batch runs; the tokenizer's special tokens are in its vocabulary
+            as PEFT documents), and a padded batch runs; the tokenizer's special tokens are in its vocabulary;
+            transformers' greedy reply to the prompt its chat template renders equals banter-chat's
   onnx      banter-export onnx --verify (onnxruntime equals banter)
   gguf      banter-export gguf (OPT: refused with exit 2, llama.cpp has no OPT architecture)
 Default: the pairwise set (every pair of values, 40 cells: mode = (template + family) mod 4); `--full` runs
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("BANTER_BIN", ROOT / "target/release"))
 PERSONA = ROOT / "testdata/train/persona.jsonl"
 PREFS = ROOT / "testdata/train/preferences.jsonl"
+# banter-export --verify runs onnxruntime in this Python unless told otherwise.
+os.environ.setdefault("BANTER_PYTHON", sys.executable)
 
 LLAMA3 = (
     "{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] + "
@@ -190,8 +193,10 @@ def cell(work, family, template, mode):
     model_args = ["--model", d / "out"] if mode == "full" else ["--model", base, "--adapter", d / "out"]
     plain = template == "plain"
     say = ["--raw", "--prompt", "Once upon"] if plain else ["--prompt", "where are you?"]
-    code, err, out = run(["banter-chat", *model_args, *say, "--max-new-tokens", "4", "-q"])
+    code, err, out = run(["banter-chat", *model_args, *say, "--max-new-tokens", "4", "--temperature", "0",
+                          "--precision", "fp32", "-q"])
     res["chat"] = ("ok" if code == 0 else "FAIL", err)
+    res["reply"] = out
     prompts = d / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["hi", "where are you?", "ok"]))
     raw = ["--raw"] if plain else []
@@ -243,8 +248,22 @@ for job in json.loads(sys.argv[1]):
         with torch.no_grad():
             logits = m(**batch).logits
         assert torch.isfinite(logits).all(), "non-finite logits"
-        if tok.chat_template:
-            tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+        # Greedy parity: the prompt as transformers renders it (the template the output ships), 4 new tokens.
+        if job["plain"]:
+            prompt = "Once upon"
+        else:
+            msgs = [{"role": "user", "content": "where are you?"}]
+            prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        ids = tok(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        gen_cfg = d / "generation_config.json"
+        stops = json.loads(gen_cfg.read_text())["eos_token_id"] if gen_cfg.exists() else tok.eos_token_id
+        with torch.no_grad():
+            g = m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False,
+                           eos_token_id=stops, pad_token_id=tok.pad_token_id)
+        want = tok.decode(g[0, ids.shape[1]:], skip_special_tokens=True)
+        clean = lambda t: t.strip().rstrip("\ufffd").strip()
+        if clean(want) != clean(job["reply"]):
+            raise AssertionError(f"greedy reply: transformers {want!r}, banter {job['reply']!r} (prompt {prompt!r})")
         out.append("ok")
     except Exception as e:
         out.append("FAIL: " + str(e).splitlines()[0][:200] if str(e) else "FAIL: " + type(e).__name__)
@@ -268,7 +287,8 @@ def main():
              if f in fams and (a.full or mi == (ti + fi) % len(MODES))]
     with cf.ThreadPoolExecutor(a.jobs) as pool:
         results = list(pool.map(lambda c: cell(work, *c), cells))
-    jobs = [{"out": str(work / f"{f}-{t}-{m}" / "out"), "base": str(work / "base" / f), "adapter": m != "full"}
+    jobs = [{"out": str(work / f"{f}-{t}-{m}" / "out"), "base": str(work / "base" / f), "adapter": m != "full",
+             "plain": t == "plain", "reply": r.get("reply", "")}
             for (f, t, m), r in zip(cells, results) if r["train"][0] == "ok"]
     py = subprocess.run([sys.executable, "-c", HF_CHECK, json.dumps(jobs)], capture_output=True, text=True,
                         env={**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"})

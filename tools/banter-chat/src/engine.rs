@@ -187,9 +187,10 @@ impl Engine {
         self.tok.inner.encode(text, false).map(|e| e.get_ids().to_vec()).unwrap_or_default()
     }
 
-    /// Text of token ids.
+    /// Text of token ids, special tokens left out (as transformers' `skip_special_tokens`): a template marker
+    /// or a control token the model emits mid-reply is not text the user should see. Stops are matched by id.
     pub fn decode(&self, ids: &[u32]) -> String {
-        self.tok.inner.decode(ids, false).unwrap_or_default()
+        self.tok.inner.decode(ids, true).unwrap_or_default()
     }
 
     /// A chat template that failed on a conversation: the user's error (exit 2, 400 in the server), with the
