@@ -121,6 +121,79 @@ impl Gpt2 {
     }
 }
 
+/// Forward and backward of the mean next-token cross-entropy for any family, fused as [`Gpt2::loss_backward`]
+/// does it: `hidden` `[B, T, E]` (attached to the graph), the output projection `w` `[V, E]` and, for Gemma 2,
+/// the final soft cap `z = cap·tanh(u/cap)` (its derivative `1 − (z/cap)²` folded into the gradient). The
+/// logits exist one chunk of ≤ 128 MB at a time; `∂W` accumulates into `w.grad` when `w` learns (a full
+/// fine-tune, or embeddings grown for new tokens), and autograd runs from the hidden states. The loss is
+/// multiplied by `loss_mul` before differentiation. Returns (mean loss, number of target tokens).
+pub fn fused_loss_backward(
+    hidden: &Tensor,
+    w: &Tensor,
+    cap: Option<f64>,
+    labels: &Tensor,
+    compute: Kind,
+    loss_mul: f64,
+) -> (f64, i64) {
+    let (b, t, e) = (hidden.size()[0], hidden.size()[1], hidden.size()[2]);
+    let rows = b * (t - 1);
+    let h = hidden.narrow(1, 0, t - 1).reshape([rows, e]);
+    let y = labels.narrow(1, 1, t - 1).reshape([rows]).to_device(h.device());
+    let n = y.ne(-100).sum(Kind::Int64).int64_value(&[]);
+    if n == 0 {
+        return (0.0, 0);
+    }
+    let grad_w = w.requires_grad().then(|| wte_grad(w));
+    let (grad_h, loss) = {
+        let _g = tch::no_grad_guard();
+        let hd = h.detach().to_kind(compute);
+        let wd = w.detach().to_kind(compute);
+        let grad_h = Tensor::zeros([rows, e], (Kind::Float, h.device()));
+        let scale = loss_mul / n as f64;
+        let chunk = crate::gpt2::head_chunk_rows(w.size()[0]);
+        let mut loss = Tensor::zeros([], (Kind::Double, h.device()));
+        let mut start = 0;
+        while start < rows {
+            let len = chunk.min(rows - start);
+            let hc = hd.narrow(0, start, len);
+            let yc = y.narrow(0, start, len);
+            let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
+            let target = yc.clamp_min(0).unsqueeze(1);
+            let mut logits = hc.matmul(&wd.tr()).to_kind(Kind::Float);
+            // Gemma 2: the capped logits, and the cap's derivative for the gradient.
+            let dcap = cap.map(|c| {
+                logits = (&logits / c).tanh() * c;
+                1.0 - (&logits / c).square()
+            });
+            let picked = logits.gather(1, &target, false);
+            let max = logits.amax([1], true);
+            let _ = logits.f_sub_(&max);
+            let _ = logits.f_exp_();
+            let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+            loss += ((max + sum.log() - picked) * &valid).sum(Kind::Double);
+            // softmax − one-hot, scaled, in place; masked rows get zero.
+            let row_scale = valid * scale;
+            let _ = logits.f_mul_(&(&row_scale / sum));
+            let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
+            if let Some(d) = dcap {
+                let _ = logits.f_mul_(&d);
+            }
+            let gc = logits.to_kind(compute);
+            drop(logits);
+            grad_h.narrow(0, start, len).copy_(&gc.matmul(&wd));
+            if let Some(gw) = &grad_w {
+                let mut gw = gw.shallow_clone();
+                let _ = gw.f_add_(&gc.tr().matmul(&hc).to_kind(gw.kind()));
+            }
+            start += len;
+        }
+        (grad_h, loss.double_value(&[]))
+    };
+    // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.
+    (&h * grad_h.to_kind(h.kind())).sum(Kind::Float).backward();
+    (loss / n as f64, n)
+}
+
 /// The `.grad` of `w`, created (zeros) if it does not exist yet; later steps reuse it (the optimizer zeroes
 /// it in place). Hand-made gradients (the fused heads) accumulate into it.
 pub fn wte_grad(w: &Tensor) -> Tensor {
@@ -184,6 +257,50 @@ mod tests {
             let scale = a.abs().max().double_value(&[]).max(1e-3);
             let d = (a - b).abs().max().double_value(&[]) / scale;
             assert!(d < tol, "{na}: relative gradient difference {d}");
+        }
+    }
+
+    /// The generic head on Llama-family models (tied, untied, Gemma 2's soft cap) and OPT: the loss and every
+    /// gradient equal autograd through the full logits.
+    #[test]
+    fn fused_head_of_every_family_matches_autograd() {
+        let base = serde_json::json!({"vocab_size": 61, "hidden_size": 16, "intermediate_size": 32,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 32});
+        let shapes = [
+            serde_json::json!({"model_type": "llama"}),
+            serde_json::json!({"model_type": "qwen2", "tie_word_embeddings": true}),
+            serde_json::json!({"model_type": "gemma2", "head_dim": 8, "sliding_window": 4,
+                "query_pre_attn_scalar": 8, "final_logit_softcapping": 2.0}),
+            serde_json::json!({"model_type": "phi3", "partial_rotary_factor": 0.5}),
+            serde_json::json!({"model_type": "opt", "ffn_dim": 32}),
+        ];
+        let ids = Tensor::from_slice(&[1i64, 5, 9, 3, 7, 2, 4, 4, 60, 33, 12, 40]).view([2, 6]);
+        let labels = Tensor::from_slice(&[1i64, -100, 9, 3, 7, 2, 4, 4, -100, 33, 12, 40]).view([2, 6]);
+        for extra in shapes {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let m = crate::Lm::scratch(v, 61, 0, tch::Device::Cpu, "test").unwrap();
+            {
+                let _g = tch::no_grad_guard();
+                for (_, mut t) in m.vs().variables() {
+                    let _ = t.uniform_(-0.5, 0.5);
+                }
+            }
+            zero(m.vs());
+            let (want, n) = m.loss(&ids, &labels, Pass::eval());
+            (&want * 0.5).backward();
+            let g_auto = grads(m.vs());
+            zero(m.vs());
+            let (got, n2) = m.loss_backward(&ids, &labels, Pass::eval(), 0.5);
+            let g_fused = grads(m.vs());
+            assert_eq!(n, n2);
+            let want = want.double_value(&[]);
+            assert!((want - got).abs() < 1e-5 * want.abs().max(1.0), "{}: loss {want} vs {got}", m.model_type());
+            for ((na, a), (_, b)) in g_auto.iter().zip(&g_fused) {
+                let scale = a.abs().max().double_value(&[]).max(1e-3);
+                let d = (a - b).abs().max().double_value(&[]) / scale;
+                assert!(d < 1e-4, "{} {na}: relative gradient difference {d}", m.model_type());
+            }
         }
     }
 

@@ -237,19 +237,23 @@ impl Lm {
         }
     }
 
-    /// Forward and backward of the loss multiplied by `loss_mul`; gradients accumulate in `.grad`.
+    /// Forward and backward of the loss multiplied by `loss_mul`, through the fused, chunked head
+    /// ([`crate::head`]); gradients accumulate in `.grad`.
     /// Returns (mean loss, target tokens).
     pub fn loss_backward(&self, ids: &Tensor, labels: &Tensor, pass: Pass, loss_mul: f64) -> (f64, i64) {
         if let Lm::Gpt2(m) = self {
             return m.loss_backward(ids, labels, pass, loss_mul);
         }
-        let n = targets(labels);
-        if n == 0 {
-            return (0.0, 0);
-        }
-        let (loss, _) = self.loss(ids, labels, pass);
-        (&loss * loss_mul).backward();
-        (loss.double_value(&[]), n)
+        // Every other family through the same fused head: no `[B, T, V]` logits.
+        let hidden = self.hidden(ids, pass);
+        crate::head::fused_loss_backward(
+            &hidden,
+            &self.output_weight(),
+            self.logit_softcap(),
+            labels,
+            pass.compute,
+            loss_mul,
+        )
     }
 
     /// A generation stepper over this model (fp32 compute).
