@@ -100,7 +100,7 @@ pub struct Source {
 impl Source {
     /// Loads `dir` (any family banter supports) and merges `adapter`.
     pub fn load(dir: &Path, adapter: Option<&Path>) -> Result<Self, ConvertError> {
-        let mut lm = Lm::load(dir, Device::Cpu)?;
+        let mut lm = banter_model::lm::load_model(dir, Device::Cpu, tch::Kind::Float)?;
         if let Some(a) = adapter {
             lm.load_adapter(a)?;
             lm.merge_lora();

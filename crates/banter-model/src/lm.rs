@@ -305,3 +305,55 @@ fn targets(labels: &Tensor) -> i64 {
     let t = labels.size()[1];
     labels.narrow(1, 1, t - 1).ne(-100).sum(Kind::Int64).int64_value(&[])
 }
+
+/// A model's family with its typed configuration: what exporters and tools branch on, without reaching
+/// into [`Lm`]'s variants.
+#[derive(Debug, Clone, Copy)]
+pub enum Arch<'a> {
+    /// GPT-2 and DistilGPT2.
+    Gpt2(&'a crate::Gpt2Config),
+    /// The Llama-like families (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Gemma 2).
+    Llama(&'a LlamaConfig),
+    /// OPT.
+    Opt(&'a OptConfig),
+}
+
+impl Lm {
+    /// The family and its typed configuration.
+    pub fn arch(&self) -> Arch<'_> {
+        match self {
+            Lm::Gpt2(m) => Arch::Gpt2(&m.cfg),
+            Lm::Llama(m) => Arch::Llama(&m.cfg),
+            Lm::Opt(m) => Arch::Opt(&m.cfg),
+        }
+    }
+
+    /// Whether the model takes a tokenizer's extra tokens as new embedding rows when loaded for chat: a GPT-2
+    /// banter trained from scratch does (its template markers); a Hub family keeps its embeddings and the
+    /// tokenizer keeps only the markers the model has rows for.
+    pub fn grows_to_tokenizer(&self) -> bool {
+        matches!(self, Lm::Gpt2(_))
+    }
+
+    /// Whether int8 decoding runs entirely on banter's own threads (GPT-2's Rust decoder), so libtorch's
+    /// OpenMP threads should be kept from spinning against them.
+    pub fn int8_decodes_in_rust(&self) -> bool {
+        matches!(self, Lm::Gpt2(_))
+    }
+}
+
+/// Loads a Hugging Face model directory of any supported family with its matrices in `kind`.
+pub fn load_model(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
+    Lm::load_as(dir, device, kind)
+}
+
+/// A random model of a config value's family (see [`Lm::scratch`]; GPT-2 configs through [`crate::Gpt2Config`]).
+pub fn scratch_model(v: serde_json::Value, vocab: i64, eos: i64, device: Device, what: &str) -> Result<Lm, ModelError> {
+    Lm::scratch(v, vocab, eos, device, what)
+}
+
+impl From<Gpt2> for Lm {
+    fn from(m: Gpt2) -> Lm {
+        Lm::Gpt2(m)
+    }
+}

@@ -90,3 +90,43 @@ impl Lm {
         }
     }
 }
+
+impl Lm {
+    /// Samples a reply to `prompt` in `compute` (GPT-2 through its Rust decoder where it applies, the other
+    /// families through their cached stepper); `on_text` gets each new piece and may stop the reply.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        s: &crate::generate::Sampling,
+        stop_ids: &[u32],
+        stops: &[String],
+        decode: &dyn Fn(&[u32]) -> String,
+        compute: Kind,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> crate::generate::Output {
+        match self {
+            Lm::Gpt2(m) => crate::generate::generate(m, prompt, s, stop_ids, stops, decode, compute, on_text),
+            m => {
+                crate::generate::generate_with(&mut *m.stepper_in(compute), prompt, s, stop_ids, stops, decode, on_text)
+            }
+        }
+    }
+
+    /// Replies to several prompts in one left-padded batch, in order.
+    pub fn generate_batch(
+        &self,
+        prompts: &[Vec<u32>],
+        s: &crate::generate::Sampling,
+        stop_ids: &[u32],
+        stops: &[String],
+        decode: &dyn Fn(&[u32]) -> String,
+        compute: Kind,
+    ) -> Vec<crate::generate::Output> {
+        match self {
+            Lm::Gpt2(m) => crate::generate::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
+            Lm::Llama(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
+            Lm::Opt(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
+        }
+    }
+}

@@ -202,12 +202,10 @@ mod tests {
         for cfg in configs {
             tch::manual_seed(3);
             let model = if cfg["model_type"] == "gpt2" {
-                Lm::Gpt2(banter_model::Gpt2::new(
-                    banter_model::Gpt2Config::from_value(cfg.clone(), "test").unwrap(),
-                    Device::Cpu,
-                ))
+                banter_model::Gpt2::new(banter_model::Gpt2Config::from_value(cfg.clone(), "test").unwrap(), Device::Cpu)
+                    .into()
             } else {
-                Lm::scratch(cfg.clone(), 40, 0, Device::Cpu, "test").unwrap()
+                banter_model::lm::scratch_model(cfg.clone(), 40, 0, Device::Cpu, "test").unwrap()
             };
             let pass = Pass { train: true, compute: Kind::Float };
             let ids = Tensor::randint(40, [4, 7], (Kind::Int64, Device::Cpu));

@@ -113,11 +113,11 @@ fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(L
             cfg.eos_token_id = Some(i64::from(tok.eos_id));
             cfg.bos_token_id = Some(i64::from(tok.eos_id));
             cfg.validate()?;
-            (Lm::Gpt2(Gpt2::new(cfg, device)), String::new())
+            (Gpt2::new(cfg, device).into(), String::new())
         }
         Init::Pretrained => {
             let dir = s.model.clone().ok_or_else(|| Error::usage("--init pretrained needs --model DIR"))?;
-            let m = Lm::load(&dir, device)?;
+            let m = banter_model::lm::load_model(&dir, device, tch::Kind::Float)?;
             (m, std::fs::canonicalize(&dir).unwrap_or(dir).display().to_string())
         }
     })
@@ -137,7 +137,7 @@ fn scratch_family(
         let key = if model_type_of(&v) == "opt" { "dropout" } else { "attention_dropout" };
         v[key] = p.into();
     }
-    Ok(Lm::scratch(v, vocab, i64::from(tok.eos_id), device, what)?)
+    Ok(banter_model::lm::scratch_model(v, vocab, i64::from(tok.eos_id), device, what)?)
 }
 
 pub(crate) type Data = (data::Blocks, data::Blocks, Option<f64>);

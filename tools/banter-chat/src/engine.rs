@@ -7,7 +7,7 @@ use banter_core::records::{Role, Turn};
 use banter_core::{ChatTemplate, Error};
 use banter_encode::tok::Tok;
 use banter_model::Lm;
-use banter_model::generate::{self, Output, Sampling};
+use banter_model::generate::{Output, Sampling};
 use banter_model::precision::{self, PrecisionArg};
 use tch::{Device, Kind, Tensor};
 
@@ -131,7 +131,7 @@ impl Engine {
         // A Hub family keeps its embeddings: of the template's markers, only those the model has rows for
         // join the tokenizer — as in training, where markers no sample used were left out (a speakers template
         // has 26 speaker markers; an adapter trained on one chat used a few).
-        let tok = if vocab > model.vocab_size() && !matches!(model, Lm::Gpt2(_)) {
+        let tok = if vocab > model.vocab_size() && !model.grows_to_tokenizer() {
             let base = banter_encode::tok::load_upto(&tok_file, &template, 0)?;
             let room = (model.vocab_size() - base.inner.get_vocab_size(true) as i64).max(0) as usize;
             banter_encode::tok::load_upto(&tok_file, &template, room)?
@@ -167,10 +167,7 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Output {
         let decode = |i: &[u32]| self.decode(i);
-        match &self.model {
-            Lm::Gpt2(m) => generate::generate(m, ids, s, stop_ids, stops, &decode, self.compute, on_text),
-            m => generate::generate_with(&mut *m.stepper_in(self.compute), ids, s, stop_ids, stops, &decode, on_text),
-        }
+        self.model.generate(ids, s, stop_ids, stops, &decode, self.compute, on_text)
     }
 
     /// The tokenizer's beginning-of-text token (`<s>`, `<bos>`, `<|begin_of_text|>`, GPT-2's
@@ -275,13 +272,7 @@ impl Engine {
         let decode = |i: &[u32]| self.decode(i);
         let outs = match &self.model {
             _ if prompts.is_empty() => Vec::new(),
-            Lm::Gpt2(m) => generate::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute),
-            Lm::Llama(m) => {
-                banter_model::family::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute)
-            }
-            Lm::Opt(m) => {
-                banter_model::family::generate_batch(m, &prompts, s, &self.stop_ids, &stops, &decode, self.compute)
-            }
+            m => m.generate_batch(&prompts, s, &self.stop_ids, &stops, &decode, self.compute),
         };
         let mut outs = outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o });
         rendered
@@ -351,8 +342,8 @@ fn load_model(
     let (compute, precision) =
         choose(weights, device, banter_model::lm::head_shape_of(&banter_model::lm::read_config(dir)?))?;
     let hold = if adapter.is_some() || weights.int8 { Kind::Float } else { compute };
-    let mut model = Lm::load_as(dir, device, hold)?;
-    if matches!(model, Lm::Gpt2(_)) && vocab > model.vocab_size() {
+    let mut model = banter_model::lm::load_model(dir, device, hold)?;
+    if model.grows_to_tokenizer() && vocab > model.vocab_size() {
         model.resize_vocab(vocab);
     }
     if let Some(a) = adapter {
@@ -361,7 +352,7 @@ fn load_model(
     }
     if weights.int8 {
         model.quantize_int8();
-        if matches!(model, Lm::Gpt2(_)) {
+        if model.int8_decodes_in_rust() {
             // GPT-2's int8 products run entirely on banter's (rayon) threads; libtorch's OpenMP threads
             // spin between ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).
             tch::set_num_threads(1);

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use banter_model::generate::{self, Sampling};
 use banter_model::optim::AdamW;
-use banter_model::{Lm, LoraConfig, Pass};
+use banter_model::{LoraConfig, Pass};
 use tch::{Device, Kind, Tensor};
 
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -46,7 +46,7 @@ fn main() {
         let dir = std::path::PathBuf::from(arg(&args, "--dir").expect("--dir"));
         let before = peak_rss_mb();
         let t = Instant::now();
-        let m = Lm::load_as(&dir, Device::Cpu, kind).expect("load");
+        let m = banter_model::lm::load_model(&dir, Device::Cpu, kind).expect("load");
         println!("load_s {:.2}", t.elapsed().as_secs_f64());
         println!("params_m {:.1}", m.num_params() as f64 / 1e6);
         println!("rss_before_load_mb {before:.0}");
@@ -56,7 +56,7 @@ fn main() {
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(arg(&args, "--config").expect("--config")).unwrap()).unwrap();
     let vocab = cfg["vocab_size"].as_i64().unwrap();
-    let mut model = Lm::scratch(cfg, vocab, 0, Device::Cpu, "bench config").expect("config");
+    let mut model = banter_model::lm::scratch_model(cfg, vocab, 0, Device::Cpu, "bench config").expect("config");
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);
     if mode == "decode" {
         let new = num(&args, "--new", 64) as usize;

@@ -120,16 +120,15 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     }
     // Llama 3's RoPE scaling: llama.cpp reads it as one divisor per frequency (`rope_freqs.weight`), as its
     // converter writes it.
-    if let banter_model::Lm::Llama(m) = &src.lm
-        && m.cfg.rope_scaling.as_ref().is_some_and(|r| r.rope_type == "llama3")
+    if let banter_model::lm::Arch::Llama(cfg) = src.lm.arch()
+        && cfg.rope_scaling.as_ref().is_some_and(|r| r.rope_type == "llama3")
     {
-        let d = m.cfg.head_dim();
-        let factors: Vec<f32> = m
-            .cfg
+        let d = cfg.head_dim();
+        let factors: Vec<f32> = cfg
             .inv_freq()
             .iter()
             .enumerate()
-            .map(|(i, f)| ((1.0 / m.cfg.rope_theta.powf(2.0 * i as f64 / d as f64)) / f) as f32)
+            .map(|(i, f)| ((1.0 / cfg.rope_theta.powf(2.0 * i as f64 / d as f64)) / f) as f32)
             .collect();
         *by_type.entry("f32".into()).or_insert(0) += 1;
         let shape = vec![factors.len() as u64];

@@ -51,10 +51,9 @@ pub struct Shape {
 impl Shape {
     /// The shape of a loaded model.
     pub fn of(lm: &banter_model::Lm) -> Shape {
-        use banter_model::Lm;
-        match lm {
-            Lm::Gpt2(m) => {
-                let c = &m.cfg;
+        use banter_model::lm::Arch;
+        match lm.arch() {
+            Arch::Gpt2(c) => {
                 let hd = c.n_embd / c.n_head;
                 Shape {
                     layers: c.n_layer,
@@ -65,13 +64,11 @@ impl Shape {
                     positions: true,
                 }
             }
-            Lm::Llama(m) => {
-                let c = &m.cfg;
+            Arch::Llama(c) => {
                 let (heads, kv_heads, head_dim) = (c.num_attention_heads, c.kv_heads(), c.head_dim());
                 Shape { layers: c.num_hidden_layers, heads, kv_heads, head_dim, vocab: c.vocab_size, positions: true }
             }
-            Lm::Opt(m) => {
-                let c = &m.cfg;
+            Arch::Opt(c) => {
                 let hd = c.hidden_size / c.num_attention_heads;
                 let h = c.num_attention_heads;
                 Shape {

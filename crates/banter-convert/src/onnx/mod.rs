@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use banter_model::Lm;
+use banter_model::lm::Arch;
 use prost::Message;
 use serde::Serialize;
 
@@ -64,10 +64,10 @@ pub struct OnnxReport {
 pub fn build(src: &Source, s: &OnnxSettings) -> Result<(ModelProto, decoder::Shape), ConvertError> {
     let mut g = graph::Graph::new(s.int8);
     let w = src.tensors();
-    let shape = match &src.lm {
-        Lm::Gpt2(m) => gpt2::build(&mut g, &m.cfg, &w)?,
-        Lm::Llama(m) => llama::build(&mut g, &m.cfg, &w)?,
-        Lm::Opt(m) => opt::build(&mut g, &m.cfg, &w)?,
+    let shape = match src.lm.arch() {
+        Arch::Gpt2(c) => gpt2::build(&mut g, c, &w)?,
+        Arch::Llama(c) => llama::build(&mut g, c, &w)?,
+        Arch::Opt(c) => opt::build(&mut g, c, &w)?,
     };
     let (input, output) = decoder::io(&shape);
     let graph = GraphProto { node: g.nodes, name: "banter".into(), initializer: g.inits, input, output };
