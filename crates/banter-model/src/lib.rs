@@ -1,6 +1,7 @@
 //! banter-model: causal LMs on LibTorch through `tch` — GPT-2, the Llama family and OPT.
 //!
-//! - [`lm`]: [`Lm`], any supported family as the trainer and the chat see it.
+//! - [`lm`]: [`Lm`], any supported family as the trainer and the chat see it; [`families`]: what each
+//!   family is (one table row: transformers class, llama.cpp architecture, dropout key, LoRA targets, defaults).
 //! - [`config`]: `GPT2Config` (Hugging Face's `config.json`).
 //! - [`gpt2`]: the model, in HF's layout and names, with a KV cache.
 //! - [`llama`], [`opt`]: the Hub families, one file each; [`linear`]: their layers with LoRA.
@@ -15,6 +16,7 @@
 pub mod bf16;
 pub mod config;
 pub mod decode;
+pub mod families;
 pub mod family;
 pub mod generate;
 pub mod gpt2;

@@ -40,13 +40,10 @@ fn eps() -> f64 {
     1e-6
 }
 
-/// The `model_type`s this config serves.
-pub const LLAMA_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2"];
-
 /// A Llama-family `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlamaConfig {
-    /// One of [`LLAMA_TYPES`].
+    /// A family of the Llama stack ([`crate::families`]).
     pub model_type: String,
     /// The MLP's gate activation: `silu` (Llama), `gelu_pytorch_tanh` (Gemma).
     #[serde(default, alias = "hidden_activation")]
@@ -133,22 +130,8 @@ impl LlamaConfig {
         // transformers' class defaults for keys a hand-written config may leave out.
         let mt = v["model_type"].as_str().unwrap_or_default().to_string();
         if let Some(m) = v.as_object_mut() {
-            let defaults: &[(&str, serde_json::Value)] = match mt.as_str() {
-                "gemma" => &[("tie_word_embeddings", serde_json::Value::Bool(true))],
-                "gemma2" => &[
-                    ("tie_word_embeddings", serde_json::Value::Bool(true)),
-                    ("query_pre_attn_scalar", serde_json::json!(256)),
-                    ("attn_logit_softcapping", serde_json::json!(50.0)),
-                    ("final_logit_softcapping", serde_json::json!(30.0)),
-                    ("sliding_window", serde_json::json!(4096)),
-                ],
-                "mistral" => &[("sliding_window", serde_json::json!(4096))],
-                "qwen3" => &[("head_dim", serde_json::json!(128))],
-                "phi3" => &[("rms_norm_eps", serde_json::json!(1e-5))],
-                _ => &[],
-            };
-            for (k, d) in defaults {
-                m.entry(*k).or_insert_with(|| d.clone());
+            if let Some(f) = crate::families::family(&mt) {
+                f.fill_defaults(m);
             }
             // Gemma's key is `hidden_activation`; a config with both (banter wrote both before) keeps it.
             if let Some(a) = m.remove("hidden_activation").filter(|a| !a.is_null()) {
@@ -181,7 +164,7 @@ impl LlamaConfig {
         if !matches!(c.hidden_act.as_deref().unwrap_or("silu"), "silu" | "gelu_pytorch_tanh") {
             return bad(format!("hidden_act {:?} is not supported (silu, gelu_pytorch_tanh)", c.hidden_act));
         }
-        if !LLAMA_TYPES.contains(&c.model_type.as_str()) {
+        if crate::families::family(&c.model_type).is_none_or(|f| f.stack != crate::families::Stack::Llama) {
             return bad(format!("model_type {:?} is not a Llama-family model", c.model_type));
         }
         if matches!(c.model_type.as_str(), "qwen2" | "qwen3") && c.use_sliding_window && c.sliding_window.is_some() {

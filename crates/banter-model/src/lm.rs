@@ -5,15 +5,13 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor, nn};
 
+use crate::families::{Family, Stack};
 use crate::generate::Stepper;
 use crate::gpt2::{Gpt2, Pass};
 use crate::llama::{Llama, LlamaConfig};
 use crate::lora::LoraConfig;
 use crate::opt::{Opt, OptConfig};
 use crate::{ModelError, io};
-
-/// The `model_type`s banter loads, trains and serves.
-pub const MODEL_TYPES: &[&str] = &["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "opt"];
 
 /// A causal LM of one of the supported families.
 #[derive(Debug)]
@@ -32,7 +30,8 @@ pub fn model_type_of(v: &serde_json::Value) -> &str {
 }
 
 fn unsupported(what: &str, t: &str) -> ModelError {
-    ModelError::Config(format!("{what}: model_type {t:?} is not supported (supported: {})", MODEL_TYPES.join(", ")))
+    let all = crate::families::model_types().join(", ");
+    ModelError::Config(format!("{what}: model_type {t:?} is not supported (supported: {all})"))
 }
 
 impl Lm {
@@ -47,17 +46,18 @@ impl Lm {
     pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
         let path = dir.join("config.json");
         let v = read_config(dir)?;
-        Ok(match model_type_of(&v) {
-            "gpt2" => {
+        let t = model_type_of(&v);
+        Ok(match crate::families::family(t).map(|f| f.stack) {
+            Some(Stack::Gpt2) => {
                 let mut m = Lm::Gpt2(io::load_model(dir, device)?);
                 if kind != Kind::Float {
                     m.to_half_weights(kind);
                 }
                 m
             }
-            t if crate::llama_config::LLAMA_TYPES.contains(&t) => Lm::Llama(Llama::load_as(dir, device, kind)?),
-            "opt" => Lm::Opt(Opt::load_as(dir, device, kind)?),
-            t => return Err(unsupported(&path.display().to_string(), t)),
+            Some(Stack::Llama) => Lm::Llama(Llama::load_as(dir, device, kind)?),
+            Some(Stack::Opt) => Lm::Opt(Opt::load_as(dir, device, kind)?),
+            None => return Err(unsupported(&path.display().to_string(), t)),
         })
     }
 
@@ -78,13 +78,17 @@ impl Lm {
                 m.insert(k.into(), eos.into());
             }
         }
-        Ok(match model_type_of(&v) {
-            t if crate::llama_config::LLAMA_TYPES.contains(&t) => {
-                Lm::Llama(Llama::new(LlamaConfig::from_value(v, what)?, device))
-            }
-            "opt" => Lm::Opt(Opt::new(OptConfig::from_value(v, what)?, device)),
-            t => return Err(unsupported(what, t)),
+        let t = model_type_of(&v).to_string();
+        Ok(match crate::families::family(&t).map(|f| f.stack) {
+            Some(Stack::Llama) => Lm::Llama(Llama::new(LlamaConfig::from_value(v, what)?, device)),
+            Some(Stack::Opt) => Lm::Opt(Opt::new(OptConfig::from_value(v, what)?, device)),
+            _ => return Err(unsupported(what, &t)),
         })
+    }
+
+    /// The family's row in [`crate::families::FAMILIES`].
+    pub fn family(&self) -> &'static Family {
+        crate::families::family(self.model_type()).expect("a loaded model's family is in the table")
     }
 
     /// `config.json`'s `model_type`.

@@ -7,16 +7,7 @@ use crate::llama::LlamaConfig;
 use crate::opt::OptConfig;
 
 fn arch(model_type: &str) -> &'static str {
-    match model_type {
-        "mistral" => "MistralForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "qwen3" => "Qwen3ForCausalLM",
-        "phi3" => "Phi3ForCausalLM",
-        "gemma" => "GemmaForCausalLM",
-        "gemma2" => "Gemma2ForCausalLM",
-        "opt" => "OPTForCausalLM",
-        _ => "LlamaForCausalLM",
-    }
+    crate::families::family(model_type).map_or("LlamaForCausalLM", |f| f.hf_class)
 }
 
 /// Drops `null`s except `keep` (where null means "off" to transformers, e.g. Gemma 2's soft-capping).

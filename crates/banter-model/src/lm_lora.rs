@@ -12,15 +12,10 @@ use crate::lora::LoraConfig;
 use crate::{ModelError, io, linear, lora};
 
 impl Lm {
-    /// The modules LoRA adapts when `--lora-targets` is not given: GPT-2 `c_attn`, `c_proj` (Asimbot's
-    /// choice); the other families `q_proj`, `v_proj` (PEFT's defaults for them).
+    /// The modules LoRA adapts when `--lora-targets` is not given: the family's row (GPT-2 `c_attn`, `c_proj`,
+    /// Asimbot's choice; Phi-3 `qkv_proj`; the others `q_proj`, `v_proj`, PEFT's defaults for them).
     pub fn default_lora_targets(&self) -> Vec<String> {
-        let t: &[&str] = match self {
-            Lm::Gpt2(_) => &["c_attn", "c_proj"],
-            // Phi-3's q, k and v are one layer (PEFT has no default for it; its model cards adapt qkv_proj).
-            Lm::Llama(m) if m.cfg.fused_projections() => &["qkv_proj"],
-            _ => &["q_proj", "v_proj"],
-        };
+        let t = self.family().lora_targets;
         t.iter().map(|s| s.to_string()).collect()
     }
 

@@ -134,7 +134,7 @@ fn scratch_family(
     what: &str,
 ) -> anyhow::Result<Lm> {
     if let Some(p) = s.dropout {
-        let key = if model_type_of(&v) == "opt" { "dropout" } else { "attention_dropout" };
+        let key = banter_model::families::family(model_type_of(&v)).map_or("attention_dropout", |f| f.dropout_key);
         v[key] = p.into();
     }
     Ok(banter_model::lm::scratch_model(v, vocab, i64::from(tok.eos_id), device, what)?)

@@ -112,11 +112,11 @@ impl Engine {
     ) -> anyhow::Result<Engine> {
         // config.json first: a missing model directory is an I/O error (exit 4), not a missing tokenizer.
         let family = model_type(model_dir)?;
-        if !banter_model::lm::MODEL_TYPES.contains(&family.as_str()) {
+        if banter_model::families::family(&family).is_none() {
             return Err(Error::usage(format!(
                 "{}: model_type \"{family}\" is not supported ({})",
                 model_dir.display(),
-                banter_model::lm::MODEL_TYPES.join(", ")
+                banter_model::families::model_types().join(", ")
             ))
             .into());
         }

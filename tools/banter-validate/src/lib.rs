@@ -6,6 +6,7 @@
 //! thread count, and memory stays flat apart from the duplicate index.
 
 mod cli;
+mod evaluate;
 mod run;
 
 pub use cli::Cli;

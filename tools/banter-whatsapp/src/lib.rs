@@ -1,6 +1,7 @@
 //! `banter-whatsapp`: parse WhatsApp chat exports of every locale and OS into messages, and build persona
 //! training samples from them.
 
+mod dates;
 pub mod format;
 pub mod header;
 pub mod input;

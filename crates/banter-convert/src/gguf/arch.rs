@@ -25,22 +25,13 @@ pub struct Mapped {
     pub tensor: Tensor,
 }
 
-/// llama.cpp's architecture for a `model_type`.
+/// llama.cpp's architecture for a `model_type` (the family table's `gguf_arch`).
 pub fn arch_of(model_type: &str) -> Result<&'static str, ConvertError> {
-    Ok(match model_type {
-        "gpt2" => "gpt2",
-        "llama" | "mistral" => "llama",
-        "qwen2" => "qwen2",
-        "qwen3" => "qwen3",
-        "phi3" => "phi3",
-        "gemma" => "gemma",
-        "gemma2" => "gemma2",
-        t => {
-            return Err(ConvertError::Unsupported(format!(
-                "model_type {t:?}: llama.cpp has no architecture for it, so there is no GGUF it could run \
-                 (export it to ONNX instead)"
-            )));
-        }
+    banter_model::families::family(model_type).and_then(|f| f.gguf_arch).ok_or_else(|| {
+        ConvertError::Unsupported(format!(
+            "model_type {model_type:?}: llama.cpp has no architecture for it, so there is no GGUF it could run \
+             (export it to ONNX instead)"
+        ))
     })
 }
 

@@ -1,0 +1,91 @@
+//! Unit tests of `decode`.
+
+use super::*;
+use crate::config::Gpt2Config;
+use crate::gpt2::{Pass, test_model};
+
+fn ids(v: &[i64]) -> Tensor {
+    Tensor::from_slice(v).view([1, v.len() as i64])
+}
+
+/// Prefill through libtorch, then steps in Rust, against libtorch's full passes on an untouched copy.
+fn steps_match(cfg: Gpt2Config, int8: bool, tol: f64) {
+    // One draw copied (the global torch RNG is shared with tests running in parallel).
+    let mut reference = test_model(5, cfg.clone());
+    let mut m = test_model(6, cfg);
+    m.vs.copy(&reference.vs).unwrap();
+    if int8 {
+        m.quantize_int8();
+        reference.quantize_int8();
+    }
+    m.prepare_for_decode();
+    assert!(m.fast_decode());
+    let _g = tch::no_grad_guard();
+    let seq = [3i64, 17, 42, 8, 99, 1, 64, 27, 5, 80];
+    let mut cache = KvCache::default();
+    let first = m.forward_last(&ids(&seq[..4]), Some(&mut cache), Pass::eval());
+    let full = reference.forward(&ids(&seq), None, Pass::eval());
+    assert!(first.allclose(&full.get(0).get(3).unsqueeze(0), tol, tol, false));
+    let vocab = m.cfg.vocab_size as usize;
+    let mut logits = vec![0f32; vocab];
+    let mut dec = m.decoder().unwrap();
+    for (i, &id) in seq.iter().enumerate().skip(4) {
+        assert!(dec.step(id as u32, &mut cache, &mut logits));
+        let got = Tensor::from_slice(&logits);
+        let diff = (got - full.get(0).get(i as i64)).abs().max().double_value(&[]);
+        assert!(diff < tol, "position {i}: {diff}");
+    }
+    assert_eq!(cache.len(), seq.len() as i64);
+}
+
+#[test]
+fn rust_steps_equal_libtorch_passes() {
+    // Widths that are not multiples of the kernel's 16 lanes or 4 rows, and one that splits over threads.
+    steps_match(Gpt2Config::new(101, 32, 36, 2, 3), false, 1e-4);
+    steps_match(Gpt2Config::new(3001, 32, 64, 2, 4), false, 1e-4);
+}
+
+#[test]
+fn rust_steps_equal_libtorch_passes_with_int8_weights() {
+    steps_match(Gpt2Config::new(3001, 32, 64, 2, 4), true, 1e-3);
+}
+
+#[test]
+fn small_batches_through_the_kernel_equal_a_gemm() {
+    tch::manual_seed(2);
+    for (n, k, rows) in [(7, 5, 1), (37, 33, 3), (1030, 200, 5), (4, 16, 32)] {
+        let w = Tensor::randn([n, k], (Kind::Float, Device::Cpu));
+        let x = Tensor::randn([rows, k], (Kind::Float, Device::Cpu));
+        let b = Tensor::randn([n], (Kind::Float, Device::Cpu));
+        let want = b.addmm(&x, &w.tr());
+        let mut out = vec![0f32; (rows * n) as usize];
+        let (ws, xs, bs) = (floats(&w).unwrap(), floats(&x).unwrap(), floats(&b).unwrap());
+        gemm_rows(ws, xs, rows as usize, &mut out, Some(bs));
+        let got = Tensor::from_slice(&out).view([rows, n]);
+        assert!(got.allclose(&want, 1e-4, 1e-4, false), "{n}x{k}, {rows} rows");
+    }
+}
+
+#[test]
+fn other_layouts_fall_back_to_libtorch() {
+    let cfg = Gpt2Config::new(50, 32, 16, 2, 2);
+    // Not laid out for decoding: the Conv1D weights are row-major.
+    assert!(!test_model(1, cfg.clone()).fast_decode());
+    // An unmerged LoRA branch.
+    let mut m = test_model(1, cfg.clone());
+    m.prepare_for_decode();
+    assert!(m.fast_decode());
+    crate::lora::attach(&mut m, &crate::LoraConfig::default());
+    assert!(!m.fast_decode());
+    // Exact GELU.
+    let mut c = cfg;
+    c.activation_function = "gelu".into();
+    let mut m = test_model(1, c);
+    m.prepare_for_decode();
+    assert!(!m.fast_decode());
+    // A step without a prefilled cache is refused, not guessed.
+    let mut m = test_model(1, Gpt2Config::new(50, 32, 16, 2, 2));
+    m.prepare_for_decode();
+    let mut logits = vec![0f32; 50];
+    assert!(!m.decoder().unwrap().step(3, &mut KvCache::default(), &mut logits));
+}
