@@ -324,6 +324,9 @@ pub fn has_tokenizer(p: &Path) -> bool {
     p.is_file() || p.join("tokenizer.json").exists() || p.join("tokenizer.model").exists()
 }
 
+/// Training blocks, validation blocks and the quality gate's score of the samples (None for blocks).
+pub(crate) type Data = (Blocks, Blocks, Option<f64>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

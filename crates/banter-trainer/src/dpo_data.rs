@@ -145,7 +145,7 @@ pub(crate) fn load(
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
-) -> anyhow::Result<crate::setup::Data> {
+) -> anyhow::Result<crate::data::Data> {
     let read = |paths: &[String]| -> anyhow::Result<Pairs> {
         let mut p = Pairs::default();
         for path in paths {
@@ -180,7 +180,7 @@ pub(crate) fn load(
         Ok(p)
     };
     let pairs = read(&s.inputs)?;
-    let quality = Some(crate::setup::quality_gate(s.force, &pairs.chosen, console)?);
+    let quality = Some(crate::quality::quality_gate(s.force, &pairs.chosen, console)?);
     let (train, val) = match &s.val_file {
         Some(v) => (pairs.blocks, read(std::slice::from_ref(v))?.blocks),
         None if s.val_split > 0.0 => split(pairs.blocks, s.val_split, s.opt.seed),

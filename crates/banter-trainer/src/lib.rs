@@ -5,23 +5,28 @@
 //! line, banter-chat's learner builds them in code and runs them in the background with its own
 //! [`banter_core::CancelToken`].
 
+mod checkpoint;
 pub mod data;
 pub mod dpo;
 pub mod dpo_data;
 pub mod dpo_head;
+mod dpo_step;
+mod finish;
 pub mod output;
 pub mod precision;
+mod quality;
 mod run;
-mod run_dpo;
-mod run_end;
 pub mod rundir;
 pub mod settings;
 mod setup;
+mod sft;
+mod state;
 
-pub use run::{Outcome, TrainReport, train};
-pub use run_dpo::{FirstBatch, first_batch};
+pub use dpo_step::{FirstBatch, first_batch};
+pub use quality::quality_gate;
+pub use run::train;
 pub use settings::{Console, Init, LoraSettings, Optimisation, TrainSettings};
-pub use setup::quality_gate;
+pub use state::{Outcome, TrainReport};
 
 /// The name the trainer signs its messages and files with.
 pub const TOOL: &str = "banter-train";

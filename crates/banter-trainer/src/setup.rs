@@ -6,12 +6,11 @@ use std::path::Path;
 use tch::Device;
 
 use banter_core::exit::Coded;
-use banter_core::records::{Block, IGNORE_INDEX, Sample};
+use banter_core::records::{Block, IGNORE_INDEX};
 use banter_core::{ChatTemplate, Error, Exit};
 use banter_encode::tok::Tok;
 use banter_model::lm::model_type_of;
 use banter_model::{Gpt2, Gpt2Config, Lm, LoraConfig};
-use banter_quality::{GATE_MIN_SCORE, Profile, Settings};
 
 use crate::settings::{Console, Init, TrainSettings};
 use crate::{TOOL, data};
@@ -140,8 +139,6 @@ fn scratch_family(
     Ok(banter_model::lm::scratch_model(v, vocab, i64::from(tok.eos_id), device, what)?)
 }
 
-pub(crate) type Data = (data::Blocks, data::Blocks, Option<f64>);
-
 /// Reloads the tokenizer without the added special tokens no block uses (those after the last used one:
 /// ids are given in order, so the kept ones keep theirs). Binary token files keep them all.
 fn drop_unused_tokens(
@@ -176,7 +173,7 @@ fn load_data(
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
-) -> anyhow::Result<Data> {
+) -> anyhow::Result<data::Data> {
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
@@ -224,7 +221,7 @@ fn load_data(
             }
         }
         if !samples.is_empty() {
-            quality = Some(quality_gate(s.force, &samples, console)?);
+            quality = Some(crate::quality::quality_gate(s.force, &samples, console)?);
             let (blocks, dropped) = data::tokenize(&samples, tok, template, block, s.mode);
             if dropped > 0 {
                 console.say(format!(
@@ -319,23 +316,4 @@ fn read_val(
             .into());
         }
     })
-}
-
-/// MTN's gate, as banter-validate scores it (duplicates included): below 0.5 training is refused unless
-/// `force`. Returns the score.
-pub fn quality_gate(force: bool, samples: &[Sample], console: Console) -> anyhow::Result<f64> {
-    let g = banter_quality::gate(samples, &Settings::new(Profile::Chat));
-    let score = g.score();
-    if g.passes(GATE_MIN_SCORE) {
-        console.say(format!("{TOOL}: data quality {:.1}% of {} samples", score * 100.0, samples.len()));
-        return Ok(score);
-    }
-    let msg = format!("data quality {:.1}% ({}) is below the 50% gate", score * 100.0, g.summary());
-    if !force {
-        return Err(
-            Coded::new(Exit::GateFailed, format!("{msg}; run banter-validate --filter, or pass --force")).into()
-        );
-    }
-    console.say(format!("{TOOL}: warning: {msg} (--force)"));
-    Ok(score)
 }

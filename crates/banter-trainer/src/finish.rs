@@ -1,20 +1,13 @@
-//! The end of a run (the model or adapter, tokenizer files, loss plot, the sample) and the pieces a run
-//! starts with (the optimizer over the trainable parameters, the metrics file).
-
-use std::fs::File;
-use std::path::Path;
+//! The end of a run: the model or adapter, tokenizer files, loss plot, and the sample.
 
 use tch::Tensor;
 
 use banter_core::Error;
 use banter_model::generate::{self, Sampling};
-use banter_model::optim::AdamW;
 
 use crate::output;
-use crate::run::{Loop, Outcome, TrainReport};
-use crate::run_dpo::Means;
-use crate::settings::TrainSettings;
 use crate::setup::Setup;
+use crate::state::{Loop, Means, Outcome, TrainReport};
 
 impl Loop<'_> {
     /// The model (or adapter), tokenizer files and loss plot.
@@ -67,39 +60,4 @@ impl Loop<'_> {
         let decode = |i: &[u32]| tok.inner.decode(i, false).unwrap_or_default();
         generate::generate_with(&mut *model.stepper(), &ids, &s, &[tok.eos_id], &[], &decode, &mut |_| true).text
     }
-}
-
-/// Parameters (LoRA weights and new embedding rows, or everything) and their AdamW.
-pub(crate) fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
-    let model = &setup.model;
-    let mut params: Vec<(String, Tensor, bool)> = Vec::new();
-    match model.lora_vs() {
-        Some(vs) => {
-            for (n, t) in vs.variables() {
-                params.push((n, t, false));
-            }
-            if model.vocab_size() > setup.old_vocab {
-                for (n, w) in model.token_matrices() {
-                    params.push((n.into(), w.set_requires_grad(true), false));
-                }
-            }
-        }
-        None => {
-            for (n, t) in model.vs().variables() {
-                // No decay on biases, norms and position tables (GPT-2's wpe, OPT's embed_positions).
-                let decay = t.dim() >= 2 && !n.contains("wpe") && !n.contains("embed_positions");
-                params.push((n, t, decay));
-            }
-        }
-    }
-    params.sort_by(|a, b| a.0.cmp(&b.0));
-    AdamW::new(params, s.opt.beta1, s.opt.beta2, 1e-8, s.opt.weight_decay)
-}
-
-/// metrics.jsonl for appending; a resumed run first drops lines past its step.
-pub(crate) fn open_metrics(path: &Path, step: i64) -> anyhow::Result<File> {
-    if step > 0 {
-        output::truncate_metrics(path, step)?;
-    }
-    Ok(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path.display(), e))?)
 }

@@ -5,7 +5,6 @@
 //! the model is held; the log-probs (two numbers a pair) go into each checkpoint, so a resumed run compares
 //! with the same reference.
 
-use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use banter_core::exit::{Coded, Exit};
@@ -16,20 +15,7 @@ use banter_model::gpt2::Pass;
 use crate::data::{self, Blocks};
 use crate::dpo::{DpoOut, DpoSettings, dpo_loss};
 use crate::dpo_head;
-use crate::run::Loop;
-
-/// Reference log-probs of the training and validation pairs, `[2N]` each (chosen, rejected, …), on the CPU.
-pub(crate) struct Reference {
-    pub train: Tensor,
-    pub val: Tensor,
-}
-
-impl Reference {
-    /// As a checkpoint stores them.
-    pub fn tensors(&self) -> Vec<(String, Tensor)> {
-        vec![("train".into(), self.train.shallow_clone()), ("val".into(), self.val.shallow_clone())]
-    }
-}
+use crate::state::{Loop, Means, Reference};
 
 /// Summed log-probs `[n]` of interleaved pair blocks, in batches of `pairs` pairs, without autograd.
 pub(crate) fn score(model: &Lm, blocks: &Blocks, pairs: usize, pad: u32, pass: Pass) -> anyhow::Result<Tensor> {
@@ -43,53 +29,6 @@ pub(crate) fn score(model: &Lm, blocks: &Blocks, pairs: usize, pad: u32, pass: P
         out.push(s.to_device(Device::Cpu));
     }
     Ok(if out.is_empty() { Tensor::zeros([0], (Kind::Float, Device::Cpu)) } else { Tensor::cat(&out, 0) })
-}
-
-/// Running means of a step's or an evaluation's DPO figures, weighted by pairs.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Means {
-    pairs: f64,
-    loss: f64,
-    margin: f64,
-    accuracy: f64,
-    chosen: f64,
-    rejected: f64,
-}
-
-impl Means {
-    fn add(&mut self, out: &DpoOut, pc: &Tensor, pr: &Tensor) {
-        let n = pc.size()[0] as f64;
-        self.pairs += n;
-        self.loss += out.loss.double_value(&[]) * n;
-        self.margin += out.margin() * n;
-        self.accuracy += out.accuracy() * n;
-        self.chosen += pc.mean(Kind::Float).double_value(&[]) * n;
-        self.rejected += pr.mean(Kind::Float).double_value(&[]) * n;
-    }
-
-    /// The mean DPO loss.
-    pub fn loss(&self) -> f64 {
-        self.loss / self.pairs.max(1.0)
-    }
-
-    /// The mean reward accuracy.
-    pub fn accuracy(&self) -> f64 {
-        self.accuracy / self.pairs.max(1.0)
-    }
-
-    /// The mean reward margin.
-    pub fn margin(&self) -> f64 {
-        self.margin / self.pairs.max(1.0)
-    }
-
-    /// Writes the figures into a metrics record, each name after `prefix` (`""` or `"val_"`).
-    pub fn put(&self, rec: &mut serde_json::Value, prefix: &str) {
-        let d = self.pairs.max(1.0);
-        rec[format!("{prefix}reward_margin")] = json!(self.margin / d);
-        rec[format!("{prefix}reward_accuracy")] = json!(self.accuracy / d);
-        rec[format!("{prefix}logps_chosen")] = json!(self.chosen / d);
-        rec[format!("{prefix}logps_rejected")] = json!(self.rejected / d);
-    }
 }
 
 /// One micro-batch of pairs as a `[2m, T]` batch (chosen rows, then rejected rows) and the pairs' reference

@@ -1,0 +1,253 @@
+//! The state of a run between steps ([`Loop`]), what a run reports, and what every part of a step reads:
+//! the optimizer over the trainable parameters, the metrics file, DPO's reference log-probs and running means.
+//! The parts of a step live beside it by concern: `run` (the loop), `sft`, `dpo_step`, `checkpoint`,
+//! `finish`; each adds its methods to [`Loop`] and imports only this module, so the crate has no import cycle.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+
+use banter_core::Error;
+use banter_model::gpt2::Pass;
+use banter_model::optim::AdamW;
+use banter_model::precision::{LossScaler, Precision};
+
+use crate::dpo::DpoOut;
+use crate::settings::{Console, TrainSettings};
+use crate::setup::Setup;
+use crate::{TOOL, output, precision};
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// Optimizer steps taken (resumed ones included).
+    pub steps: i64,
+    /// The last step's training loss.
+    pub final_loss: f64,
+    /// The best validation loss, when there was validation data.
+    pub best_val_loss: Option<f64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// True for an adapter.
+    pub lora: bool,
+    /// The precision used.
+    pub precision: &'static str,
+    /// Why that precision.
+    pub precision_reason: String,
+    /// The quality gate's score of the sample inputs.
+    pub data_quality: Option<f64>,
+    /// The output directory.
+    pub output: PathBuf,
+    /// The continuation of `sample_prompt`, when one was asked for.
+    pub sample: Option<String>,
+    /// Special tokens added to the vocabulary (the data uses them): a PEFT user resizes the base to
+    /// `vocab_size` before loading the adapter.
+    pub added_tokens: Vec<String>,
+    /// The trained model's vocabulary size.
+    pub vocab_size: i64,
+    /// DPO: the last evaluation's reward accuracy (share of pairs whose chosen reply gained more).
+    pub reward_accuracy: Option<f64>,
+    /// DPO: the last evaluation's mean reward margin.
+    pub reward_margin: Option<f64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Trained; the model or adapter is in the output directory.
+    Trained(TrainReport),
+    /// Cancelled: a checkpoint was saved at `step` in `checkpoint` (continue with `resume`).
+    Cancelled {
+        /// The step reached.
+        step: i64,
+        /// The checkpoint directory.
+        checkpoint: PathBuf,
+    },
+}
+
+/// The state of a run between steps.
+pub(crate) struct Loop<'a> {
+    pub(crate) s: &'a TrainSettings,
+    pub(crate) console: Console,
+    pub(crate) device: Device,
+    pub(crate) setup: Setup,
+    pub(crate) opt: AdamW,
+    pub(crate) lr: f64,
+    pub(crate) min_lr: f64,
+    pub(crate) total: i64,
+    pub(crate) pass: Pass,
+    pub(crate) cuda_autocast: bool,
+    pub(crate) scaler: Option<LossScaler>,
+    pub(crate) precision: Precision,
+    pub(crate) precision_reason: String,
+    pub(crate) step: i64,
+    pub(crate) best_val: f64,
+    pub(crate) bad_evals: usize,
+    pub(crate) train_curve: Vec<(i64, f64)>,
+    pub(crate) val_curve: Vec<(i64, f64)>,
+    pub(crate) best_weights: Option<Vec<(String, Tensor)>>,
+    pub(crate) last_loss: f64,
+    /// DPO: the reference log-probs, and the current step's figures.
+    pub(crate) dpo_ref: Option<Reference>,
+    pub(crate) dpo_step: Means,
+    /// DPO: the last evaluation's figures.
+    pub(crate) dpo_val: Option<Means>,
+    /// The run's fingerprint, recorded in each checkpoint ([`crate::rundir`]).
+    pub(crate) fingerprint: String,
+}
+
+impl<'a> Loop<'a> {
+    pub(crate) fn new(
+        s: &'a TrainSettings,
+        setup: Setup,
+        device: Device,
+        console: Console,
+        fingerprint: String,
+    ) -> anyhow::Result<Self> {
+        let mut opt = optimizer(s, &setup);
+        let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
+        let micro = s.opt.batch_size.max(1);
+        let units = setup.train.len() / if s.dpo.is_some() { 2 } else { 1 };
+        let steps_per_epoch = units.div_ceil(micro * s.opt.grad_accum.max(1)) as i64;
+        let total = s.opt.max_steps.unwrap_or(steps_per_epoch * s.opt.epochs.max(1) as i64).max(1);
+        let d = precision::choose(s.precision, device, &setup.model, &mut opt, &setup.train, micro, setup.tok.pad_id)?;
+        console.say(format!("{TOOL}: precision {}: {}", d.precision, d.reason));
+        let (compute, cuda_autocast) = precision::pass_kind(d.precision, device);
+        let mut l = Loop {
+            s,
+            console,
+            device,
+            opt,
+            lr,
+            min_lr: s.opt.min_lr.unwrap_or(lr / 10.0),
+            total,
+            pass: Pass { train: true, compute },
+            cuda_autocast,
+            scaler: (d.precision == Precision::Fp16).then(LossScaler::default),
+            precision: d.precision,
+            precision_reason: d.reason,
+            step: 0,
+            best_val: f64::INFINITY,
+            bad_evals: 0,
+            train_curve: Vec::new(),
+            val_curve: Vec::new(),
+            best_weights: None,
+            last_loss: f64::NAN,
+            setup,
+            dpo_ref: None,
+            dpo_step: Means::default(),
+            dpo_val: None,
+            fingerprint,
+        };
+        if let Some(r) = &s.resume {
+            l.resume(r)?;
+        }
+        Ok(l)
+    }
+
+    pub(crate) fn is_lora(&self) -> bool {
+        self.setup.model.lora_vs().is_some()
+    }
+
+    pub(crate) fn grew(&self) -> bool {
+        self.setup.model.vocab_size() > self.setup.old_vocab
+    }
+}
+
+/// Reference log-probs of the training and validation pairs, `[2N]` each (chosen, rejected, …), on the CPU.
+pub(crate) struct Reference {
+    pub train: Tensor,
+    pub val: Tensor,
+}
+
+impl Reference {
+    /// As a checkpoint stores them.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        vec![("train".into(), self.train.shallow_clone()), ("val".into(), self.val.shallow_clone())]
+    }
+}
+
+/// Running means of a step's or an evaluation's DPO figures, weighted by pairs.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Means {
+    pairs: f64,
+    loss: f64,
+    margin: f64,
+    accuracy: f64,
+    chosen: f64,
+    rejected: f64,
+}
+
+impl Means {
+    pub(crate) fn add(&mut self, out: &DpoOut, pc: &Tensor, pr: &Tensor) {
+        let n = pc.size()[0] as f64;
+        self.pairs += n;
+        self.loss += out.loss.double_value(&[]) * n;
+        self.margin += out.margin() * n;
+        self.accuracy += out.accuracy() * n;
+        self.chosen += pc.mean(Kind::Float).double_value(&[]) * n;
+        self.rejected += pr.mean(Kind::Float).double_value(&[]) * n;
+    }
+
+    /// The mean DPO loss.
+    pub fn loss(&self) -> f64 {
+        self.loss / self.pairs.max(1.0)
+    }
+
+    /// The mean reward accuracy.
+    pub fn accuracy(&self) -> f64 {
+        self.accuracy / self.pairs.max(1.0)
+    }
+
+    /// The mean reward margin.
+    pub fn margin(&self) -> f64 {
+        self.margin / self.pairs.max(1.0)
+    }
+
+    /// Writes the figures into a metrics record, each name after `prefix` (`""` or `"val_"`).
+    pub fn put(&self, rec: &mut serde_json::Value, prefix: &str) {
+        let d = self.pairs.max(1.0);
+        rec[format!("{prefix}reward_margin")] = json!(self.margin / d);
+        rec[format!("{prefix}reward_accuracy")] = json!(self.accuracy / d);
+        rec[format!("{prefix}logps_chosen")] = json!(self.chosen / d);
+        rec[format!("{prefix}logps_rejected")] = json!(self.rejected / d);
+    }
+}
+
+/// Parameters (LoRA weights and new embedding rows, or everything) and their AdamW.
+pub(crate) fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
+    let model = &setup.model;
+    let mut params: Vec<(String, Tensor, bool)> = Vec::new();
+    match model.lora_vs() {
+        Some(vs) => {
+            for (n, t) in vs.variables() {
+                params.push((n, t, false));
+            }
+            if model.vocab_size() > setup.old_vocab {
+                for (n, w) in model.token_matrices() {
+                    params.push((n.into(), w.set_requires_grad(true), false));
+                }
+            }
+        }
+        None => {
+            for (n, t) in model.vs().variables() {
+                // No decay on biases, norms and position tables (GPT-2's wpe, OPT's embed_positions).
+                let decay = t.dim() >= 2 && !n.contains("wpe") && !n.contains("embed_positions");
+                params.push((n, t, decay));
+            }
+        }
+    }
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    AdamW::new(params, s.opt.beta1, s.opt.beta2, 1e-8, s.opt.weight_decay)
+}
+
+/// metrics.jsonl for appending; a resumed run first drops lines past its step.
+pub(crate) fn open_metrics(path: &Path, step: i64) -> anyhow::Result<File> {
+    if step > 0 {
+        output::truncate_metrics(path, step)?;
+    }
+    Ok(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path.display(), e))?)
+}
