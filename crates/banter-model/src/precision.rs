@@ -13,16 +13,18 @@ use std::fmt;
 
 use tch::{Device, Kind};
 
-/// What the user asked for.
+/// What the user asked for (`--precision` of banter-train and banter-chat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PrecisionArg {
-    /// Decide by the hardware (and a measurement on CPU).
+    /// By the hardware: CUDA ≥ 8.0 bf16, older CUDA fp16; CPU bf16 only with avx512_bf16/amx_bf16 and when a
+    /// timed probe shows it faster (training: on the first batch, with the loss within 1%) — else fp32.
     Auto,
     /// fp32 everywhere.
     Fp32,
-    /// bf16 matmuls with fp32 master weights.
+    /// bf16 matmuls (training: with fp32 master weights).
     Bf16,
-    /// fp16 autocast with loss scaling (CUDA only).
+    /// fp16 (CUDA only; training: autocast with dynamic loss scaling).
     Fp16,
 }
 
@@ -80,6 +82,9 @@ pub enum PrecisionError {
     /// `--precision fp16` on CPU.
     #[error("--precision fp16 needs a CUDA device (fp16 autocast with loss scaling); on CPU use fp32 or bf16")]
     Fp16OnCpu,
+    /// `--quantize int8` with a request it cannot honour.
+    #[error("{0}")]
+    Int8(&'static str),
 }
 
 /// The CPU's feature flags (`flags` on x86, `Features` on Arm) from `/proc/cpuinfo`. `BANTER_CPU_FLAGS`
@@ -250,6 +255,59 @@ impl LossScaler {
         }
         true
     }
+}
+
+/// Seconds for a `[1, k] × [k, n]` product in `kind`, best of 5 after a warm-up (the decode step's shape).
+fn time_matmul(k: i64, n: i64, kind: Kind) -> f64 {
+    let _g = tch::no_grad_guard();
+    let x = tch::Tensor::randn([1, k], (Kind::Float, Device::Cpu)).to_kind(kind);
+    let w = tch::Tensor::randn([k, n], (Kind::Float, Device::Cpu)).to_kind(kind);
+    let mut best = f64::INFINITY;
+    for rep in 0..6 {
+        let t = std::time::Instant::now();
+        let _ = x.matmul(&w);
+        if rep > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    best
+}
+
+/// The compute kind for inference (the weights' dtype) and the reason, by the hardware rules above; on a CPU
+/// with native bf16, a timed probe of the model's largest decode product `head` = (width, vocabulary)
+/// decides. `int8` (int8 weights, fp32 activations) runs on CPU in fp32 only.
+pub fn choose_inference(
+    arg: PrecisionArg,
+    int8: bool,
+    device: Device,
+    head: (i64, i64),
+) -> Result<(Kind, String), PrecisionError> {
+    if int8 {
+        if device != Device::Cpu {
+            return Err(PrecisionError::Int8("--quantize int8 runs on CPU; on a GPU use --precision bf16 or fp16"));
+        }
+        if matches!(arg, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
+            return Err(PrecisionError::Int8("--quantize int8 computes in fp32: leave --precision at auto or fp32"));
+        }
+        return Ok((Kind::Float, "int8 weights (--quantize int8), fp32 activations".into()));
+    }
+    let d = resolve(arg, device)?;
+    let d = if d.needs_probe {
+        let (k, n) = head;
+        let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
+        // A matmul probe has no loss to compare: pass equal losses so only the speed decides. A head
+        // product under 0.2 ms measures call overhead, not bandwidth: such a model stays in fp32.
+        decide_cpu(&d, t32, t16, 1.0, 1.0, 200e-6)
+    } else {
+        d
+    };
+    // Inference holds the weights in the chosen dtype: fp16 is real fp16 here, not autocast.
+    let kind = match d.precision {
+        Precision::Fp32 => Kind::Float,
+        Precision::Bf16 => Kind::BFloat16,
+        Precision::Fp16 => Kind::Half,
+    };
+    Ok((kind, format!("{}: {}", d.precision, d.reason)))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::fmt;
 /// The libtorch version banter was built against (from the venv's torch).
 pub const LIBTORCH_VERSION: &str = env!("BANTER_LIBTORCH_VERSION");
 
-/// Where tensors live.
+/// Where tensors live (`--device`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum DeviceArg {
     /// CUDA when available, else CPU.
     Auto,

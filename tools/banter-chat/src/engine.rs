@@ -9,7 +9,7 @@ use banter_encode::tok::Tok;
 use banter_model::Lm;
 use banter_model::generate::{Output, Sampling};
 use banter_model::precision::{self, PrecisionArg};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 /// A loaded model ready to chat.
 #[derive(Debug)]
@@ -48,51 +48,11 @@ impl Default for Weights {
     }
 }
 
-/// Seconds for a `[1, k] × [k, n]` product in `kind`, best of 5 after a warm-up (the decode step's shape).
-fn time_matmul(k: i64, n: i64, kind: Kind) -> f64 {
-    let _g = tch::no_grad_guard();
-    let x = Tensor::randn([1, k], (Kind::Float, Device::Cpu)).to_kind(kind);
-    let w = Tensor::randn([k, n], (Kind::Float, Device::Cpu)).to_kind(kind);
-    let mut best = f64::INFINITY;
-    for rep in 0..6 {
-        let t = std::time::Instant::now();
-        let _ = x.matmul(&w);
-        if rep > 0 {
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-    }
-    best
-}
-
-/// The compute kind for inference and the reason, by banter-model's hardware rules; on a CPU with native
-/// bf16, a timed probe of the model's largest decode product decides.
+/// The compute kind for inference and the reason ([`precision::choose_inference`]); `--quantize int8` asks
+/// for fp32 activations.
 fn choose(w: Weights, device: Device, head: (i64, i64)) -> anyhow::Result<(Kind, String)> {
-    let usage = |m: String| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, m));
-    if w.int8 {
-        if device != Device::Cpu {
-            return Err(usage("--quantize int8 runs on CPU; on a GPU use --precision bf16 or fp16".into()));
-        }
-        if matches!(w.precision, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
-            return Err(usage("--quantize int8 computes in fp32: leave --precision at auto or fp32".into()));
-        }
-        return Ok((Kind::Float, "int8 weights (--quantize int8), fp32 activations".into()));
-    }
-    let d = precision::resolve(w.precision, device).map_err(|e| usage(e.to_string()))?;
-    let d = if d.needs_probe {
-        let (k, n) = head;
-        let (t32, t16) = (time_matmul(k, n, Kind::Float), time_matmul(k, n, Kind::BFloat16));
-        // A matmul probe has no loss to compare: pass equal losses so only the speed decides. A head
-        // product under 0.2 ms measures call overhead, not bandwidth: such a model stays in fp32.
-        precision::decide_cpu(&d, t32, t16, 1.0, 1.0, 200e-6)
-    } else {
-        d
-    };
-    let kind = match d.precision {
-        precision::Precision::Fp32 => Kind::Float,
-        precision::Precision::Bf16 => Kind::BFloat16,
-        precision::Precision::Fp16 => Kind::Half,
-    };
-    Ok((kind, format!("{}: {}", d.precision, d.reason)))
+    precision::choose_inference(w.precision, w.int8, device, head)
+        .map_err(|e| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, e.to_string())))
 }
 
 /// Where to find the tokenizer and template: the adapter directory first (it may have added tokens), then

@@ -20,6 +20,7 @@ use banter_core::jsonl::{JsonlReader, JsonlWriter, ReadOptions, Source};
 use banter_core::records::{Record, Role, Sample, SampleBody, Turn};
 use banter_core::{Error, Exit, interrupt};
 use banter_model::generate::Sampling;
+use banter_model::precision::PrecisionArg;
 use banter_model::runtime::DeviceArg;
 
 use engine::Engine;
@@ -83,12 +84,12 @@ pub struct ModelArgs {
     #[arg(long, value_name = "TEMPLATE", global = true)]
     pub template: Option<String>,
     /// cpu, cuda or auto.
-    #[arg(long, value_enum, default_value_t = Dev::Auto, global = true)]
-    pub device: Dev,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto, global = true)]
+    pub device: DeviceArg,
     /// Weights' precision: auto (bf16 only where the hardware computes it natively and a timed probe
     /// shows it faster; fp16 on CUDA before 8.0), fp32, bf16 or fp16 (CUDA).
-    #[arg(long, value_enum, default_value_t = Prec::Auto, global = true)]
-    pub precision: Prec,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, global = true)]
+    pub precision: PrecisionArg,
     /// Same as --precision bf16 (kept for scripts written before --precision).
     #[arg(long, global = true, hide = true)]
     pub bf16: bool,
@@ -100,35 +101,11 @@ pub struct ModelArgs {
     pub threads: Option<i32>,
 }
 
-/// `--precision`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Prec {
-    /// By the hardware and a measurement.
-    Auto,
-    /// fp32.
-    Fp32,
-    /// bf16 weights and matmuls.
-    Bf16,
-    /// fp16 weights and matmuls (CUDA).
-    Fp16,
-}
-
 /// `--quantize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Quantize {
     /// int8 weights, one scale per output channel.
     Int8,
-}
-
-/// `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dev {
-    /// CUDA when available.
-    Auto,
-    /// CPU.
-    Cpu,
-    /// GPU.
-    Cuda,
 }
 
 impl ModelArgs {
@@ -166,22 +143,12 @@ impl ModelArgs {
 
     /// `--device` as banter-model's request.
     pub fn device_arg(&self) -> DeviceArg {
-        match self.device {
-            Dev::Auto => DeviceArg::Auto,
-            Dev::Cpu => DeviceArg::Cpu,
-            Dev::Cuda => DeviceArg::Cuda,
-        }
+        self.device
     }
 
     /// The weights' settings.
     pub fn weights(&self) -> engine::Weights {
-        use banter_model::precision::PrecisionArg as P;
-        let precision = match (self.bf16, self.precision) {
-            (true, _) | (_, Prec::Bf16) => P::Bf16,
-            (_, Prec::Auto) => P::Auto,
-            (_, Prec::Fp32) => P::Fp32,
-            (_, Prec::Fp16) => P::Fp16,
-        };
+        let precision = if self.bf16 { PrecisionArg::Bf16 } else { self.precision };
         engine::Weights { precision, int8: self.quantize == Some(Quantize::Int8) }
     }
 }

@@ -6,6 +6,8 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use banter_core::cli::CommonArgs;
 use banter_encode::encode::Mode;
+use banter_model::precision::PrecisionArg;
+use banter_model::runtime::DeviceArg;
 
 use crate::{EXAMPLES, version};
 
@@ -16,33 +18,6 @@ pub enum Init {
     Scratch,
     /// The weights of `--model`.
     Pretrained,
-}
-
-/// Numeric precision of the forward and backward passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Precision {
-    /// By the hardware: CUDA ≥ 8.0 bf16, older CUDA fp16; CPU bf16 only with avx512_bf16/amx_bf16 and when a
-    /// timed probe on the first batch shows it faster with the loss within 1% — else fp32.
-    Auto,
-    /// fp32 everywhere.
-    Fp32,
-    /// bf16 matmuls with fp32 master weights.
-    Bf16,
-    /// fp16 autocast with dynamic loss scaling (CUDA only).
-    Fp16,
-}
-
-impl Precision {
-    /// banter-model's request.
-    pub fn arg(self) -> banter_model::precision::PrecisionArg {
-        use banter_model::precision::PrecisionArg as P;
-        match self {
-            Precision::Auto => P::Auto,
-            Precision::Fp32 => P::Fp32,
-            Precision::Bf16 => P::Bf16,
-            Precision::Fp16 => P::Fp16,
-        }
-    }
 }
 
 /// Train GPT-2, Llama-family (Llama, SmolLM, Mistral, Qwen2, Gemma) and OPT models on LibTorch: from scratch,
@@ -201,11 +176,11 @@ pub struct Cli {
     pub sample_tokens: usize,
 
     /// cpu, cuda or auto.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = "Runtime")]
-    pub device: DeviceChoice,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto, help_heading = "Runtime")]
+    pub device: DeviceArg,
     /// auto, fp32, bf16 or fp16 (auto prints what it chose and why).
-    #[arg(long, value_enum, default_value_t = Precision::Auto, help_heading = "Runtime")]
-    pub precision: Precision,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, help_heading = "Runtime")]
+    pub precision: PrecisionArg,
     /// libtorch intra-op threads (default: all cores).
     #[arg(long, value_name = "N", help_heading = "Runtime")]
     pub threads: Option<i32>,
@@ -225,17 +200,6 @@ pub enum DpoLossChoice {
     Hinge,
 }
 
-/// `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceChoice {
-    /// CUDA when available.
-    Auto,
-    /// CPU.
-    Cpu,
-    /// The first GPU.
-    Cuda,
-}
-
 /// Parses the command line, merging `--config-file` (its keys are the long flag names, `_` or `-`).
 pub fn parse_args() -> Result<Cli, clap::Error> {
     let argv: Vec<String> = std::env::args().collect();
@@ -252,18 +216,6 @@ pub fn parse_args() -> Result<Cli, clap::Error> {
     merged.extend(argv.into_iter().skip(1));
     let matches = Cli::command().args_override_self(true).try_get_matches_from(merged)?;
     Cli::from_arg_matches(&matches)
-}
-
-impl DeviceChoice {
-    /// banter-model's request.
-    pub fn arg(self) -> banter_model::runtime::DeviceArg {
-        use banter_model::runtime::DeviceArg as D;
-        match self {
-            DeviceChoice::Auto => D::Auto,
-            DeviceChoice::Cpu => D::Cpu,
-            DeviceChoice::Cuda => D::Cuda,
-        }
-    }
 }
 
 impl Cli {
@@ -316,8 +268,8 @@ impl Cli {
             save_total_limit: self.save_total_limit,
             resume: self.resume.clone(),
             overwrite: self.overwrite,
-            device: self.device.arg(),
-            precision: self.precision.arg(),
+            device: self.device,
+            precision: self.precision,
             sample_prompt: self.sample_prompt.clone(),
             sample_tokens: self.sample_tokens,
             dpo: self.dpo.then_some(banter_trainer::dpo::DpoSettings {

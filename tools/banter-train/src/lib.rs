@@ -4,7 +4,7 @@
 pub mod args;
 mod config_file;
 
-pub use args::{Cli, DeviceChoice, DpoLossChoice, Init, Precision, parse_args};
+pub use args::{Cli, DpoLossChoice, Init, parse_args};
 pub use config_file::args as config_file_args;
 
 use banter_core::cli;
