@@ -21,10 +21,28 @@ impl Encoded {
     }
 }
 
+/// Why a sample could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The chat template refused the sample (a role it does not know, a Jinja error, its work limit).
+    #[error("{0}")]
+    Template(String),
+    /// The tokenizer failed on the rendered text.
+    #[error("{0}")]
+    Tokenizer(String),
+}
+
+impl EncodeError {
+    /// The template ran out of its work budget: the template is at fault for any input, not this sample.
+    pub fn is_template_limit(&self) -> bool {
+        matches!(self, EncodeError::Template(m) if m.contains(banter_core::jinja::WORK_LIMIT))
+    }
+}
+
 /// Tokenizes rendered text and marks the tokens that fall in a loss span (a token belongs where its last
 /// byte is).
-pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, String> {
-    let (ids, offsets) = encode_long(tok, &r.text)?;
+pub fn encode_rendered(tok: &Tok, r: &Rendered) -> Result<Encoded, EncodeError> {
+    let (ids, offsets) = encode_long(tok, &r.text).map_err(EncodeError::Tokenizer)?;
     let mut labels = Vec::with_capacity(ids.len() + 1);
     let mut span = 0usize;
     for (id, &(start, end)) in ids.iter().zip(&offsets) {
@@ -87,8 +105,8 @@ fn splits_exactly(tok: &Tok) -> bool {
 }
 
 /// Renders and tokenizes a sample.
-pub fn encode_sample(tok: &Tok, template: &ChatTemplate, sample: &Sample) -> Result<Encoded, String> {
-    encode_rendered(tok, &template.try_render(sample)?)
+pub fn encode_sample(tok: &Tok, template: &ChatTemplate, sample: &Sample) -> Result<Encoded, EncodeError> {
+    encode_rendered(tok, &template.try_render(sample).map_err(EncodeError::Template)?)
 }
 
 /// How samples become blocks.

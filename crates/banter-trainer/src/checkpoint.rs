@@ -17,7 +17,7 @@ use crate::{TOOL, output};
 
 impl Loop<'_> {
     /// Restores weights, optimizer state and the step from a checkpoint.
-    pub(crate) fn resume(&mut self, r: &str) -> anyhow::Result<()> {
+    pub(crate) fn resume(&mut self, r: &str) -> crate::Result<()> {
         let out = &self.s.output;
         let dir = if r.is_empty() {
             output::checkpoints(out)

@@ -141,7 +141,7 @@ pub struct ReadBlocks {
 
 /// Reads blocks, checking each against the model (ids and labels in the vocabulary, length within its
 /// positions). Every bad record is reported (up to 20), then the run stops with a data error.
-pub fn read_blocks(path: &str, vocab: i64, n_pos: usize) -> Result<ReadBlocks, anyhow::Error> {
+pub fn read_blocks(path: &str, vocab: i64, n_pos: usize) -> crate::Result<ReadBlocks> {
     let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
     let mut out = ReadBlocks::default();
     let mut errors: Vec<Error> = Vec::new();
@@ -169,12 +169,16 @@ pub fn read_blocks(path: &str, vocab: i64, n_pos: usize) -> Result<ReadBlocks, a
 }
 
 /// Prints every error (up to [`MAX_REPORTED`]) and fails with a data error when there is one.
-pub fn report(path: &str, errors: Vec<Error>) -> Result<(), anyhow::Error> {
+pub fn report(path: &str, errors: Vec<Error>) -> crate::Result<()> {
     if errors.is_empty() {
         return Ok(());
     }
     if errors.len() == 1 {
-        return Err(errors.into_iter().next().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("")));
+        let mut errors = errors;
+        if let Some(e) = errors.pop() {
+            return Err(e.into());
+        }
+        return Ok(());
     }
     for e in errors.iter().take(MAX_REPORTED) {
         banter_core::eline!("banter-train: error: {e}");

@@ -47,10 +47,15 @@ impl Pairs {
 }
 
 /// The prompt and one reply, tokenized, with loss on the reply's tokens only.
-pub fn encode_reply(tok: &Tok, template: &ChatTemplate, prompt: &[Turn], reply: &str) -> Result<Encoded, String> {
+pub fn encode_reply(
+    tok: &Tok,
+    template: &ChatTemplate,
+    prompt: &[Turn],
+    reply: &str,
+) -> Result<Encoded, encode::EncodeError> {
     let mut turns = prompt.to_vec();
     turns.push(Turn::new(Role::Assistant, reply));
-    let mut r = template.try_render(&Sample::chat(turns))?;
+    let mut r = template.try_render(&Sample::chat(turns)).map_err(encode::EncodeError::Template)?;
     // Earlier assistant turns of the prompt are context, not what is compared.
     r.loss_spans = r.loss_spans.pop().into_iter().collect();
     encode::encode_rendered(tok, &r)
@@ -73,7 +78,7 @@ fn fit(e: Encoded, block: usize) -> Option<(Block, bool)> {
 }
 
 /// Reads every record of `path` (every bad one reported, then a data error), appending its pairs.
-pub fn read_pairs(path: &str, tok: &Tok, template: &ChatTemplate, block: usize, out: &mut Pairs) -> anyhow::Result<()> {
+pub fn read_pairs(path: &str, tok: &Tok, template: &ChatTemplate, block: usize, out: &mut Pairs) -> crate::Result<()> {
     let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;
     let mut errors: Vec<Error> = Vec::new();
     let mut any = false;
@@ -104,7 +109,7 @@ pub fn read_pairs(path: &str, tok: &Tok, template: &ChatTemplate, block: usize, 
         for (i, r) in p.replies.iter().enumerate() {
             match encode_reply(tok, template, &p.prompt, r) {
                 Ok(e) => encoded.push(e),
-                Err(m) => errors.push(bad(&format!("replies[{i}]"), m)),
+                Err(m) => errors.push(bad(&format!("replies[{i}]"), m.to_string())),
             }
         }
         if encoded.len() != p.replies.len() {
@@ -145,8 +150,8 @@ pub(crate) fn load(
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
-) -> anyhow::Result<crate::data::Data> {
-    let read = |paths: &[String]| -> anyhow::Result<Pairs> {
+) -> crate::Result<crate::data::Data> {
+    let read = |paths: &[String]| -> crate::Result<Pairs> {
         let mut p = Pairs::default();
         for path in paths {
             if crate::data::is_bin(path) {

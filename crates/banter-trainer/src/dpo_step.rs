@@ -18,7 +18,7 @@ use crate::dpo_head;
 use crate::state::{Loop, Means, Reference};
 
 /// Summed log-probs `[n]` of interleaved pair blocks, in batches of `pairs` pairs, without autograd.
-pub(crate) fn score(model: &Lm, blocks: &Blocks, pairs: usize, pad: u32, pass: Pass) -> anyhow::Result<Tensor> {
+pub(crate) fn score(model: &Lm, blocks: &Blocks, pairs: usize, pad: u32, pass: Pass) -> crate::Result<Tensor> {
     let mut out = Vec::with_capacity(blocks.len());
     let step = (2 * pairs.max(1)).max(2);
     for start in (0..blocks.len()).step_by(step) {
@@ -70,7 +70,7 @@ impl Loop<'_> {
     }
 
     /// Scores every pair with the starting model (the reference), unless a resumed checkpoint brought them.
-    pub(crate) fn ensure_reference(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn ensure_reference(&mut self) -> crate::Result<()> {
         if self.s.dpo.is_none() || self.dpo_ref.is_some() {
             return Ok(());
         }
@@ -88,7 +88,7 @@ impl Loop<'_> {
         &mut self,
         saved: Vec<(String, Tensor)>,
         dir: &std::path::Path,
-    ) -> anyhow::Result<()> {
+    ) -> crate::Result<()> {
         let get = |n: &str| saved.iter().find(|(k, _)| k == n).map(|(_, t)| t.to_device(Device::Cpu));
         let (Some(train), Some(val)) = (get("train"), get("val")) else {
             return Err(Coded::new(
@@ -115,7 +115,7 @@ impl Loop<'_> {
     }
 
     /// Forward and backward of one micro-batch of pairs; returns the mean loss and the tokens.
-    pub(crate) fn dpo_micro(&mut self, pair_idx: &[usize], loss_mul: f64) -> anyhow::Result<(f64, i64)> {
+    pub(crate) fn dpo_micro(&mut self, pair_idx: &[usize], loss_mul: f64) -> crate::Result<(f64, i64)> {
         let blocks = self.setup.train.fetch(pair_idx.iter().flat_map(|&k| [2 * k, 2 * k + 1]))?;
         let reference = self.reference(false);
         let (ids, labels, tokens, (rc, rr)) =
@@ -143,7 +143,7 @@ impl Loop<'_> {
     }
 
     /// DPO loss and figures over the validation pairs (all, or `eval_blocks` of them).
-    pub(crate) fn dpo_eval(&self) -> anyhow::Result<Means> {
+    pub(crate) fn dpo_eval(&self) -> crate::Result<Means> {
         let _g = tch::no_grad_guard();
         let val = &self.setup.val;
         let pairs = val.len() / 2;
@@ -184,7 +184,7 @@ pub struct FirstBatch {
 
 /// Sets up `s` (a `--dpo` run), scores the reference and runs forward and backward over the first
 /// `batch_size` pairs in file order; no update is made and nothing is written.
-pub fn first_batch(s: &crate::TrainSettings) -> anyhow::Result<FirstBatch> {
+pub fn first_batch(s: &crate::TrainSettings) -> crate::Result<FirstBatch> {
     let device = s.device.resolve()?;
     let setup = crate::setup::setup(s, device, crate::Console::silent())?;
     let mut l = Loop::new(s, setup, device, crate::Console::silent(), String::new())?;

@@ -11,7 +11,7 @@ use crate::state::{Loop, Means, Outcome, TrainReport};
 
 impl Loop<'_> {
     /// The model (or adapter), tokenizer files and loss plot.
-    pub(crate) fn export(mut self, seconds: f64) -> anyhow::Result<Outcome> {
+    pub(crate) fn export(mut self, seconds: f64) -> crate::Result<Outcome> {
         let out = self.s.output.clone();
         if let Some(best) = self.best_weights.take() {
             output::restore_tensors(&mut self.setup.model, &best)?;

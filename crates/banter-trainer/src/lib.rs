@@ -11,6 +11,7 @@ pub mod dpo;
 pub mod dpo_data;
 pub mod dpo_head;
 mod dpo_step;
+mod error;
 mod finish;
 pub mod output;
 pub mod precision;
@@ -23,6 +24,7 @@ mod sft;
 mod state;
 
 pub use dpo_step::{FirstBatch, first_batch};
+pub use error::{Result, TrainError};
 pub use quality::quality_gate;
 pub use run::train;
 pub use settings::{Console, Init, LoraSettings, Optimisation, TrainSettings};

@@ -44,7 +44,7 @@ pub fn choose(
     train: &Blocks,
     micro: usize,
     pad: u32,
-) -> anyhow::Result<Decision> {
+) -> crate::Result<Decision> {
     let d = precision::resolve(arg, device).map_err(|e| Coded::new(Exit::Usage, e.to_string()))?;
     if !d.needs_probe {
         return Ok(d);

@@ -10,7 +10,7 @@ use crate::settings::Console;
 
 /// MTN's gate, as banter-validate scores it (duplicates included): below 0.5 training is refused unless
 /// `force`. Returns the score.
-pub fn quality_gate(force: bool, samples: &[Sample], console: Console) -> anyhow::Result<f64> {
+pub fn quality_gate(force: bool, samples: &[Sample], console: Console) -> crate::Result<f64> {
     let g = banter_quality::gate(samples, &Settings::new(Profile::Chat));
     let score = g.score();
     if g.passes(GATE_MIN_SCORE) {

@@ -16,7 +16,7 @@ use crate::state::{Loop, Outcome, open_metrics};
 use crate::{TOOL, data, output};
 
 /// Trains as `s` says. Work stops at the next step once `cancel` is cancelled, after a checkpoint.
-pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyhow::Result<Outcome> {
+pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate::Result<Outcome> {
     if s.inputs.is_empty() {
         return Err(Error::usage_hint("no training data", "give blocks or samples JSONL files").into());
     }
@@ -43,7 +43,7 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> anyho
 }
 
 impl Loop<'_> {
-    fn run(mut self, cancel: &CancelToken) -> anyhow::Result<Outcome> {
+    fn run(mut self, cancel: &CancelToken) -> crate::Result<Outcome> {
         let out = self.s.output.clone();
         std::fs::create_dir_all(&out).map_err(|e| Error::io(out.display(), e))?;
         output::remove_stale_temps(&out);
@@ -115,7 +115,7 @@ impl Loop<'_> {
     }
 
     /// Forward and backward over the micro-batches of one step; returns the mean loss and the tokens.
-    fn accumulate(&mut self, order: &mut Order, micro: usize) -> anyhow::Result<(f64, i64)> {
+    fn accumulate(&mut self, order: &mut Order, micro: usize) -> crate::Result<(f64, i64)> {
         let accum = self.s.opt.grad_accum.max(1);
         let train = &self.setup.train;
         let dpo = self.s.dpo.is_some();
@@ -174,7 +174,7 @@ impl Loop<'_> {
     }
 
     /// Evaluates when due, records the result, and tracks the best weights for early stopping.
-    fn maybe_evaluate(&mut self, rec: &mut serde_json::Value, loss: f64, cur_lr: f64, tps: f64) -> anyhow::Result<()> {
+    fn maybe_evaluate(&mut self, rec: &mut serde_json::Value, loss: f64, cur_lr: f64, tps: f64) -> crate::Result<()> {
         let (s, step, total) = (self.s, self.step, self.total);
         let due = step % s.opt.eval_every.max(1) == 0 || step == total;
         if self.setup.val.is_empty() || !due {

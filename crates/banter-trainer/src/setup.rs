@@ -31,7 +31,7 @@ pub(crate) struct Setup {
 }
 
 /// Loads everything; the errors name the flag or file at fault.
-pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyhow::Result<Setup> {
+pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> crate::Result<Setup> {
     tch::manual_seed(s.opt.seed as i64);
     // A continued adapter brings its own tokenizer (its added tokens keep their ids) and template: the run
     // goes on as the adapter was trained, not with the base model's template.
@@ -72,7 +72,7 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> anyh
     Ok(Setup { model, tok, template, train, val, base_name, old_vocab, added_tokens, quality })
 }
 
-fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> anyhow::Result<(Lm, String)> {
+fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> crate::Result<(Lm, String)> {
     // A new model starts with the tokenizer's own tokens; the template's added ones join (below) when the
     // data uses them.
     let vocab = (tok.inner.get_vocab_size(true) - tok.added.len()) as i64;
@@ -131,7 +131,7 @@ fn scratch_family(
     tok: &Tok,
     device: Device,
     what: &str,
-) -> anyhow::Result<Lm> {
+) -> crate::Result<Lm> {
     if let Some(p) = s.dropout {
         let key = banter_model::families::family(model_type_of(&v)).map_or("attention_dropout", |f| f.dropout_key);
         v[key] = p.into();
@@ -147,7 +147,7 @@ fn drop_unused_tokens(
     template: &ChatTemplate,
     train: &data::Blocks,
     val: &data::Blocks,
-) -> anyhow::Result<Tok> {
+) -> crate::Result<Tok> {
     let ids: Vec<u32> = tok.added.iter().filter_map(|t| tok.inner.token_to_id(t)).collect();
     let (data::Blocks::Mem(t), data::Blocks::Mem(v)) = (train, val) else { return Ok(tok) };
     if ids.is_empty() {
@@ -173,7 +173,7 @@ fn load_data(
     tok: &Tok,
     template: &ChatTemplate,
     console: Console,
-) -> anyhow::Result<data::Data> {
+) -> crate::Result<data::Data> {
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
@@ -251,7 +251,7 @@ fn load_data(
     Ok((train, val, quality))
 }
 
-fn check_blocks(train: &[Block], n_pos: usize) -> anyhow::Result<()> {
+fn check_blocks(train: &[Block], n_pos: usize) -> crate::Result<()> {
     if let Some(b) = train.iter().find(|b| b.input_ids.len() > n_pos) {
         return Err(Error::usage(format!(
             "a block of {} tokens is longer than the model's {n_pos} positions (--block-size is at most {n_pos})",
@@ -269,7 +269,7 @@ fn check_blocks(train: &[Block], n_pos: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn attach_lora(s: &TrainSettings, model: &mut Lm) -> anyhow::Result<()> {
+fn attach_lora(s: &TrainSettings, model: &mut Lm) -> crate::Result<()> {
     match &s.lora.adapter {
         Some(dir) => {
             model.load_adapter(dir)?;
@@ -304,7 +304,7 @@ fn read_val(
     tok: &Tok,
     template: &ChatTemplate,
     block: usize,
-) -> anyhow::Result<Vec<Block>> {
+) -> crate::Result<Vec<Block>> {
     Ok(match data::sniff(v)? {
         data::Kind::Blocks => data::read_blocks(v, vocab, n_pos)?.blocks,
         data::Kind::Samples => data::tokenize(&data::read_samples(v)?, tok, template, block, s.mode).0,

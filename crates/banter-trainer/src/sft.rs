@@ -8,7 +8,7 @@ use crate::state::Loop;
 
 impl Loop<'_> {
     /// Forward and backward of one micro-batch of blocks; returns the mean loss and the tokens.
-    pub(crate) fn sft_micro(&self, picked: &[usize], loss_mul: f64) -> anyhow::Result<(f64, i64)> {
+    pub(crate) fn sft_micro(&self, picked: &[usize], loss_mul: f64) -> crate::Result<(f64, i64)> {
         {
             let owned = self.setup.train.fetch(picked.iter().copied())?;
             let idx: Vec<&Block> = owned.iter().collect();
@@ -23,7 +23,7 @@ impl Loop<'_> {
         }
     }
 
-    pub(crate) fn eval_loss(&self) -> anyhow::Result<f64> {
+    pub(crate) fn eval_loss(&self) -> crate::Result<f64> {
         let _g = tch::no_grad_guard();
         let val = &self.setup.val;
         let n = if self.s.opt.eval_blocks == 0 { val.len() } else { self.s.opt.eval_blocks.min(val.len()) };

@@ -106,7 +106,7 @@ impl<'a> Loop<'a> {
         device: Device,
         console: Console,
         fingerprint: String,
-    ) -> anyhow::Result<Self> {
+    ) -> crate::Result<Self> {
         let mut opt = optimizer(s, &setup);
         let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
         let micro = s.opt.batch_size.max(1);
@@ -245,7 +245,7 @@ pub(crate) fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
 }
 
 /// metrics.jsonl for appending; a resumed run first drops lines past its step.
-pub(crate) fn open_metrics(path: &Path, step: i64) -> anyhow::Result<File> {
+pub(crate) fn open_metrics(path: &Path, step: i64) -> crate::Result<File> {
     if step > 0 {
         output::truncate_metrics(path, step)?;
     }

@@ -430,11 +430,11 @@ fn encode_line(
     .map_err(|e| Error::data(name, Some(line), e))?;
     let sample = Sample { body, fields: Default::default() };
     encode::encode_sample(tok, template, &sample).map_err(|e| {
-        if e.contains(banter_core::jinja::WORK_LIMIT) {
+        if e.is_template_limit() {
             // Not this record's fault: the template is broken for any input. One error, exit 2.
             Error::Template(format!("{name}:{line}: {e}"))
         } else {
-            Error::data(name, Some(line), banter_core::FieldError::record(e))
+            Error::data(name, Some(line), banter_core::FieldError::record(e.to_string()))
         }
     })
 }
