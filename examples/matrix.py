@@ -97,6 +97,9 @@ def make_bases(work):
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     tok_file = work / "tok.json"
     code, err, _ = run(["banter-tokenize", "train-tokenizer", "--vocab-size", "300", "--min-frequency", "1", "-q",

@@ -49,6 +49,46 @@ struct Block {
     ff_norms: Option<(Tensor, Tensor)>,
 }
 
+impl Block {
+    /// Queries `[B, T, heads, hd]` and keys `[B, T, kv_heads, hd]` (after Qwen3's per-head norms) and values
+    /// `[B, T, kv_heads·hd]` of the normed input `h`, split from Phi-3's fused projection where it has one.
+    fn project(&self, c: &LlamaConfig, h: &Tensor, [b, t]: [i64; 2], pass: Pass) -> (Tensor, Tensor, Tensor) {
+        let (ck, train) = (pass.compute, pass.train);
+        let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
+        let (q, k, v) = match &self.qkv {
+            Qkv::Split(q, k, v) => (q.forward(h, ck, train), k.forward(h, ck, train), v.forward(h, ck, train)),
+            Qkv::Fused(qkv) => {
+                let all = qkv.forward(h, ck, train);
+                (
+                    all.narrow(-1, 0, nq * hd),
+                    all.narrow(-1, nq * hd, nkv * hd),
+                    all.narrow(-1, (nq + nkv) * hd, nkv * hd),
+                )
+            }
+        };
+        let (q, k) = (q.view([b, t, nq, hd]), k.view([b, t, nkv, hd]));
+        match &self.qk_norms {
+            Some((qn, kn)) => (rms_norm(&q, qn, c.rms_norm_eps, false), rms_norm(&k, kn, c.rms_norm_eps, false), v),
+            None => (q, k, v),
+        }
+    }
+
+    /// The gated MLP (SwiGLU, or Gemma's tanh-GeGLU) of the normed input `h`.
+    fn mlp(&self, c: &LlamaConfig, h: &Tensor, pass: Pass) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
+        let (gate, up) = match &self.gate_up {
+            GateUp::Split(gate, up) => (gate.forward(h, ck, train), up.forward(h, ck, train)),
+            GateUp::Fused(gu) => {
+                let both = gu.forward(h, ck, train);
+                let n = c.intermediate_size;
+                (both.narrow(-1, 0, n), both.narrow(-1, n, n))
+            }
+        };
+        let gate = if c.hidden_act.as_deref() == Some("gelu_pytorch_tanh") { gate.gelu("tanh") } else { gate.silu() };
+        self.down.forward(&(gate * up), ck, train)
+    }
+}
+
 /// A Llama-family causal LM.
 pub struct Llama {
     /// The configuration.
@@ -265,25 +305,9 @@ impl Llama {
             // √hidden, rounded to the embeddings' dtype as Gemma does.
             x = &x * f64::from((c.hidden_size as f32).sqrt());
         }
-        let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
-            let (q, k, v) = match &blk.qkv {
-                Qkv::Split(q, k, v) => (q.forward(&h, ck, train), k.forward(&h, ck, train), v.forward(&h, ck, train)),
-                Qkv::Fused(qkv) => {
-                    let all = qkv.forward(&h, ck, train);
-                    (
-                        all.narrow(-1, 0, nq * hd),
-                        all.narrow(-1, nq * hd, nkv * hd),
-                        all.narrow(-1, (nq + nkv) * hd, nkv * hd),
-                    )
-                }
-            };
-            let (q, k) = (q.view([b, t, nq, hd]), k.view([b, t, nkv, hd]));
-            let (q, k) = match &blk.qk_norms {
-                Some((qn, kn)) => (rms_norm(&q, qn, c.rms_norm_eps, false), rms_norm(&k, kn, c.rms_norm_eps, false)),
-                None => (q, k),
-            };
+            let (q, k, v) = blk.project(c, &h, [b, t], pass);
             let q = rope(&q.transpose(1, 2)).to_kind(ck);
             let k = rope(&k.transpose(1, 2)).to_kind(ck);
             let v = v.reshape([b, t, nkv, hd]).transpose(1, 2);
@@ -305,18 +329,7 @@ impl Llama {
                 }
             };
             let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
-            let mlp = |h: &Tensor| {
-                let (gate, up) = match &blk.gate_up {
-                    GateUp::Split(gate, up) => (gate.forward(h, ck, train), up.forward(h, ck, train)),
-                    GateUp::Fused(gu) => {
-                        let both = gu.forward(h, ck, train);
-                        let n = c.intermediate_size;
-                        (both.narrow(-1, 0, n), both.narrow(-1, n, n))
-                    }
-                };
-                let gate = if tanh_gate { gate.gelu("tanh") } else { gate.silu() };
-                blk.down.forward(&(gate * up), ck, train)
-            };
+            let mlp = |h: &Tensor| blk.mlp(c, h, pass);
             match &blk.ff_norms {
                 // Gemma 2: a norm after attention, and norms before and after the MLP.
                 Some((pre, post)) => {

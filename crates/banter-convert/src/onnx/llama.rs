@@ -36,16 +36,7 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
         let s = g.scalar((e as f32).sqrt());
         x = g.op("Mul", &[&x, &s], vec![]);
     }
-    // RoPE tables for these positions: [B, T, 1, hd].
-    let inv: Vec<f32> = c.inv_freq().iter().map(|&f| f as f32).collect();
-    let inv = g.init_f32("rope.inv_freq", &[inv.len() as i64], &inv);
-    let pos = g.op("Cast", &["position_ids"], vec![attr_i("to", 1)]);
-    let pos = g.unsqueeze(&pos, &[-1]);
-    let freqs = g.op("Mul", &[&pos, &inv], vec![]);
-    let emb = g.op("Concat", &[&freqs, &freqs], vec![attr_i("axis", -1)]);
-    let emb = g.unsqueeze(&emb, &[2]);
-    let cos = g.op("Cos", &[&emb], vec![]);
-    let sin = g.op("Sin", &[&emb], vec![]);
+    let (cos, sin) = rope_tables(g, c);
     // Partial RoPE (Phi-3 family): the first `rd` dimensions of each head turn, the rest pass.
     let rd = c.rotary_dim();
     let rope = |g: &mut Graph, x: &str| -> String {
@@ -60,17 +51,13 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
     let masks = decoder::masks(g);
     let scale = c.query_pre_attn_scalar.filter(|_| c.is_gemma2()).unwrap_or(hd as f64).powf(-0.5);
     let softcap = c.attn_logit_softcapping.filter(|_| c.is_gemma2());
-    let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
     let eps = c.rms_norm_eps;
-    let opt = |k: &str| w.get(k);
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
         let a = format!("{p}.self_attn");
         let ln1 = norm_w(g, &format!("{p}.input_layernorm.weight"))?;
         let h = g.rms_norm(&x, &ln1, eps);
-        let lin = |g: &mut Graph, h: &str, m: &str| -> Result<String, ConvertError> {
-            Ok(g.hf_linear(h, get(w, &format!("{m}.weight"))?, opt(&format!("{m}.bias")), m))
-        };
+        let lin = |g: &mut Graph, h: &str, m: &str| lin(g, w, h, m);
         let (q, k, v) = if c.fused_projections() {
             let qkv = lin(g, &h, &format!("{a}.qkv_proj"))?;
             let sizes = g.ints(&[nq * hd, nkv * hd, nkv * hd], false);
@@ -102,21 +89,7 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
         };
         let y = decoder::attention(g, &shape, &q, &k, &v, Attn { layer: i, scale, softcap, mask: &mask });
         let y = lin(g, &y, &format!("{a}.o_proj"))?;
-        let mlp = |g: &mut Graph, h: &str| -> Result<String, ConvertError> {
-            let m = format!("{p}.mlp");
-            let (gate, up) = if c.fused_projections() {
-                let both = lin(g, h, &format!("{m}.gate_up_proj"))?;
-                let n = c.intermediate_size;
-                let sizes = g.ints(&[n, n], false);
-                let parts = g.op_n("Split", &[&both, &sizes], 2, vec![attr_i("axis", -1)]);
-                (parts[0].clone(), parts[1].clone())
-            } else {
-                (lin(g, h, &format!("{m}.gate_proj"))?, lin(g, h, &format!("{m}.up_proj"))?)
-            };
-            let gate = if tanh_gate { g.gelu_tanh(&gate) } else { g.silu(&gate) };
-            let prod = g.op("Mul", &[&gate, &up], vec![]);
-            lin(g, &prod, &format!("{m}.down_proj"))
-        };
+        let mlp = |g: &mut Graph, h: &str| mlp(g, c, w, &format!("{p}.mlp"), h);
         let ln2 = norm_w(g, &format!("{p}.post_attention_layernorm.weight"))?;
         if c.is_gemma2() {
             let y = g.rms_norm(&y, &ln2, eps);
@@ -136,20 +109,60 @@ pub fn build(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>) -> Re
     }
     let nw = norm_w(g, "model.norm.weight")?;
     let x = g.rms_norm(&x, &nw, eps);
+    logits(g, c, w, &embed, &x);
+    Ok(shape)
+}
+
+/// A Hugging Face Linear `m` (weight, and bias when the checkpoint has one) applied to `h`.
+fn lin(g: &mut Graph, w: &BTreeMap<String, Tensor>, h: &str, m: &str) -> Result<String, ConvertError> {
+    Ok(g.hf_linear(h, get(w, &format!("{m}.weight"))?, w.get(&format!("{m}.bias")), m))
+}
+
+/// RoPE's cos and sin tables for the graph's `position_ids`: `[B, T, 1, rotary_dim]`.
+fn rope_tables(g: &mut Graph, c: &LlamaConfig) -> (String, String) {
+    let inv: Vec<f32> = c.inv_freq().iter().map(|&f| f as f32).collect();
+    let inv = g.init_f32("rope.inv_freq", &[inv.len() as i64], &inv);
+    let pos = g.op("Cast", &["position_ids"], vec![attr_i("to", 1)]);
+    let pos = g.unsqueeze(&pos, &[-1]);
+    let freqs = g.op("Mul", &[&pos, &inv], vec![]);
+    let emb = g.op("Concat", &[&freqs, &freqs], vec![attr_i("axis", -1)]);
+    let emb = g.unsqueeze(&emb, &[2]);
+    (g.op("Cos", &[&emb], vec![]), g.op("Sin", &[&emb], vec![]))
+}
+
+/// The gated MLP under `m` (`model.layers.N.mlp`): SwiGLU or tanh-GeGLU, Phi-3's fused `gate_up_proj` split.
+fn mlp(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>, m: &str, h: &str) -> Result<String, ConvertError> {
+    let (gate, up) = if c.fused_projections() {
+        let both = lin(g, w, h, &format!("{m}.gate_up_proj"))?;
+        let n = c.intermediate_size;
+        let sizes = g.ints(&[n, n], false);
+        let parts = g.op_n("Split", &[&both, &sizes], 2, vec![attr_i("axis", -1)]);
+        (parts[0].clone(), parts[1].clone())
+    } else {
+        (lin(g, w, h, &format!("{m}.gate_proj"))?, lin(g, w, h, &format!("{m}.up_proj"))?)
+    };
+    let tanh_gate = c.hidden_act.as_deref() == Some("gelu_pytorch_tanh");
+    let gate = if tanh_gate { g.gelu_tanh(&gate) } else { g.silu(&gate) };
+    let prod = g.op("Mul", &[&gate, &up], vec![]);
+    lin(g, w, &prod, &format!("{m}.down_proj"))
+}
+
+/// The output `logits`: the final hidden states `x` by the untied head or the embeddings, soft-capped for
+/// Gemma 2.
+fn logits(g: &mut Graph, c: &LlamaConfig, w: &BTreeMap<String, Tensor>, embed: &str, x: &str) {
     let final_cap = c.final_logit_softcapping.filter(|_| c.is_gemma2());
     let out = if final_cap.is_some() { None } else { Some("logits") };
     let logits = match w.get("lm_head.weight") {
         Some(h) if !c.tie_word_embeddings => {
             let hn = g.weight("lm_head.weight", &h.tr().contiguous());
-            g.op_to("MatMul", &[&x, &hn], vec![], out)
+            g.op_to("MatMul", &[x, &hn], vec![], out)
         }
         _ => {
-            let et = g.transpose(&embed, &[1, 0]);
-            g.op_to("MatMul", &[&x, &et], vec![], out)
+            let et = g.transpose(embed, &[1, 0]);
+            g.op_to("MatMul", &[x, &et], vec![], out)
         }
     };
     if let Some(cap) = final_cap {
         g.softcap_to(&logits, cap, Some("logits"));
     }
-    Ok(shape)
 }
