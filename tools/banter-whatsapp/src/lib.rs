@@ -272,54 +272,60 @@ fn run_parse(a: &ParseArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     if common.json {
         cli::print_report(&cli::report("banter-whatsapp", Exit::Success, json!({"input": a.input, "parse": rep})))?;
     } else {
-        let kinds: Vec<String> = ["text", "media", "deleted", "system"]
-            .iter()
-            .map(|k| format!("{} {k}", rep.kinds.get(k).copied().unwrap_or(0)))
-            .collect();
-        common.say(format!(
-            "banter-whatsapp: {} messages ({}) from {} lines, {} authors; format {}, dates {}{}",
-            rep.messages,
-            kinds.join(", "),
-            rep.lines,
-            rep.authors.len(),
-            rep.shape.as_deref().unwrap_or("?"),
-            rep.date_order.map_or("?".into(), |o| format!("{o:?}").to_lowercase()),
-            if rep.date_order_ambiguous { " (ambiguous: nothing told the order; --date-order overrides)" } else { "" },
-        ));
-        if !rep.preamble_lines.is_empty() {
-            common.say(format!(
-                "banter-whatsapp: {} line(s) before the first message were not part of any message (lines {})",
-                rep.preamble_lines.len(),
-                list(&rep.preamble_lines)
-            ));
-        }
-        if !rep.invalid_headers.is_empty() {
-            common.say(format!(
-                "banter-whatsapp: {} header(s) with an impossible date or time were kept as message text ({})",
-                rep.invalid_headers.len(),
-                list_at(&a.input, &rep.invalid_headers)
-            ));
-        }
-        if rep.shapes.len() > 1 {
-            let others: Vec<String> = rep.shapes[1..].iter().map(|(s, n)| format!("{s}({n} lines)")).collect();
-            common.say(format!("banter-whatsapp: other header shapes in the file: {}", others.join(", ")));
-        }
-        if !rep.headers_not_taken.is_empty() {
-            common.say(format!(
-                "banter-whatsapp: {} header-like line(s) of another shape did not fit in time and were kept as \
-                 message text ({})",
-                rep.headers_not_taken.len(),
-                list_at(&a.input, &rep.headers_not_taken)
-            ));
-        }
-        if rep.out_of_order > 0 {
-            common.say(format!(
-                "banter-whatsapp: {} message(s) earlier than the one before (flagged out_of_order)",
-                rep.out_of_order
-            ));
-        }
+        say_parse_report(&a.input, &rep, common);
     }
     Ok(Exit::Success)
+}
+
+/// The human summary of a parse on stderr: counts, the format and date order found, and every line that
+/// was not taken as it looked (preamble, impossible headers, other shapes, out-of-order messages).
+fn say_parse_report(input: &str, rep: &parse::ParseReport, common: &CommonArgs) {
+    let kinds: Vec<String> = ["text", "media", "deleted", "system"]
+        .iter()
+        .map(|k| format!("{} {k}", rep.kinds.get(k).copied().unwrap_or(0)))
+        .collect();
+    common.say(format!(
+        "banter-whatsapp: {} messages ({}) from {} lines, {} authors; format {}, dates {}{}",
+        rep.messages,
+        kinds.join(", "),
+        rep.lines,
+        rep.authors.len(),
+        rep.shape.as_deref().unwrap_or("?"),
+        rep.date_order.map_or("?".into(), |o| format!("{o:?}").to_lowercase()),
+        if rep.date_order_ambiguous { " (ambiguous: nothing told the order; --date-order overrides)" } else { "" },
+    ));
+    if !rep.preamble_lines.is_empty() {
+        common.say(format!(
+            "banter-whatsapp: {} line(s) before the first message were not part of any message (lines {})",
+            rep.preamble_lines.len(),
+            list(&rep.preamble_lines)
+        ));
+    }
+    if !rep.invalid_headers.is_empty() {
+        common.say(format!(
+            "banter-whatsapp: {} header(s) with an impossible date or time were kept as message text ({})",
+            rep.invalid_headers.len(),
+            list_at(input, &rep.invalid_headers)
+        ));
+    }
+    if rep.shapes.len() > 1 {
+        let others: Vec<String> = rep.shapes[1..].iter().map(|(s, n)| format!("{s}({n} lines)")).collect();
+        common.say(format!("banter-whatsapp: other header shapes in the file: {}", others.join(", ")));
+    }
+    if !rep.headers_not_taken.is_empty() {
+        common.say(format!(
+            "banter-whatsapp: {} header-like line(s) of another shape did not fit in time and were kept as \
+             message text ({})",
+            rep.headers_not_taken.len(),
+            list_at(input, &rep.headers_not_taken)
+        ));
+    }
+    if rep.out_of_order > 0 {
+        common.say(format!(
+            "banter-whatsapp: {} message(s) earlier than the one before (flagged out_of_order)",
+            rep.out_of_order
+        ));
+    }
 }
 
 /// `FILE:LINE` for the first ten lines, then how many more.

@@ -101,57 +101,18 @@ pub fn parse_each_with<E>(
     };
     let forced = forced.or(format.map(|f| f.order));
 
-    // The file's shape: the most common among header-like lines.
-    let mut votes: HashMap<Shape, usize> = HashMap::new();
-    for h in headers.iter().flatten().filter(|h| h.time_ok) {
-        *votes.entry(h.shape).or_default() += 1;
-    }
-    let mut ranked: Vec<(Shape, usize)> = votes.into_iter().collect();
-    ranked.sort_by_key(|(s, n)| (std::cmp::Reverse(*n), s.bracket, describe(s)));
-    let Some(&(shape, _)) = ranked.first() else {
+    let Some((orders, n_shapes)) = shapes_and_orders(lines, &headers, forced, format, &mut rep) else {
         rep.preamble_lines = (1..=lines.len() as u64).collect();
         return Ok(rep);
     };
-    rep.shape = Some(describe(&shape));
-    rep.shapes = ranked.iter().map(|(s, n)| (describe(s), *n as u64)).collect();
-    // The date order of each shape: the file's from all its headers; another shape's from its own, or the
-    // file's when its own dates cannot tell and the file's order fits them.
-    let mut others: HashMap<Shape, DateOrder> = HashMap::new();
-    let (order, ambiguous, evidence) = match forced {
-        Some(o) => (o, false, if format.is_some() { "--format" } else { "--date-order" }.to_string()),
-        None => {
-            let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape && h.time_ok).collect();
-            decide_order(&of_shape, lines, &headers, shape)
-        }
-    };
-    for (other, _) in ranked.iter().skip(1) {
-        let of: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == *other && h.time_ok).collect();
-        let (o, amb, _) = match forced {
-            Some(o) => (o, false, String::new()),
-            None => decide_order(&of, lines, &headers, *other),
-        };
-        let o = if amb && DateOrder::candidates(other).contains(&order) { order } else { o };
-        others.insert(*other, o);
-    }
-    let orders = Orders { main: (shape, order), other: others };
-    rep.date_order = Some(order);
-    rep.date_order_ambiguous = ambiguous;
-    rep.date_order_evidence = evidence;
+    let (shape, order) = orders.main;
     let ts_of = |h: &Header| {
         let o = if h.shape == shape { Some(order) } else { orders.other.get(&h.shape).copied() };
         if h.time_ok { o.and_then(|o| timestamp(h, o)) } else { None }
     };
     // For each line, the index of the next header of the file's own shape (a bound in time for lines of
-    // other shapes); usize::MAX when none follows.
-    // Only needed when the file has a second shape.
-    let mut next_main = vec![usize::MAX; if ranked.len() > 1 { lines.len() } else { 0 }];
-    let mut upcoming = usize::MAX;
-    for i in (0..next_main.len()).rev() {
-        next_main[i] = upcoming;
-        if headers[i].as_ref().is_some_and(|h| h.shape == shape && h.time_ok) {
-            upcoming = i;
-        }
-    }
+    // other shapes); only needed when the file has a second shape.
+    let next_main = next_of_shape(&headers, shape, n_shapes > 1);
 
     let mut count = 0u64;
     // The last line taken as a message start (usize::MAX: none yet).
@@ -216,6 +177,65 @@ pub fn parse_each_with<E>(
     rep.messages = count;
     rep.authors = author_counts;
     Ok(rep)
+}
+
+/// The file's shape (the most common among header-like lines) and the date order of each shape: the file's
+/// from all its headers; another shape's from its own, or the file's when its own dates cannot tell and the
+/// file's order fits them. Returns the orders and the number of shapes; `None` when no line is a header.
+fn shapes_and_orders(
+    lines: &[&str],
+    headers: &[Option<Header>],
+    forced: Option<DateOrder>,
+    format: Option<&Format>,
+    rep: &mut ParseReport,
+) -> Option<(Orders, usize)> {
+    // The file's shape: the most common among header-like lines.
+    let mut votes: HashMap<Shape, usize> = HashMap::new();
+    for h in headers.iter().flatten().filter(|h| h.time_ok) {
+        *votes.entry(h.shape).or_default() += 1;
+    }
+    let mut ranked: Vec<(Shape, usize)> = votes.into_iter().collect();
+    ranked.sort_by_key(|(s, n)| (std::cmp::Reverse(*n), s.bracket, describe(s)));
+    let &(shape, _) = ranked.first()?;
+    rep.shape = Some(describe(&shape));
+    rep.shapes = ranked.iter().map(|(s, n)| (describe(s), *n as u64)).collect();
+    // The date order of each shape: the file's from all its headers; another shape's from its own, or the
+    // file's when its own dates cannot tell and the file's order fits them.
+    let mut others: HashMap<Shape, DateOrder> = HashMap::new();
+    let (order, ambiguous, evidence) = match forced {
+        Some(o) => (o, false, if format.is_some() { "--format" } else { "--date-order" }.to_string()),
+        None => {
+            let of_shape: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == shape && h.time_ok).collect();
+            decide_order(&of_shape, lines, headers, shape)
+        }
+    };
+    for (other, _) in ranked.iter().skip(1) {
+        let of: Vec<&Header> = headers.iter().flatten().filter(|h| h.shape == *other && h.time_ok).collect();
+        let (o, amb, _) = match forced {
+            Some(o) => (o, false, String::new()),
+            None => decide_order(&of, lines, headers, *other),
+        };
+        let o = if amb && DateOrder::candidates(other).contains(&order) { order } else { o };
+        others.insert(*other, o);
+    }
+    rep.date_order = Some(order);
+    rep.date_order_ambiguous = ambiguous;
+    rep.date_order_evidence = evidence;
+    Some((Orders { main: (shape, order), other: others }, ranked.len()))
+}
+
+/// For each line, the index of the next header of `shape` (usize::MAX when none follows); empty when not
+/// `needed`.
+fn next_of_shape(headers: &[Option<Header>], shape: Shape, needed: bool) -> Vec<usize> {
+    let mut next = vec![usize::MAX; if needed { headers.len() } else { 0 }];
+    let mut upcoming = usize::MAX;
+    for i in (0..next.len()).rev() {
+        next[i] = upcoming;
+        if headers[i].as_ref().is_some_and(|h| h.shape == shape && h.time_ok) {
+            upcoming = i;
+        }
+    }
+    next
 }
 
 fn describe(s: &Shape) -> String {

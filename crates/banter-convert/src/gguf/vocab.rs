@@ -96,66 +96,7 @@ pub fn metadata(dir: &Path, rows: usize, cfg: &Json) -> Result<Vec<(String, Valu
         m.push(("tokenizer.ggml.scores".into(), Value::F32s(scores)));
         m.push(("tokenizer.ggml.token_type".into(), Value::I32s(types)));
     } else {
-        let path = dir.join("tokenizer.json");
-        let tok = read_json(&path)?.ok_or_else(|| {
-            ConvertError::Format(format!(
-                "{}: no tokenizer.json or tokenizer.model to write into the GGUF",
-                dir.display()
-            ))
-        })?;
-        if tok["model"]["type"].as_str() != Some("BPE") {
-            return Err(ConvertError::Unsupported(format!(
-                "{}: a {} tokenizer; GGUF export takes BPE or SentencePiece",
-                path.display(),
-                tok["model"]["type"]
-            )));
-        }
-        let pre = pre_name(&tok)?;
-        let vocab = tok["model"]["vocab"]
-            .as_object()
-            .ok_or_else(|| ConvertError::Format(format!("{}: no model.vocab", path.display())))?;
-        let mut toks: Vec<Option<String>> = Vec::new();
-        let mut types = Vec::new();
-        let mut set = |id: usize, text: &str, ty: i32, toks: &mut Vec<Option<String>>| {
-            if toks.len() <= id {
-                toks.resize(id + 1, None);
-                types.resize(id + 1, 5);
-            }
-            toks[id] = Some(text.to_string());
-            types[id] = ty;
-        };
-        for (text, id) in vocab {
-            let id =
-                id.as_u64().ok_or_else(|| ConvertError::Format(format!("{}: vocab id of {text:?}", path.display())))?
-                    as usize;
-            set(id, text, 1, &mut toks);
-        }
-        for a in tok["added_tokens"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(text)) = (a["id"].as_u64(), a["content"].as_str()) {
-                set(id as usize, text, if a["special"].as_bool().unwrap_or(false) { 3 } else { 4 }, &mut toks);
-            }
-        }
-        let mut toks: Vec<String> =
-            toks.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| format!("[PAD{i}]"))).collect();
-        for (i, t) in toks.iter().enumerate() {
-            by_text.insert(t.clone(), i);
-        }
-        pad(&mut toks, &mut types, rows, None);
-        let merges: Vec<String> = tok["model"]["merges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| match x {
-                Json::String(s) => Some(s.clone()),
-                Json::Array(p) => Some(format!("{} {}", p.first()?.as_str()?, p.get(1)?.as_str()?)),
-                _ => None,
-            })
-            .collect();
-        m.push(("tokenizer.ggml.model".into(), Value::Str("gpt2".into())));
-        m.push(("tokenizer.ggml.pre".into(), Value::Str(pre.into())));
-        m.push(("tokenizer.ggml.tokens".into(), Value::Strs(toks)));
-        m.push(("tokenizer.ggml.token_type".into(), Value::I32s(types)));
-        m.push(("tokenizer.ggml.merges".into(), Value::Strs(merges)));
+        bpe_metadata(dir, rows, &mut by_text, &mut m)?;
     }
     // Special ids: config.json's, else the tokenizer's named special tokens.
     let named = |k: &str| -> Option<usize> {
@@ -183,6 +124,73 @@ pub fn metadata(dir: &Path, rows: usize, cfg: &Json) -> Result<Vec<(String, Valu
         m.push(("tokenizer.ggml.add_eos_token".into(), Value::Bool(b)));
     }
     Ok(m)
+}
+
+/// A byte-level BPE `tokenizer.json` as llama.cpp's `gpt2` tokenizer model: tokens with their types, the
+/// pre-tokenizer's name, merges; `by_text` learns each token's id.
+fn bpe_metadata(
+    dir: &Path,
+    rows: usize,
+    by_text: &mut HashMap<String, usize>,
+    m: &mut Vec<(String, Value)>,
+) -> Result<(), ConvertError> {
+    let path = dir.join("tokenizer.json");
+    let tok = read_json(&path)?.ok_or_else(|| {
+        ConvertError::Format(format!("{}: no tokenizer.json or tokenizer.model to write into the GGUF", dir.display()))
+    })?;
+    if tok["model"]["type"].as_str() != Some("BPE") {
+        return Err(ConvertError::Unsupported(format!(
+            "{}: a {} tokenizer; GGUF export takes BPE or SentencePiece",
+            path.display(),
+            tok["model"]["type"]
+        )));
+    }
+    let pre = pre_name(&tok)?;
+    let vocab = tok["model"]["vocab"]
+        .as_object()
+        .ok_or_else(|| ConvertError::Format(format!("{}: no model.vocab", path.display())))?;
+    let mut toks: Vec<Option<String>> = Vec::new();
+    let mut types = Vec::new();
+    let mut set = |id: usize, text: &str, ty: i32, toks: &mut Vec<Option<String>>| {
+        if toks.len() <= id {
+            toks.resize(id + 1, None);
+            types.resize(id + 1, 5);
+        }
+        toks[id] = Some(text.to_string());
+        types[id] = ty;
+    };
+    for (text, id) in vocab {
+        let id = id.as_u64().ok_or_else(|| ConvertError::Format(format!("{}: vocab id of {text:?}", path.display())))?
+            as usize;
+        set(id, text, 1, &mut toks);
+    }
+    for a in tok["added_tokens"].as_array().into_iter().flatten() {
+        if let (Some(id), Some(text)) = (a["id"].as_u64(), a["content"].as_str()) {
+            set(id as usize, text, if a["special"].as_bool().unwrap_or(false) { 3 } else { 4 }, &mut toks);
+        }
+    }
+    let mut toks: Vec<String> =
+        toks.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| format!("[PAD{i}]"))).collect();
+    for (i, t) in toks.iter().enumerate() {
+        by_text.insert(t.clone(), i);
+    }
+    pad(&mut toks, &mut types, rows, None);
+    let merges: Vec<String> = tok["model"]["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| match x {
+            Json::String(s) => Some(s.clone()),
+            Json::Array(p) => Some(format!("{} {}", p.first()?.as_str()?, p.get(1)?.as_str()?)),
+            _ => None,
+        })
+        .collect();
+    m.push(("tokenizer.ggml.model".into(), Value::Str("gpt2".into())));
+    m.push(("tokenizer.ggml.pre".into(), Value::Str(pre.into())));
+    m.push(("tokenizer.ggml.tokens".into(), Value::Strs(toks)));
+    m.push(("tokenizer.ggml.token_type".into(), Value::I32s(types)));
+    m.push(("tokenizer.ggml.merges".into(), Value::Strs(merges)));
+    Ok(())
 }
 
 /// Pads to the embedding's rows with `[PADn]` (unused), as llama.cpp's converter does.
