@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use crate::exit::Exit;
+use crate::exit_code::Exit;
 
 /// Result alias for banter's libraries.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod dirswap;
 pub mod error;
 pub mod exit;
+mod exit_code;
 pub mod inflate;
 pub mod inputs;
 pub mod interrupt;

@@ -6,7 +6,8 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::decode::{LINEAR_ROWS, by_weight_rows, floats, no_history};
+use crate::decode::{LINEAR_ROWS, floats, no_history};
+use crate::rows::by_weight_rows;
 
 /// A contiguous bf16 CPU tensor's elements as raw `u16`s, borrowed.
 fn halves(t: &Tensor) -> Option<&[u16]> {

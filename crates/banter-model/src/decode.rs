@@ -19,12 +19,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::gpt2::{Conv1D, Gpt2, KvCache, Norm};
 use crate::quant::Int8Weight;
-
-/// Activation rows up to which [`gemm_rows`] is used instead of libtorch's GEMM.
-pub const MAX_ROWS: usize = 32;
-
-/// Multiply-adds below which a product runs on the calling thread (a rayon hand-off costs more).
-const SERIAL_MACS: usize = 1 << 17;
+pub use crate::rows::MAX_ROWS;
+use crate::rows::{SERIAL_MACS, by_weight_rows, dot_portable};
 
 /// A matrix `[out, in]` (row `n` holds output `n`'s weights).
 enum Mat<'a> {
@@ -322,42 +318,6 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
     by_weight_rows(out, n, rows, k, job);
 }
 
-/// Computes `out` (`[rows, n]`) as `[n, rows]` through `job(first_row, chunk)` — so that a task owns whole
-/// weight rows and reads each once — split over threads by [`split_rows`], then transposed (one row needs no
-/// transpose).
-pub(crate) fn by_weight_rows(out: &mut [f32], n: usize, rows: usize, k: usize, job: impl Fn(usize, &mut [f32]) + Sync) {
-    if rows <= 1 {
-        split_rows(&mut out[..n], n, k, 1, job);
-        return;
-    }
-    let mut tmp = vec![0f32; n * rows];
-    split_rows(&mut tmp, n, k * rows, rows, job);
-    for m in 0..rows {
-        for j in 0..n {
-            out[m * n + j] = tmp[j * rows + m];
-        }
-    }
-}
-
-/// Runs `job(first_row, chunk)` over `dst` (`n` rows of `width` floats) in parallel chunks of whole rows,
-/// or on this thread when the product is small.
-pub(crate) fn split_rows(
-    dst: &mut [f32],
-    n: usize,
-    macs_per_row: usize,
-    width: usize,
-    job: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    if n * macs_per_row < SERIAL_MACS {
-        job(0, dst);
-        return;
-    }
-    let threads = rayon::current_num_threads().max(1);
-    // About 8 tasks per thread (so a slow core does not hold the others up), in multiples of 4 rows.
-    let per = (n / (8 * threads)).clamp(4, 1024).next_multiple_of(4);
-    dst.par_chunks_mut(per * width).enumerate().for_each(|(ci, chunk)| job(ci * per, chunk));
-}
-
 /// Dots of `w`'s rows (`s.len()` ≤ 4 rows of `k`) with `x`.
 fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -404,21 +364,6 @@ unsafe fn dot4_avx2(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
             s[r] = lanes.iter().sum::<f32>() + tail;
         }
     }
-}
-
-/// `Σ w[i]·x[i]` with fp32 or int8 weights: eight independent sums, so the compiler can vectorise without
-/// reassociating floats.
-#[inline(always)]
-pub(crate) fn dot_portable<T: Copy + Into<f32>>(w: &[T], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
-    let (wr, xr) = (wc.remainder(), xc.remainder());
-    for (a, b) in wc.zip(xc) {
-        for i in 0..8 {
-            acc[i] += a[i].into() * b[i];
-        }
-    }
-    acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| (*a).into() * b).sum::<f32>()
 }
 
 fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), eps: f32, out: &mut [f32]) {

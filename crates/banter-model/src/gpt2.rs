@@ -416,6 +416,47 @@ impl EmbeddingExt for Tensor {
 }
 
 /// A seeded CPU model of `cfg`'s shape without dropout, for tests.
+impl Gpt2 {
+    /// Attaches fresh LoRA layers (PEFT init) to every targeted Conv1D and freezes the base weights.
+    /// Returns how many layers were adapted.
+    pub fn attach_lora(&mut self, cfg: &LoraConfig) -> usize {
+        let device = self.device();
+        let vs = nn::VarStore::new(device);
+        let root = vs.root().sub("base_model").sub("model");
+        let mut n = 0;
+        for (path, layer) in self.conv_layers_mut() {
+            if !cfg.targets_module(&path) {
+                continue;
+            }
+            let (n_in, n_out) = (layer.w.size()[0], layer.w.size()[1]);
+            let mut p = root.clone();
+            for part in path.split('.') {
+                p = p.sub(part);
+            }
+            layer.lora = Some(LoraPair::fresh(&p, n_in, n_out, cfg));
+            n += 1;
+        }
+        self.vs.freeze();
+        self.lora_vs = Some(vs);
+        self.lora_cfg = Some(cfg.clone());
+        n
+    }
+
+    /// Merges the LoRA updates into the base weights (`W += (B·A)ᵀ·scaling`, Conv1D layout) and detaches them.
+    pub fn merge_lora(&mut self) {
+        let _g = tch::no_grad_guard();
+        for (_, layer) in self.conv_layers_mut() {
+            if let Some(l) = layer.lora.take() {
+                let delta = l.b.matmul(&l.a).tr() * l.scaling;
+                let merged = &layer.w + delta;
+                layer.w.set_data(&merged);
+            }
+        }
+        self.lora_vs = None;
+        self.lora_cfg = None;
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_model(seed: i64, mut cfg: Gpt2Config) -> Gpt2 {
     tch::manual_seed(seed);

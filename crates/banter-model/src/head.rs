@@ -210,7 +210,7 @@ pub fn wte_grad(w: &Tensor) -> Tensor {
 mod tests {
     use super::*;
     use crate::config::Gpt2Config;
-    use crate::lora::{self, LoraConfig};
+    use crate::lora::LoraConfig;
 
     fn model() -> Gpt2 {
         crate::gpt2::test_model(2, Gpt2Config::new(97, 32, 24, 2, 2))
@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn fused_head_matches_autograd_with_lora() {
         let mut m = model();
-        lora::attach(&mut m, &LoraConfig { dropout: 0.0, ..Default::default() });
+        m.attach_lora(&LoraConfig { dropout: 0.0, ..Default::default() });
         {
             let _g = tch::no_grad_guard();
             for (_, l) in m.conv_layers_mut() {

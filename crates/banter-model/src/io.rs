@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 use crate::ModelError;
 use crate::config::Gpt2Config;
 use crate::gpt2::Gpt2;
-use crate::lora::{self, LoraConfig};
+use crate::lora::LoraConfig;
 
 /// Reads every tensor of a safetensors file as fp32 on `device`.
 pub fn read_safetensors(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>, ModelError> {
@@ -380,7 +380,7 @@ pub fn load_adapter(model: &mut Gpt2, dir: &Path) -> Result<LoraConfig, ModelErr
         let _g = tch::no_grad_guard();
         model.wte.set_data(&w);
     }
-    lora::attach(model, &LoraConfig { dropout: cfg.dropout, ..cfg.clone() });
+    model.attach_lora(&LoraConfig { dropout: cfg.dropout, ..cfg.clone() });
     let vs = model.lora_vs.as_ref().expect("attached");
     copy_adapter(&vs.variables(), &by_name, &file)?;
     Ok(cfg)

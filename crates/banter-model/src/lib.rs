@@ -36,6 +36,7 @@ pub mod optim;
 pub mod pickle;
 pub mod precision;
 pub mod quant;
+mod rows;
 pub mod runtime;
 pub mod torch_zip;
 pub mod varsource;

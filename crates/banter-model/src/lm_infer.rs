@@ -4,6 +4,7 @@
 use tch::{Kind, Tensor};
 
 use crate::generate::Stepper;
+use crate::gpt2::Gpt2;
 use crate::linear::Linear;
 use crate::lm::Lm;
 use crate::quant::Int8Weight;
@@ -128,5 +129,28 @@ impl Lm {
             Lm::Llama(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
             Lm::Opt(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
         }
+    }
+}
+
+impl Gpt2 {
+    /// Adds int8 copies of every Conv1D weight and of the output projection, used by inference passes in
+    /// fp32 from then on (the fp32 Conv1D weights are released; the embedding table stays fp32 for lookups).
+    /// LoRA branches must be merged first. Returns the bytes of the int8 weights.
+    pub fn quantize_int8(&mut self) -> i64 {
+        let _g = tch::no_grad_guard();
+        let mut bytes = 0;
+        let head = Int8Weight::from_out_in(&self.wte);
+        bytes += head.bytes();
+        self.head_int8 = Some(head);
+        for (_, l) in self.conv_layers_mut() {
+            // Conv1D keeps `[in, out]`: the int8 copy is `[out, in]`.
+            let q = Int8Weight::from_out_in(&l.w.tr());
+            bytes += q.bytes();
+            l.int8 = Some(q);
+            // Nothing reads the fp32 matrix any more: keep a 1-element placeholder of the right kind.
+            let empty = Tensor::zeros([1, 1], (Kind::Float, l.w.device()));
+            l.w.set_data(&empty);
+        }
+        bytes
     }
 }

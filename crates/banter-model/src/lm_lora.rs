@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::lm::Lm;
 use crate::lora::LoraConfig;
-use crate::{ModelError, io, linear, lora};
+use crate::{ModelError, io, linear};
 
 impl Lm {
     /// The modules LoRA adapts when `--lora-targets` is not given: the family's row (GPT-2 `c_attn`, `c_proj`,
@@ -47,7 +47,7 @@ impl Lm {
     pub fn attach_lora(&mut self, cfg: &LoraConfig) -> usize {
         let device = self.device();
         let (vs, n) = match self {
-            Lm::Gpt2(m) => return lora::attach(m, cfg),
+            Lm::Gpt2(m) => return m.attach_lora(cfg),
             Lm::Llama(m) => linear::attach_lora(m.linears_mut(), cfg, device),
             Lm::Opt(m) => linear::attach_lora(m.linears_mut(), cfg, device),
         };
@@ -71,7 +71,7 @@ impl Lm {
     /// Folds the attached LoRA into the base weights and drops it.
     pub fn merge_lora(&mut self) {
         match self {
-            Lm::Gpt2(m) => lora::merge(m),
+            Lm::Gpt2(m) => m.merge_lora(),
             Lm::Llama(m) => {
                 m.linears_mut().into_iter().for_each(|(_, l)| l.merge());
                 (m.lora_vs, m.lora_cfg) = (None, None);

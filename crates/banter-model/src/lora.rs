@@ -8,8 +8,6 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
-use crate::gpt2::Gpt2;
-
 /// LoRA settings (defaults: Asimbot's r 8, alpha 16, dropout 0.05 on c_attn and c_proj).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
@@ -136,49 +134,11 @@ impl LoraPair {
     }
 }
 
-/// Attaches fresh LoRA layers (PEFT init) to every targeted Conv1D and freezes the base weights.
-/// Returns how many layers were adapted.
-pub fn attach(model: &mut Gpt2, cfg: &LoraConfig) -> usize {
-    let device = model.device();
-    let vs = nn::VarStore::new(device);
-    let root = vs.root().sub("base_model").sub("model");
-    let mut n = 0;
-    for (path, layer) in model.conv_layers_mut() {
-        if !cfg.targets_module(&path) {
-            continue;
-        }
-        let (n_in, n_out) = (layer.w.size()[0], layer.w.size()[1]);
-        let mut p = root.clone();
-        for part in path.split('.') {
-            p = p.sub(part);
-        }
-        layer.lora = Some(LoraPair::fresh(&p, n_in, n_out, cfg));
-        n += 1;
-    }
-    model.vs.freeze();
-    model.lora_vs = Some(vs);
-    model.lora_cfg = Some(cfg.clone());
-    n
-}
-
-/// Merges the LoRA updates into the base weights (`W += (B·A)ᵀ·scaling`, Conv1D layout) and detaches them.
-pub fn merge(model: &mut Gpt2) {
-    let _g = tch::no_grad_guard();
-    for (_, layer) in model.conv_layers_mut() {
-        if let Some(l) = layer.lora.take() {
-            let delta = l.b.matmul(&l.a).tr() * l.scaling;
-            let merged = &layer.w + delta;
-            layer.w.set_data(&merged);
-        }
-    }
-    model.lora_vs = None;
-    model.lora_cfg = None;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Gpt2Config;
+    use crate::gpt2::Gpt2;
     use crate::gpt2::Pass;
 
     #[test]
@@ -192,7 +152,7 @@ mod tests {
         let ids = Tensor::from_slice(&[1i64, 2, 3, 4]).view([1, 4]);
         let before = m.forward(&ids, None, Pass::eval());
         let cfg = LoraConfig { dropout: 0.0, ..Default::default() };
-        assert_eq!(attach(&mut m, &cfg), 6); // 2 layers × (c_attn, attn.c_proj, mlp.c_proj)
+        assert_eq!(m.attach_lora(&cfg), 6); // 2 layers × (c_attn, attn.c_proj, mlp.c_proj)
         let after = m.forward(&ids, None, Pass::eval());
         assert!(before.allclose(&after, 1e-6, 1e-6, false), "B = 0: no change");
         // Train-like change of B, then merge: same logits without the branch.
@@ -206,7 +166,7 @@ mod tests {
         }
         let adapted = m.forward(&ids, None, Pass::eval());
         assert!(!adapted.allclose(&before, 1e-4, 1e-4, false));
-        merge(&mut m);
+        m.merge_lora();
         let merged = m.forward(&ids, None, Pass::eval());
         assert!(adapted.allclose(&merged, 1e-4, 1e-5, false));
         let names: Vec<String> = m.vs.variables().keys().cloned().collect();
@@ -223,7 +183,7 @@ mod tests {
         assert_eq!(LoraConfig::from_peft_json(&j).unwrap(), cfg);
         tch::manual_seed(1);
         let mut m = Gpt2::new(Gpt2Config::new(40, 16, 16, 1, 2), tch::Device::Cpu);
-        attach(&mut m, &cfg);
+        m.attach_lora(&cfg);
         let names: Vec<String> = m.lora_vs.as_ref().unwrap().variables().keys().cloned().collect();
         assert!(names.contains(&"base_model.model.transformer.h.0.attn.c_attn.lora_A.weight".to_string()), "{names:?}");
         let a = &m.lora_vs.as_ref().unwrap().variables()["base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"];

@@ -10,9 +10,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::gpt2::Gpt2;
-
-use crate::decode::{MAX_ROWS, dot_portable};
+use crate::rows::{MAX_ROWS, dot_portable};
 
 /// A weight `[out, in]` as int8 with one fp32 scale per output channel.
 #[derive(Debug)]
@@ -63,7 +61,7 @@ impl Int8Weight {
     /// `out` is `[rows, out]`): each weight row is read once per call.
     pub fn gemm_rows(&self, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
         let (k, n) = (self.n_in, self.n_out);
-        crate::decode::by_weight_rows(out, n, rows, k, |first, chunk| {
+        crate::rows::by_weight_rows(out, n, rows, k, |first, chunk| {
             for (j, o) in chunk.chunks_mut(rows.max(1)).enumerate() {
                 let nn = first + j;
                 let wrow = &self.q[nn * k..(nn + 1) * k];
@@ -109,33 +107,11 @@ fn dot_avx2(w: &[i8], x: &[f32]) -> f32 {
     dot_portable(w, x)
 }
 
-impl Gpt2 {
-    /// Adds int8 copies of every Conv1D weight and of the output projection, used by inference passes in
-    /// fp32 from then on (the fp32 Conv1D weights are released; the embedding table stays fp32 for lookups).
-    /// LoRA branches must be merged first. Returns the bytes of the int8 weights.
-    pub fn quantize_int8(&mut self) -> i64 {
-        let _g = tch::no_grad_guard();
-        let mut bytes = 0;
-        let head = Int8Weight::from_out_in(&self.wte);
-        bytes += head.bytes();
-        self.head_int8 = Some(head);
-        for (_, l) in self.conv_layers_mut() {
-            // Conv1D keeps `[in, out]`: the int8 copy is `[out, in]`.
-            let q = Int8Weight::from_out_in(&l.w.tr());
-            bytes += q.bytes();
-            l.int8 = Some(q);
-            // Nothing reads the fp32 matrix any more: keep a 1-element placeholder of the right kind.
-            let empty = Tensor::zeros([1, 1], (Kind::Float, l.w.device()));
-            l.w.set_data(&empty);
-        }
-        bytes
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Gpt2Config;
+    use crate::gpt2::Gpt2;
     use crate::gpt2::{KvCache, Pass};
 
     /// On a random GPT-2 (12 × 64 wide, vocab 500), int8 logits stay within 3% of fp32's range, and every

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use banter_model::{Gpt2, Gpt2Config, LoraConfig, Pass, io, lora};
+use banter_model::{Gpt2, Gpt2Config, LoraConfig, Pass, io};
 use tch::{Device, Tensor};
 
 const IDS: [i64; 10] = [5, 17, 42, 3, 99, 64, 7, 7, 31, 0];
@@ -125,7 +125,7 @@ fn a_banter_lora_adapter_loads_in_peft_with_equal_logits() {
     tch::manual_seed(12);
     let mut m = Gpt2::new(tiny_cfg(), Device::Cpu);
     io::save_model(&m, base.path()).unwrap();
-    lora::attach(&mut m, &LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, ..Default::default() });
+    m.attach_lora(&LoraConfig { r: 4, alpha: 8.0, dropout: 0.0, ..Default::default() });
     perturb_lora(&mut m);
     io::save_adapter(&m, adapter.path(), &base.path().display().to_string(), &[]).unwrap();
     let got = py_logits(
@@ -171,6 +171,6 @@ fn a_peft_adapter_loads_in_banter_with_equal_logits() {
     let d = max_diff(&rust_logits(&m), &want);
     assert!(d < 1e-4, "max |Δlogit| = {d}");
     // Merged, the same.
-    lora::merge(&mut m);
+    m.merge_lora();
     assert!(max_diff(&rust_logits(&m), &want) < 1e-4);
 }

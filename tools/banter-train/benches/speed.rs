@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use banter_model::gpt2::Pass;
 use banter_model::optim::AdamW;
-use banter_model::{Gpt2, Gpt2Config, LoraConfig, lora};
+use banter_model::{Gpt2, Gpt2Config, LoraConfig};
 use tch::{Device, Kind, Tensor};
 
 fn arg(args: &[String], name: &str, default: i64) -> i64 {
@@ -38,7 +38,7 @@ fn main() {
     let mut model = Gpt2::new(cfg, Device::Cpu);
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);
     let params: Vec<(String, Tensor, bool)> = if use_lora {
-        lora::attach(&mut model, &LoraConfig { dropout: 0.0, ..Default::default() });
+        model.attach_lora(&LoraConfig { dropout: 0.0, ..Default::default() });
         model.lora_vs.as_ref().unwrap().variables().into_iter().map(|(n, t)| (n, t, false)).collect()
     } else {
         model.vs.variables().into_iter().map(|(n, t)| (n.clone(), t.shallow_clone(), t.dim() >= 2)).collect()

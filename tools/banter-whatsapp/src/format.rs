@@ -5,8 +5,8 @@
 //! (`Author: text`). `%d.%m.%y, %H:%M - ` reads `31.12.19, 23:59 - Ana: hi`; whatstk's form of the same,
 //! `%d.%m.%y, %H:%M - %name:`, is accepted too.
 
+use crate::dates::DateOrder;
 use crate::header::{Header, Meridiem, Scanner, Shape, clock_ok, normalize};
-use crate::parse::DateOrder;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {

@@ -10,5 +10,6 @@
 mod reader;
 mod writer;
 
-pub use reader::{JsonlReader, Line, Raw, ReadOptions, Source, no_input, parse_json, read_all};
+pub use crate::records::parse_json;
+pub use reader::{JsonlReader, Line, Raw, ReadOptions, Source, no_input, read_all};
 pub use writer::{JsonlWriter, Output};

@@ -157,7 +157,7 @@ impl Raw {
     /// Parses the record (a no-op for array elements).
     pub fn parse(self) -> Result<Value, FieldError> {
         match self {
-            Raw::Text(t) => parse_json(t.trim()),
+            Raw::Text(t) => crate::records::parse_json(t.trim()),
             Raw::Value(v) => Ok(v),
         }
     }
@@ -437,7 +437,7 @@ impl JsonlReader {
             Some(Err(e)) => {
                 let err_line = start_line + e.line().saturating_sub(1) as u64;
                 self.mode = Mode::Done;
-                Some(Err(Error::data(name, Some(err_line), FieldError::record(json_error_message(&e)))))
+                Some(Err(Error::data(name, Some(err_line), FieldError::record(crate::records::json_error_message(&e)))))
             }
             None => {
                 self.mode = Mode::Done;
@@ -457,18 +457,6 @@ impl Iterator for JsonlReader {
             record.parse().map(|record| Line { line, record }).map_err(|e| Error::data(name, Some(line), e))
         }))
     }
-}
-
-/// Parses one JSONL line, with errors in banter's wording (`invalid JSON at column 5: …`).
-pub fn parse_json(text: &str) -> Result<Value, FieldError> {
-    serde_json::from_str(text).map_err(|e| FieldError::record(json_error_message(&e)))
-}
-
-/// serde_json's message without its "at line L column C" suffix, with the column restated.
-fn json_error_message(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg);
-    format!("invalid JSON at column {}: {msg}", e.column())
 }
 
 #[cfg(test)]

@@ -286,6 +286,18 @@ fn int_array<T>(v: Value, field: &str, conv: impl Fn(i64) -> Option<T>, what: &s
         .collect()
 }
 
+/// Parses one JSONL line, with errors in banter's wording (`invalid JSON at column 5: …`).
+pub fn parse_json(text: &str) -> Result<Value, FieldError> {
+    serde_json::from_str(text).map_err(|e| FieldError::record(json_error_message(&e)))
+}
+
+/// serde_json's message without its "at line L column C" suffix, with the column restated.
+pub(crate) fn json_error_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg);
+    format!("invalid JSON at column {}: {msg}", e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

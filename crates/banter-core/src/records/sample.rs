@@ -358,7 +358,7 @@ impl Sample {
                 return Ok(body);
             }
         }
-        let value = crate::jsonl::parse_json(line)?;
+        let value = super::parse_json(line)?;
         Sample::from_value(value).map(|s| s.body)
     }
 

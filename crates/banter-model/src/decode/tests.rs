@@ -75,7 +75,7 @@ fn other_layouts_fall_back_to_libtorch() {
     let mut m = test_model(1, cfg.clone());
     m.prepare_for_decode();
     assert!(m.fast_decode());
-    crate::lora::attach(&mut m, &crate::LoraConfig::default());
+    m.attach_lora(&crate::LoraConfig::default());
     assert!(!m.fast_decode());
     // Exact GELU.
     let mut c = cfg;

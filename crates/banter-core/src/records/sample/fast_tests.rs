@@ -6,7 +6,7 @@ use super::*;
 fn numbers_out_of_range_are_refused_by_both_parses() {
     let line = r#"{"text":"big 1e400 ok","n":1e400}"#;
     assert!(Sample::body_from_str(line).unwrap_err().to_string().contains("out of range"));
-    assert!(crate::jsonl::parse_json(line).is_err());
+    assert!(crate::records::parse_json(line).is_err());
     // In a string, or in range, it is fine.
     assert!(Sample::body_from_str(r#"{"text":"1e400","n":1e300,"m":-2.5E-7}"#).is_ok());
     assert!(!super::out_of_range_number(r#"{"a":"\"1e999"}"#));
@@ -39,7 +39,7 @@ fn fast_body_agrees_with_the_full_parse() {
         other => other,
     };
     for line in lines {
-        let full = crate::jsonl::parse_json(line).and_then(Sample::from_value).map(|s| strip(s.body));
+        let full = crate::records::parse_json(line).and_then(Sample::from_value).map(|s| strip(s.body));
         assert_eq!(Sample::body_from_str(line).map(strip), full, "{line}");
     }
 }
