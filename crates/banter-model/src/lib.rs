@@ -14,6 +14,7 @@
 //! libtorch. See `docs/architecture.md`.
 
 pub mod bf16;
+pub mod causal;
 pub mod config;
 pub mod decode;
 pub mod families;
@@ -43,6 +44,7 @@ pub mod varsource;
 
 use std::path::Path;
 
+pub use causal::CausalLm;
 pub use config::Gpt2Config;
 pub use gpt2::{Gpt2, KvCache, Pass};
 pub use lm::Lm;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor, nn};
 
+use crate::causal::CausalLm;
 use crate::families::{Family, Stack};
 use crate::generate::Stepper;
 use crate::gpt2::{Gpt2, Pass};
@@ -93,38 +94,31 @@ impl Lm {
 
     /// `config.json`'s `model_type`.
     pub fn model_type(&self) -> &str {
+        self.net().model_type()
+    }
+
+    /// The architecture behind the one interface every family implements.
+    pub fn net(&self) -> &dyn CausalLm {
         match self {
-            Lm::Gpt2(_) => "gpt2",
-            Lm::Llama(m) => &m.cfg.model_type,
-            Lm::Opt(_) => "opt",
+            Lm::Gpt2(m) => m,
+            Lm::Llama(m) => m,
+            Lm::Opt(m) => m,
         }
     }
 
     /// The base weights.
     pub fn vs(&self) -> &nn::VarStore {
-        match self {
-            Lm::Gpt2(m) => &m.vs,
-            Lm::Llama(m) => &m.vs,
-            Lm::Opt(m) => &m.vs,
-        }
+        self.net().vs()
     }
 
     /// The LoRA weights, when an adapter is attached.
     pub fn lora_vs(&self) -> Option<&nn::VarStore> {
-        match self {
-            Lm::Gpt2(m) => m.lora_vs.as_ref(),
-            Lm::Llama(m) => m.lora_vs.as_ref(),
-            Lm::Opt(m) => m.lora_vs.as_ref(),
-        }
+        self.net().lora_vs()
     }
 
     /// The LoRA settings, when an adapter is attached.
     pub fn lora_cfg(&self) -> Option<&LoraConfig> {
-        match self {
-            Lm::Gpt2(m) => m.lora_cfg.as_ref(),
-            Lm::Llama(m) => m.lora_cfg.as_ref(),
-            Lm::Opt(m) => m.lora_cfg.as_ref(),
-        }
+        self.net().lora_cfg()
     }
 
     /// Where the weights are.
@@ -134,20 +128,12 @@ impl Lm {
 
     /// Vocabulary size.
     pub fn vocab_size(&self) -> i64 {
-        match self {
-            Lm::Gpt2(m) => m.cfg.vocab_size,
-            Lm::Llama(m) => m.cfg.vocab_size,
-            Lm::Opt(m) => m.cfg.vocab_size,
-        }
+        self.net().vocab_size()
     }
 
     /// The longest context.
     pub fn n_positions(&self) -> i64 {
-        match self {
-            Lm::Gpt2(m) => m.cfg.n_positions,
-            Lm::Llama(m) => m.cfg.max_position_embeddings.unwrap_or(2048),
-            Lm::Opt(m) => m.cfg.max_position_embeddings,
-        }
+        self.net().n_positions()
     }
 
     /// Parameters of the base model.
@@ -158,17 +144,7 @@ impl Lm {
     /// The matrices whose rows are tokens, by VarStore name: the input embeddings, and the output head
     /// when it is not tied to them. They grow with the vocabulary.
     pub fn token_matrices(&self) -> Vec<(&'static str, Tensor)> {
-        match self {
-            Lm::Gpt2(m) => vec![("transformer.wte.weight", m.wte.shallow_clone())],
-            Lm::Llama(m) => {
-                let mut v = vec![("model.embed_tokens.weight", m.embed.shallow_clone())];
-                if let Some(h) = &m.head {
-                    v.push(("lm_head.weight", h.shallow_clone()));
-                }
-                v
-            }
-            Lm::Opt(m) => vec![("model.decoder.embed_tokens.weight", m.embed.shallow_clone())],
-        }
+        self.net().token_matrices()
     }
 
     /// Grows the vocabulary to `n` tokens: new rows N(0, 0.02) in every token matrix.
@@ -198,38 +174,23 @@ impl Lm {
 
     /// Logits `[B, T, V]` (fp32) of token ids `[B, T]`, no cache, no dropout.
     pub fn logits(&self, ids: &Tensor) -> Tensor {
-        tch::no_grad(|| match self {
-            Lm::Gpt2(m) => m.forward(ids, None, Pass::eval()),
-            Lm::Llama(m) => m.forward(ids),
-            Lm::Opt(m) => m.forward(ids),
-        })
+        tch::no_grad(|| self.net().logits(ids))
     }
 
     /// Final hidden states `[B, T, E]` of token ids `[B, T]` in `pass` (with autograd): what the output
     /// projection ([`Lm::output_weight`], then [`Lm::logit_softcap`]) turns into logits.
     pub fn hidden(&self, ids: &Tensor, pass: Pass) -> Tensor {
-        match self {
-            Lm::Gpt2(m) => m.hidden(ids, None, pass),
-            Lm::Llama(m) => m.hidden_pass(ids, &mut crate::family::LlamaCache::default(), pass),
-            Lm::Opt(m) => m.hidden_pass(ids, &mut crate::family::LlamaCache::default(), pass),
-        }
+        self.net().hidden(ids, pass)
     }
 
     /// The output projection's weight `[V, E]`: logits are `hidden · Wᵀ`.
     pub fn output_weight(&self) -> Tensor {
-        match self {
-            Lm::Gpt2(m) => m.wte.shallow_clone(),
-            Lm::Llama(m) => m.output_weight().shallow_clone(),
-            Lm::Opt(m) => m.embed.shallow_clone(),
-        }
+        self.net().output_weight()
     }
 
     /// Gemma 2's final soft cap: logits are `cap · tanh(z / cap)`.
     pub fn logit_softcap(&self) -> Option<f64> {
-        match self {
-            Lm::Llama(m) if m.cfg.is_gemma2() => m.cfg.final_logit_softcapping,
-            _ => None,
-        }
+        self.net().logit_softcap()
     }
 
     /// Mean next-token loss over labels other than -100, and the number of such labels.
@@ -267,11 +228,7 @@ impl Lm {
 
     /// `config.json` as transformers reads it for this model.
     pub fn config_json(&self) -> serde_json::Value {
-        match self {
-            Lm::Gpt2(m) => m.cfg.to_hf_json(),
-            Lm::Llama(m) => crate::lm_config::llama_json(&m.cfg),
-            Lm::Opt(m) => crate::lm_config::opt_json(&m.cfg),
-        }
+        self.net().config_json()
     }
 
     /// Writes `config.json` and `model.safetensors` in Hugging Face's layout.
