@@ -86,6 +86,9 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     meta.extend(vocab::metadata(&src.files_dir, rows, cfg)?);
     let template = chat_template(&src.files_dir)?;
     let mut warnings = Vec::new();
+    if let Some(w) = defuse_phi3_name(&mut meta) {
+        warnings.push(w);
+    }
     if src.model_type() == "mistral"
         && let Some(w) = cfg["sliding_window"].as_i64()
         && w < cfg["max_position_embeddings"].as_i64().unwrap_or(i64::MAX)
@@ -149,4 +152,71 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         chat_template: template.is_some(),
         warnings,
     })
+}
+
+/// llama.cpp gives Phi-3's special tokens their strip attributes by the model's *name*: a `general.name`
+/// containing `phi3` or `phi-3` makes it look up `<s>`, `</s>` and `<unk>`, and a vocabulary without them
+/// (banter's byte-level BPE, any GPT-2-style tokenizer) then fails to load at all ("unordered_map::at"),
+/// whatever the architecture. Such a name is written with `phi_3` instead; returns the note saying so.
+fn defuse_phi3_name(meta: &mut [(String, Value)]) -> Option<String> {
+    let has = |tok: &str| {
+        meta.iter()
+            .any(|(k, v)| k == "tokenizer.ggml.tokens" && matches!(v, Value::Strs(t) if t.iter().any(|x| x == tok)))
+    };
+    let missing: Vec<&str> = ["<s>", "</s>", "<unk>"].into_iter().filter(|t| !has(t)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let (_, Value::Str(name)) = meta.iter_mut().find(|(k, _)| k == "general.name")? else { return None };
+    let lower = name.to_lowercase();
+    if !lower.contains("phi3") && !lower.contains("phi-3") {
+        return None;
+    }
+    let mut fixed = String::with_capacity(name.len() + 1);
+    let mut rest = name.as_str();
+    while !rest.is_empty() {
+        let l = rest.to_lowercase();
+        let hit = ["phi-3", "phi3"].iter().find(|p| l.starts_with(**p));
+        match hit {
+            Some(p) => {
+                fixed.push_str(&rest[..3]);
+                fixed.push_str("_3");
+                rest = &rest[p.len()..];
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                fixed.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    let note = format!(
+        "general.name {name:?} written as {fixed:?}: llama.cpp treats a name with \"phi3\" as Phi-3's SentencePiece \
+         vocabulary and fails to load one without {}",
+        missing.join(", ")
+    );
+    *name = fixed;
+    Some(note)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn a_phi3_name_is_defused_only_when_the_vocabulary_lacks_phi3s_tokens() {
+        let meta = |name: &str, toks: &[&str]| {
+            vec![
+                ("general.name".to_string(), Value::Str(name.into())),
+                ("tokenizer.ggml.tokens".to_string(), Value::Strs(toks.iter().map(|t| t.to_string()).collect())),
+            ]
+        };
+        let mut m = meta("My-Phi3-sara (PHI-3)", &["a", "<|endoftext|>"]);
+        assert!(defuse_phi3_name(&mut m).is_some());
+        assert!(matches!(&m[0].1, Value::Str(n) if n == "My-Phi_3-sara (PHI_3)"), "{:?}", m[0].1);
+        let mut spm = meta("phi3-mini", &["<unk>", "<s>", "</s>", "a"]);
+        assert!(defuse_phi3_name(&mut spm).is_none());
+        let mut other = meta("sara", &["a"]);
+        assert!(defuse_phi3_name(&mut other).is_none());
+    }
 }
