@@ -6,7 +6,8 @@ Each family is a random tiny model made by transformers (GPT-2, Llama with GQA, 
 Gemma 2, Mistral, OPT pre- and post-LN) with a byte-level tokenizer and the family's own chat template (its
 markers as special tokens; GPT-2 and OPT ship none). Each cell trains it with one template (the model's own,
 chatml, the asimbot speakers template, plain text) in one mode (full fine-tune, LoRA, LoRA continued with
-`--adapter`, DPO on a LoRA), then checks every consumer of the output:
+`--adapter`, DPO on a LoRA: from the base for every other family, continuing an SFT adapter for the rest),
+then checks every consumer of the output:
   chat      banter-chat one-shot (`--raw` for plain text)
   batch     banter-chat --input, 3 prompts in one batch
   serve     banter-chat serve: /v1/chat/completions (/v1/completions for plain text)
@@ -168,6 +169,14 @@ def serve_check(model_args, plain):
         p.wait()
 
 
+def same_template(first, then):
+    """Whether two outputs ship the same chat template (a continued adapter keeps its own)."""
+    t1, t2 = first / "tokenizer_config.json", then / "tokenizer_config.json"
+    if not t1.exists():
+        return True
+    return json.loads(t1.read_text()).get("chat_template") == json.loads(t2.read_text()).get("chat_template")
+
+
 def cell(work, family, template, mode):
     """Trains one cell and runs every consumer; returns {check: (status, detail)}."""
     d = work / f"{family}-{template}-{mode}"
@@ -183,13 +192,22 @@ def cell(work, family, template, mode):
         code, err, _ = run([*args, "--lora", "-o", d / "first"])
         if code == 0:
             code, err, _ = run([*args, "--lora", "--adapter", d / "first", "-o", d / "out"])
-            # The continued adapter keeps the first one's template.
-            t1, t2 = (d / "first/tokenizer_config.json"), (d / "out/tokenizer_config.json")
-            if code == 0 and t1.exists() and json.loads(t1.read_text()).get("chat_template") != json.loads(
-                    t2.read_text()).get("chat_template"):
+            if code == 0 and not same_template(d / "first", d / "out"):
                 code, err = 1, "the continued adapter's chat template differs from the first's"
     else:
-        code, err, _ = run([*args, "--dpo", "--lora", "-o", d / "out"])
+        # DPO on a LoRA adapter: from the base for half the families, and (the usual pipeline) continuing an
+        # SFT adapter for the others, which keeps that adapter's template and tokens.
+        pre = []
+        if list(FAMILIES).index(family) % 2:
+            sft_args = ["banter-train", *data_for(work, template, "lora")[0:1], "--model", base, *flags, *TRAIN]
+            code, err, _ = run([*sft_args, "--lora", "-o", d / "sft"])
+            pre = ["--adapter", d / "sft"] if code == 0 else None
+        if pre is None:
+            res["train"] = ("FAIL", err)
+            return res
+        code, err, _ = run([*args, *pre, "--dpo", "--lora", "-o", d / "out"])
+        if code == 0 and pre and not same_template(d / "sft", d / "out"):
+            code, err = 1, "the DPO adapter's chat template differs from the SFT adapter it continued"
     res["train"] = ("ok" if code == 0 else "FAIL", err)
     if code != 0:
         return res
