@@ -13,6 +13,8 @@
 use serde_json::Value as Json;
 use tch::Tensor;
 
+use banter_model::lm::Arch;
+
 use super::writer::Value;
 use crate::ConvertError;
 
@@ -43,43 +45,44 @@ fn need(c: &Json, k: &str) -> Result<i64, ConvertError> {
     int(c, k).ok_or_else(|| ConvertError::Format(format!("config.json: no integer {k:?}")))
 }
 
-/// The architecture's hyper-parameters under llama.cpp's keys.
-pub fn metadata(arch: &str, c: &Json) -> Result<Vec<(String, Value)>, ConvertError> {
+/// The architecture's hyper-parameters under llama.cpp's keys, from the model's typed configuration (the
+/// values banter computes with, defaults included).
+pub fn metadata(arch: &str, model: Arch<'_>) -> Result<Vec<(String, Value)>, ConvertError> {
     let k = |s: &str| format!("{arch}.{s}");
     let u = |x: i64| Value::U32(x as u32);
-    let mut m = Vec::new();
-    if arch == "gpt2" {
-        let e = need(c, "n_embd")?;
-        m.push((k("context_length"), u(need(c, "n_positions")?)));
-        m.push((k("embedding_length"), u(e)));
-        m.push((k("feed_forward_length"), u(int(c, "n_inner").unwrap_or(4 * e))));
-        m.push((k("block_count"), u(need(c, "n_layer")?)));
-        m.push((k("attention.head_count"), u(need(c, "n_head")?)));
-        let eps = c["layer_norm_epsilon"].as_f64().unwrap_or(1e-5);
-        m.push((k("attention.layer_norm_epsilon"), Value::F32(eps as f32)));
-        return Ok(m);
-    }
-    let (e, heads) = (need(c, "hidden_size")?, need(c, "num_attention_heads")?);
-    let kv = int(c, "num_key_value_heads").unwrap_or(heads);
-    let hd = int(c, "head_dim").unwrap_or(e / heads);
-    m.push((k("context_length"), u(int(c, "max_position_embeddings").unwrap_or(2048))));
-    m.push((k("embedding_length"), u(e)));
-    m.push((k("block_count"), u(need(c, "num_hidden_layers")?)));
-    m.push((k("feed_forward_length"), u(need(c, "intermediate_size")?)));
-    m.push((k("attention.head_count"), u(heads)));
-    m.push((k("attention.head_count_kv"), u(kv)));
-    let eps = c["rms_norm_eps"].as_f64().unwrap_or(1e-6);
-    m.push((k("attention.layer_norm_rms_epsilon"), Value::F32(eps as f32)));
-    let theta = c["rope_theta"].as_f64().or(c["rope_parameters"]["rope_theta"].as_f64()).unwrap_or(10_000.0);
-    m.push((k("rope.freq_base"), Value::F32(theta as f32)));
+    let f = |x: f64| Value::F32(x as f32);
+    let c = match model {
+        Arch::Gpt2(c) => {
+            return Ok(vec![
+                (k("context_length"), u(c.n_positions)),
+                (k("embedding_length"), u(c.n_embd)),
+                (k("feed_forward_length"), u(c.n_inner.unwrap_or(4 * c.n_embd))),
+                (k("block_count"), u(c.n_layer)),
+                (k("attention.head_count"), u(c.n_head)),
+                (k("attention.layer_norm_epsilon"), f(c.layer_norm_epsilon)),
+            ]);
+        }
+        Arch::Llama(c) => c,
+        Arch::Opt(_) => return Err(ConvertError::Unsupported("OPT: llama.cpp has no architecture for it".into())),
+    };
+    let (e, heads, hd) = (c.hidden_size, c.num_attention_heads, c.head_dim());
+    let mut m = vec![
+        (k("context_length"), u(c.max_position_embeddings.unwrap_or(2048))),
+        (k("embedding_length"), u(e)),
+        (k("block_count"), u(c.num_hidden_layers)),
+        (k("feed_forward_length"), u(c.intermediate_size)),
+        (k("attention.head_count"), u(heads)),
+        (k("attention.head_count_kv"), u(c.kv_heads())),
+        (k("attention.layer_norm_rms_epsilon"), f(c.rms_norm_eps)),
+        (k("rope.freq_base"), f(c.rope_theta)),
+    ];
     if arch == "llama" {
-        m.push((k("vocab_size"), u(need(c, "vocab_size")?)));
+        m.push((k("vocab_size"), u(c.vocab_size)));
         m.push((k("rope.dimension_count"), u(hd)));
     }
     if arch == "phi3" {
-        let f = c["partial_rotary_factor"].as_f64().unwrap_or(1.0);
-        m.push((k("rope.dimension_count"), u((hd as f64 * f) as i64)));
-        if let Some(w) = int(c, "sliding_window") {
+        m.push((k("rope.dimension_count"), u(c.rotary_dim())));
+        if let Some(w) = c.sliding_window {
             m.push((k("attention.sliding_window"), u(w)));
         }
     }
@@ -87,19 +90,14 @@ pub fn metadata(arch: &str, c: &Json) -> Result<Vec<(String, Value)>, ConvertErr
         m.push((k("attention.key_length"), u(hd)));
         m.push((k("attention.value_length"), u(hd)));
     }
-    let scaling = c.get("rope_scaling").filter(|s| !s.is_null()).or(c.get("rope_parameters"));
-    if let Some(s) = scaling {
-        let ty = s["rope_type"].as_str().or(s["type"].as_str()).unwrap_or("default");
-        if ty == "linear" {
-            m.push((k("rope.scaling.type"), Value::Str("linear".into())));
-            m.push((k("rope.scaling.factor"), Value::F32(s["factor"].as_f64().unwrap_or(1.0) as f32)));
-        }
+    if let Some(s) = c.rope_scaling.as_ref().filter(|s| s.rope_type == "linear") {
+        m.push((k("rope.scaling.type"), Value::Str("linear".into())));
+        m.push((k("rope.scaling.factor"), f(s.factor)));
     }
-    if arch == "gemma2" {
-        let f = |key: &str, d: f64| Value::F32(c[key].as_f64().unwrap_or(d) as f32);
-        m.push((k("attn_logit_softcapping"), f("attn_logit_softcapping", 50.0)));
-        m.push((k("final_logit_softcapping"), f("final_logit_softcapping", 30.0)));
-        m.push((k("attention.sliding_window"), u(int(c, "sliding_window").unwrap_or(4096))));
+    if c.is_gemma2() {
+        m.push((k("attn_logit_softcapping"), f(c.attn_logit_softcapping.unwrap_or(50.0))));
+        m.push((k("final_logit_softcapping"), f(c.final_logit_softcapping.unwrap_or(30.0))));
+        m.push((k("attention.sliding_window"), u(c.sliding_window.unwrap_or(4096))));
     }
     Ok(m)
 }

@@ -82,7 +82,7 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     if s.kind == GgmlType::Q8_0 {
         meta.push(("general.quantization_version".into(), Value::U32(2)));
     }
-    meta.extend(arch::metadata(arch, cfg)?);
+    meta.extend(arch::metadata(arch, src.lm.arch())?);
     meta.extend(vocab::metadata(&src.files_dir, rows, cfg)?);
     let template = chat_template(&src.files_dir)?;
     let mut warnings = Vec::new();
