@@ -212,7 +212,11 @@ pub fn read_weights_as(path: &Path, device: Device, kind: Kind) -> Result<Vec<(S
 
 /// Loads a GPT-2 from a Hugging Face directory (`transformer.` prefix or not; mask buffers ignored).
 pub fn load_model(dir: &Path, device: Device) -> Result<Gpt2, ModelError> {
-    let cfg = Gpt2Config::load(&dir.join("config.json"))?;
+    load_model_from(dir, Gpt2Config::load(&dir.join("config.json"))?, device)
+}
+
+/// [`load_model`] with the configuration already read.
+pub fn load_model_from(dir: &Path, cfg: Gpt2Config, device: Device) -> Result<Gpt2, ModelError> {
     let mut model = Gpt2::new(cfg, device);
     let mut loaded: HashMap<String, Tensor> = HashMap::new();
     for f in weight_files(dir)? {

@@ -228,7 +228,11 @@ impl Llama {
     /// Loads with the matrices in `kind` (bf16 for inference holds about the checkpoint's bf16 size; no
     /// fp32 copy is made) and norms in fp32.
     pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Self, ModelError> {
-        let cfg = LlamaConfig::load(&dir.join("config.json"))?;
+        Self::load_from(dir, LlamaConfig::load(&dir.join("config.json"))?, device, kind)
+    }
+
+    /// [`Llama::load_as`] with the configuration already read (config.json is parsed once per load).
+    pub fn load_from(dir: &Path, cfg: LlamaConfig, device: Device, kind: Kind) -> Result<Self, ModelError> {
         let mut loaded = std::collections::HashMap::new();
         for f in crate::io::weight_files(dir)? {
             for (name, t) in crate::io::read_weights_as(&f, device, kind)? {

@@ -45,20 +45,24 @@ impl Lm {
     /// straight into `kind`, one tensor at a time, so a bf16 checkpoint never exists in fp32; GPT-2 is read
     /// in fp32 and converted.
     pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
-        let path = dir.join("config.json");
-        let v = read_config(dir)?;
-        let t = model_type_of(&v);
-        Ok(match crate::families::family(t).map(|f| f.stack) {
+        Self::load_from(dir, read_config(dir)?, device, kind)
+    }
+
+    /// [`Lm::load_as`] with `config.json` already read (`v`): the file is parsed once per load, here.
+    pub fn load_from(dir: &Path, v: serde_json::Value, device: Device, kind: Kind) -> Result<Lm, ModelError> {
+        let what = dir.join("config.json").display().to_string();
+        let t = model_type_of(&v).to_string();
+        Ok(match crate::families::family(&t).map(|f| f.stack) {
             Some(Stack::Gpt2) => {
-                let mut m = Lm::Gpt2(io::load_model(dir, device)?);
+                let mut m = Lm::Gpt2(io::load_model_from(dir, crate::Gpt2Config::from_value(v, &what)?, device)?);
                 if kind != Kind::Float {
                     m.to_half_weights(kind);
                 }
                 m
             }
-            Some(Stack::Llama) => Lm::Llama(Llama::load_as(dir, device, kind)?),
-            Some(Stack::Opt) => Lm::Opt(Opt::load_as(dir, device, kind)?),
-            None => return Err(unsupported(&path.display().to_string(), t)),
+            Some(Stack::Llama) => Lm::Llama(Llama::load_from(dir, LlamaConfig::from_value(v, &what)?, device, kind)?),
+            Some(Stack::Opt) => Lm::Opt(Opt::load_from(dir, OptConfig::from_value(v, &what)?, device, kind)?),
+            None => return Err(unsupported(&what, &t)),
         })
     }
 
@@ -306,6 +310,11 @@ impl Lm {
 /// Loads a Hugging Face model directory of any supported family with its matrices in `kind`.
 pub fn load_model(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
     Lm::load_as(dir, device, kind)
+}
+
+/// [`load_model`] with `config.json` already read (`config`).
+pub fn load_model_from(dir: &Path, config: serde_json::Value, device: Device, kind: Kind) -> Result<Lm, ModelError> {
+    Lm::load_from(dir, config, device, kind)
 }
 
 /// A random model of a config value's family (see [`Lm::scratch`]; GPT-2 configs through [`crate::Gpt2Config`]).

@@ -206,7 +206,11 @@ impl Opt {
         let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
-        let cfg = OptConfig::from_value(v, &path.display().to_string())?;
+        Self::load_from(dir, OptConfig::from_value(v, &path.display().to_string())?, device, kind)
+    }
+
+    /// [`Opt::load_as`] with the configuration already read (config.json is parsed once per load).
+    pub fn load_from(dir: &Path, cfg: OptConfig, device: Device, kind: Kind) -> Result<Self, ModelError> {
         let mut loaded = std::collections::HashMap::new();
         for f in crate::io::weight_files(dir)? {
             for (name, t) in crate::io::read_weights_as(&f, device, kind)? {

@@ -70,8 +70,10 @@ impl Engine {
         weights: Weights,
         template: Option<&str>,
     ) -> anyhow::Result<Engine> {
-        // config.json first: a missing model directory is an I/O error (exit 4), not a missing tokenizer.
-        let family = model_type(model_dir)?;
+        // config.json first, and once: a missing model directory is an I/O error (exit 4), not a missing
+        // tokenizer; the family, the decode shape and the model are then all read from this one parse.
+        let config = banter_model::lm::read_config(model_dir)?;
+        let family = banter_model::lm::model_type_of(&config).to_string();
         if banter_model::families::family(&family).is_none() {
             return Err(Error::usage(format!(
                 "{}: model_type \"{family}\" is not supported ({})",
@@ -87,7 +89,7 @@ impl Engine {
             .ok_or_else(|| Error::usage(format!("{}: no tokenizer.json (or tokenizer.model)", model_dir.display())))?;
         let tok = banter_encode::tok::load(&tok_file, &template)?;
         let vocab = tok.inner.get_vocab_size(true) as i64;
-        let (model, compute, precision) = load_model(model_dir, adapter, device, weights, vocab)?;
+        let (model, compute, precision) = load_model(model_dir, config, adapter, device, weights, vocab)?;
         // A Hub family keeps its embeddings: of the template's markers, only those the model has rows for
         // join the tokenizer — as in training, where markers no sample used were left out (a speakers template
         // has 26 speaker markers; an adapter trained on one chat used a few).
@@ -280,29 +282,20 @@ fn pick_template(dirs: &[&Path], template: Option<&str>) -> anyhow::Result<ChatT
     })
 }
 
-/// config.json's `model_type` (GPT-2 when absent).
-fn model_type(dir: &Path) -> anyhow::Result<String> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| banter_model::ModelError::io(&path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
-    Ok(v["model_type"].as_str().unwrap_or("gpt2").to_string())
-}
-
 /// The model with its adapter merged, weights held as `weights` says. GPT-2's vocabulary grows for the
 /// template's special tokens (banter's own models); a Hub family keeps its own.
 fn load_model(
     dir: &Path,
+    config: serde_json::Value,
     adapter: Option<&Path>,
     device: Device,
     weights: Weights,
     vocab: i64,
 ) -> anyhow::Result<(Lm, Kind, String)> {
     // The precision first: bf16/fp16 weights are then read straight into their dtype (no fp32 copy).
-    let (compute, precision) =
-        choose(weights, device, banter_model::lm::head_shape_of(&banter_model::lm::read_config(dir)?))?;
+    let (compute, precision) = choose(weights, device, banter_model::lm::head_shape_of(&config))?;
     let hold = if adapter.is_some() || weights.int8 { Kind::Float } else { compute };
-    let mut model = banter_model::lm::load_model(dir, device, hold)?;
+    let mut model = banter_model::lm::load_model_from(dir, config, device, hold)?;
     if model.grows_to_tokenizer() && vocab > model.vocab_size() {
         model.resize_vocab(vocab);
     }
