@@ -240,19 +240,44 @@ pub struct ChatArgs {
     pub hyper: learn::HyperArgs,
 }
 
+/// What every mode (one-shot, `--input`, the REPL, `serve`, `watch`) runs with, resolved once from the
+/// flags: the model and adapter (Hub names replaced by their snapshots), the default sampling (validated),
+/// and the extra stop strings.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// `--model`, `--adapter`, device, precision, template.
+    pub model: ModelArgs,
+    /// The sampling every reply starts from (a request's fields override it in the server).
+    pub sampling: Sampling,
+    /// `--stop` strings.
+    pub stops: Vec<String>,
+}
+
+impl ChatSettings {
+    /// Resolves the command line's model and sampling flags (Hub names are fetched through the cache).
+    pub fn resolve(cli: &Cli) -> anyhow::Result<ChatSettings> {
+        Ok(ChatSettings {
+            model: cli.model.clone().resolved(cli.common.progress_enabled())?,
+            sampling: cli.sampling.sampling()?,
+            stops: cli.sampling.stop.clone(),
+        })
+    }
+}
+
 /// Runs the tool.
 pub fn run(mut cli: Cli) -> anyhow::Result<Exit> {
     if cli::generate::<Cli>(cli.common.generate)? {
         return Ok(Exit::Success);
     }
     cli::init_logging(&cli.common);
-    cli.model = cli.model.clone().resolved(cli.common.progress_enabled())?;
+    let settings = ChatSettings::resolve(&cli)?;
+    cli.model = settings.model.clone();
     match &cli.command {
-        Some(Command::Serve(a)) => return server::run(a, &cli.model, &cli.sampling, &cli.common),
-        Some(Command::Watch(a)) => return learn::watch(a, &cli.model, &cli.common),
+        Some(Command::Serve(a)) => return server::run(a, &settings, &cli.common),
+        Some(Command::Watch(a)) => return learn::watch(a, &settings.model, &cli.common),
         None => {}
     }
-    let sampling = cli.sampling.sampling()?;
+    let sampling = settings.sampling;
     if cli.chat.learn_every.is_some() && cli.chat.log.is_none() {
         return Err(Error::usage_hint(
             "--learn-every learns from the logged exchanges, and there is no --log",

@@ -22,7 +22,7 @@ use hyper::{Request, Response};
 use serde_json::json;
 
 use crate::api::{self, Answer, Ctx, Job, JobError, Piece};
-use crate::{ModelArgs, SamplingArgs, TOOL};
+use crate::{ChatSettings, TOOL};
 use banter_model::generate::Output;
 
 /// `serve`.
@@ -96,7 +96,8 @@ fn json_error(status: u16, kind: &str, msg: &str) -> Response<Body> {
 }
 
 /// Runs the server until Ctrl-C.
-pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
+pub fn run(a: &ServeArgs, settings: &ChatSettings, common: &CommonArgs) -> anyhow::Result<Exit> {
+    let model = &settings.model;
     if a.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
         return Err(Error::usage("--api-key is empty: every request would be refused").into());
     }
@@ -109,7 +110,7 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     if !(a.reload_every >= 0.0 && a.reload_every.is_finite()) {
         return Err(Error::usage("--reload-every must be 0 (off) or a positive number of seconds").into());
     }
-    let defaults = sampling.sampling()?;
+    let defaults = settings.sampling.clone();
     let learner = match (a.learn_every, &a.log) {
         (Some(_), None) => {
             return Err(Error::usage_hint(
@@ -145,7 +146,7 @@ pub fn run(a: &ServeArgs, model: &ModelArgs, sampling: &SamplingArgs, common: &C
     let (tx, rx) = mpsc::sync_channel::<Job>(a.max_queue);
     let log = a.log.clone();
     let max_batch = a.max_batch.max(1);
-    let stops = sampling.stop.clone();
+    let stops = settings.stops.clone();
     let reloads = (a.reload_every > 0.0).then(|| published.watch(loaded, Duration::from_secs_f64(a.reload_every)));
     let generator = Generator { max_batch, log, stops, reloads, learner, log_failing: std::cell::Cell::new(false) };
     std::thread::spawn(move || generator.run(engine, rx));
