@@ -39,56 +39,12 @@ impl Gpt2 {
         let grad_w = train_wte.then(|| wte_grad(&self.wte));
         let (grad_h, loss) = {
             let _g = tch::no_grad_guard();
-            let hd = h.detach().to_kind(compute);
-            let w = self.wte.detach().to_kind(compute);
-            let grad_h = Tensor::zeros([rows, e], (Kind::Float, h.device()));
+            let (hd, w) = (h.detach().to_kind(compute), self.wte.detach().to_kind(compute));
+            let device = h.device();
             let scale = loss_mul / n as f64;
-            let chunk = crate::gpt2::head_chunk_rows(self.cfg.vocab_size);
-            let mut loss = Tensor::zeros([], (Kind::Double, h.device()));
-            let mut start = 0;
-            while start < rows {
-                let len = chunk.min(rows - start);
-                let hc = hd.narrow(0, start, len);
-                let yc = y.narrow(0, start, len);
-                let valid = yc.ne(-100);
-                let target = yc.clamp_min(0).unsqueeze(1);
-                let mut logits = if compute == Kind::Float {
-                    let buf = self.logits_buffer(len, h.device());
-                    let _ = hc.mm_out(&buf, &w.tr());
-                    buf
-                } else {
-                    hc.matmul(&w.tr()).to_kind(Kind::Float)
-                };
-                // Everything in place in the logits: log-sum-exp and the target logit (the loss), then
-                // softmax − one-hot, scaled; masked rows get zero.
-                let picked = logits.gather(1, &target, false);
-                let max = logits.amax([1], true);
-                let _ = logits.f_sub_(&max);
-                let _ = logits.f_exp_();
-                let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-                let row_loss = (max + sum.log() - picked).squeeze_dim(1) * valid.to_kind(Kind::Float);
-                loss += row_loss.sum(Kind::Double);
-                let row_scale = valid.to_kind(Kind::Float).unsqueeze(1) * scale;
-                let _ = logits.f_mul_(&(&row_scale / sum));
-                let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
-                let gc = logits.to_kind(compute);
-                drop(logits);
-                if compute == Kind::Float {
-                    let _ = gc.mm_out(&grad_h.narrow(0, start, len), &w);
-                } else {
-                    grad_h.narrow(0, start, len).copy_(&gc.matmul(&w));
-                }
-                if let Some(gw) = &grad_w {
-                    let mut gw = gw.shallow_clone();
-                    if compute == Kind::Float {
-                        let _ = gw.f_addmm_(&gc.tr(), &hc);
-                    } else {
-                        let _ = gw.f_add_(&gc.tr().matmul(&hc).to_kind(Kind::Float));
-                    }
-                }
-                start += len;
-            }
-            (grad_h, loss.double_value(&[]))
+            head_chunks(&hd, &w, &y, None, compute, scale, grad_w.as_ref(), &|len| {
+                Some(self.logits_buffer(len, device))
+            })
         };
         // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.
         let surrogate = (&h * grad_h.to_kind(h.kind())).sum(Kind::Float);
@@ -146,52 +102,87 @@ pub fn fused_loss_backward(
     let grad_w = w.requires_grad().then(|| wte_grad(w));
     let (grad_h, loss) = {
         let _g = tch::no_grad_guard();
-        let hd = h.detach().to_kind(compute);
-        let wd = w.detach().to_kind(compute);
-        let grad_h = Tensor::zeros([rows, e], (Kind::Float, h.device()));
-        let scale = loss_mul / n as f64;
-        let chunk = crate::gpt2::head_chunk_rows(w.size()[0]);
-        let mut loss = Tensor::zeros([], (Kind::Double, h.device()));
-        let mut start = 0;
-        while start < rows {
-            let len = chunk.min(rows - start);
-            let hc = hd.narrow(0, start, len);
-            let yc = y.narrow(0, start, len);
-            let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
-            let target = yc.clamp_min(0).unsqueeze(1);
-            let mut logits = hc.matmul(&wd.tr()).to_kind(Kind::Float);
-            // Gemma 2: the capped logits, and the cap's derivative for the gradient.
-            let dcap = cap.map(|c| {
-                logits = (&logits / c).tanh() * c;
-                1.0 - (&logits / c).square()
-            });
-            let picked = logits.gather(1, &target, false);
-            let max = logits.amax([1], true);
-            let _ = logits.f_sub_(&max);
-            let _ = logits.f_exp_();
-            let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-            loss += ((max + sum.log() - picked) * &valid).sum(Kind::Double);
-            // softmax − one-hot, scaled, in place; masked rows get zero.
-            let row_scale = valid * scale;
-            let _ = logits.f_mul_(&(&row_scale / sum));
-            let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
-            if let Some(d) = dcap {
-                let _ = logits.f_mul_(&d);
-            }
-            let gc = logits.to_kind(compute);
-            drop(logits);
-            grad_h.narrow(0, start, len).copy_(&gc.matmul(&wd));
-            if let Some(gw) = &grad_w {
-                let mut gw = gw.shallow_clone();
-                let _ = gw.f_add_(&gc.tr().matmul(&hc).to_kind(gw.kind()));
-            }
-            start += len;
-        }
-        (grad_h, loss.double_value(&[]))
+        let (hd, wd) = (h.detach().to_kind(compute), w.detach().to_kind(compute));
+        head_chunks(&hd, &wd, &y, cap, compute, loss_mul / n as f64, grad_w.as_ref(), &|_| None)
     };
     // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.
     (&h * grad_h.to_kind(h.kind())).sum(Kind::Float).backward();
     (loss / n as f64, n)
+}
+
+/// The chunk loop both fused heads share. For rows `hd` `[rows, E]` and targets `y` (−100: not scored), the
+/// projection `wd` `[V, E]` (both already in `compute`), an optional final soft cap, and the loss scale:
+/// per chunk of ≤ 128 MB of fp32 logits, the summed loss, then `softmax − one-hot` (times the cap's
+/// derivative) made in place in the logits, `∂h = G·W` into the returned `[rows, E]` fp32 tensor and, when
+/// the projection learns, `∂W += Gᵀ·h` into `grad_w`. `logits_buffer(len)` may lend a kept `[len, V]` fp32
+/// buffer (used in fp32 only). Returns (∂h, summed loss over scored rows).
+#[allow(clippy::too_many_arguments)]
+fn head_chunks(
+    hd: &Tensor,
+    wd: &Tensor,
+    y: &Tensor,
+    cap: Option<f64>,
+    compute: Kind,
+    scale: f64,
+    grad_w: Option<&Tensor>,
+    logits_buffer: &dyn Fn(i64) -> Option<Tensor>,
+) -> (Tensor, f64) {
+    let (rows, e) = (hd.size()[0], hd.size()[1]);
+    let fp32 = compute == Kind::Float;
+    let grad_h = Tensor::zeros([rows, e], (Kind::Float, hd.device()));
+    let chunk = crate::gpt2::head_chunk_rows(wd.size()[0]);
+    let mut loss = Tensor::zeros([], (Kind::Double, hd.device()));
+    let mut start = 0;
+    while start < rows {
+        let len = chunk.min(rows - start);
+        let hc = hd.narrow(0, start, len);
+        let yc = y.narrow(0, start, len);
+        let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
+        let target = yc.clamp_min(0).unsqueeze(1);
+        let mut logits = match logits_buffer(len).filter(|_| fp32) {
+            Some(buf) => {
+                let _ = hc.mm_out(&buf, &wd.tr());
+                buf
+            }
+            None => hc.matmul(&wd.tr()).to_kind(Kind::Float),
+        };
+        // Gemma 2: the capped logits, and the cap's derivative for the gradient.
+        let dcap = cap.map(|c| {
+            logits = (&logits / c).tanh() * c;
+            1.0 - (&logits / c).square()
+        });
+        let picked = logits.gather(1, &target, false);
+        let max = logits.amax([1], true);
+        let _ = logits.f_sub_(&max);
+        let _ = logits.f_exp_();
+        let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        loss += ((max + sum.log() - picked) * &valid).sum(Kind::Double);
+        // softmax − one-hot, scaled, in place; masked rows get zero.
+        let row_scale = valid * scale;
+        let _ = logits.f_mul_(&(&row_scale / sum));
+        let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
+        if let Some(d) = dcap {
+            let _ = logits.f_mul_(&d);
+        }
+        let gc = logits.to_kind(compute);
+        drop(logits);
+        let mut gh = grad_h.narrow(0, start, len);
+        if fp32 {
+            let _ = gc.mm_out(&gh, wd);
+        } else {
+            gh.copy_(&gc.matmul(wd));
+        }
+        if let Some(gw) = grad_w {
+            let mut gw = gw.shallow_clone();
+            if fp32 {
+                let _ = gw.f_addmm_(&gc.tr(), &hc);
+            } else {
+                let _ = gw.f_add_(&gc.tr().matmul(&hc).to_kind(gw.kind()));
+            }
+        }
+        start += len;
+    }
+    (grad_h, loss.double_value(&[]))
 }
 
 /// The `.grad` of `w`, created (zeros) if it does not exist yet; later steps reuse it (the optimizer zeroes
