@@ -23,8 +23,6 @@ pub enum Stack {
 pub struct Family {
     /// `config.json`'s `model_type`.
     pub model_type: &'static str,
-    /// What users call it.
-    pub name: &'static str,
     /// The transformers class written in `architectures`.
     pub hf_class: &'static str,
     /// The implementation.
@@ -49,7 +47,6 @@ const QV: &[&str] = &["q_proj", "v_proj"];
 pub const FAMILIES: &[Family] = &[
     Family {
         model_type: "gpt2",
-        name: "GPT-2",
         hf_class: "GPT2LMHeadModel",
         stack: Stack::Gpt2,
         gguf_arch: Some("gpt2"),
@@ -59,23 +56,22 @@ pub const FAMILIES: &[Family] = &[
         lora_targets: &["c_attn", "c_proj"],
         defaults: &[],
     },
-    llama_like("llama", "Llama", "LlamaForCausalLM", "llama", true, &[]),
-    llama_like("mistral", "Mistral", "MistralForCausalLM", "llama", true, &[("sliding_window", "4096")]),
-    llama_like("qwen2", "Qwen2", "Qwen2ForCausalLM", "qwen2", false, &[]),
-    llama_like("qwen3", "Qwen3", "Qwen3ForCausalLM", "qwen3", false, &[("head_dim", "128")]),
+    llama_like("llama", "LlamaForCausalLM", "llama", true, &[]),
+    llama_like("mistral", "MistralForCausalLM", "llama", true, &[("sliding_window", "4096")]),
+    llama_like("qwen2", "Qwen2ForCausalLM", "qwen2", false, &[]),
+    llama_like("qwen3", "Qwen3ForCausalLM", "qwen3", false, &[("head_dim", "128")]),
     Family {
         lora_targets: &["qkv_proj"],
-        ..llama_like("phi3", "Phi-3", "Phi3ForCausalLM", "phi3", false, &[("rms_norm_eps", "1e-5")])
+        ..llama_like("phi3", "Phi3ForCausalLM", "phi3", false, &[("rms_norm_eps", "1e-5")])
     },
     Family {
         norm_plus_one: true,
-        ..llama_like("gemma", "Gemma", "GemmaForCausalLM", "gemma", false, &[("tie_word_embeddings", "true")])
+        ..llama_like("gemma", "GemmaForCausalLM", "gemma", false, &[("tie_word_embeddings", "true")])
     },
     Family {
         norm_plus_one: true,
         ..llama_like(
             "gemma2",
-            "Gemma 2",
             "Gemma2ForCausalLM",
             "gemma2",
             false,
@@ -90,7 +86,6 @@ pub const FAMILIES: &[Family] = &[
     },
     Family {
         model_type: "opt",
-        name: "OPT",
         hf_class: "OPTForCausalLM",
         stack: Stack::Opt,
         gguf_arch: None,
@@ -104,7 +99,6 @@ pub const FAMILIES: &[Family] = &[
 
 const fn llama_like(
     model_type: &'static str,
-    name: &'static str,
     hf_class: &'static str,
     gguf_arch: &'static str,
     gguf_permute_qk: bool,
@@ -112,7 +106,6 @@ const fn llama_like(
 ) -> Family {
     Family {
         model_type,
-        name,
         hf_class,
         stack: Stack::Llama,
         gguf_arch: Some(gguf_arch),
@@ -132,11 +125,6 @@ pub fn family(model_type: &str) -> Option<&'static Family> {
 /// The `model_type`s banter supports, for messages.
 pub fn model_types() -> Vec<&'static str> {
     FAMILIES.iter().map(|f| f.model_type).collect()
-}
-
-/// The `model_type`s of one stack.
-pub fn of_stack(stack: Stack) -> impl Iterator<Item = &'static str> {
-    FAMILIES.iter().filter(move |f| f.stack == stack).map(|f| f.model_type)
 }
 
 impl Family {

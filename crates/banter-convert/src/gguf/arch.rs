@@ -10,9 +10,9 @@
 //!
 //! OPT has no llama.cpp architecture and is refused with that reason.
 
-use serde_json::Value as Json;
 use tch::Tensor;
 
+use banter_model::families::Family;
 use banter_model::lm::Arch;
 
 use super::writer::Value;
@@ -35,14 +35,6 @@ pub fn arch_of(model_type: &str) -> Result<&'static str, ConvertError> {
              (export it to ONNX instead)"
         ))
     })
-}
-
-fn int(c: &Json, k: &str) -> Option<i64> {
-    c[k].as_i64()
-}
-
-fn need(c: &Json, k: &str) -> Result<i64, ConvertError> {
-    int(c, k).ok_or_else(|| ConvertError::Format(format!("config.json: no integer {k:?}")))
 }
 
 /// The architecture's hyper-parameters under llama.cpp's keys, from the model's typed configuration (the
@@ -114,7 +106,8 @@ fn permute(w: &Tensor, heads: i64) -> Tensor {
 /// Every tensor of the model under llama.cpp's names (sorted as the model's blocks go).
 pub fn tensors(
     arch: &str,
-    c: &Json,
+    family: &Family,
+    model: Arch<'_>,
     vars: &std::collections::BTreeMap<String, Tensor>,
 ) -> Result<Vec<Mapped>, ConvertError> {
     let mut out = Vec::new();
@@ -126,13 +119,12 @@ pub fn tensors(
         };
         let t = if arch == "gpt2" && name.ends_with(".weight") && t.dim() == 2 && name.starts_with("blk.") {
             t.tr().contiguous()
-        } else if arch.starts_with("gemma") && name.ends_with("norm.weight") {
+        } else if family.norm_plus_one && name.ends_with("norm.weight") {
             t + 1.0
-        } else if arch == "llama" && name.contains(".attn_q.") {
-            permute(&t, need(c, "num_attention_heads")?)
-        } else if arch == "llama" && name.contains(".attn_k.") {
-            let heads = need(c, "num_attention_heads")?;
-            permute(&t, int(c, "num_key_value_heads").unwrap_or(heads))
+        } else if let (true, Arch::Llama(c)) = (family.gguf_permute_qk, model)
+            && (name.contains(".attn_q.") || name.contains(".attn_k."))
+        {
+            permute(&t, if name.contains(".attn_q.") { c.num_attention_heads } else { c.kv_heads() })
         } else {
             t
         };

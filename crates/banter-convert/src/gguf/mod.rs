@@ -103,7 +103,7 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
     }
     let mut tensors = Vec::new();
     let mut by_type = std::collections::BTreeMap::new();
-    for m in arch::tensors(arch, cfg, &vars)? {
+    for m in arch::tensors(arch, src.lm.family(), src.lm.arch(), &vars)? {
         let shape: Vec<u64> = m.tensor.size().iter().map(|&d| d as u64).collect();
         let data: Vec<f32> =
             Vec::try_from(m.tensor.reshape([-1])).map_err(|e| ConvertError::Format(format!("{}: {e}", m.name)))?;
