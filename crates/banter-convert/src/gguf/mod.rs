@@ -168,28 +168,11 @@ fn defuse_phi3_name(meta: &mut [(String, Value)]) -> Option<String> {
         return None;
     }
     let (_, Value::Str(name)) = meta.iter_mut().find(|(k, _)| k == "general.name")? else { return None };
-    let lower = name.to_lowercase();
-    if !lower.contains("phi3") && !lower.contains("phi-3") {
+    let trigger = regex::Regex::new(r"(?i)(phi)-?3").expect("a valid pattern");
+    if !trigger.is_match(name) {
         return None;
     }
-    let mut fixed = String::with_capacity(name.len() + 1);
-    let mut rest = name.as_str();
-    while !rest.is_empty() {
-        let l = rest.to_lowercase();
-        let hit = ["phi-3", "phi3"].iter().find(|p| l.starts_with(**p));
-        match hit {
-            Some(p) => {
-                fixed.push_str(&rest[..3]);
-                fixed.push_str("_3");
-                rest = &rest[p.len()..];
-            }
-            None => {
-                let c = rest.chars().next().unwrap_or_default();
-                fixed.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
+    let fixed = trigger.replace_all(name, "${1}_3").into_owned();
     let note = format!(
         "general.name {name:?} written as {fixed:?}: llama.cpp treats a name with \"phi3\" as Phi-3's SentencePiece \
          vocabulary and fails to load one without {}",
