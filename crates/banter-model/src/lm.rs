@@ -36,20 +36,15 @@ fn unsupported(what: &str, t: &str) -> ModelError {
 }
 
 impl Lm {
-    /// Loads a Hugging Face model directory of any supported family (fp32).
-    pub fn load(dir: &Path, device: Device) -> Result<Lm, ModelError> {
-        Self::load_as(dir, device, Kind::Float)
-    }
-
     /// Loads with the matrices held in `kind` (bf16/fp16 for inference): the Llama family and OPT read them
     /// straight into `kind`, one tensor at a time, so a bf16 checkpoint never exists in fp32; GPT-2 is read
     /// in fp32 and converted.
-    pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
+    pub(crate) fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Lm, ModelError> {
         Self::load_from(dir, read_config(dir)?, device, kind)
     }
 
     /// [`Lm::load_as`] with `config.json` already read (`v`): the file is parsed once per load, here.
-    pub fn load_from(dir: &Path, v: serde_json::Value, device: Device, kind: Kind) -> Result<Lm, ModelError> {
+    pub(crate) fn load_from(dir: &Path, v: serde_json::Value, device: Device, kind: Kind) -> Result<Lm, ModelError> {
         let what = dir.join("config.json").display().to_string();
         let t = model_type_of(&v).to_string();
         Ok(match crate::families::family(&t).map(|f| f.stack) {
@@ -69,7 +64,7 @@ impl Lm {
     /// A randomly initialised Llama-family or OPT model from a config value (`what` names it in errors);
     /// the vocabulary is at least `vocab`, and `eos` becomes its BOS/EOS/padding id. (GPT-2 configs go
     /// through [`crate::Gpt2Config`], which has presets and dropout settings.)
-    pub fn scratch(
+    pub(crate) fn scratch(
         mut v: serde_json::Value,
         vocab: i64,
         eos: i64,
@@ -317,7 +312,9 @@ pub fn load_model_from(dir: &Path, config: serde_json::Value, device: Device, ki
     Lm::load_from(dir, config, device, kind)
 }
 
-/// A random model of a config value's family (see [`Lm::scratch`]; GPT-2 configs through [`crate::Gpt2Config`]).
+/// A randomly initialised Llama-family or OPT model from a config value (`what` names it in errors); the
+/// vocabulary is at least `vocab`, and `eos` becomes its BOS/EOS/padding id. GPT-2 configs go through
+/// [`crate::Gpt2Config`], which has presets and dropout settings.
 pub fn scratch_model(v: serde_json::Value, vocab: i64, eos: i64, device: Device, what: &str) -> Result<Lm, ModelError> {
     Lm::scratch(v, vocab, eos, device, what)
 }
