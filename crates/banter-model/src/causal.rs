@@ -3,15 +3,32 @@
 //! context, the matrices whose rows are tokens, the final hidden states and the output projection (which the
 //! fused head in `head.rs` turns into a loss), logits, and `config.json`.
 
-use tch::{Tensor, nn};
+use tch::{Kind, Tensor, nn};
 
-use crate::gpt2::{Gpt2, Pass};
-use crate::llama::{Llama, LlamaCache};
-use crate::lora::LoraConfig;
+use crate::gpt2::Gpt2;
+use crate::kvcache::KvCache;
+use crate::llama::Llama;
+use crate::lora::{LoraConfig, LoraTarget};
 use crate::opt::Opt;
 
-/// A causal language model of one architecture.
-pub trait CausalLm {
+/// Settings of one forward pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    /// Dropout on.
+    pub train: bool,
+    /// Matmul precision: `Kind::Float`, or `Kind::BFloat16` for bf16 compute with fp32 weights.
+    pub compute: Kind,
+}
+
+impl Pass {
+    /// Evaluation in fp32.
+    pub fn eval() -> Self {
+        Pass { train: false, compute: Kind::Float }
+    }
+}
+
+/// A causal language model of one architecture; it decodes through the one KV cache ([`CachedLm`]).
+pub trait CausalLm: crate::cached::CachedLm {
     /// `config.json`'s `model_type`.
     fn model_type(&self) -> &str;
     /// The base weights, under Hugging Face's names.
@@ -39,6 +56,21 @@ pub trait CausalLm {
     fn logits(&self, ids: &Tensor) -> Tensor;
     /// `config.json` as transformers reads it.
     fn config_json(&self) -> serde_json::Value;
+    /// Every layer LoRA can adapt, with its module path as transformers names it.
+    fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)>;
+    /// Sets (or, with `None`, drops) the adapter's weights and settings; attaching freezes the base weights.
+    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>);
+}
+
+/// Sets a model's `lora_vs`/`lora_cfg` fields and freezes its base `vs` when an adapter comes.
+macro_rules! set_lora_fields {
+    ($m:expr, $lora:expr) => {{
+        let lora = $lora;
+        if lora.is_some() {
+            $m.vs.freeze();
+        }
+        ($m.lora_vs, $m.lora_cfg) = lora.map_or((None, None), |(vs, cfg)| (Some(vs), Some(cfg)));
+    }};
 }
 
 impl CausalLm for Gpt2 {
@@ -75,6 +107,12 @@ impl CausalLm for Gpt2 {
     fn config_json(&self) -> serde_json::Value {
         self.cfg.to_hf_json()
     }
+    fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
+        self.conv_layers_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
+    }
+    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
+        set_lora_fields!(self, lora)
+    }
 }
 
 impl CausalLm for Llama {
@@ -104,7 +142,7 @@ impl CausalLm for Llama {
         v
     }
     fn hidden(&self, ids: &Tensor, pass: Pass) -> Tensor {
-        self.hidden_pass(ids, &mut LlamaCache::default(), pass)
+        self.hidden_pass(ids, &mut KvCache::default(), pass)
     }
     fn output_weight(&self) -> Tensor {
         Llama::output_weight(self).shallow_clone()
@@ -117,6 +155,12 @@ impl CausalLm for Llama {
     }
     fn config_json(&self) -> serde_json::Value {
         crate::lm_config::llama_json(&self.cfg)
+    }
+    fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
+        self.linears_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
+    }
+    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
+        set_lora_fields!(self, lora)
     }
 }
 
@@ -143,7 +187,7 @@ impl CausalLm for Opt {
         vec![("model.decoder.embed_tokens.weight", self.embed.shallow_clone())]
     }
     fn hidden(&self, ids: &Tensor, pass: Pass) -> Tensor {
-        self.hidden_pass(ids, &mut LlamaCache::default(), pass)
+        self.hidden_pass(ids, &mut KvCache::default(), pass)
     }
     fn output_weight(&self) -> Tensor {
         self.embed.shallow_clone()
@@ -153,5 +197,11 @@ impl CausalLm for Opt {
     }
     fn config_json(&self) -> serde_json::Value {
         crate::lm_config::opt_json(&self.cfg)
+    }
+    fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
+        self.linears_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
+    }
+    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
+        set_lora_fields!(self, lora)
     }
 }

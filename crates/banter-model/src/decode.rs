@@ -17,7 +17,8 @@
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::gpt2::{Conv1D, Gpt2, KvCache, Norm};
+use crate::KvCache;
+use crate::gpt2::{Conv1D, Gpt2, Norm};
 use crate::quant::Int8Weight;
 pub use crate::rows::MAX_ROWS;
 use crate::rows::{SERIAL_MACS, by_weight_rows, dot_portable};
@@ -191,7 +192,7 @@ impl Decoder<'_> {
             // within the pool instead of each handing a job over from (and waking) this thread.
             rayon::scope(|_| self.run(id, pos, logits));
         }
-        cache.set_len(pos as i64 + 1);
+        cache.advance(1);
         true
     }
 

@@ -7,7 +7,8 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::gpt2::{Gpt2, KvCache, Pass};
+use crate::gpt2::Gpt2;
+use crate::{KvCache, Pass};
 
 /// Sampling settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,7 +272,12 @@ impl Stepper for Gpt2Stepper<'_> {
 /// A [`Stepper`] over a GPT-2 in `compute` precision (the Rust decoder where it applies).
 pub fn gpt2_stepper(model: &Gpt2, compute: Kind) -> Box<dyn Stepper + '_> {
     let decoder = if compute == Kind::Float { model.decoder() } else { None };
-    Box::new(Gpt2Stepper { model, cache: KvCache::default(), decoder, pass: Pass { train: false, compute } })
+    Box::new(Gpt2Stepper {
+        model,
+        cache: KvCache::default().reserve(model.cfg.n_positions),
+        decoder,
+        pass: Pass { train: false, compute },
+    })
 }
 
 /// Generates a continuation of `prompt` with a GPT-2 (see [`generate_with`]).
@@ -289,7 +295,12 @@ pub fn generate(
     let _g = tch::no_grad_guard();
     // Tokens after the prompt go through the Rust decoder where it applies (fp32 or int8 on CPU).
     let decoder = if compute == Kind::Float { model.decoder() } else { None };
-    let mut st = Gpt2Stepper { model, cache: KvCache::default(), decoder, pass: Pass { train: false, compute } };
+    let mut st = Gpt2Stepper {
+        model,
+        cache: KvCache::default().reserve(model.cfg.n_positions),
+        decoder,
+        pass: Pass { train: false, compute },
+    };
     generate_with(&mut st, prompt, s, stop_ids, stop_strings, decode, on_text)
 }
 
@@ -362,33 +373,6 @@ pub fn generate_with(
         on_text(&text[emitted..]);
     }
     Output { ids: out, prompt_tokens: prompt.len(), text, finish, ttft, seconds: started.elapsed().as_secs_f64() }
-}
-
-/// Generates continuations of several prompts at once (`--input` files): the prompts are left-padded into
-/// one batch, so each decoding step reads the weights once for every row — on a memory-bound CPU nearly
-/// `prompts.len()` times the tokens per second. Each row samples with its own generator seeded with
-/// `s.seed`, as [`generate`] would; rows stop independently (EOS, stop ids, stop strings, length), and the
-/// batch ends when every row has. No streaming: the texts come back at the end, in order.
-pub fn generate_batch(
-    model: &Gpt2,
-    prompts: &[Vec<u32>],
-    s: &Sampling,
-    stop_ids: &[u32],
-    stop_strings: &[String],
-    decode: &dyn Fn(&[u32]) -> String,
-    compute: Kind,
-) -> Vec<Output> {
-    let _g = tch::no_grad_guard();
-    let device: Device = model.device();
-    let ctx = model.cfg.n_positions as usize;
-    let pass = Pass { train: false, compute };
-    let mut cache = None;
-    batch_loop(prompts, s, ctx, stop_ids, stop_strings, decode, &mut |ids: &[i64], b: usize, pads: Option<Vec<i64>>| {
-        let cache = cache.get_or_insert_with(|| KvCache::with_left_padding(pads.clone().unwrap_or_default()));
-        let t = ids.len() / b;
-        let ids = Tensor::from_slice(ids).view([b as i64, t as i64]).to_device(device);
-        rows_last_logits(model.forward_last(&ids, Some(cache), pass))
-    })
 }
 
 /// One batched pass for [`batch_loop`]: `(ids, rows, Some(left pads) on the first call)` → each row's last
@@ -485,7 +469,7 @@ pub fn batch_loop(
 }
 
 /// Every row's logits (`[B, V]`), as fp32 vectors.
-fn rows_last_logits(logits: Tensor) -> Vec<Vec<f32>> {
+pub(crate) fn rows_last_logits(logits: Tensor) -> Vec<Vec<f32>> {
     let last = logits.to_kind(Kind::Float).to_device(Device::Cpu);
     (0..last.size()[0]).map(|i| Vec::<f32>::try_from(&last.get(i)).unwrap_or_default()).collect()
 }

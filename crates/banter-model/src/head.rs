@@ -10,7 +10,8 @@
 
 use tch::{Kind, Tensor};
 
-use crate::gpt2::{Gpt2, Pass};
+use crate::Pass;
+use crate::gpt2::Gpt2;
 
 impl Gpt2 {
     /// Forward and backward of the mean next-token cross-entropy (`-100` labels ignored), with the loss
@@ -65,7 +66,7 @@ impl Gpt2 {
     /// A `[rows, V]` fp32 view of the logits buffer kept between steps: a fresh 128 MB buffer per chunk
     /// would be mapped and zeroed by the kernel each time (8% of a LoRA step on GPT-2 124M).
     fn logits_buffer(&self, rows: i64, device: tch::Device) -> Tensor {
-        let want = crate::gpt2::head_chunk_rows(self.cfg.vocab_size) * self.cfg.vocab_size;
+        let want = head_chunk_rows(self.cfg.vocab_size) * self.cfg.vocab_size;
         let mut slot = self.head_scratch.borrow_mut();
         let fits =
             slot.as_ref().is_some_and(|b| b.device() == device && b.numel() as i64 >= rows * self.cfg.vocab_size);
@@ -130,7 +131,7 @@ fn head_chunks(
     let (rows, e) = (hd.size()[0], hd.size()[1]);
     let fp32 = compute == Kind::Float;
     let grad_h = Tensor::zeros([rows, e], (Kind::Float, hd.device()));
-    let chunk = crate::gpt2::head_chunk_rows(wd.size()[0]);
+    let chunk = head_chunk_rows(wd.size()[0]);
     let mut loss = Tensor::zeros([], (Kind::Double, hd.device()));
     let mut start = 0;
     while start < rows {
@@ -195,6 +196,13 @@ pub fn wte_grad(w: &Tensor) -> Tensor {
     // d/dW (0 · ΣW) = 0: autograd allocates the gradient tensor.
     (w.sum(Kind::Float) * 0.0).backward();
     w.grad()
+}
+
+/// Rows of logits computed at once by the losses: up to 32 M logits (128 MB in fp32). Smaller chunks
+/// stream the `[V, E]` projection through the caches once per chunk, three times per step: on a 2-core AVX2
+/// EPYC, 83-row chunks ran the 124M head at 61 GFLOP/s, 254 rows at 92, 512 at 106.
+pub fn head_chunk_rows(vocab: i64) -> i64 {
+    ((32 << 20) / vocab.max(1)).clamp(16, 1 << 16)
 }
 
 #[cfg(test)]

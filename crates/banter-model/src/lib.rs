@@ -1,11 +1,14 @@
 //! banter-model: causal LMs on LibTorch through `tch` — GPT-2, the Llama family and OPT.
 //!
-//! - [`lm`]: [`Lm`], any supported family as the trainer and the chat see it; [`families`]: what each
-//!   family is (one table row: transformers class, llama.cpp architecture, dropout key, LoRA targets, defaults).
-//! - [`config`]: `GPT2Config` (Hugging Face's `config.json`).
-//! - [`gpt2`]: the model, in HF's layout and names, with a KV cache.
-//! - [`llama`], [`opt`]: the Hub families, one file each; [`linear`]: their layers with LoRA.
-//! - [`lora`]: PEFT-compatible LoRA (attach, merge).
+//! - [`lm`]: [`Lm`], any supported family as the trainer and the chat see it, through one trait
+//!   ([`CausalLm`], in [`causal`] with [`Pass`]).
+//! - [`families`]: what each family is (one table row: transformers class, llama.cpp architecture, dropout
+//!   key, LoRA targets, defaults) and one file per architecture: [`gpt2`] (Conv1D), [`llama`] (every
+//!   Llama-like family through a typed config), [`opt`]; [`config`]: GPT-2's `config.json`.
+//! - The layer all of them share: [`kvcache`] (the one KV cache), [`cached`] (masks, the next-token loss,
+//!   batched and one-at-a-time generation over the cache), [`head`] (the fused, chunked loss head),
+//!   [`linear`] (Linear with LoRA), [`lora`] (PEFT-compatible LoRA over Linear and Conv1D: attach, merge),
+//!   [`generate`] (sampling), [`precision`] (precision and device choice).
 //! - [`io`]: safetensors in and out, HF model directories, PEFT adapters.
 //! - [`optim`]: AdamW with savable state, and the learning-rate schedule.
 //! - [`runtime`]: libtorch version, devices.
@@ -14,25 +17,21 @@
 //! libtorch. See `docs/architecture.md`.
 
 pub mod bf16;
+pub mod cached;
 pub mod causal;
 pub mod config;
 pub mod decode;
 pub mod families;
-pub mod family;
 pub mod generate;
-pub mod gpt2;
 pub mod head;
 pub mod io;
 pub mod kvcache;
 pub mod linear;
-pub mod llama;
-mod llama_config;
 pub mod lm;
 mod lm_config;
 mod lm_infer;
 mod lm_lora;
 pub mod lora;
-pub mod opt;
 pub mod optim;
 pub mod pickle;
 pub mod precision;
@@ -45,8 +44,12 @@ pub mod varsource;
 use std::path::Path;
 
 pub use causal::CausalLm;
+pub use causal::Pass;
 pub use config::Gpt2Config;
-pub use gpt2::{Gpt2, KvCache, Pass};
+use families::llama_config;
+pub use families::{gpt2, llama, opt};
+pub use gpt2::Gpt2;
+pub use kvcache::KvCache;
 pub use lm::Lm;
 pub use lora::LoraConfig;
 

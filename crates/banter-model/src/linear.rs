@@ -5,7 +5,7 @@
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
-use crate::lora::{LoraConfig, LoraPair};
+use crate::lora::LoraPair;
 use crate::quant::Int8Weight;
 use crate::varsource::VarSource;
 
@@ -82,36 +82,19 @@ impl Linear {
             None => out,
         }
     }
-
-    /// Folds the LoRA update into the weight (`W += B·A·scaling`) and drops the branch.
-    pub fn merge(&mut self) {
-        if let Some(l) = self.lora.take() {
-            let _g = tch::no_grad_guard();
-            let merged = &self.w + l.b.matmul(&l.a) * l.scaling;
-            self.w.set_data(&merged);
-        }
-    }
 }
 
-/// Attaches fresh LoRA pairs (PEFT's init) to the targeted layers of `layers` (module paths as transformers
-/// names them, `model.layers.0.self_attn.q_proj`), in a new VarStore under PEFT's names
-/// (`base_model.model.<path>.lora_A.weight`). Returns the store and how many layers were adapted.
-pub fn attach_lora(layers: Vec<(String, &mut Linear)>, cfg: &LoraConfig, device: tch::Device) -> (nn::VarStore, usize) {
-    let vs = nn::VarStore::new(device);
-    let root = vs.root().sub("base_model").sub("model");
-    let mut n = 0;
-    for (path, layer) in layers {
-        if !cfg.targets_module(&path) {
-            continue;
-        }
-        let mut p = root.clone();
-        for part in path.split('.') {
-            p = p.sub(part);
-        }
-        layer.lora = Some(LoraPair::fresh(&p, layer.n_in(), layer.n_out(), cfg));
-        n += 1;
+impl crate::lora::LoraTarget for Linear {
+    fn in_out(&self) -> (i64, i64) {
+        (self.n_in(), self.n_out())
     }
-    (vs, n)
+    fn lora_slot(&mut self) -> &mut Option<LoraPair> {
+        &mut self.lora
+    }
+    fn add_to_weight(&mut self, delta: &Tensor) {
+        let merged = &self.w + delta.to_kind(self.w.kind());
+        self.w.set_data(&merged);
+    }
 }
 
 #[cfg(test)]
@@ -126,8 +109,8 @@ mod tests {
         let x = Tensor::randn([3, 6], (Kind::Float, tch::Device::Cpu));
         let want = x.matmul(&l.w.tr()) + l.b.as_ref().unwrap();
         assert!(l.forward(&x, Kind::Float, false).allclose(&want, 1e-6, 1e-6, false));
-        let cfg = LoraConfig { dropout: 0.0, targets: vec!["l".into()], ..Default::default() };
-        let (lvs, n) = attach_lora(vec![("l".into(), &mut l)], &cfg, tch::Device::Cpu);
+        let cfg = crate::lora::LoraConfig { dropout: 0.0, targets: vec!["l".into()], ..Default::default() };
+        let (lvs, n) = crate::lora::attach(vec![("l".into(), &mut l)], &cfg, tch::Device::Cpu);
         assert_eq!(n, 1);
         assert!(lvs.variables().contains_key("base_model.model.l.lora_A.weight"));
         {
@@ -136,7 +119,7 @@ mod tests {
         }
         let adapted = l.forward(&x, Kind::Float, false);
         assert!(!adapted.allclose(&want, 1e-4, 1e-4, false));
-        l.merge();
+        crate::lora::merge(vec![("l".into(), &mut l)]);
         assert!(l.forward(&x, Kind::Float, false).allclose(&adapted, 1e-5, 1e-5, false));
         let bf = l.forward(&x, Kind::BFloat16, false);
         assert_eq!(bf.kind(), Kind::BFloat16);

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor, nn};
 
+use crate::Pass;
 use crate::causal::CausalLm;
 use crate::families::{Family, Stack};
 use crate::generate::Stepper;
-use crate::gpt2::{Gpt2, Pass};
+use crate::gpt2::Gpt2;
 use crate::llama::{Llama, LlamaConfig};
 use crate::lora::LoraConfig;
 use crate::opt::{Opt, OptConfig};
@@ -98,6 +99,15 @@ impl Lm {
 
     /// The architecture behind the one interface every family implements.
     pub fn net(&self) -> &dyn CausalLm {
+        match self {
+            Lm::Gpt2(m) => m,
+            Lm::Llama(m) => m,
+            Lm::Opt(m) => m,
+        }
+    }
+
+    /// [`Lm::net`], mutable.
+    pub fn net_mut(&mut self) -> &mut dyn CausalLm {
         match self {
             Lm::Gpt2(m) => m,
             Lm::Llama(m) => m,

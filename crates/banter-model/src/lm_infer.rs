@@ -85,9 +85,9 @@ impl Lm {
     /// A generation stepper computing in `compute` (fp32, or the kind the weights were converted to).
     pub fn stepper_in(&self, compute: Kind) -> Box<dyn Stepper + '_> {
         match self {
+            // GPT-2 steps through banter's Rust decoder where it applies (fp32 or int8 on CPU).
             Lm::Gpt2(m) => crate::generate::gpt2_stepper(m, compute),
-            Lm::Llama(m) => Box::new(crate::family::CachedStepper::with_compute(m, compute)),
-            Lm::Opt(m) => Box::new(crate::family::CachedStepper::with_compute(m, compute)),
+            m => Box::new(crate::cached::CachedStepper::with_compute(m.net(), compute)),
         }
     }
 }
@@ -106,12 +106,8 @@ impl Lm {
         compute: Kind,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> crate::generate::Output {
-        match self {
-            Lm::Gpt2(m) => crate::generate::generate(m, prompt, s, stop_ids, stops, decode, compute, on_text),
-            m => {
-                crate::generate::generate_with(&mut *m.stepper_in(compute), prompt, s, stop_ids, stops, decode, on_text)
-            }
-        }
+        let _g = tch::no_grad_guard();
+        crate::generate::generate_with(&mut *self.stepper_in(compute), prompt, s, stop_ids, stops, decode, on_text)
     }
 
     /// Replies to several prompts in one left-padded batch, in order.
@@ -124,11 +120,7 @@ impl Lm {
         decode: &dyn Fn(&[u32]) -> String,
         compute: Kind,
     ) -> Vec<crate::generate::Output> {
-        match self {
-            Lm::Gpt2(m) => crate::generate::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
-            Lm::Llama(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
-            Lm::Opt(m) => crate::family::generate_batch(m, prompts, s, stop_ids, stops, decode, compute),
-        }
+        crate::cached::generate_batch(self.net(), prompts, s, stop_ids, stops, decode, compute)
     }
 }
 

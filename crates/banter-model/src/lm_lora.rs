@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::lm::Lm;
 use crate::lora::LoraConfig;
-use crate::{ModelError, io, linear};
+use crate::{ModelError, io};
 
 impl Lm {
     /// The modules LoRA adapts when `--lora-targets` is not given: the family's row (GPT-2 `c_attn`, `c_proj`,
@@ -21,11 +21,7 @@ impl Lm {
 
     /// PEFT's `all-linear`: every linear layer but the output head, as module-name suffixes.
     pub fn all_linear_targets(&mut self) -> Vec<String> {
-        let paths: Vec<String> = match self {
-            Lm::Gpt2(m) => m.conv_layers_mut().into_iter().map(|(p, _)| p).collect(),
-            Lm::Llama(m) => m.linears_mut().into_iter().map(|(p, _)| p).collect(),
-            Lm::Opt(m) => m.linears_mut().into_iter().map(|(p, _)| p).collect(),
-        };
+        let paths: Vec<String> = self.net_mut().lora_layers_mut().into_iter().map(|(p, _)| p).collect();
         let mut names: Vec<String> =
             paths.into_iter().map(|p| p.rsplit('.').next().unwrap_or_default().to_string()).collect();
         names.sort();
@@ -46,41 +42,17 @@ impl Lm {
     /// returns how many layers were adapted.
     pub fn attach_lora(&mut self, cfg: &LoraConfig) -> usize {
         let device = self.device();
-        let (vs, n) = match self {
-            Lm::Gpt2(m) => return m.attach_lora(cfg),
-            Lm::Llama(m) => linear::attach_lora(m.linears_mut(), cfg, device),
-            Lm::Opt(m) => linear::attach_lora(m.linears_mut(), cfg, device),
-        };
-        self.vs_mut_freeze();
-        match self {
-            Lm::Llama(m) => (m.lora_vs, m.lora_cfg) = (Some(vs), Some(cfg.clone())),
-            Lm::Opt(m) => (m.lora_vs, m.lora_cfg) = (Some(vs), Some(cfg.clone())),
-            Lm::Gpt2(_) => {}
-        }
+        let net = self.net_mut();
+        let (vs, n) = crate::lora::attach(net.lora_layers_mut(), cfg, device);
+        net.set_lora(Some((vs, cfg.clone())));
         n
-    }
-
-    fn vs_mut_freeze(&mut self) {
-        match self {
-            Lm::Gpt2(m) => m.vs.freeze(),
-            Lm::Llama(m) => m.vs.freeze(),
-            Lm::Opt(m) => m.vs.freeze(),
-        }
     }
 
     /// Folds the attached LoRA into the base weights and drops it.
     pub fn merge_lora(&mut self) {
-        match self {
-            Lm::Gpt2(m) => m.merge_lora(),
-            Lm::Llama(m) => {
-                m.linears_mut().into_iter().for_each(|(_, l)| l.merge());
-                (m.lora_vs, m.lora_cfg) = (None, None);
-            }
-            Lm::Opt(m) => {
-                m.linears_mut().into_iter().for_each(|(_, l)| l.merge());
-                (m.lora_vs, m.lora_cfg) = (None, None);
-            }
-        }
+        let net = self.net_mut();
+        crate::lora::merge(net.lora_layers_mut());
+        net.set_lora(None);
     }
 
     /// Saves the attached LoRA as a PEFT adapter; `extra` tensors (grown token matrices, by VarStore name)

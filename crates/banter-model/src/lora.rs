@@ -1,4 +1,5 @@
-//! LoRA as PEFT does it for GPT-2's Conv1D layers (`fan_in_fan_out: true`): per targeted layer
+//! LoRA as PEFT does it, one implementation for every layer kind ([`LoraTarget`]: GPT-2's Conv1D with
+//! `fan_in_fan_out: true`, the Hub families' Linear with `false`): per targeted layer
 //! `A [r, in]` ~ U(−1/√in, 1/√in) (kaiming-uniform with a = √5) and `B [out, r]` = 0, output
 //! `x·W + b + dropout(x)·Aᵀ·Bᵀ · alpha/r`. The LoRA weights live in their own VarStore under PEFT's names
 //! (`base_model.model.transformer.h.0.attn.c_attn.lora_A.weight`), so saving it writes an
@@ -134,12 +135,56 @@ impl LoraPair {
     }
 }
 
+/// A layer LoRA can adapt: a weight of `n_in` inputs and `n_out` outputs (stored `[out, in]` by a Linear,
+/// `[in, out]` by a Conv1D) and a slot for its pair.
+pub trait LoraTarget {
+    /// Inputs and outputs of the layer.
+    fn in_out(&self) -> (i64, i64);
+    /// The layer's LoRA pair.
+    fn lora_slot(&mut self) -> &mut Option<LoraPair>;
+    /// Adds `delta` (`[out, in]`) to the weight, in the layer's own layout.
+    fn add_to_weight(&mut self, delta: &Tensor);
+}
+
+/// Attaches fresh pairs (PEFT's init) to the targeted layers of `layers` (module paths as transformers names
+/// them: `model.layers.0.self_attn.q_proj`, `transformer.h.0.attn.c_attn`) in a new VarStore under PEFT's
+/// names (`base_model.model.<path>.lora_A.weight`). Returns the store and how many layers were adapted.
+pub fn attach(
+    layers: Vec<(String, &mut dyn LoraTarget)>,
+    cfg: &LoraConfig,
+    device: tch::Device,
+) -> (nn::VarStore, usize) {
+    let vs = nn::VarStore::new(device);
+    let root = vs.root().sub("base_model").sub("model");
+    let mut n = 0;
+    for (path, layer) in layers {
+        if !cfg.targets_module(&path) {
+            continue;
+        }
+        let p = path.split('.').fold(root.clone(), |p, part| p.sub(part));
+        let (n_in, n_out) = layer.in_out();
+        *layer.lora_slot() = Some(LoraPair::fresh(&p, n_in, n_out, cfg));
+        n += 1;
+    }
+    (vs, n)
+}
+
+/// Folds each layer's pair into its weight (`W += B·A·scaling`, in the layer's layout) and drops it.
+pub fn merge(layers: Vec<(String, &mut dyn LoraTarget)>) {
+    let _g = tch::no_grad_guard();
+    for (_, layer) in layers {
+        if let Some(l) = layer.lora_slot().take() {
+            layer.add_to_weight(&(l.b.matmul(&l.a) * l.scaling));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Pass;
     use crate::config::Gpt2Config;
     use crate::gpt2::Gpt2;
-    use crate::gpt2::Pass;
 
     #[test]
     fn fresh_lora_changes_nothing_and_merging_keeps_outputs() {

@@ -112,7 +112,7 @@ mod tests {
     use super::*;
     use crate::config::Gpt2Config;
     use crate::gpt2::Gpt2;
-    use crate::gpt2::{KvCache, Pass};
+    use crate::{KvCache, Pass};
 
     /// On a random GPT-2 (12 × 64 wide, vocab 500), int8 logits stay within 3% of fp32's range, and every
     /// greedy choice whose fp32 margin over the runner-up exceeds twice the observed error is the same.

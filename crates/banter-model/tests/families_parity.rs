@@ -128,7 +128,7 @@ fn model_families_logits_and_losses_equal_transformers() {
         let labels = Tensor::from_slice(&labels).view([1, IDS.len() as i64]);
         let (logits, loss) = if cfg["model_type"] == "opt" {
             let m = Opt::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let mut cache = banter_model::llama::LlamaCache::default();
+            let mut cache = banter_model::KvCache::default();
             let mut steps = vec![m.forward_cached(&ids.narrow(1, 0, 5), &mut cache)];
             for j in 5..IDS.len() as i64 {
                 steps.push(m.forward_cached(&ids.narrow(1, j, 1), &mut cache));
@@ -139,7 +139,7 @@ fn model_families_logits_and_losses_equal_transformers() {
         } else {
             let m = Llama::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
             // With a KV cache: a 5-token prompt, then one token at a time, gives the same logits.
-            let mut cache = banter_model::llama::LlamaCache::default();
+            let mut cache = banter_model::KvCache::default();
             let mut steps = vec![m.forward_cached(&ids.narrow(1, 0, 5), &mut cache)];
             for j in 5..IDS.len() as i64 {
                 steps.push(m.forward_cached(&ids.narrow(1, j, 1), &mut cache));

@@ -15,7 +15,8 @@
 use tch::{Kind, Tensor};
 
 use banter_model::Lm;
-use banter_model::gpt2::{Pass, head_chunk_rows};
+use banter_model::Pass;
+use banter_model::head::head_chunk_rows;
 
 /// The rows of one batch as the projection sees them.
 struct Rows {

@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 use banter_core::exit::{Coded, Exit};
 use banter_core::records::Block;
 use banter_model::Lm;
-use banter_model::gpt2::Pass;
+use banter_model::Pass;
 
 use crate::data::{self, Blocks};
 use crate::dpo::{DpoOut, DpoSettings, dpo_loss};

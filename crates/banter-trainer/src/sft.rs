@@ -1,7 +1,7 @@
 //! Supervised steps: a micro-batch's forward and backward through the fused head, and the validation loss.
 
 use banter_core::records::Block;
-use banter_model::gpt2::Pass;
+use banter_model::Pass;
 
 use crate::data;
 use crate::state::Loop;

@@ -11,7 +11,7 @@ use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use banter_core::Error;
-use banter_model::gpt2::Pass;
+use banter_model::Pass;
 use banter_model::optim::AdamW;
 use banter_model::precision::{LossScaler, Precision};
 

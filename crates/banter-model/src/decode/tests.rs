@@ -1,8 +1,9 @@
 //! Unit tests of `decode`.
 
 use super::*;
+use crate::Pass;
 use crate::config::Gpt2Config;
-use crate::gpt2::{Pass, test_model};
+use crate::gpt2::test_model;
 
 fn ids(v: &[i64]) -> Tensor {
     Tensor::from_slice(v).view([1, v.len() as i64])
@@ -22,7 +23,8 @@ fn steps_match(cfg: Gpt2Config, int8: bool, tol: f64) {
     assert!(m.fast_decode());
     let _g = tch::no_grad_guard();
     let seq = [3i64, 17, 42, 8, 99, 1, 64, 27, 5, 80];
-    let mut cache = KvCache::default();
+    // The decoder writes into buffers the cache owns, with room for the whole context.
+    let mut cache = KvCache::default().reserve(m.cfg.n_positions);
     let first = m.forward_last(&ids(&seq[..4]), Some(&mut cache), Pass::eval());
     let full = reference.forward(&ids(&seq), None, Pass::eval());
     assert!(first.allclose(&full.get(0).get(3).unsqueeze(0), tol, tol, false));

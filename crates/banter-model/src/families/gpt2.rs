@@ -6,8 +6,10 @@
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
+use crate::causal::Pass;
 use crate::config::Gpt2Config;
-pub use crate::kvcache::KvCache;
+use crate::head::head_chunk_rows;
+use crate::kvcache::KvCache;
 use crate::lora::{LoraConfig, LoraPair};
 use crate::quant::Int8Weight;
 
@@ -60,6 +62,19 @@ impl Conv1D {
     }
 }
 
+impl crate::lora::LoraTarget for Conv1D {
+    fn in_out(&self) -> (i64, i64) {
+        (self.w.size()[0], self.w.size()[1])
+    }
+    fn lora_slot(&mut self) -> &mut Option<LoraPair> {
+        &mut self.lora
+    }
+    fn add_to_weight(&mut self, delta: &Tensor) {
+        let merged = &self.w + delta.tr().to_kind(self.w.kind());
+        self.w.set_data(&merged);
+    }
+}
+
 /// LayerNorm parameters.
 #[derive(Debug)]
 pub struct Norm {
@@ -93,22 +108,6 @@ pub struct Block {
     pub c_fc: Conv1D,
     /// MLP down-projection.
     pub mlp_proj: Conv1D,
-}
-
-/// Settings of one forward pass.
-#[derive(Debug, Clone, Copy)]
-pub struct Pass {
-    /// Dropout on.
-    pub train: bool,
-    /// Matmul precision: `Kind::Float`, or `Kind::BFloat16` for bf16 compute with fp32 weights.
-    pub compute: Kind,
-}
-
-impl Pass {
-    /// Evaluation in fp32.
-    pub fn eval() -> Self {
-        Pass { train: false, compute: Kind::Float }
-    }
 }
 
 /// GPT-2 with its weights in a VarStore named as Hugging Face names them (`transformer.h.0.attn.c_attn.weight`).
@@ -245,7 +244,7 @@ impl Gpt2 {
         let (nh, e) = (cfg.n_head, cfg.n_embd);
         let hd = e / nh;
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let pads = cache.as_ref().map(|c| c.pads.clone()).unwrap_or_default();
+        let pads = cache.as_ref().map(|c| c.pads().to_vec()).unwrap_or_default();
         let dev = ids.device();
         let pos = Tensor::arange_start(past, past + t, (Kind::Int64, dev));
         let (mut x, mask) = if pads.is_empty() {
@@ -272,7 +271,7 @@ impl Gpt2 {
             let shape = |z: &Tensor| z.view([b, t, nh, hd]).transpose(1, 2);
             let (q, mut k, mut v) = (shape(&parts[0]), shape(&parts[1]), shape(&parts[2]));
             if let Some(c) = cache.as_deref_mut() {
-                (k, v) = c.append(li, &k, &v, cfg.n_positions);
+                (k, v) = c.append(li, &k, &v);
             }
             let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
             let causal = past == 0 && t > 1 && mask.is_none();
@@ -292,7 +291,7 @@ impl Gpt2 {
             x = x + m.to_kind(Kind::Float);
         }
         if let Some(c) = cache {
-            c.set_len(past + t);
+            c.advance(t);
         }
         self.ln_f.forward(&x, cfg.layer_norm_epsilon)
     }
@@ -309,7 +308,7 @@ impl Gpt2 {
         let h = x.narrow(1, 0, t - 1).reshape([rows, e]);
         let y = labels.narrow(1, 1, t - 1).reshape([rows]);
         let n = y.ne(-100).sum(Kind::Int64).int64_value(&[]);
-        let chunk = crate::gpt2::head_chunk_rows(self.cfg.vocab_size);
+        let chunk = head_chunk_rows(self.cfg.vocab_size);
         let mut total: Option<Tensor> = None;
         let mut start = 0;
         let w = self.head_weight(pass);
@@ -397,13 +396,6 @@ impl Gpt2 {
     }
 }
 
-/// Rows of logits computed at once by the losses: up to 32 M logits (128 MB in fp32). Smaller chunks
-/// stream the `[V, E]` projection through the caches once per chunk, three times per step: on a 2-core AVX2
-/// EPYC, 83-row chunks ran the 124M head at 61 GFLOP/s, 254 rows at 92, 512 at 106.
-pub fn head_chunk_rows(vocab: i64) -> i64 {
-    ((32 << 20) / vocab.max(1)).clamp(16, 1 << 16)
-}
-
 /// `embedding` with the weight as the receiver's partner (ids.embedding(weight)).
 trait EmbeddingExt {
     fn embedding_wte(&self, weight: &Tensor) -> Tensor;
@@ -415,48 +407,40 @@ impl EmbeddingExt for Tensor {
     }
 }
 
-/// A seeded CPU model of `cfg`'s shape without dropout, for tests.
+impl crate::cached::CachedLm for Gpt2 {
+    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
+        self.forward_last(ids, Some(cache), Pass { train: false, compute })
+    }
+
+    fn context(&self) -> usize {
+        self.cfg.n_positions as usize
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+}
+
 impl Gpt2 {
     /// Attaches fresh LoRA layers (PEFT init) to every targeted Conv1D and freezes the base weights.
     /// Returns how many layers were adapted.
     pub fn attach_lora(&mut self, cfg: &LoraConfig) -> usize {
+        use crate::CausalLm;
         let device = self.device();
-        let vs = nn::VarStore::new(device);
-        let root = vs.root().sub("base_model").sub("model");
-        let mut n = 0;
-        for (path, layer) in self.conv_layers_mut() {
-            if !cfg.targets_module(&path) {
-                continue;
-            }
-            let (n_in, n_out) = (layer.w.size()[0], layer.w.size()[1]);
-            let mut p = root.clone();
-            for part in path.split('.') {
-                p = p.sub(part);
-            }
-            layer.lora = Some(LoraPair::fresh(&p, n_in, n_out, cfg));
-            n += 1;
-        }
-        self.vs.freeze();
-        self.lora_vs = Some(vs);
-        self.lora_cfg = Some(cfg.clone());
+        let (vs, n) = crate::lora::attach(self.lora_layers_mut(), cfg, device);
+        self.set_lora(Some((vs, cfg.clone())));
         n
     }
 
-    /// Merges the LoRA updates into the base weights (`W += (B·A)ᵀ·scaling`, Conv1D layout) and detaches them.
+    /// Merges the LoRA updates into the base weights and detaches them.
     pub fn merge_lora(&mut self) {
-        let _g = tch::no_grad_guard();
-        for (_, layer) in self.conv_layers_mut() {
-            if let Some(l) = layer.lora.take() {
-                let delta = l.b.matmul(&l.a).tr() * l.scaling;
-                let merged = &layer.w + delta;
-                layer.w.set_data(&merged);
-            }
-        }
-        self.lora_vs = None;
-        self.lora_cfg = None;
+        use crate::CausalLm;
+        crate::lora::merge(self.lora_layers_mut());
+        self.set_lora(None);
     }
 }
 
+/// A seeded CPU model of `cfg`'s shape without dropout, for tests.
 #[cfg(test)]
 pub(crate) fn test_model(seed: i64, mut cfg: Gpt2Config) -> Gpt2 {
     tch::manual_seed(seed);

@@ -7,6 +7,11 @@
 
 use serde_json::{Value, json};
 
+pub mod gpt2;
+pub mod llama;
+pub(crate) mod llama_config;
+pub mod opt;
+
 /// The implementation a family runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stack {

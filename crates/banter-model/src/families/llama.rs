@@ -15,9 +15,9 @@ use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
-pub use crate::family::LlamaCache;
-use crate::family::{CachedLm, cached_causal_mask, next_token_loss, padded_batch};
-use crate::gpt2::Pass;
+use crate::Pass;
+use crate::cached::{CachedLm, cached_causal_mask, next_token_loss, padded_batch};
+use crate::kvcache::KvCache;
 use crate::linear::Linear;
 pub use crate::llama_config::{LlamaConfig, RopeScaling};
 use crate::lora::LoraConfig;
@@ -250,17 +250,17 @@ impl Llama {
 
     /// Logits `[B, T, V]` for token ids `[B, T]` (fp32, no cache).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
-        self.forward_cached(ids, &mut LlamaCache::default())
+        self.forward_cached(ids, &mut KvCache::default())
     }
 
     /// Logits for `ids`, which follow the `cache.len()` tokens already in `cache`; their keys and values
     /// are appended to it. Generation feeds the prompt, then one token at a time.
-    pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
         self.forward_pass(ids, cache, Pass::eval())
     }
 
     /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s compute precision.
-    pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+    pub fn forward_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
         let x = self.hidden_pass(ids, cache, pass);
         self.head_pass(&x, pass)
     }
@@ -271,7 +271,7 @@ impl Llama {
     }
 
     /// Final hidden states `[B, T, E]` (after the last norm) for `ids` after the cached tokens.
-    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let p_drop = if train { c.attention_dropout } else { 0.0 };
@@ -315,7 +315,7 @@ impl Llama {
             let q = rope(&q.transpose(1, 2)).to_kind(ck);
             let k = rope(&k.transpose(1, 2)).to_kind(ck);
             let v = v.reshape([b, t, nkv, hd]).transpose(1, 2);
-            let (k, v) = cache.append(i, k, v);
+            let (k, v) = cache.append(i, &k, &v);
             let rep = nq / nkv;
             let y = if c.is_gemma2() || c.window(i).is_some() {
                 let (k, v) = if rep > 1 {
@@ -379,7 +379,7 @@ impl Llama {
 
     /// The loss in `pass` (dropout, compute precision).
     pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
-        next_token_loss(&self.forward_pass(ids, &mut LlamaCache::default(), pass), labels)
+        next_token_loss(&self.forward_pass(ids, &mut KvCache::default(), pass), labels)
     }
 
     /// Every Linear layer by its module path (`model.layers.0.self_attn.q_proj`), for LoRA.
@@ -411,8 +411,11 @@ impl Llama {
 }
 
 impl CachedLm for Llama {
-    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache, compute: Kind) -> Tensor {
-        self.forward_pass(ids, cache, Pass { train: false, compute })
+    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
+        let pass = Pass { train: false, compute };
+        let x = self.hidden_pass(ids, cache, pass);
+        let t = x.size()[1];
+        self.head_pass(&x.narrow(1, t - 1, 1), pass).squeeze_dim(1)
     }
 
     fn context(&self) -> usize {

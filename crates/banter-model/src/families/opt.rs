@@ -11,8 +11,9 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
-use crate::family::{CachedLm, LlamaCache, cached_causal_mask, next_token_loss, padded_batch};
-use crate::gpt2::Pass;
+use crate::Pass;
+use crate::cached::{CachedLm, cached_causal_mask, next_token_loss, padded_batch};
+use crate::kvcache::KvCache;
 use crate::linear::Linear;
 use crate::lora::LoraConfig;
 use crate::varsource::VarSource;
@@ -230,22 +231,22 @@ impl Opt {
 
     /// Logits `[B, T, V]` (fp32, no cache, no padding).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
-        self.forward_cached(ids, &mut LlamaCache::default())
+        self.forward_cached(ids, &mut KvCache::default())
     }
 
     /// Logits for `ids`, which follow the tokens already in `cache` (whose keys and values grow by them).
-    pub fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache) -> Tensor {
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
         self.forward_pass(ids, cache, Pass::eval())
     }
 
     /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s precision, with dropout when training.
-    pub fn forward_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+    pub fn forward_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
         let x = self.hidden_pass(ids, cache, pass);
         self.head_pass(&x, pass)
     }
 
     /// Final hidden states `[B, T, word_embed_proj_dim]` (after the last norm and `project_out`).
-    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut LlamaCache, pass: Pass) -> Tensor {
+    pub fn hidden_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
@@ -273,7 +274,7 @@ impl Opt {
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = if pre { blk.attn_ln.forward(&x) } else { x.shallow_clone() };
             let split = |l: &Linear| l.forward(&h, ck, train).view([b, t, nh, hd]).transpose(1, 2);
-            let (k, v) = cache.append(i, split(&blk.k), split(&blk.v));
+            let (k, v) = cache.append(i, &split(&blk.k), &split(&blk.v));
             let y = match &mask {
                 None => Tensor::scaled_dot_product_attention(
                     &split(&blk.q),
@@ -334,7 +335,7 @@ impl Opt {
 
     /// The loss in `pass` (dropout, compute precision).
     pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
-        next_token_loss(&self.forward_pass(ids, &mut LlamaCache::default(), pass), labels)
+        next_token_loss(&self.forward_pass(ids, &mut KvCache::default(), pass), labels)
     }
 
     /// Every Linear layer by its module path (`model.decoder.layers.0.self_attn.q_proj`), for LoRA.
@@ -360,8 +361,11 @@ impl Opt {
 }
 
 impl CachedLm for Opt {
-    fn forward_cached(&self, ids: &Tensor, cache: &mut LlamaCache, compute: Kind) -> Tensor {
-        self.forward_pass(ids, cache, Pass { train: false, compute })
+    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
+        let pass = Pass { train: false, compute };
+        let x = self.hidden_pass(ids, cache, pass);
+        let t = x.size()[1];
+        self.head_pass(&x.narrow(1, t - 1, 1), pass).squeeze_dim(1)
     }
 
     fn context(&self) -> usize {
