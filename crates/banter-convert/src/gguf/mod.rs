@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::Serialize;
 
 pub mod arch;
+mod gpt2;
+mod llama;
 pub mod verify;
 pub mod vocab;
 pub mod writer;
