@@ -4,7 +4,8 @@
 //!
 //! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8] [--batch N]
 
-use banter_model::generate::{Sampling, generate, generate_batch};
+use banter_model::cached::generate_batch;
+use banter_model::generate::{Sampling, generate};
 use banter_model::{Gpt2, Gpt2Config};
 use tch::{Device, Kind};
 

@@ -223,7 +223,7 @@ impl Engine {
         Ok((out, dropped))
     }
 
-    /// Replies to several conversations in one batch (see [`generate::generate_batch`]), in order; a
+    /// Replies to several conversations in one batch (see [`banter_model::cached::generate_batch`]), in order; a
     /// conversation the template refuses gets its error, the others their replies.
     pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Result<Output, Error>> {
         let rendered: Vec<Result<Vec<u32>, Error>> =

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use banter_model::gpt2::Pass;
+use banter_model::Pass;
 use banter_model::optim::AdamW;
 use banter_model::{Gpt2, Gpt2Config, LoraConfig};
 use tch::{Device, Kind, Tensor};
