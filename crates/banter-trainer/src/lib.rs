@@ -12,6 +12,7 @@ pub mod dpo_data;
 pub mod dpo_head;
 mod dpo_step;
 mod error;
+mod inplace;
 mod finish;
 pub mod output;
 pub mod precision;

@@ -30,11 +30,38 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate
     for d in s.model.iter().chain(s.lora.adapter.iter()) {
         banter_core::inputs::register_path(d);
     }
-    banter_core::inputs::check_output_path(&s.output)?;
-    let fingerprint = crate::rundir::fingerprint(s)?;
+    // `-o` naming the model or adapter itself: retrain in place through a staging folder.
+    let in_place = crate::inplace::target(s)?;
     let mut s = s.clone();
-    s.resume = crate::rundir::prepare(&s, &fingerprint, console)?;
-    let s = &s;
+    if let Some(dest) = &in_place {
+        s.output = crate::inplace::staging(dest);
+        console.say(format!(
+            "{TOOL}: retraining {} in place: the run writes to {} and replaces it when it completes",
+            dest.display(),
+            s.output.display()
+        ));
+    }
+    banter_core::inputs::check_output_path(&s.output)?;
+    let result = start(&mut s, console, cancel);
+    match (result, in_place) {
+        (Ok(Outcome::Trained(mut report)), Some(dest)) => {
+            crate::inplace::publish(&s.output, &dest)?;
+            report.output = dest;
+            Ok(Outcome::Trained(report))
+        }
+        (Err(e), Some(_)) => {
+            // A staging folder without a checkpoint has nothing to resume from.
+            crate::inplace::discard_if_empty(&s.output);
+            Err(e)
+        }
+        (result, _) => result,
+    }
+}
+
+fn start(s: &mut TrainSettings, console: Console, cancel: &CancelToken) -> crate::Result<Outcome> {
+    let fingerprint = crate::rundir::fingerprint(s)?;
+    s.resume = crate::rundir::prepare(s, &fingerprint, console)?;
+    let s = &*s;
     let device = s.device.resolve()?;
     let setup = setup(s, device, console)?;
     let mut l = Loop::new(s, setup, device, console, fingerprint)?;

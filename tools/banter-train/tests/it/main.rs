@@ -5,6 +5,7 @@ mod crash;
 mod dpo;
 mod families;
 mod hf;
+mod journeys;
 
 use std::path::{Path, PathBuf};
 

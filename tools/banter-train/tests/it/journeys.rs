@@ -1,0 +1,61 @@
+//! The seed projects' journeys through banter-train (issue 28): retraining in place.
+
+use std::path::Path;
+
+use predicates::prelude::*;
+
+use crate::{bin, losses, prepare};
+
+fn run(args: &[&str], extra: &[&Path]) -> assert_cmd::assert::Assert {
+    bin().args(["--batch-size", "4", "--threads", "1", "--precision", "fp32", "--lr", "1e-3"]).args(args).args(extra).assert()
+}
+
+fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// MTN Sails retrains into its existing output: `--model M -o M` trains from M through a staging folder and
+/// replaces M only when the run is complete; a LoRA adapter may not replace its own base.
+#[test]
+fn retraining_in_place_replaces_the_model_only_when_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let m = dir.path().join("m");
+    run(&["--config", "tiny", "--max-steps", "3", "-q", "--tokenizer"], &[&tok, Path::new("-o"), &m, &blocks]).success();
+    let before = bytes(&m.join("model.safetensors"));
+
+    // An adapter written over its own base model: refused, M untouched.
+    run(&["--lora", "--max-steps", "2", "-q", "--model"], &[&m, Path::new("-o"), &m, &blocks])
+        .code(2)
+        .stderr(predicate::str::contains("cannot replace the model it adapts"));
+    assert_eq!(bytes(&m.join("model.safetensors")), before);
+
+    // The whole model retrained in place.
+    let o = run(&["--max-steps", "4", "--model"], &[&m, Path::new("-o"), &m, &blocks]).success();
+    let err = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(err.contains("in place"), "{err}");
+    let after = bytes(&m.join("model.safetensors"));
+    assert_ne!(after, before, "the retrained weights replaced the old ones");
+    assert_eq!(losses(&m).len(), 4, "this run's metrics");
+    assert!(!dir.path().join(".m.retrain").exists(), "no staging folder left");
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "banter_template.json"] {
+        assert!(m.join(f).exists(), "{f}");
+    }
+
+    // A retrain that fails (unreadable data) leaves M as it was.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"ids\": [1, 2, 99999], \"labels\": [1, 2, 3]}\n").unwrap();
+    run(&["--max-steps", "2", "-q", "--model"], &[&m, Path::new("-o"), &m, &bad]).failure();
+    assert_eq!(bytes(&m.join("model.safetensors")), after);
+    assert!(m.join("config.json").exists());
+    assert!(!dir.path().join(".m.retrain").exists(), "nothing to resume: the staging folder went");
+
+    // An adapter continued in place.
+    let a = dir.path().join("a");
+    run(&["--lora", "--max-steps", "2", "-q", "--model"], &[&m, Path::new("-o"), &a, &blocks]).success();
+    let adapter = bytes(&a.join("adapter_model.safetensors"));
+    run(&["--max-steps", "3", "-q", "--model"], &[&m, Path::new("--adapter"), &a, Path::new("-o"), &a, &blocks])
+        .success();
+    assert_ne!(bytes(&a.join("adapter_model.safetensors")), adapter);
+    assert_eq!(bytes(&m.join("model.safetensors")), after, "the base is an input only");
+}
