@@ -76,9 +76,30 @@ pub fn snapshot(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
 
 fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
     let api = client(false)?;
-    let url = format!("{}/api/models/{}/revision/{}", s.endpoint, id.repo, encode_segment(&id.revision));
-    let r = check(send(auth(api.get(&url), s), &url)?, &url, &id.repo, &[])?;
+    let mut url = format!("{}/api/models/{}/revision/{}", s.endpoint, id.repo, encode_segment(&id.revision));
+    // A renamed repository (and a legacy name: `gpt2` is `openai-community/gpt2`) answers with a relative
+    // redirect on the same Hub, which is followed, as huggingface_hub follows it; other redirects are not.
+    let mut r = check(send(auth(api.get(&url), s), &url)?, &url, &id.repo, &[])?;
+    for _ in 0..5 {
+        let to = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
+        match to {
+            Some(to) if r.status().is_redirection() && to.starts_with('/') && !to.starts_with("//") => {
+                url = format!("{}{to}", s.endpoint);
+                r = check(send(auth(api.get(&url), s), &url)?, &url, &id.repo, &[])?;
+            }
+            _ => break,
+        }
+    }
+    if r.status().is_redirection() {
+        return Err(HubError::Protocol(format!("{url}: the Hub redirected elsewhere ({})", r.status())));
+    }
     let info: serde_json::Value = r.json().map_err(|e| HubError::Network { url: url.clone(), source: e })?;
+    // Files are fetched under the name the Hub answers with; the cache keeps the name the user typed.
+    let canonical = info["id"]
+        .as_str()
+        .and_then(RepoId::parse_name)
+        .map(|c| RepoId { repo: c.repo, revision: id.revision.clone() })
+        .unwrap_or_else(|| id.clone());
     let sha = info["sha"]
         .as_str()
         .filter(|c| is_commit(c))
@@ -98,7 +119,7 @@ fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
         if target.exists() {
             continue;
         }
-        file(id, sha, f, &dir, &target, s)?;
+        file(&canonical, sha, f, &dir, &target, s)?;
     }
     if !is_commit(&id.revision) || id.revision != sha {
         let refs = dir.join("refs").join(&id.revision);

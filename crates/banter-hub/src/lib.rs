@@ -60,7 +60,7 @@ pub enum HubError {
     #[error("{0}")]
     Usage(String),
     /// A model path that is no directory here was looked up on the Hub, which failed.
-    #[error("{name}: no such directory here, and as a Hub name")]
+    #[error("{name}: no such folder here, and not found as a Hub name either")]
     NotFound {
         /// The argument.
         name: String,
@@ -194,6 +194,21 @@ impl RepoId {
             .then(|| RepoId { repo: repo.to_string(), revision: revision.to_string() })
     }
 
+    /// As [`RepoId::parse`], and also a legacy canonical name without a user (`gpt2`, `distilgpt2`,
+    /// `bert-base-uncased`), which the Hub redirects to its organisation today (`openai-community/gpt2`).
+    /// Something path-like (`./m`, `m/`, `~/m`, `.hidden`) is not a name.
+    pub fn parse_name(s: &str) -> Option<RepoId> {
+        RepoId::parse(s).or_else(|| {
+            let (name, revision) = match s.split_once('@') {
+                Some((n, rev)) if !rev.is_empty() => (n, rev),
+                Some(_) => return None,
+                None => (s, "main"),
+            };
+            (valid_part(name) && !revision.contains(['\\', ' ', '\n']) && !revision.contains(".."))
+                .then(|| RepoId { repo: name.to_string(), revision: revision.to_string() })
+        })
+    }
+
     /// The cache folder: `models--user--name`.
     pub fn cache_dir(&self, cache: &Path) -> PathBuf {
         cache.join(format!("models--{}", self.repo.replace('/', "--")))
@@ -213,7 +228,7 @@ pub fn resolve_model(arg: &Path, s: &HubSettings) -> Result<PathBuf, HubError> {
     let dir = if arg.exists() {
         arg.to_path_buf()
     } else {
-        match arg.to_str().and_then(RepoId::parse) {
+        match arg.to_str().and_then(RepoId::parse_name) {
             Some(id) => snapshot(&id, s)
                 .map_err(|e| HubError::NotFound { name: arg.display().to_string(), source: Box::new(e) })?,
             None => arg.to_path_buf(),
@@ -235,6 +250,13 @@ mod tests {
         let r = RepoId::parse("user/model@v1.0").unwrap();
         assert_eq!(r.revision, "v1.0");
         assert_eq!(r.cache_dir(Path::new("/c")), PathBuf::from("/c/models--user--model"));
+        let r = RepoId::parse_name("gpt2").unwrap();
+        assert_eq!((r.repo.as_str(), r.revision.as_str()), ("gpt2", "main"));
+        assert_eq!(RepoId::parse_name("distilgpt2@v1").unwrap().revision, "v1");
+        assert_eq!(RepoId::parse_name("u/m").unwrap().repo, "u/m");
+        for bad in ["./m", "m/", "~/m", ".hidden", "/abs", "a/b/c", "x@", "../x", ""] {
+            assert!(RepoId::parse_name(bad).is_none(), "{bad} is not a Hub name");
+        }
         for bad in ["model", "./out/model", "/abs/path", "a/b/c", "user/", "/name", "a/b@", "../x", "u/..", "u/a--b"] {
             assert!(RepoId::parse(bad).is_none(), "{bad} is not a Hub name");
         }

@@ -161,6 +161,48 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     assert!(err.contains("404") && err.contains("not found"), "{err}");
 }
 
+/// A legacy name without a user (`gpt2`) is a Hub name when no such folder exists: the Hub's relative
+/// redirect to the new name is followed and the cache keeps the name typed. A name that is neither a folder
+/// nor on the Hub says both.
+#[test]
+fn legacy_names_without_a_user_resolve_through_the_hubs_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, cache, weights) = hosted(dir.path());
+    hub.state.lock().unwrap().renamed.insert("legacy-m".into(), "org/m".into());
+    let out = dir.path().join("m.gguf");
+    let o = hub_cmd(&hub.url, &cache, None)
+        .current_dir(dir.path())
+        .args(["gguf", "legacy-m", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.exists());
+    let snaps = cache.join("models--legacy-m/snapshots");
+    let snap = std::fs::read_dir(&snaps).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read(snap.join("model.safetensors")).unwrap(), weights);
+    // A folder of that name here wins over the Hub.
+    std::fs::create_dir_all(dir.path().join("local-only")).unwrap();
+    let o = hub_cmd(&hub.url, &cache, None)
+        .current_dir(dir.path())
+        .args(["gguf", "local-only", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("Hub"), "{err}");
+    // Neither a folder nor a Hub name: both said.
+    let o = hub_cmd(&hub.url, &cache, None)
+        .current_dir(dir.path())
+        .args(["gguf", "nosuch", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("no such folder here") && err.contains("Hub") && err.contains("404"), "{err}");
+}
+
 #[test]
 fn hub_errors_are_said_in_words() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,7 +231,7 @@ fn hub_errors_are_said_in_words() {
         .unwrap();
     assert_eq!(o.status.code(), Some(4));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("no such directory here") && err.contains("404"), "{err}");
+    assert!(err.contains("no such folder here") && err.contains("404"), "{err}");
     assert!(!dir.path().join("o").exists());
 }
 

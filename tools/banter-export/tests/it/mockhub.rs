@@ -37,6 +37,9 @@ pub struct State {
     pub declared_size: Option<usize>,
     /// The CDN sends a body that does not end (no length; repeats the file, at most 64 MiB).
     pub endless: bool,
+    /// Renamed repositories (old name → new), as the Hub keeps legacy names (`gpt2` →
+    /// `openai-community/gpt2`): every request under the old name gets a relative 307 to the new one.
+    pub renamed: HashMap<String, String>,
 }
 
 /// The part size the mock asks for.
@@ -216,6 +219,27 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
     let visible = |s: &State, repo: &str, who: &Who| {
         s.repos.get(repo).is_some_and(|x| !x.private || matches!(who, Who::Read | Who::Write))
     };
+    // A renamed repository (a legacy name without a user, or `old/name`): relative 307 to the new name.
+    let old = |n: usize| -> Option<(String, usize)> {
+        let one = parts.get(n).map(|p| p.to_string())?;
+        if s.renamed.contains_key(&one) {
+            return Some((one, 1));
+        }
+        let two = format!("{one}/{}", parts.get(n + 1)?);
+        s.renamed.contains_key(&two).then_some((two, 2))
+    };
+    let at = if parts.len() > 2 && parts[0] == "api" && parts[1] == "models" { 2 } else { 0 };
+    if method == Method::Get || method == Method::Head {
+        if let Some((name, len)) = old(at) {
+            let rest = parts[at + len..].join("/");
+            let mut to = format!("/{}{}", if at == 2 { "api/models/" } else { "" }, s.renamed[&name]);
+            if !rest.is_empty() {
+                to = format!("{to}/{rest}");
+            }
+            let _ = r.respond(Response::empty(307).with_header(h("location", &to)));
+            return;
+        }
+    }
     // GET /api/models/{u}/{n}/revision/{rev}
     if method == Method::Get && parts.len() >= 6 && parts[0] == "api" && parts[1] == "models" && parts[4] == "revision"
     {

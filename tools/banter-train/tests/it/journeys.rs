@@ -7,7 +7,11 @@ use predicates::prelude::*;
 use crate::{bin, losses, prepare};
 
 fn run(args: &[&str], extra: &[&Path]) -> assert_cmd::assert::Assert {
-    bin().args(["--batch-size", "4", "--threads", "1", "--precision", "fp32", "--lr", "1e-3"]).args(args).args(extra).assert()
+    bin()
+        .args(["--batch-size", "4", "--threads", "1", "--precision", "fp32", "--lr", "1e-3"])
+        .args(args)
+        .args(extra)
+        .assert()
 }
 
 fn bytes(p: &Path) -> Vec<u8> {
@@ -21,7 +25,8 @@ fn retraining_in_place_replaces_the_model_only_when_done() {
     let dir = tempfile::tempdir().unwrap();
     let (tok, blocks) = prepare(dir.path(), "chatml");
     let m = dir.path().join("m");
-    run(&["--config", "tiny", "--max-steps", "3", "-q", "--tokenizer"], &[&tok, Path::new("-o"), &m, &blocks]).success();
+    run(&["--config", "tiny", "--max-steps", "3", "-q", "--tokenizer"], &[&tok, Path::new("-o"), &m, &blocks])
+        .success();
     let before = bytes(&m.join("model.safetensors"));
 
     // An adapter written over its own base model: refused, M untouched.
