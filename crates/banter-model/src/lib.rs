@@ -18,6 +18,7 @@
 
 pub mod bf16;
 pub mod cached;
+pub mod calibration;
 pub mod causal;
 pub mod config;
 pub mod decode;

@@ -15,18 +15,17 @@ use banter_model::{ModelError, io};
 use crate::state::Loop;
 use crate::{TOOL, output};
 
+/// The checkpoint `--resume r` names: `r` itself, or (empty) the newest in `out`.
+pub(crate) fn resume_dir(out: &std::path::Path, r: &str) -> Option<PathBuf> {
+    if r.is_empty() { output::checkpoints(out).pop().map(|c| c.1) } else { Some(PathBuf::from(r)) }
+}
+
 impl Loop<'_> {
     /// Restores weights, optimizer state and the step from a checkpoint.
     pub(crate) fn resume(&mut self, r: &str) -> crate::Result<()> {
         let out = &self.s.output;
-        let dir = if r.is_empty() {
-            output::checkpoints(out)
-                .pop()
-                .map(|c| c.1)
-                .ok_or_else(|| Error::usage(format!("--resume: no checkpoint-* in {}", out.display())))?
-        } else {
-            PathBuf::from(r)
-        };
+        let dir = resume_dir(out, r)
+            .ok_or_else(|| Error::usage(format!("--resume: no checkpoint-* in {}", out.display())))?;
         let saved = io::read_safetensors(&dir.join("model.safetensors"), self.device)?;
         output::restore_tensors(&mut self.setup.model, &saved)?;
         let st: serde_json::Value = serde_json::from_str(
@@ -53,7 +52,8 @@ impl Loop<'_> {
         let bv = if self.best_val.is_finite() { json!(self.best_val) } else { json!(null) };
         let loss = if self.last_loss.is_finite() { json!(self.last_loss) } else { json!(null) };
         let state = json!({"step": self.step, "seed": self.s.opt.seed, "best_val_loss": bv, "loss": loss,
-            crate::rundir::FINGERPRINT_KEY: self.fingerprint, "banter": banter_core::VERSION});
+            crate::rundir::FINGERPRINT_KEY: self.fingerprint, "banter": banter_core::VERSION,
+            "precision": self.precision.as_str(), "precision_reason": self.precision_reason});
         output::write_checkpoint(
             &self.s.output,
             self.step,

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use banter_core::exit::Coded;
 use banter_core::{Exit, records::Block};
+use banter_model::calibration;
 use banter_model::optim::AdamW;
 use banter_model::precision::{self, Decision, Precision, PrecisionArg};
 use banter_model::{Lm, Pass};
@@ -52,9 +53,47 @@ pub fn choose(
     let first = train.fetch(0..micro.min(train.len()))?;
     let first: Vec<&Block> = first.iter().collect();
     let first = first.as_slice();
+    // The probe's answer is remembered per CPU, threads, model and batch shape: the same command takes the
+    // same precision on every run, whatever the load when it starts.
+    let longest = first.iter().map(|b| b.input_ids.len()).max().unwrap_or(0);
+    let key = calibration::key(&format!(
+        "train {} {} rows {}x{longest} lora {}",
+        model.model_type(),
+        model.net().config_json(),
+        first.len(),
+        model.lora_vs().is_some()
+    ));
+    if let Some(known) = calibration::lookup(&key) {
+        return Ok(known);
+    }
     let (t32, l32) = time_steps(model, opt, first, pad, device, Kind::Float);
     let (t16, l16) = time_steps(model, opt, first, pad, device, Kind::BFloat16);
-    Ok(precision::decide_cpu(&d, t32, t16, l32, l16, PROBE_FLOOR_SECS))
+    let decided = precision::decide_cpu(&d, t32, t16, l32, l16, PROBE_FLOOR_SECS);
+    if let Err(e) = calibration::store(&key, &decided) {
+        banter_core::eline!("warning: the precision choice could not be remembered: {e}");
+    }
+    Ok(decided)
+}
+
+/// The precision the run being resumed trained in (its checkpoint's `precision`), for `--precision auto`.
+pub fn resumed(arg: PrecisionArg, checkpoint: Option<&std::path::Path>) -> Option<Decision> {
+    if arg != PrecisionArg::Auto {
+        return None;
+    }
+    let dir = checkpoint?;
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("trainer_state.json")).ok()?).ok()?;
+    let precision = match st["precision"].as_str()? {
+        "fp32" => Precision::Fp32,
+        "bf16" => Precision::Bf16,
+        "fp16" => Precision::Fp16,
+        _ => return None,
+    };
+    Some(Decision {
+        precision,
+        reason: format!("as the run being resumed chose ({})", dir.display()),
+        needs_probe: false,
+    })
 }
 
 /// The `Pass` compute kind and whether CUDA fp16 autocast wraps the passes.

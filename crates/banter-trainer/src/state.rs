@@ -113,7 +113,13 @@ impl<'a> Loop<'a> {
         let units = setup.train.len() / if s.dpo.is_some() { 2 } else { 1 };
         let steps_per_epoch = units.div_ceil(micro * s.opt.grad_accum.max(1)) as i64;
         let total = s.opt.max_steps.unwrap_or(steps_per_epoch * s.opt.epochs.max(1) as i64).max(1);
-        let d = precision::choose(s.precision, device, &setup.model, &mut opt, &setup.train, micro, setup.tok.pad_id)?;
+        let resumed = s.resume.as_deref().map(|r| crate::checkpoint::resume_dir(&s.output, r));
+        let d = match precision::resumed(s.precision, resumed.as_ref().and_then(|r| r.as_deref())) {
+            Some(d) => d,
+            None => {
+                precision::choose(s.precision, device, &setup.model, &mut opt, &setup.train, micro, setup.tok.pad_id)?
+            }
+        };
         console.say(format!("{TOOL}: precision {}: {}", d.precision, d.reason));
         let (compute, cuda_autocast) = precision::pass_kind(d.precision, device);
         let mut l = Loop {

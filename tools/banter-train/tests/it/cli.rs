@@ -245,9 +245,11 @@ fn bad_inputs_have_their_exit_codes() {
 fn precision_auto_follows_the_cpu_flags_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let (tok, blocks) = prepare(dir.path(), "chatml");
+    let cache = dir.path().join("cache");
     let report = |flags: &str, out: &str| -> serde_json::Value {
         let o = bin()
             .env("BANTER_CPU_FLAGS", flags)
+            .env("BANTER_CACHE_DIR", &cache)
             .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--max-steps", "2", "--json", "-q"])
             .arg("--tokenizer")
             .arg(&tok)
@@ -266,6 +268,14 @@ fn precision_auto_follows_the_cpu_flags_and_says_why() {
     let why = amx["precision_reason"].as_str().unwrap();
     assert!(why.contains("probe: bf16") && why.contains("avx512_bf16, amx_bf16"), "{why}");
     assert!(amx["precision"] == "bf16" || amx["precision"] == "fp32");
+    // The probe's answer is remembered for this CPU and shape: the same command decides the same way again
+    // (whatever the load), and says where the choice comes from.
+    for again in ["b2", "b3"] {
+        let r = report("avx2 avx512f avx512_bf16 amx_bf16", again);
+        assert_eq!(r["precision"], amx["precision"]);
+        assert!(r["precision_reason"].as_str().unwrap().contains("calibrated earlier"), "{r}");
+    }
+    assert!(cache.join("precision.json").exists());
     // fp16 is a CUDA mode: refused on CPU with a usage error.
     bin()
         .args(["--config", "tiny", "--device", "cpu", "--precision", "fp16", "--max-steps", "1", "-q"])

@@ -64,3 +64,40 @@ fn retraining_in_place_replaces_the_model_only_when_done() {
     assert_ne!(bytes(&a.join("adapter_model.safetensors")), adapter);
     assert_eq!(bytes(&m.join("model.safetensors")), after, "the base is an input only");
 }
+
+/// `--precision auto` on `--resume` takes the precision the run being resumed chose (recorded in each
+/// checkpoint), not a new decision: the resumed steps compute as the first ones did.
+#[test]
+fn resuming_keeps_the_runs_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let a = dir.path().join("a");
+    let go = |precision: &str, flags: &str, out: &Path, resume: Option<&Path>| -> serde_json::Value {
+        let mut c = bin();
+        c.env("BANTER_CPU_FLAGS", flags)
+            .args(["--config", "tiny", "--batch-size", "4", "--threads", "1", "--max-steps", "4", "--save-every", "2"])
+            .args(["--json", "-q", "--precision", precision, "--tokenizer"])
+            .arg(&tok)
+            .arg("-o")
+            .arg(out);
+        if let Some(r) = resume {
+            c.arg("--resume").arg(r);
+        }
+        let o = c.arg(&blocks).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let first = go("bf16", "avx2 avx512_bf16", &a, None);
+    assert_eq!(first["precision"], "bf16");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("checkpoint-2/trainer_state.json")).unwrap()).unwrap();
+    assert_eq!(state["precision"], "bf16");
+    // Resumed with auto on a CPU whose flags alone would say fp32.
+    let b = dir.path().join("b");
+    let resumed = go("auto", "avx2 fma", &b, Some(&a.join("checkpoint-2")));
+    assert_eq!(resumed["precision"], "bf16", "{resumed}");
+    assert!(resumed["precision_reason"].as_str().unwrap().contains("run being resumed"), "{resumed}");
+    // An explicit --precision still wins.
+    let c = dir.path().join("c");
+    assert_eq!(go("fp32", "avx2 fma", &c, Some(&a.join("checkpoint-2")))["precision"], "fp32");
+}

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 pub fn bin() -> Command {
-    Command::cargo_bin("banter-train").unwrap()
+    let mut c = Command::cargo_bin("banter-train").unwrap();
+    // Precision calibrations stay with the tests, not in the user's cache.
+    c.env("BANTER_CACHE_DIR", std::env::temp_dir().join(format!("banter-train-tests-{}", std::process::id())));
+    c
 }
 
 pub fn data(name: &str) -> PathBuf {
