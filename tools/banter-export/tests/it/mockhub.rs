@@ -229,16 +229,16 @@ fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
         s.renamed.contains_key(&two).then_some((two, 2))
     };
     let at = if parts.len() > 2 && parts[0] == "api" && parts[1] == "models" { 2 } else { 0 };
-    if method == Method::Get || method == Method::Head {
-        if let Some((name, len)) = old(at) {
-            let rest = parts[at + len..].join("/");
-            let mut to = format!("/{}{}", if at == 2 { "api/models/" } else { "" }, s.renamed[&name]);
-            if !rest.is_empty() {
-                to = format!("{to}/{rest}");
-            }
-            let _ = r.respond(Response::empty(307).with_header(h("location", &to)));
-            return;
+    if (method == Method::Get || method == Method::Head)
+        && let Some((name, len)) = old(at)
+    {
+        let rest = parts[at + len..].join("/");
+        let mut to = format!("/{}{}", if at == 2 { "api/models/" } else { "" }, s.renamed[&name]);
+        if !rest.is_empty() {
+            to = format!("{to}/{rest}");
         }
+        let _ = r.respond(Response::empty(307).with_header(h("location", &to)));
+        return;
     }
     // GET /api/models/{u}/{n}/revision/{rev}
     if method == Method::Get && parts.len() >= 6 && parts[0] == "api" && parts[1] == "models" && parts[4] == "revision"
