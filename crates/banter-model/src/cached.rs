@@ -55,13 +55,14 @@ pub trait CachedLm {
 /// Generates continuations of several prompts at once (`--input` files): the prompts are left-padded into
 /// one batch over one [`KvCache`], so each decoding step reads the weights once for every row — on a memory-bound CPU nearly
 /// `prompts.len()` times the tokens per second. Each row samples with its own generator seeded with
-/// `s.seed`, as [`crate::generate::generate`] would; rows stop independently (EOS, stop ids, stop strings, length), and the
+/// `seeds[i]` (or `s.seed` when `seeds` is empty), as [`crate::generate::generate`] would; rows stop independently (EOS, stop ids, stop strings, length), and the
 /// batch ends when every row has. No streaming: the texts come back at the end, in order.
 #[allow(clippy::too_many_arguments)]
 pub fn generate_batch<M: CachedLm + ?Sized>(
     model: &M,
     prompts: &[Vec<u32>],
     s: &crate::generate::Sampling,
+    seeds: &[u64],
     stop_ids: &[u32],
     stop_strings: &[String],
     decode: &dyn Fn(&[u32]) -> String,
@@ -70,12 +71,21 @@ pub fn generate_batch<M: CachedLm + ?Sized>(
     let _g = tch::no_grad_guard();
     let mut cache: Option<KvCache> = None;
     let device = model.device();
-    crate::generate::batch_loop(prompts, s, model.context(), stop_ids, stop_strings, decode, &mut |ids, b, pads| {
-        let cache = cache.get_or_insert_with(|| KvCache::with_left_padding(pads.clone().unwrap_or_default()));
-        let t = ids.len() / b;
-        let ids = Tensor::from_slice(ids).view([b as i64, t as i64]).to_device(device);
-        crate::generate::rows_last_logits(model.last_logits(&ids, cache, compute))
-    })
+    crate::generate::batch_loop(
+        prompts,
+        s,
+        seeds,
+        model.context(),
+        stop_ids,
+        stop_strings,
+        decode,
+        &mut |ids, b, pads| {
+            let cache = cache.get_or_insert_with(|| KvCache::with_left_padding(pads.clone().unwrap_or_default()));
+            let t = ids.len() / b;
+            let ids = Tensor::from_slice(ids).view([b as i64, t as i64]).to_device(device);
+            crate::generate::rows_last_logits(model.last_logits(&ids, cache, compute))
+        },
+    )
 }
 
 /// Generation over a [`CachedLm`]: the prompt once, then a token at a time through the cache.
@@ -144,7 +154,7 @@ mod tests {
         let prompts: Vec<Vec<u32>> = vec![vec![5, 9, 3], vec![7; 9], vec![1, 2, 3, 4, 5, 6], vec![11]];
         let s = Sampling { temperature: 0.0, max_new_tokens: 8, ..Sampling::default() };
         let none = |_: &[u32]| String::new();
-        let batch = generate_batch(m, &prompts, &s, &[], &[], &none, Kind::Float);
+        let batch = generate_batch(m, &prompts, &s, &[], &[], &[], &none, Kind::Float);
         for (p, b) in prompts.iter().zip(&batch) {
             let mut st = CachedStepper::new(m);
             let one = generate_with(&mut st as &mut dyn Stepper, p, &s, &[], &[], &none, &mut |_| true);

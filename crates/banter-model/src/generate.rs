@@ -381,11 +381,13 @@ pub type BatchForward<'a> = dyn FnMut(&[i64], usize, Option<Vec<i64>>) -> Vec<Ve
 
 /// Sampling for a batch of left-padded prompts, whatever the model: `forward(ids, b, pads)` runs `b` rows of
 /// ids (the padded prompts first, with `Some(pads)`, then one token per row) and returns each row's last
-/// logits. Each row stops on its own; finished rows keep feeding a token (ignored) until all are done.
+/// logits. Each row stops on its own; finished rows keep feeding a token (ignored) until all are done. Row
+/// `i` samples with its own generator seeded with `seeds[i]` (every row with `s.seed` when `seeds` is empty).
 #[allow(clippy::too_many_arguments)]
 pub fn batch_loop(
     prompts: &[Vec<u32>],
     s: &Sampling,
+    seeds: &[u64],
     ctx: usize,
     stop_ids: &[u32],
     stop_strings: &[String],
@@ -407,7 +409,7 @@ pub fn batch_loop(
         flat.extend(p.iter().map(|&i| i64::from(i)));
     }
     let mut logits = forward(&flat, b, Some(pads));
-    let mut rngs: Vec<Rng> = (0..b).map(|_| Rng::new(s.seed)).collect();
+    let mut rngs: Vec<Rng> = (0..b).map(|i| Rng::new(seeds.get(i).copied().unwrap_or(s.seed))).collect();
     let mut picker = Picker::default();
     let mut contexts: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
     let mut outs: Vec<Vec<u32>> = vec![Vec::new(); b];

@@ -110,17 +110,20 @@ impl Lm {
         crate::generate::generate_with(&mut *self.stepper_in(compute), prompt, s, stop_ids, stops, decode, on_text)
     }
 
-    /// Replies to several prompts in one left-padded batch, in order.
+    /// Replies to several prompts in one left-padded batch, in order; row `i` sampled with `seeds[i]` (every
+    /// row with `s.seed` when `seeds` is empty).
+    #[allow(clippy::too_many_arguments)]
     pub fn generate_batch(
         &self,
         prompts: &[Vec<u32>],
         s: &crate::generate::Sampling,
+        seeds: &[u64],
         stop_ids: &[u32],
         stops: &[String],
         decode: &dyn Fn(&[u32]) -> String,
         compute: Kind,
     ) -> Vec<crate::generate::Output> {
-        crate::cached::generate_batch(self.net(), prompts, s, stop_ids, stops, decode, compute)
+        crate::cached::generate_batch(self.net(), prompts, s, seeds, stop_ids, stops, decode, compute)
     }
 }
 

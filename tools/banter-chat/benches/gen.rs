@@ -60,8 +60,8 @@ fn main() {
         // Batched decoding (banter-chat --input): different prompts of the same length, tokens summed.
         let prompts: Vec<Vec<u32>> =
             (0..batch).map(|r| (0..16).map(|i| ((i + 31 * r as i64) * 7919 % vocab) as u32).collect()).collect();
-        generate_batch(&model, &prompts, &s(8), &[], &[], &decode, compute);
-        let outs = generate_batch(&model, &prompts, &s(new), &[], &[], &decode, compute);
+        generate_batch(&model, &prompts, &s(8), &[], &[], &[], &decode, compute);
+        let outs = generate_batch(&model, &prompts, &s(new), &[], &[], &[], &decode, compute);
         let tokens: usize = outs.iter().map(|o| o.ids.len()).sum();
         let decode_s = outs[0].seconds - outs[0].ttft;
         println!("generate_tokens_per_s {:.1}", (tokens - batch) as f64 / decode_s.max(1e-9));

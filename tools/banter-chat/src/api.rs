@@ -82,6 +82,8 @@ pub struct Job {
 pub struct Ctx {
     pub tx: mpsc::SyncSender<Job>,
     pub defaults: Sampling,
+    /// Requests without a `seed` draw a fresh one (OpenAI's semantics), unless `serve --seed` fixed it.
+    pub fresh_seeds: bool,
     pub limit: usize,
     pub key: Option<String>,
     pub system: Option<String>,
@@ -155,6 +157,15 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
     }
 }
 
+/// A seed nobody chose: std's per-process random keys (from the OS), stepped for every call, mixed with the
+/// clock.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
 fn sampling_from(v: &Value, ctx: &Ctx, tokens_key: &str) -> Result<Sampling, Resp> {
     let mut s = ctx.defaults.clone();
     let num = |k: &str| v.get(k).filter(|x| !x.is_null());
@@ -173,8 +184,10 @@ fn sampling_from(v: &Value, ctx: &Ctx, tokens_key: &str) -> Result<Sampling, Res
     }
     // The ranges are banter-model's, as for the command line's flags.
     s.validate().map_err(|(field, msg)| error(400, "invalid_request_error", format!("{field} {msg}")))?;
-    if let Some(seed) = num("seed") {
-        s.seed = seed.as_u64().unwrap_or(s.seed);
+    match num("seed") {
+        Some(seed) => s.seed = seed.as_u64().ok_or_else(|| bad("seed", "a non-negative integer"))?,
+        None if ctx.fresh_seeds => s.seed = fresh_seed(),
+        None => {}
     }
     if let Some(m) = num(tokens_key) {
         let m =

@@ -224,17 +224,30 @@ impl Engine {
     }
 
     /// Replies to several conversations in one batch (see [`banter_model::cached::generate_batch`]), in order; a
-    /// conversation the template refuses gets its error, the others their replies.
-    pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, extra_stops: &[String]) -> Vec<Result<Output, Error>> {
+    /// conversation the template refuses gets its error, the others their replies. Conversation `i` is
+    /// sampled with `seeds[i]` (every one with `s.seed` when `seeds` is empty).
+    pub fn reply_batch(
+        &self,
+        convs: &[Vec<Turn>],
+        s: &Sampling,
+        seeds: &[u64],
+        extra_stops: &[String],
+    ) -> Vec<Result<Output, Error>> {
         let rendered: Vec<Result<Vec<u32>, Error>> =
             convs.iter().map(|t| self.prompt(t, s.max_new_tokens).map(|p| p.0)).collect();
         let prompts: Vec<Vec<u32>> = rendered.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let seeds: Vec<u64> = rendered
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(i, _)| seeds.get(i).copied().unwrap_or(s.seed))
+            .collect();
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(extra_stops.iter().cloned());
         let decode = |i: &[u32]| self.decode(i);
         let outs = match &self.model {
             _ if prompts.is_empty() => Vec::new(),
-            m => m.generate_batch(&prompts, s, &self.stop_ids, &stops, &decode, self.compute),
+            m => m.generate_batch(&prompts, s, &seeds, &self.stop_ids, &stops, &decode, self.compute),
         };
         let mut outs = outs.into_iter().map(|o| Output { text: o.text.trim().to_string(), ..o });
         rendered

@@ -175,9 +175,10 @@ pub struct SamplingArgs {
     /// Stop at this text too (repeatable; matched across token boundaries).
     #[arg(long, value_name = "TEXT", global = true)]
     pub stop: Vec<String>,
-    /// Seed of the sampler: same seed, same reply.
-    #[arg(long, value_name = "N", default_value_t = Sampling::SEED, global = true)]
-    pub seed: u64,
+    /// Seed of the sampler: same seed, same reply [default: 42; `serve`: a fresh seed per request unless the
+    /// request or this flag gives one].
+    #[arg(long, value_name = "N", global = true)]
+    pub seed: Option<u64>,
 }
 
 impl SamplingArgs {
@@ -189,7 +190,7 @@ impl SamplingArgs {
             top_p: self.top_p,
             repetition_penalty: self.repetition_penalty,
             max_new_tokens: self.max_new_tokens,
-            seed: self.seed,
+            seed: self.seed.unwrap_or(Sampling::SEED),
         };
         s.validate().map_err(|(field, msg)| Error::usage(format!("--{} {msg}", field.replace('_', "-"))))?;
         Ok(s)
@@ -251,6 +252,8 @@ pub struct ChatSettings {
     pub sampling: Sampling,
     /// `--stop` strings.
     pub stops: Vec<String>,
+    /// `--seed` was given: the server seeds requests that give none with it instead of fresh randomness.
+    pub seed_given: bool,
 }
 
 impl ChatSettings {
@@ -260,6 +263,7 @@ impl ChatSettings {
             model: cli.model.clone().resolved(cli.common.progress_enabled())?,
             sampling: cli.sampling.sampling()?,
             stops: cli.sampling.stop.clone(),
+            seed_given: cli.sampling.seed.is_some(),
         })
     }
 }
@@ -390,7 +394,7 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
                 let outs = if convs.len() == 1 {
                     vec![engine.reply(&convs[0], &si, &cli.sampling.stop, &mut |_| true).map(|r| r.0)]
                 } else {
-                    engine.reply_batch(&convs, &si, &cli.sampling.stop)
+                    engine.reply_batch(&convs, &si, &[], &cli.sampling.stop)
                 };
                 for (r, out) in replies.iter_mut().zip(outs) {
                     r.push(out?.text);
@@ -413,7 +417,7 @@ fn answer_file(engine: &Engine, input: &str, cli: &Cli, s: &Sampling) -> anyhow:
         let outs = if convs.len() == 1 {
             vec![engine.reply(&convs[0], s, &cli.sampling.stop, &mut |_| true).map(|r| r.0)]
         } else {
-            engine.reply_batch(&convs, s, &cli.sampling.stop)
+            engine.reply_batch(&convs, s, &[], &cli.sampling.stop)
         };
         for ((mut turns, sample), out) in pending.drain(..).zip(outs) {
             turns.push(Turn::new(Role::Assistant, out?.text));

@@ -153,6 +153,7 @@ pub fn run(a: &ServeArgs, settings: &ChatSettings, common: &CommonArgs) -> anyho
     let ctx = Arc::new(Ctx {
         tx,
         defaults,
+        fresh_seeds: !settings.seed_given,
         limit: a.max_tokens_limit,
         key: a.api_key.clone(),
         system: a.system.clone(),
@@ -274,7 +275,17 @@ impl Generator {
             let batchable = |j: &Job| j.stream.is_none() && j.raw.is_none();
             while batchable(&group[0]) && group.len() < self.max_batch {
                 match rx.try_recv() {
-                    Ok(j) if batchable(&j) && j.sampling == group[0].sampling => group.push(j),
+                    // Rows sample with their own seeds: the other settings must match.
+                    Ok(j)
+                        if batchable(&j)
+                            && j.sampling
+                                == banter_model::generate::Sampling {
+                                    seed: j.sampling.seed,
+                                    ..group[0].sampling.clone()
+                                } =>
+                    {
+                        group.push(j)
+                    }
                     Ok(j) => {
                         next = Some(j);
                         break;
@@ -308,8 +319,9 @@ impl Generator {
                 self.finish(job, out);
             } else {
                 let convs: Vec<Vec<Turn>> = group.iter().map(|j| j.turns.clone()).collect();
+                let seeds: Vec<u64> = group.iter().map(|j| j.sampling.seed).collect();
                 let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    engine.reply_batch(&convs, &group[0].sampling, &self.stops)
+                    engine.reply_batch(&convs, &group[0].sampling, &seeds, &self.stops)
                 }));
                 match outs {
                     Ok(outs) => {

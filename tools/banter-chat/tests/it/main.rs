@@ -2,6 +2,7 @@
 
 mod crash;
 mod families;
+mod journeys;
 mod learning;
 mod oneshot;
 mod serve;

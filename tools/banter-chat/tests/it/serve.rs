@@ -5,9 +5,9 @@ use std::process::{Child, Command, Stdio};
 
 use crate::model;
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -17,12 +17,12 @@ impl Drop for Server {
     }
 }
 
-fn start(extra: &[&str]) -> Server {
+pub(crate) fn start(extra: &[&str]) -> Server {
     start_model(model(), extra)
 }
 
 /// The server on `model`, with small limits unless `extra` sets them.
-fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
+pub(crate) fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bytes = if extra.contains(&"--max-request-bytes") { &[][..] } else { &["--max-request-bytes", "2000"][..] };
     #[allow(clippy::zombie_processes)] // waited for in Server's Drop
