@@ -84,6 +84,8 @@ pub struct Ctx {
     pub defaults: Sampling,
     /// Requests without a `seed` draw a fresh one (OpenAI's semantics), unless `serve --seed` fixed it.
     pub fresh_seeds: bool,
+    /// The adapter served now (swapped by the generator when one is published).
+    pub serving: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     pub limit: usize,
     pub key: Option<String>,
     pub system: Option<String>,
@@ -127,7 +129,11 @@ pub fn answer(req: &Request<'_>, ctx: &Ctx) -> Answer {
             json!({"object": "list", "data": [{"id": ctx.model, "object": "model", "created": now(), "owned_by": "banter"}]}),
         ),
         ("GET", "/health") => {
-            Answer::Json(200, json!({"status": "ok", "model": ctx.model, "version": banter_core::VERSION}))
+            let adapter = ctx.serving.lock().map(|a| a.clone()).unwrap_or_default();
+            Answer::Json(
+                200,
+                json!({"status": "ok", "model": ctx.model, "adapter": adapter, "version": banter_core::VERSION}),
+            )
         }
         ("POST", "/chat") | ("POST", "/v1/chat/completions") | ("POST", "/v1/completions") => {
             if let Some(ct) = req.content_type {

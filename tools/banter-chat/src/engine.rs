@@ -29,6 +29,8 @@ pub struct Engine {
     pub compute: Kind,
     /// Where the model came from (for /health and logs).
     pub name: String,
+    /// The adapter applied, if any (for /health).
+    pub adapter: Option<std::path::PathBuf>,
     /// The weights' precision and why (`fp32: the CPU has no avx512_bf16/amx_bf16 …`).
     pub precision: String,
 }
@@ -117,7 +119,8 @@ impl Engine {
         stop_ids.sort_unstable();
         stop_ids.dedup();
         let name = model_dir.display().to_string();
-        Ok(Engine { model, tok, template, stop_ids, stop_strings, compute, name, precision })
+        let adapter = adapter.map(Path::to_path_buf);
+        Ok(Engine { model, tok, template, stop_ids, stop_strings, compute, name, adapter, precision })
     }
 
     fn run(

@@ -118,7 +118,13 @@ impl ModelArgs {
             self.model = Some(banter_hub::resolve_model(m, &hub)?);
         }
         if let Some(a) = &self.adapter {
-            self.adapter = Some(banter_hub::resolve_model(a, &hub)?);
+            // A local path that is not there yet (`loop/adapter` before a learner published it) stays a path:
+            // `serve` serves the base model until it appears; the other commands say it is missing.
+            if !a.exists() && looks_local(a) {
+                banter_core::inputs::register_path(a);
+            } else {
+                self.adapter = Some(banter_hub::resolve_model(a, &hub)?);
+            }
         }
         Ok(self)
     }
@@ -151,6 +157,17 @@ impl ModelArgs {
         let precision = if self.bf16 { PrecisionArg::Bf16 } else { self.precision };
         engine::Weights { precision, int8: self.quantize == Some(Quantize::Int8) }
     }
+}
+
+/// True for a path meant as a local one: absolute, `./`, `../`, `~`, or whose first folder exists here
+/// (`loop/adapter` when `loop/` does).
+fn looks_local(p: &std::path::Path) -> bool {
+    let s = p.to_string_lossy();
+    p.is_absolute()
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with('~')
+        || p.components().count() > 1 && p.components().next().is_some_and(|c| std::path::Path::new(&c).is_dir())
 }
 
 /// Sampling flags (Hugging Face's semantics).

@@ -37,9 +37,21 @@ impl Published {
 
     /// Loads the model as published now, with the stamp of what was loaded (taken first, so that a
     /// publish during the load is seen as a change afterwards).
+    /// An adapter given but not published yet (no `adapter_config.json`) is waited for: the base model is
+    /// served, and the watcher loads the adapter when it appears.
     pub fn load(&self) -> anyhow::Result<(Engine, Stamp)> {
         let stamp = self.stamp();
-        Ok((self.model.load_with(self.adapter().as_deref())?, stamp))
+        let adapter = self.adapter();
+        if let Some(a) =
+            adapter.as_deref().filter(|a| self.learned.is_none() && !a.join("adapter_config.json").exists())
+        {
+            banter_core::eline!(
+                "{TOOL}: the adapter {} is not there yet: serving the base model until it is published",
+                a.display()
+            );
+            return Ok((self.model.load_with(None)?, stamp));
+        }
+        Ok((self.model.load_with(adapter.as_deref())?, stamp))
     }
 
     fn stamp(&self) -> Stamp {

@@ -148,12 +148,22 @@ pub fn run(a: &ServeArgs, settings: &ChatSettings, common: &CommonArgs) -> anyho
     let max_batch = a.max_batch.max(1);
     let stops = settings.stops.clone();
     let reloads = (a.reload_every > 0.0).then(|| published.watch(loaded, Duration::from_secs_f64(a.reload_every)));
-    let generator = Generator { max_batch, log, stops, reloads, learner, log_failing: std::cell::Cell::new(false) };
+    let serving = Arc::new(std::sync::Mutex::new(engine.adapter.as_ref().map(|a| a.display().to_string())));
+    let generator = Generator {
+        max_batch,
+        log,
+        stops,
+        reloads,
+        serving: serving.clone(),
+        learner,
+        log_failing: std::cell::Cell::new(false),
+    };
     std::thread::spawn(move || generator.run(engine, rx));
     let ctx = Arc::new(Ctx {
         tx,
         defaults,
         fresh_seeds: !settings.seed_given,
+        serving,
         limit: a.max_tokens_limit,
         key: a.api_key.clone(),
         system: a.system.clone(),
@@ -200,6 +210,8 @@ struct Generator {
     stops: Vec<String>,
     /// Newly published models, loaded by [`crate::reload`].
     reloads: Option<mpsc::Receiver<crate::engine::Engine>>,
+    /// The adapter served now, for `/health`.
+    serving: Arc<std::sync::Mutex<Option<String>>>,
     learner: Option<crate::learn::Learner>,
     /// The log could not be written last time (said once on stderr until it works again).
     log_failing: std::cell::Cell<bool>,
@@ -267,6 +279,8 @@ impl Generator {
             if let Some(r) = &self.reloads {
                 while let Ok(e) = r.try_recv() {
                     engine = e;
+                    *self.serving.lock().unwrap_or_else(|p| p.into_inner()) =
+                        engine.adapter.as_ref().map(|a| a.display().to_string());
                 }
             }
             // Batch the chat requests already waiting behind a non-streaming one, in arrival order, while

@@ -30,3 +30,41 @@ fn unseeded_requests_draw_fresh_randomness_and_seeded_ones_repeat() {
     let fixed = start(&["--seed", "5"]);
     assert_eq!(ask(&fixed.base, &body), ask(&fixed.base, &body));
 }
+
+fn health(base: &str) -> serde_json::Value {
+    reqwest::blocking::get(format!("{base}/health")).unwrap().json().unwrap()
+}
+
+/// The self-learning seed starts the server and the learner independently: `serve --adapter loop/adapter`
+/// before the learner has published serves the base model, and picks the adapter up when it appears.
+#[test]
+fn the_server_serves_the_base_until_the_adapter_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let trained = dir.path().join("trained");
+    let ok = std::process::Command::new(assert_cmd::cargo::cargo_bin("banter-train"))
+        .args(["--lora", "--max-steps", "3", "--batch-size", "4", "--threads", "1", "--precision", "fp32", "-q"])
+        .arg("--model")
+        .arg(crate::model())
+        .arg("-o")
+        .arg(&trained)
+        .arg(crate::data("persona.jsonl"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::create_dir(dir.path().join("loop")).unwrap();
+    let s = crate::serve::start_in(dir.path(), &["--adapter", "loop/adapter", "--reload-every", "0.2"]);
+    let h = health(&s.base);
+    assert!(h["adapter"].is_null(), "{h}");
+    let body = serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0, "max_tokens": 8});
+    ask(&s.base, &body);
+    // The learner publishes: the folder appears whole (a rename), and the next requests use it.
+    std::fs::rename(&trained, dir.path().join("loop").join("adapter")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The swap happens between requests: keep asking until one was answered by the adapter.
+    while health(&s.base)["adapter"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "the published adapter was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        ask(&s.base, &body);
+    }
+    assert_eq!(health(&s.base)["adapter"], "loop/adapter");
+}

@@ -23,10 +23,23 @@ pub(crate) fn start(extra: &[&str]) -> Server {
 
 /// The server on `model`, with small limits unless `extra` sets them.
 pub(crate) fn start_model(model: &std::path::Path, extra: &[&str]) -> Server {
+    start_at(model, None, extra)
+}
+
+/// [`start`] with `cwd` as the server's working folder.
+pub(crate) fn start_in(cwd: &std::path::Path, extra: &[&str]) -> Server {
+    start_at(model(), Some(cwd), extra)
+}
+
+fn start_at(model: &std::path::Path, cwd: Option<&std::path::Path>, extra: &[&str]) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bytes = if extra.contains(&"--max-request-bytes") { &[][..] } else { &["--max-request-bytes", "2000"][..] };
     #[allow(clippy::zombie_processes)] // waited for in Server's Drop
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("banter-chat"))
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("banter-chat"));
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd
         .arg("serve")
         .arg("--model")
         .arg(model)
