@@ -34,11 +34,11 @@ pub(crate) fn start_in(cwd: &std::path::Path, extra: &[&str]) -> Server {
 fn start_at(model: &std::path::Path, cwd: Option<&std::path::Path>, extra: &[&str]) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bytes = if extra.contains(&"--max-request-bytes") { &[][..] } else { &["--max-request-bytes", "2000"][..] };
-    #[allow(clippy::zombie_processes)] // waited for in Server's Drop
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("banter-chat"));
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
+    #[allow(clippy::zombie_processes)] // waited for in Server's Drop
     let mut child = cmd
         .arg("serve")
         .arg("--model")
