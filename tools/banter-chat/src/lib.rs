@@ -323,7 +323,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<Exit> {
             let plan = learn::plan_for_log(&cli.model, log, cli.chat.seed_data.as_deref(), &cli.chat.hyper)?;
             let model = cli.model.clone();
             let loader: learn::Loader = Box::new(move |p: &learn::Plan| model.load_with(p.current()));
-            Some(learn::Learner::new(plan, n, Some(loader)))
+            Some(learn::Learner::new(plan, n, Some(loader), cli.common.quiet))
         }
         _ => None,
     };

@@ -13,7 +13,8 @@ use crate::engine::Engine;
 use crate::{Cli, TOOL, learn};
 
 const HELP: &str = "commands: /exit or /quit · /reset (forget the conversation) · /system TEXT (set the persona) · \
-/save FILE (write the conversation as a sample) · /help";
+/save FILE (write the conversation as a sample) · /push USER/NAME (upload the model or adapter in use to the \
+Hugging Face Hub) · /help · a line starting with // is sent as a message starting with /";
 
 /// Appends one exchange to the log as a chat sample with a timestamp, flushed and synced: a crash or
 /// kill -9 loses nothing already shown.
@@ -46,15 +47,24 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     if !cli.common.quiet {
-        banter_core::eline!("{TOOL}: chatting with {} — {HELP}", engine.name.clone());
+        let adapter = engine.adapter.as_ref().map(|a| format!(" with the adapter {}", a.display())).unwrap_or_default();
+        let pending = learner
+            .as_ref()
+            .map(|l| format!("; {} logged exchange(s) not learned yet", l.plan().backlog()))
+            .unwrap_or_default();
+        banter_core::eline!("{TOOL}: chatting with {}{adapter}{pending} — {HELP}", engine.name.clone());
     }
     let mut s =
         Session { engine, cli, sampling, learner, system: cli.chat.system.clone(), history: Vec::new(), turn_no: 0 };
     loop {
         if let Some(l) = &s.learner
-            && let Some(msg) = l.poll_swap(&mut s.engine)
+            && let Some(done) = l.poll_swap(&mut s.engine)
         {
-            banter_core::eline!("{msg}");
+            match done {
+                Ok(msg) if !l.quiet() => banter_core::eline!("{msg}"),
+                Ok(_) => {}
+                Err(e) => banter_core::eline!("{e}"),
+            }
         }
         if !cli.common.quiet {
             banter_core::etext!("you> ");
@@ -72,7 +82,10 @@ pub fn run(engine: Engine, cli: &Cli, sampling: Sampling, learner: Option<learn:
         match s.command(input) {
             Flow::Quit => break,
             Flow::Handled => continue,
-            Flow::Message => s.turn(input, &mut lines)?,
+            // `//text` is the message `/text`.
+            Flow::Message => {
+                s.turn(input.strip_prefix('/').filter(|m| m.starts_with('/')).unwrap_or(input), &mut lines)?
+            }
         }
     }
     if let Some(l) = s.learner {
@@ -141,7 +154,46 @@ impl Session<'_> {
                 }
                 Flow::Handled
             }
+            "/push" => {
+                self.push(input["/push".len()..].trim());
+                Flow::Handled
+            }
+            c if c.starts_with("//") => Flow::Message,
+            c if c.starts_with('/') => {
+                banter_core::eline!("unknown command {c} (nothing was sent to the model) — {HELP}");
+                Flow::Handled
+            }
             _ => Flow::Message,
+        }
+    }
+
+    /// `/push USER/NAME`: uploads the adapter in use (the newest learned one, or `--adapter`), else the model,
+    /// with a model card, to the Hub (`HF_TOKEN`).
+    fn push(&self, repo: &str) {
+        if banter_hub::RepoId::parse(repo).is_none_or(|r| r.revision != "main") {
+            banter_core::eline!("usage: /push USER/NAME (a Hugging Face repository, created if missing)");
+            return;
+        }
+        let dir = self.engine.adapter.clone().unwrap_or_else(|| std::path::PathBuf::from(&self.engine.name));
+        let mut hub = banter_hub::HubSettings::from_env();
+        hub.progress = self.cli.common.progress_enabled();
+        let up = banter_hub::upload::Upload {
+            repo: repo.to_string(),
+            revision: None,
+            private: false,
+            message: "Upload with banter-chat /push".into(),
+        };
+        let done = banter_hub::upload::folder_files(&dir, true)
+            .and_then(|files| banter_hub::upload::upload_folder(&dir, files, &up, &hub));
+        match done {
+            Ok(d) => banter_core::eline!(
+                "(pushed {} to {}: {} files{})",
+                dir.display(),
+                d.repo,
+                d.files,
+                d.commit_url.map(|u| format!(", {u}")).unwrap_or_default()
+            ),
+            Err(e) => banter_core::eline!("{TOOL}: error: /push {repo}: {e}"),
         }
     }
 

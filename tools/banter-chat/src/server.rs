@@ -121,7 +121,7 @@ pub fn run(a: &ServeArgs, settings: &ChatSettings, common: &CommonArgs) -> anyho
         }
         (Some(n), Some(log)) => {
             let plan = crate::learn::plan_for_log(model, log, a.seed_data.as_deref(), &a.hyper)?;
-            Some(crate::learn::Learner::new(plan, n, None))
+            Some(crate::learn::Learner::new(plan, n, None, common.quiet))
         }
         (None, _) => None,
     };

@@ -30,6 +30,8 @@ pub struct Learner {
     done: Mutex<Option<mpsc::Receiver<Done>>>,
     loader: Option<Arc<Loader>>,
     cancel: CancelToken,
+    /// `-q`: no notices (errors are still said).
+    quiet: bool,
 }
 
 impl std::fmt::Debug for Learner {
@@ -41,7 +43,7 @@ impl std::fmt::Debug for Learner {
 impl Learner {
     /// A learner for `plan`, rounds every `every` exchanges; a round starts at once when a previous run
     /// left that many exchanges unlearned.
-    pub fn new(plan: Plan, every: usize, loader: Option<Loader>) -> Self {
+    pub fn new(plan: Plan, every: usize, loader: Option<Loader>, quiet: bool) -> Self {
         recover(&plan.out);
         let backlog = plan.backlog();
         let l = Learner {
@@ -52,8 +54,9 @@ impl Learner {
             done: Mutex::new(None),
             loader: loader.map(Arc::new),
             cancel: CancelToken::new(),
+            quiet,
         };
-        if backlog >= l.every {
+        if backlog >= l.every && !quiet {
             banter_core::eline!("({TOOL}: {backlog} logged exchange(s) were not learned yet; learning from them now)");
         }
         l.maybe_start();
@@ -81,9 +84,11 @@ impl Learner {
         if self.loader.is_some() {
             *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
         }
-        let (plan, busy, loader, cancel) =
-            (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone());
-        banter_core::eline!("({TOOL}: learning from {n} new exchange(s) in the background…)");
+        let (plan, busy, loader, cancel, quiet) =
+            (self.plan.clone(), self.busy.clone(), self.loader.clone(), self.cancel.clone(), self.quiet);
+        if !quiet {
+            banter_core::eline!("({TOOL}: learning from {n} new exchange(s) in the background…)");
+        }
         std::thread::spawn(move || {
             let result = plan.learn(&cancel).and_then(|l| {
                 let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
@@ -98,6 +103,7 @@ impl Learner {
             let result = result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})"));
             match (&loader, result) {
                 // Nothing to hand over (the server reloads by itself): the notice now.
+                (None, Ok(_)) if quiet => {}
                 (None, Ok((_, msg)) | Err(msg)) => banter_core::eline!("{}", msg),
                 (Some(_), r) => {
                     let _ = tx.send(r);
@@ -107,8 +113,9 @@ impl Learner {
         });
     }
 
-    /// The outcome of a finished round, if one finished: swaps in its model; returns a notice.
-    pub fn poll_swap(&self, engine: &mut Engine) -> Option<String> {
+    /// The outcome of a finished round, if one finished: swaps in its model; returns a notice (`Err`: the
+    /// round failed).
+    pub fn poll_swap(&self, engine: &mut Engine) -> Option<Result<String, String>> {
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         let r = done.as_ref()?.try_recv().ok()?;
         *done = None;
@@ -118,10 +125,10 @@ impl Learner {
         Some(match r {
             Ok((Some(new), msg)) => {
                 *engine = new;
-                msg
+                Ok(msg)
             }
-            Ok((None, msg)) => msg,
-            Err(e) => e,
+            Ok((None, msg)) => Ok(msg),
+            Err(e) => Err(e),
         })
     }
 
@@ -130,13 +137,29 @@ impl Learner {
         self.busy.load(Ordering::SeqCst)
     }
 
-    /// Waits for a round in progress (its files complete) before the program exits.
+    /// True when notices are off (`-q`).
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Waits for a round in progress (its files complete) before the program exits, and says how it ended.
     pub fn finish(self) {
-        if self.busy() {
-            banter_core::eline!("({TOOL}: waiting for the background learning to finish…)");
+        if !self.busy() {
+            return;
+        }
+        if !self.quiet {
+            banter_core::eline!("({TOOL}: a learning round is still running; waiting for it to finish…)");
         }
         while self.busy() {
             std::thread::sleep(Duration::from_millis(100));
+        }
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match done.and_then(|rx| rx.try_recv().ok()) {
+            Some(Ok((_, msg))) if !self.quiet => {
+                banter_core::eline!("{}", msg.replace("is now in use", "is saved and will be used next time"))
+            }
+            Some(Err(e)) => banter_core::eline!("{e}"),
+            _ => {}
         }
     }
 }

@@ -68,3 +68,67 @@ fn the_server_serves_the_base_until_the_adapter_is_published() {
     }
     assert_eq!(health(&s.base)["adapter"], "loop/adapter");
 }
+
+/// Slash commands are commands: an unknown one prints the list and reaches neither the model nor the log;
+/// `//text` sends `/text`; `/push user/repo` uploads the model in use to the Hub (a mock on 127.0.0.1).
+#[test]
+fn repl_slash_commands_are_commands_and_push_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chats.jsonl");
+    let hub = crate::mockhub::MockHub::start();
+    let o = crate::bin()
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_TOKEN", "hf_write")
+        .env("HF_HUB_CACHE", dir.path().join("cache"))
+        .env_remove("HF_HUB_OFFLINE")
+        .arg("--model")
+        .arg(crate::model())
+        .arg("--log")
+        .arg(&log)
+        .write_stdin("hello\n/frobnicate now\n//slash message\n/push\n/push me/oodi\n/exit\n")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown command /frobnicate") && err.contains("/push USER/NAME"), "{err}");
+    assert!(err.contains("usage: /push"), "{err}");
+    assert!(err.contains("pushed") && err.contains("me/oodi"), "{err}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let said: Vec<&str> = lines.iter().map(|l| l["messages"][0]["content"].as_str().unwrap()).collect();
+    assert_eq!(said, ["hello", "/slash message"], "commands are not messages");
+    let st = hub.state.lock().unwrap();
+    let files = &st.repos["me/oodi"].files;
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(files.contains_key(f), "{f} not uploaded: {:?}", files.keys().collect::<Vec<_>>());
+    }
+}
+
+/// `-q` silences the learning notices; a new chat names the adapter it loaded and the logged exchanges not
+/// learned yet; a round still running at exit is waited for and reported.
+#[test]
+fn learning_notices_follow_quiet_and_a_new_chat_says_where_it_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chats.jsonl");
+    let chat = |quiet: bool, input: &str| {
+        let mut c = crate::bin();
+        c.arg("--model").arg(crate::model()).arg("--log").arg(&log);
+        c.args(["--learn-every", "2", "--learn-epochs", "1", "--max-new-tokens", "8"]);
+        if quiet {
+            c.arg("-q");
+        }
+        let o = c.write_stdin(input.to_string()).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // Quiet: two exchanges start a round at the second, which is still running when input ends.
+    let err = chat(true, "where are you?\ndid you eat?\n");
+    assert!(!err.contains("learning from") && !err.contains("learned from") && !err.contains("waiting"), "{err}");
+    let learned = std::path::PathBuf::from(format!("{}.adapter", log.display()));
+    assert!(learned.join("adapter_config.json").exists(), "the round finished before exit");
+    // Not quiet: the banner names the learned adapter and what is left to learn; the round at exit is reported.
+    let err = chat(false, "how was work?\nsee you\n");
+    assert!(err.contains("with the adapter") && err.contains("0 logged exchange(s) not learned yet"), "{err}");
+    assert!(err.contains("learning from 2 new exchange"), "{err}");
+    assert!(err.contains("learned from") || err.contains("in use"), "{err}");
+}

@@ -4,6 +4,9 @@ mod crash;
 mod families;
 mod journeys;
 mod learning;
+#[path = "../../../banter-export/tests/it/mockhub.rs"]
+#[allow(dead_code)]
+mod mockhub;
 mod oneshot;
 mod serve;
 
