@@ -35,6 +35,12 @@ impl Loop<'_> {
             steps: self.step,
             final_loss: self.last_loss,
             best_val_loss: self.best_val.is_finite().then_some(self.best_val),
+            initial_val_loss: self.val_curve.first().filter(|v| v.0 == 0).map(|v| v.1),
+            last_val_loss: if self.s.opt.early_stopping > 0 && self.best_val.is_finite() {
+                Some(self.best_val)
+            } else {
+                self.val_curve.last().filter(|v| v.0 > 0).map(|v| v.1)
+            },
             seconds,
             lora: self.is_lora(),
             precision: self.precision.as_str(),

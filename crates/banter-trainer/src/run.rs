@@ -79,6 +79,10 @@ impl Loop<'_> {
         self.announce();
         let bar = progress::bar_if(self.console.progress, Some(self.total as u64), "training");
         bar.set_position(self.step as u64);
+        if self.s.eval_at_start && self.step == 0 && self.s.dpo.is_none() && !self.setup.val.is_empty() {
+            let vl = self.eval_loss()?;
+            self.val_curve.push((0, vl));
+        }
         let started = Instant::now();
         let mut speed = Speed::default();
         let micro = self.s.opt.batch_size.max(1);

@@ -126,6 +126,9 @@ pub struct TrainSettings {
     pub val_file: Option<String>,
     /// Share of training blocks held out.
     pub val_split: f64,
+    /// Also evaluate the validation data before the first step (the report's `initial_val_loss`: the
+    /// starting model's, e.g. the adapter being continued).
+    pub eval_at_start: bool,
     /// Train even below the quality gate.
     pub force: bool,
     /// Optimisation.
@@ -166,6 +169,7 @@ impl Default for TrainSettings {
             mode: Mode::Pack,
             val_file: None,
             val_split: 0.0,
+            eval_at_start: false,
             force: false,
             opt: Optimisation::default(),
             save_every: 0,

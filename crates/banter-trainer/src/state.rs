@@ -29,6 +29,11 @@ pub struct TrainReport {
     pub final_loss: f64,
     /// The best validation loss, when there was validation data.
     pub best_val_loss: Option<f64>,
+    /// The validation loss before the first step (`eval_at_start`).
+    pub initial_val_loss: Option<f64>,
+    /// The validation loss of the weights written (the last evaluation's, or the best one's when early
+    /// stopping restored it).
+    pub last_val_loss: Option<f64>,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// True for an adapter.

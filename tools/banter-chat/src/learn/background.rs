@@ -92,12 +92,7 @@ impl Learner {
         std::thread::spawn(move || {
             let result = plan.learn(&cancel).and_then(|l| {
                 let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
-                let msg = format!(
-                    "({TOOL}: learned from {} of {} new exchange(s); adapter {} is now in use)",
-                    l.kept,
-                    l.fresh,
-                    plan.out.display()
-                );
+                let msg = format!("({TOOL}: {})", l.describe(&plan.out));
                 Ok((engine, msg))
             });
             let result = result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})"));

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 pub use background::{Learner, Loader};
-pub use plan::{Hyper, Learned, Pending, Plan, recover, rotate, sibling};
+pub use plan::{Hyper, Learned, Pending, Plan, Publish, recover, rotate, sibling};
 pub use watch::{WatchArgs, watch};
 
 use crate::ModelArgs;
@@ -37,6 +37,13 @@ pub struct HyperArgs {
     /// Warmup steps of each round.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub learn_warmup: i64,
+    /// Which rounds replace the live adapter: only those no worse on held-out exchanges, or every one.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "if-not-worse")]
+    pub publish: Publish,
+    /// Held-out exchanges (samples JSONL) that judge each round (default: every fifth logged line, never
+    /// trained on).
+    #[arg(long, value_name = "FILE")]
+    pub eval_file: Option<std::path::PathBuf>,
 }
 
 impl HyperArgs {
@@ -48,6 +55,8 @@ impl HyperArgs {
             lr: self.learn_lr,
             block_size: self.learn_block_size,
             warmup: self.learn_warmup,
+            publish: self.publish,
+            eval_file: self.eval_file.clone(),
         }
     }
 }

@@ -25,13 +25,37 @@ pub struct Hyper {
     pub block_size: Option<usize>,
     /// Warmup steps.
     pub warmup: i64,
+    /// When a round's adapter is published.
+    pub publish: Publish,
+    /// Held-out exchanges to judge a round by (None: every fifth line of the log, never trained on).
+    pub eval_file: Option<PathBuf>,
 }
 
 impl Default for Hyper {
     fn default() -> Self {
-        Hyper { epochs: 2, batch_size: 4, lr: None, block_size: None, warmup: 2 }
+        Hyper {
+            epochs: 2,
+            batch_size: 4,
+            lr: None,
+            block_size: None,
+            warmup: 2,
+            publish: Publish::IfNotWorse,
+            eval_file: None,
+        }
     }
 }
+
+/// `--publish`: which learned adapters replace the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Publish {
+    /// Only when its loss on the held-out exchanges is no worse than the live adapter's.
+    IfNotWorse,
+    /// Every round's (the behaviour before held-out checks).
+    Always,
+}
+
+/// Every `HOLD_OUT`-th line of the log (the 5th, 10th, …) is held out: never trained on, it judges rounds.
+const HOLD_OUT: usize = 5;
 
 /// What to learn from and where the result goes.
 #[derive(Debug, Clone)]
@@ -67,15 +91,44 @@ pub struct Pending {
     pub unreadable: usize,
     /// Replies the user rejected with `--feedback` (logged, never learned).
     pub rejected: usize,
+    /// Held-out exchanges of the whole log (every fifth line), learned or not: they judge a round.
+    pub held_out: Vec<Sample>,
 }
 
-/// A published round.
+/// A finished round.
 #[derive(Debug)]
 pub struct Learned {
     /// New lines read.
     pub fresh: usize,
-    /// Exchanges the quality gate kept.
+    /// Exchanges the quality gate kept (and trained on).
     pub kept: usize,
+    /// The held-out loss of the live adapter and of the new one, when there were held-out exchanges.
+    pub held_out: Option<(f64, f64)>,
+    /// Whether the new adapter replaced the live one.
+    pub published: bool,
+}
+
+impl Learned {
+    /// The round in words (for the chat's and `watch`'s notices).
+    pub fn describe(&self, out: &Path) -> String {
+        let loss = match self.held_out {
+            Some((before, after)) => format!("held-out loss {before:.4} → {after:.4}; "),
+            None => "no held-out exchanges yet; ".into(),
+        };
+        if self.published {
+            format!(
+                "learned from {} of {} new exchange(s); {loss}adapter {} is now in use",
+                self.kept,
+                self.fresh,
+                out.display()
+            )
+        } else {
+            format!(
+                "learned from {} of {} new exchange(s) but did not publish: {loss}the live adapter stays (--publish always publishes every round)",
+                self.kept, self.fresh
+            )
+        }
+    }
 }
 
 impl Plan {
@@ -101,18 +154,22 @@ impl Plan {
         let text = String::from_utf8_lossy(&text[..complete]);
         let lines: Vec<&str> = text.lines().collect();
         let mut p = Pending { upto: lines.len(), ..Default::default() };
-        for l in lines.iter().skip(self.consumed()) {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
-                p.unreadable += 1;
-                continue;
-            };
-            if v["accepted"] == false && v.get("corrected").is_none() {
-                p.rejected += 1;
+        let consumed = self.consumed();
+        let hold = self.hyper.eval_file.is_none();
+        for (i, l) in lines.iter().enumerate() {
+            let held = hold && i % HOLD_OUT == HOLD_OUT - 1;
+            if i < consumed && !held {
                 continue;
             }
-            match Sample::from_value(v) {
-                Ok(s) => p.samples.push(s),
-                Err(_) => p.unreadable += 1,
+            let v = serde_json::from_str::<serde_json::Value>(l).ok();
+            let bad = v.as_ref().is_some_and(|v| v["accepted"] == false && v.get("corrected").is_none());
+            let sample = v.filter(|_| !bad).and_then(|v| Sample::from_value(v).ok());
+            match (held, i < consumed, sample) {
+                (true, _, Some(s)) => p.held_out.push(s),
+                (true, _, None) => {}
+                (false, _, Some(s)) => p.samples.push(s),
+                (false, _, None) if bad => p.rejected += 1,
+                (false, _, None) => p.unreadable += 1,
             }
         }
         p
@@ -130,7 +187,12 @@ impl Plan {
         recover(&self.out);
         let p = self.pending();
         let fresh = p.samples.len() + p.unreadable + p.rejected;
-        let gate = banter_quality::gate(&p.samples, &Settings::new(Profile::Chat));
+        if fresh == 0 {
+            self.record(p.upto)?;
+            anyhow::bail!("the new exchange(s) are held out to judge later rounds: nothing to train on this round");
+        }
+        let settings = Settings::new(Profile::Chat);
+        let gate = banter_quality::gate(&p.samples, &settings);
         let kept = gate.keep(p.samples);
         if kept.is_empty() {
             self.record(p.upto)?;
@@ -138,31 +200,43 @@ impl Plan {
         }
         let tmp = tempfile::Builder::new().prefix("banter-learn").tempdir()?;
         let data = tmp.path().join("new.jsonl");
-        let mut w = banter_core::jsonl::JsonlWriter::create(Some(&data))?;
-        for s in &kept {
-            w.write(&s.to_value())?;
-        }
-        w.commit()?;
+        write_samples(&data, &kept)?;
+        // The round is judged on held-out exchanges: `--eval-file`, or the log's every fifth line.
+        let held_out = match &self.hyper.eval_file {
+            Some(f) => Some(f.clone()),
+            None => {
+                let held = banter_quality::gate(&p.held_out, &settings).keep(p.held_out);
+                let f = tmp.path().join("held-out.jsonl");
+                (!held.is_empty()).then(|| write_samples(&f, &held).map(|_| f)).transpose()?
+            }
+        };
         let next = sibling(&self.out, "next");
         let _ = std::fs::remove_dir_all(&next);
-        let settings = self.settings(&data, &next);
-        match banter_trainer::train(&settings, Console::silent(), cancel)? {
-            Outcome::Trained(_) => {}
+        let settings = self.settings(&data, &next, held_out.as_deref());
+        let report = match banter_trainer::train(&settings, Console::silent(), cancel)? {
+            Outcome::Trained(r) => r,
             Outcome::Cancelled { .. } => {
                 let _ = std::fs::remove_dir_all(&next);
                 return Err(banter_core::exit::Coded::new(Exit::Interrupted, "learning was cancelled").into());
             }
+        };
+        let losses = report.initial_val_loss.zip(report.last_val_loss);
+        let published = self.hyper.publish == Publish::Always || losses.is_none_or(|(before, after)| after <= before);
+        if published {
+            // Checkpoints are for resuming a run; the published adapter is the final weights only.
+            for (_, c) in banter_trainer::output::checkpoints(&next) {
+                let _ = std::fs::remove_dir_all(c);
+            }
+            rotate(&self.out, &next)?;
+        } else {
+            let _ = std::fs::remove_dir_all(&next);
         }
-        // Checkpoints are for resuming a run; the published adapter is the final weights only.
-        for (_, c) in banter_trainer::output::checkpoints(&next) {
-            let _ = std::fs::remove_dir_all(c);
-        }
-        rotate(&self.out, &next)?;
+        // Either way the lines were learned from: a round that made the held-out loss worse is not retried.
         self.record(p.upto)?;
-        Ok(Learned { fresh, kept: kept.len() })
+        Ok(Learned { fresh, kept: kept.len(), held_out: losses, published })
     }
 
-    fn settings(&self, data: &Path, next: &Path) -> TrainSettings {
+    fn settings(&self, data: &Path, next: &Path, held_out: Option<&Path>) -> TrainSettings {
         let mut inputs = vec![data.display().to_string()];
         inputs.extend(self.seed_data.iter().map(|s| s.display().to_string()));
         TrainSettings {
@@ -182,6 +256,8 @@ impl Plan {
                 ..Default::default()
             },
             device: self.device,
+            val_file: held_out.map(|f| f.display().to_string()),
+            eval_at_start: held_out.is_some(),
             ..Default::default()
         }
     }
@@ -190,6 +266,15 @@ impl Plan {
         let v = serde_json::json!({"lines_consumed": upto, "adapter": self.out, "updated": banter_core::util::now_rfc3339()});
         Ok(banter_model::io::write_json(&self.state, &v)?)
     }
+}
+
+fn write_samples(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
+    let mut w = banter_core::jsonl::JsonlWriter::create(Some(path))?;
+    for s in samples {
+        w.write(&s.to_value())?;
+    }
+    w.commit()?;
+    Ok(())
 }
 
 /// `DIR.suffix` beside `dir`.

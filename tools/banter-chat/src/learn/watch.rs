@@ -68,13 +68,7 @@ pub fn watch(a: &WatchArgs, model: &ModelArgs, common: &banter_core::cli::Common
             match plan.learn(&cancel) {
                 Ok(l) => {
                     failures = 0;
-                    common.say(format!(
-                        "{TOOL} watch: learned from {} of {} new line(s); adapter updated in {} (previous kept as {}.prev)",
-                        l.kept,
-                        l.fresh,
-                        a.output.display(),
-                        a.output.display()
-                    ));
+                    common.say(format!("{TOOL} watch: {}", l.describe(&a.output)));
                 }
                 Err(_) if cancel.is_cancelled() => return Ok(Exit::Interrupted),
                 Err(e) => {

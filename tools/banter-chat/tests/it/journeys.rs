@@ -132,3 +132,43 @@ fn learning_notices_follow_quiet_and_a_new_chat_says_where_it_stands() {
     assert!(err.contains("learning from 2 new exchange"), "{err}");
     assert!(err.contains("learned from") || err.contains("in use"), "{err}");
 }
+
+/// A learned adapter is published only when its loss on held-out exchanges is no worse than the live one's
+/// (both said); `--publish always` publishes every round.
+#[test]
+fn a_round_that_hurts_the_held_out_loss_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    // New exchanges far from how the persona talks, learned hard: the persona's own samples get worse.
+    let junk: String = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"messages\":[{{\"role\":\"user\",\"content\":\"qq{i} zx zx zx\"}},{{\"role\":\"assistant\",\"content\":\"vvvv wwww {i} xxxx yyyy zzzz vvvv wwww\"}}]}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&log, junk).unwrap();
+    let watch = |out: &str, publish: &str| {
+        let o = crate::bin()
+            .args(["watch", "--once", "--threshold", "1", "--learn-epochs", "8", "--learn-lr", "1e-2"])
+            .args(["--publish", publish, "--eval-file"])
+            .arg(crate::data("persona.jsonl"))
+            .arg("--model")
+            .arg(crate::model())
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .arg("--state")
+            .arg(dir.path().join(format!("{out}.state.json")))
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = watch("gated", "if-not-worse");
+    assert!(err.contains("held-out loss") && err.contains("did not publish"), "{err}");
+    assert!(!dir.path().join("gated").join("adapter_config.json").exists());
+    let err = watch("always", "always");
+    assert!(err.contains("held-out loss") && err.contains("now in use"), "{err}");
+    assert!(dir.path().join("always").join("adapter_config.json").exists());
+}
