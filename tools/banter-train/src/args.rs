@@ -246,6 +246,7 @@ impl Cli {
             mode: self.mode,
             val_file: self.val_file.clone(),
             val_split: self.val_split,
+            eval_at_start: false,
             force: self.force,
             opt: Optimisation {
                 epochs: self.epochs,
