@@ -18,6 +18,9 @@ done
 test "$(wc -l < "$WORK/chat_log.jsonl")" -eq 3
 say "the daemon retrains when the log has enough new lines"
 head -n 6 testdata/train/persona.jsonl >> "$WORK/chat_log.jsonl"
-banter-chat watch "$WORK/chat_log.jsonl" --model "$WORK/model" --threshold 5 --once -o "$WORK/adapter" -q
-test -f "$WORK/adapter/adapter_model.safetensors"
+banter-chat watch "$WORK/chat_log.jsonl" --model "$WORK/model" --threshold 5 --once -o "$WORK/adapter" 2> "$WORK/watch.log"
+cat "$WORK/watch.log" >&2
+# The round is judged on the log's held-out lines: published only when no worse than the live model.
+grep -q "held-out loss" "$WORK/watch.log"
+test -f "$WORK/adapter/adapter_model.safetensors" || grep -q "did not publish" "$WORK/watch.log"
 echo "mtn-sails: ok"

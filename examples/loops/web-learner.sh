@@ -26,7 +26,9 @@ while [ "$ROUNDS" -eq 0 ] || [ "$round" -lt "$ROUNDS" ]; do
     banter-scrape to-samples "$W/new.jsonl" --chunk-chars 300 --overlap 50 -q \
       | banter-validate - -q -o - >> "$W/learn.jsonl" || true
   fi
-  banter-chat watch "$W/learn.jsonl" --model "$BASE" --threshold 1 --once --learn-epochs 1 -q -o "$W/adapter" || exit $?
+  # --publish always: every round goes out, as the seed's learner did (without it, a round whose held-out
+  # loss is worse than the live adapter's is not published).
+  banter-chat watch "$W/learn.jsonl" --model "$BASE" --threshold 1 --once --learn-epochs 1 --publish always -q -o "$W/adapter" || exit $?
   echo "web-learner: round $round published $W/adapter"
   [ "$ROUNDS" -ne 0 ] && [ "$round" -ge "$ROUNDS" ] && break
   sleep "$SLEEP"

@@ -162,7 +162,8 @@ fn watch_trains_when_the_log_grows_and_keeps_the_previous_adapter() {
             .arg(&log)
             .arg("--model")
             .arg(model())
-            .args(["--threshold", "3", "--once", "-o"])
+            // Every round published: this test is about rounds and rollback (the held-out gate has its own).
+            .args(["--threshold", "3", "--once", "--publish", "always", "-o"])
             .arg(&out)
             .assert()
             .success()
