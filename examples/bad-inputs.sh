@@ -90,7 +90,11 @@ check "a token file header that overflows" 3 "header.blocks" -- banter-train --c
 for c in memo-bomb deep-tuple marks stride-zero negative-stride; do
   check "a hostile checkpoint: $c" 3 "pytorch_model.bin" -- banter-train --model "$c" --max-steps 1 -o "$WORK/m-$c" corpus.jsonl
 done
-check "training onto its own model" 2 "an input" -- banter-train --model memo-bomb --max-steps 1 -o memo-bomb corpus.jsonl
+# Retraining in place is allowed (through .NAME.retrain); a hostile checkpoint still fails to load, and
+# leaves neither a change nor a staging folder behind. An adapter over its own base is refused.
+check "retraining a hostile model in place" 3 "pytorch_model.bin" -- banter-train --model memo-bomb --max-steps 1 -o memo-bomb corpus.jsonl
+test ! -e .memo-bomb.retrain
+check "an adapter written over its own base" 2 "cannot replace the model it adapts" -- banter-train --model memo-bomb --lora --max-steps 1 -o memo-bomb corpus.jsonl
 
 say "banter-chat"
 check "an empty API key" 2 "--api-key is empty" -- banter-chat serve --model "$WORK/no-model" --api-key ""

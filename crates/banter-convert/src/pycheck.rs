@@ -1,22 +1,47 @@
-//! What both `--verify` checks share: the Python that runs the other runtime (`BANTER_PYTHON`, else
-//! `python3`), whether it has the module, and running an embedded script on a JSON request in a temp dir.
+//! What both `--verify` checks share: the Python that runs the other runtime, whether it has the module, and
+//! running an embedded script on a JSON request in a temp dir.
+//!
+//! The Python is found as the binaries find libtorch, with no environment variable needed: `BANTER_PYTHON`
+//! when set, else the virtual environment whose `torch` provides the libtorch this process loaded (the
+//! project's `.venv`, where `make` installs onnxruntime and gguf), else `python3` on the `PATH`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ConvertError;
 
+/// The Python of the virtual environment that holds the loaded libtorch (`…/lib/python3.X/site-packages/
+/// torch/lib/libtorch_cpu.so` → `…/bin/python`), read from `/proc/self/maps`.
+fn venv_python() -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))?;
+    // libtorch_cpu.so → torch/lib → torch → site-packages → python3.X → lib → the environment.
+    let env = Path::new(lib).ancestors().nth(6)?;
+    ["bin/python", "bin/python3"].iter().map(|b| env.join(b)).find(|p| p.is_file())
+}
+
+/// The Pythons to try, in order.
+fn candidates() -> Vec<PathBuf> {
+    if let Some(p) = std::env::var_os("BANTER_PYTHON").filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(p)];
+    }
+    venv_python().into_iter().chain([PathBuf::from("python3")]).collect()
+}
+
 /// A Python that can `import module`, or [`ConvertError::CannotVerify`] saying how to get one.
 pub(crate) fn python_with(module: &str, install: &str) -> Result<PathBuf, ConvertError> {
-    let py = std::env::var_os("BANTER_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"));
-    let probe = Command::new(&py).args(["-c", &format!("import {module}")]).output();
-    if probe.as_ref().is_ok_and(|o| o.status.success()) {
-        return Ok(py);
+    let tried = candidates();
+    for py in &tried {
+        let probe = Command::new(py).args(["-c", &format!("import {module}")]).output();
+        if probe.as_ref().is_ok_and(|o| o.status.success()) {
+            return Ok(py.clone());
+        }
     }
+    let names: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
     Err(ConvertError::CannotVerify(format!(
-        "cannot verify: {} cannot import {module} ({install}, or point BANTER_PYTHON at a Python that has it); \
-         nothing was written (without --verify the export is kept unchecked)",
-        py.display()
+        "cannot verify: no Python here can import {module} (tried {}; {install}, or point BANTER_PYTHON at a \
+         Python that has it); nothing was written (without --verify the export is kept unchecked)",
+        names.join(", ")
     )))
 }
 

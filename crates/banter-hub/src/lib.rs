@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod card;
 mod download;
 mod http;
 pub mod upload;

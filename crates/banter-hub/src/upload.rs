@@ -136,10 +136,20 @@ pub fn upload_folder(dir: &Path, listing: FolderFiles, up: &Upload, s: &HubSetti
     let Some((org, name)) = up.repo.split_once('/') else {
         return Err(HubError::Usage(format!("{:?} is not user/name", up.repo)));
     };
-    let FolderFiles { files, skipped_links } = listing;
+    let FolderFiles { mut files, skipped_links } = listing;
     if files.is_empty() {
         return Err(HubError::Usage(format!("{}: nothing to upload", dir.display())));
     }
+    // A folder without a model card gets one (written to a temp file; the folder itself is not touched).
+    let card = if files.iter().any(|(rel, _)| rel.eq_ignore_ascii_case("README.md")) {
+        None
+    } else {
+        let mut t = tempfile::NamedTempFile::new().map_err(|e| HubError::io(Path::new("README.md"), e))?;
+        std::io::Write::write_all(&mut t, crate::card::model_card(dir, &up.repo).as_bytes())
+            .map_err(|e| HubError::io(t.path(), e))?;
+        files.push(("README.md".into(), t.path().to_path_buf()));
+        Some(t)
+    };
     let e = &s.endpoint;
     let url = format!("{e}/api/repos/create");
     let body = json!({"name": name, "organization": org, "private": up.private, "type": "model"});
@@ -193,6 +203,7 @@ pub fn upload_folder(dir: &Path, listing: FolderFiles, up: &Upload, s: &HubSetti
     let rb = auth(c.post(&url), s).header("content-type", "application/x-ndjson").body(body);
     let r = check(send(rb, &url)?, &url, &up.repo, &[])?;
     let v: Value = r.json().unwrap_or(Value::Null);
+    drop(card);
     Ok(Uploaded {
         repo: up.repo.clone(),
         revision: rev,

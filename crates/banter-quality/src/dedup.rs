@@ -58,9 +58,10 @@ impl Sink for HashSink {
     }
 }
 
-/// Normalises text for duplicate detection: NFKC, lower case, digits of every script → `0`, Arabic yeh
-/// and kaf → Persian forms, ZWNJ and Arabic diacritics dropped, punctuation → space, whitespace folded
-/// (no space at the start or the end).
+/// Normalises text for duplicate detection: NFKC, lower case, digits of every script → their ASCII digit
+/// (`۱۲` is `12`; numbers are kept: "Article 12" and "Article 57" are different pages), Arabic yeh and kaf →
+/// Persian forms, ZWNJ and Arabic diacritics dropped, punctuation → space, whitespace folded (no space at
+/// the start or the end).
 pub fn normalize<S: Sink>(t: &str, out: &mut S) {
     let mut st = State { pending_space: false, started: false };
     if t.is_ascii() {
@@ -75,7 +76,7 @@ pub fn normalize<S: Sink>(t: &str, out: &mut S) {
                 st.pending_space = false;
             }
             st.started = true;
-            out.put(&[if b.is_ascii_digit() { b'0' } else { b.to_ascii_lowercase() }]);
+            out.put(&[b.to_ascii_lowercase()]);
         }
         return;
     }
@@ -124,15 +125,14 @@ fn emit<S: Sink>(c: char, out: &mut S, st: &mut State) {
 fn push_normalized<S: Sink>(c: char, out: &mut S, st: &mut State) {
     if c.is_ascii() {
         let b = c as u8;
-        emit(if b.is_ascii_digit() { '0' } else { b.to_ascii_lowercase() as char }, out, st);
+        emit(b.to_ascii_lowercase() as char, out, st);
         return;
     }
     let c = match c {
         'ي' | 'ى' => 'ی',
         'ك' => 'ک',
         '\u{200C}' | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => return,
-        c if crate::text::digit_value(c).is_some() => '0',
-        c => c,
+        c => crate::text::digit_value(c).map_or(c, |v| (b'0' + v) as char),
     };
     if !crate::text::may_have_case(c) {
         emit(c, out, st);
@@ -282,6 +282,9 @@ mod tests {
     fn normalisation_unifies_what_users_see_as_the_same() {
         assert_eq!(norm("  Hello,   WORLD!! "), "hello world");
         assert_eq!(norm("call me at ۰۹۱۲"), norm("Call me at 0912"));
+        // Numbers are kept: templated pages that differ in them are different pages.
+        assert_ne!(norm("Article 12, topic 483"), norm("Article 57, topic 911"));
+        assert_eq!(norm("Article ۱۲"), "article 12");
         assert_eq!(norm("٣ سيب"), norm("۳ سیب")); // Arabic digits and yeh
         assert_eq!(norm("كتاب"), norm("کتاب"));
         assert_eq!(norm("می‌روم"), norm("میروم"));

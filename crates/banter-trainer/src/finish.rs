@@ -4,6 +4,7 @@ use tch::Tensor;
 
 use banter_core::Error;
 use banter_model::generate::{self, Sampling};
+use banter_model::io;
 
 use crate::output;
 use crate::setup::Setup;
@@ -31,7 +32,7 @@ impl Loop<'_> {
         std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
             .map_err(|e| Error::io(out.display(), e))?;
         let sample = self.s.sample_prompt.as_deref().map(|p| self.sample(p));
-        Ok(Outcome::Trained(TrainReport {
+        let report = TrainReport {
             steps: self.step,
             final_loss: self.last_loss,
             best_val_loss: self.best_val.is_finite().then_some(self.best_val),
@@ -46,13 +47,16 @@ impl Loop<'_> {
             precision: self.precision.as_str(),
             precision_reason: self.precision_reason.clone(),
             data_quality: *quality,
-            output: out,
+            output: out.clone(),
             sample,
             added_tokens: self.setup.added_tokens.clone(),
             vocab_size: self.setup.model.vocab_size(),
             reward_accuracy: self.dpo_val.as_ref().map(Means::accuracy),
             reward_margin: self.dpo_val.as_ref().map(Means::margin),
-        }))
+        };
+        // The report beside the weights: what the model card of an upload says about the training.
+        io::write_json(&out.join("train_report.json"), &serde_json::to_value(&report).unwrap_or_default())?;
+        Ok(Outcome::Trained(report))
     }
 
     /// The trained model's continuation of `prompt` (sampled, seeded by `--seed`).

@@ -1,8 +1,10 @@
 //! `banter-export`: take a model trained with banter anywhere — ONNX for onnxruntime (optimum's layout),
-//! GGUF for llama.cpp / Ollama / LM Studio, and the Hugging Face Hub. One file per subcommand.
+//! GGUF for llama.cpp / Ollama / LM Studio, a standalone merged model, and the Hugging Face Hub. One file per
+//! subcommand.
 
 mod gguf_cmd;
 mod hub_cmd;
+mod merge_cmd;
 mod onnx_cmd;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ Examples:
   banter-export onnx model --adapter sara -o sara-onnx --int8
   banter-export gguf model -o model.gguf --type q8_0
   banter-export gguf HuggingFaceTB/SmolLM2-135M --adapter sara -o sara.gguf
+  banter-export merge model --adapter sara -o sara-merged
   HF_TOKEN=hf_… banter-export hub model me/my-persona --private
   banter-export hub sara me/sara-lora --revision experiments";
 
@@ -43,6 +46,8 @@ pub enum Command {
     Gguf(gguf_cmd::GgufArgs),
     /// Upload a model or adapter directory to the Hugging Face Hub.
     Hub(hub_cmd::HubArgs),
+    /// Fold a LoRA adapter into its base: a standalone model folder transformers loads without PEFT.
+    Merge(merge_cmd::MergeArgs),
 }
 
 /// The model to export.
@@ -95,5 +100,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Onnx(a) => onnx_cmd::run(a, &cli.common),
         Command::Gguf(a) => gguf_cmd::run(a, &cli.common),
         Command::Hub(a) => hub_cmd::run(a, &cli.common),
+        Command::Merge(a) => merge_cmd::run(a, &cli.common),
     }
 }

@@ -45,6 +45,15 @@ fn a_model_goes_up_and_comes_back_down_by_name() {
         assert_eq!(repo.files["model.safetensors"], std::fs::read(model.join("model.safetensors")).unwrap());
         assert_eq!(repo.files["config.json"], std::fs::read(model.join("config.json")).unwrap());
         assert_eq!(st.lfs_puts, 1);
+        // A model card the Hub reads: front matter, then the training (from train_report.json) and how to load.
+        let card = String::from_utf8(repo.files["README.md"].clone()).unwrap();
+        assert!(card.starts_with("---\nlibrary_name: transformers\n"), "{card}");
+        assert!(
+            card.contains("- banter") && card.contains("- llama") && card.contains("pipeline_tag: text-generation")
+        );
+        assert!(card.contains("- steps: 10") && card.contains("- precision: fp32"), "{card}");
+        assert!(card.contains("AutoModelForCausalLM.from_pretrained(\"me/tiny\")"), "{card}");
+        assert!(!model.join("README.md").exists(), "the folder itself is not touched");
     }
     // Again, to a branch: the repository exists (409 is fine) and the LFS object is not sent twice.
     let o = hub_cmd(&hub.url, &cache, Some("hf_write"))
@@ -348,5 +357,6 @@ fn an_upload_takes_only_regular_files_inside_the_folder() {
     }
     let st = hub.state.lock().unwrap();
     let files: Vec<&String> = st.repos["me/links"].files.keys().collect();
-    assert_eq!(files, ["alias.json", "config.json", "sub/notes.txt"]);
+    // README.md is the generated model card.
+    assert_eq!(files, ["README.md", "alias.json", "config.json", "sub/notes.txt"]);
 }

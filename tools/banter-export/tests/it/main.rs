@@ -5,6 +5,7 @@ mod cli;
 mod gguf;
 mod hf_shapes;
 mod hub;
+mod merge;
 mod mockhub;
 mod onnx;
 

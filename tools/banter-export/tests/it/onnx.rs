@@ -104,3 +104,29 @@ fn int8_graphs_run_and_lora_adapters_are_merged() {
     assert_eq!(r["verify"]["greedy_agree"], 20);
     assert_ne!(std::fs::read(merged.join("model.onnx")).unwrap(), std::fs::read(fp.join("model.onnx")).unwrap());
 }
+
+/// `--verify` needs no environment variable: with `BANTER_PYTHON` unset and no Python with onnxruntime on the
+/// `PATH`, the virtual environment that provides libtorch is found and used.
+#[test]
+fn verify_finds_the_projects_python_without_banter_python() {
+    if python().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (name, cfg) = families().into_iter().next().unwrap();
+    let model = trained(dir.path(), name, &cfg, &[]);
+    let o = bin()
+        .env_remove("BANTER_PYTHON")
+        .env_remove("VIRTUAL_ENV")
+        .env("PATH", "/usr/bin:/bin")
+        .arg("onnx")
+        .arg(&model)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .args(["--verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verify"]["greedy_agree"], 20);
+}

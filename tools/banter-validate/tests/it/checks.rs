@@ -121,3 +121,43 @@ fn web_profile_applies_gopher_rules() {
     assert_eq!(r["checks"]["gopher-quality"]["rejected"], 1);
     assert!(r["checks"].get("too-short").is_none());
 }
+
+/// Templated but distinct pages (Wikipedia stubs that differ in names and numbers) are not duplicates:
+/// numbers are kept by the normaliser (`۱۲` is `12`, but `12` is not `57`), while a page repeated with
+/// only its punctuation and case changed still is a duplicate.
+#[test]
+fn templated_pages_that_differ_in_numbers_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("stubs.jsonl");
+    let names = ["Aberfeldy", "Bryncoch", "Cwmavon", "Dolgellau", "Eglwyswrw"];
+    let crops = ["barley", "oats", "potatoes", "flax", "turnips"];
+    let mut lines = String::new();
+    for i in 0..25usize {
+        let text = format!(
+            "Article {}, topic {}. {} {} is a village in district {} with a population of {} as of {}. It lies {} \
+             kilometres from the regional capital, at an elevation of {} metres. The local economy depends on {} \
+             and on a market held every {} days since {}.",
+            12 + 37 * i,
+            483 + 211 * i,
+            names[i % 5],
+            i / 5 + 1,
+            3 + i % 7,
+            1200 + 97 * i,
+            1981 + i,
+            4 + 3 * i,
+            110 + 13 * i,
+            crops[(i * 3) % 5],
+            7 + i % 4,
+            1850 + 5 * i
+        );
+        lines.push_str(&format!("{}\n", serde_json::json!({"text": text})));
+    }
+    // The first page again, in other case and punctuation: still a duplicate.
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    let again = first["text"].as_str().unwrap().to_uppercase().replace(',', " ;");
+    lines.push_str(&format!("{}\n", serde_json::json!({"text": again})));
+    std::fs::write(&f, lines).unwrap();
+    let (_, r) = crate::json_report(bin().arg(&f).args(["--profile", "web"]));
+    assert_eq!(r["counts"]["valid"], 25, "{r}");
+    assert_eq!(r["checks"]["duplicate"]["rejected"], 1, "{r}");
+}
