@@ -24,6 +24,7 @@ pub mod progress;
 pub mod records;
 pub mod template;
 pub mod tokbin;
+pub mod transcript;
 pub mod util;
 
 pub use cancel::CancelToken;

@@ -195,6 +195,47 @@ pub fn report(path: &str, errors: Vec<Error>) -> crate::Result<()> {
     .into())
 }
 
+/// Reads a plain text file (`.txt`): a transcript of conversations (`User: …` / `Assistant: …`, as
+/// `format` and the file say) or one text sample per non-blank line. Returns the samples and what was read,
+/// in words.
+pub fn read_text(
+    path: &str,
+    format: crate::settings::TextFormat,
+    prefixes: &banter_core::transcript::Prefixes,
+) -> Result<(Vec<Sample>, String), Error> {
+    use crate::settings::TextFormat;
+    banter_core::inputs::register(std::path::Path::new(path));
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let t = banter_core::transcript::parse(&text, prefixes);
+    let transcript = match format {
+        TextFormat::Transcript => true,
+        TextFormat::Text => false,
+        TextFormat::Auto => !t.samples.is_empty(),
+    };
+    if transcript {
+        let n = t.samples.len();
+        return Ok((
+            t.samples,
+            format!(
+                "{path}: read as a transcript: {n} conversation(s){}{}",
+                if t.stray_lines > 0 {
+                    format!(", {} line(s) before the first prefix left out", t.stray_lines)
+                } else {
+                    String::new()
+                },
+                if t.without_reply > 0 {
+                    format!(", {} without a reply left out", t.without_reply)
+                } else {
+                    String::new()
+                },
+            ),
+        ));
+    }
+    let samples: Vec<Sample> = text.lines().filter(|l| !l.trim().is_empty()).map(Sample::text).collect();
+    let n = samples.len();
+    Ok((samples, format!("{path}: read as text: {n} line(s), one sample each")))
+}
+
 /// Reads samples.
 pub fn read_samples(path: &str) -> Result<Vec<Sample>, Error> {
     let reader = JsonlReader::open(&Source::parse(path), ReadOptions::default())?;

@@ -28,7 +28,7 @@ pub use dpo_step::{FirstBatch, first_batch};
 pub use error::{Result, TrainError};
 pub use quality::quality_gate;
 pub use run::train;
-pub use settings::{Console, Init, LoraSettings, Optimisation, TrainSettings};
+pub use settings::{Console, Init, LoraSettings, Optimisation, TextFormat, TrainSettings};
 pub use state::{Outcome, TrainReport};
 
 /// The name the trainer signs its messages and files with.

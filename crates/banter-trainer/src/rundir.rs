@@ -54,6 +54,9 @@ pub fn fingerprint(s: &TrainSettings) -> Result<String, Error> {
         s.dpo,
     );
     put("settings", &shape);
+    if s.inputs.iter().any(|i| i.ends_with(".txt")) {
+        put("text", &format!("{:?} {:?}", s.text_format, s.prefixes));
+    }
     let mut files: Vec<&str> = s.inputs.iter().map(String::as_str).collect();
     files.extend(s.val_file.as_deref());
     let mut hasher = Xxh3::new();

@@ -97,6 +97,18 @@ impl Default for Optimisation {
     }
 }
 
+/// How a plain text input (`.txt`) is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextFormat {
+    /// A transcript when its lines carry both a user and an assistant prefix, else lines.
+    #[default]
+    Auto,
+    /// Every non-blank line a text sample.
+    Text,
+    /// `User: …` / `Assistant: …` conversations (the role prefixes configurable).
+    Transcript,
+}
+
 /// A whole run.
 #[derive(Debug, Clone)]
 pub struct TrainSettings {
@@ -122,6 +134,10 @@ pub struct TrainSettings {
     pub block_size: Option<usize>,
     /// Packing for samples.
     pub mode: Mode,
+    /// How `.txt` inputs are read: lines, transcripts, or decided from the file.
+    pub text_format: TextFormat,
+    /// Transcripts' role prefixes.
+    pub prefixes: banter_core::transcript::Prefixes,
     /// Validation data.
     pub val_file: Option<String>,
     /// Share of training blocks held out.
@@ -167,6 +183,8 @@ impl Default for TrainSettings {
             lora: LoraSettings::default(),
             block_size: None,
             mode: Mode::Pack,
+            text_format: TextFormat::Auto,
+            prefixes: banter_core::transcript::Prefixes::default(),
             val_file: None,
             val_split: 0.0,
             eval_at_start: false,

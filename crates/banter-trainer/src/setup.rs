@@ -198,6 +198,12 @@ fn load_data(
         let mut train = Vec::new();
         let mut samples = Vec::new();
         for input in &s.inputs {
+            if input.ends_with(".txt") {
+                let (read, note) = data::read_text(input, s.text_format, &s.prefixes)?;
+                console.say(format!("{TOOL}: {note}"));
+                samples.extend(read);
+                continue;
+            }
             match data::sniff(input)? {
                 data::Kind::Blocks => {
                     let r = data::read_blocks(input, vocab, n_pos)?;

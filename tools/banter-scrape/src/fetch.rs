@@ -62,6 +62,9 @@ enum RobotsRule {
     Rules(Box<Robot>),
 }
 
+/// The reason of a page robots.txt disallows (obeyed; not a failure).
+pub const ROBOTS_DISALLOWED: &str = "disallowed by robots.txt";
+
 /// The fetcher: one client, per-host robots rules and last-request times.
 pub struct Fetcher {
     client: reqwest::blocking::Client,
@@ -183,7 +186,7 @@ impl Fetcher {
         let url = Url::parse(raw).map_err(|e| fail(None, format!("not a URL: {e}")))?;
         check_target(&url, self.settings.allow_private).map_err(|e| fail(None, e))?;
         if !self.allowed(&url) {
-            return Err(fail(None, "disallowed by robots.txt".into()));
+            return Err(fail(None, ROBOTS_DISALLOWED.into()));
         }
         let mut attempt = 0;
         loop {

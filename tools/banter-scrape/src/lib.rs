@@ -136,7 +136,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 pub(crate) struct Collector {
     writer: JsonlWriter,
     fetched: u64,
+    /// Pages the user asked for (a URL given, a crawl's start) that failed: exit 1 unless --allow-partial.
     failures: Vec<Failure>,
+    /// Pages a crawl found by following links that failed (404s, no text): reported and counted only.
+    broken: Vec<Failure>,
+    /// Pages robots.txt disallows: obeyed, reported and counted, never a failure.
+    robots: Vec<Failure>,
     started: Instant,
     allow_partial: bool,
 }
@@ -161,6 +166,8 @@ impl Collector {
             writer: JsonlWriter::create(output)?,
             fetched: 0,
             failures: Vec::new(),
+            broken: Vec::new(),
+            robots: Vec::new(),
             started: Instant::now(),
             allow_partial,
         })
@@ -173,13 +180,22 @@ impl Collector {
         Ok(())
     }
 
-    fn page(&mut self, page: &fetch::Page, ex: extract::Extracted) -> anyhow::Result<bool> {
+    /// Records a page that was not taken: robots.txt's refusals apart, a failure when the user asked for the
+    /// page (`explicit`), a broken link when a crawl found it.
+    pub(crate) fn failed(&mut self, f: Failure, explicit: bool) {
+        if f.reason == fetch::ROBOTS_DISALLOWED {
+            self.robots.push(f);
+        } else if explicit {
+            self.failures.push(f);
+        } else {
+            self.broken.push(f);
+        }
+    }
+
+    fn page(&mut self, page: &fetch::Page, ex: extract::Extracted, explicit: bool) -> anyhow::Result<bool> {
         if ex.text.trim().is_empty() {
-            self.failures.push(Failure {
-                url: page.url.to_string(),
-                status: Some(page.status),
-                reason: NO_TEXT.into(),
-            });
+            let f = Failure { url: page.url.to_string(), status: Some(page.status), reason: NO_TEXT.into() };
+            self.failed(f, explicit);
             return Ok(false);
         }
         let doc = Doc {
@@ -224,22 +240,37 @@ impl Collector {
             *by_reason.entry(key).or_default() += 1;
         }
         if common.json {
-            let failures: Vec<_> =
-                self.failures.iter().map(|f| json!({"url": f.url, "status": f.status, "reason": f.reason})).collect();
+            let list = |v: &[Failure]| -> Vec<serde_json::Value> {
+                v.iter().map(|f| json!({"url": f.url, "status": f.status, "reason": f.reason})).collect()
+            };
             cli::print_report(&cli::report(
                 "banter-scrape",
                 code,
-                json!({"command": tool_cmd, "counts": {"fetched": self.fetched, "failed": self.failures.len()},
-                       "failed_by_reason": by_reason, "failures": failures,
+                json!({"command": tool_cmd,
+                       "counts": {"fetched": self.fetched, "failed": self.failures.len(),
+                                  "broken_links": self.broken.len(), "skipped_by_robots": self.robots.len()},
+                       "failed_by_reason": by_reason, "failures": list(&self.failures),
+                       "broken_links": list(&self.broken), "skipped_by_robots": list(&self.robots),
                        "seconds": (secs * 1000.0).round() / 1000.0}),
             ))?;
         } else {
-            for f in &self.failures {
+            for (what, v) in
+                [("failed", &self.failures), ("broken link", &self.broken), ("skipped (robots.txt)", &self.robots)]
+            {
+                for f in v {
+                    common.say(format!(
+                        "banter-scrape: {what}: {}{}: {}",
+                        f.url,
+                        f.status.map(|s| format!(" ({s})")).unwrap_or_default(),
+                        f.reason
+                    ));
+                }
+            }
+            if !self.broken.is_empty() || !self.robots.is_empty() {
                 common.say(format!(
-                    "banter-scrape: failed: {}{}: {}",
-                    f.url,
-                    f.status.map(|s| format!(" ({s})")).unwrap_or_default(),
-                    f.reason
+                    "banter-scrape: {} broken link(s) and {} page(s) robots.txt disallows were left out (not failures)",
+                    self.broken.len(),
+                    self.robots.len()
                 ));
             }
             common.say(format!(

@@ -76,9 +76,9 @@ pub(crate) fn fetch(a: &FetchArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
         match fetcher.fetch(u) {
             Ok(page) => {
                 let ex = extract::extract(&page.html, Some(page.url.as_str()));
-                col.page(&page, ex)?;
+                col.page(&page, ex, true)?;
             }
-            Err(f) => col.failures.push(f),
+            Err(f) => col.failed(f, true),
         }
         bar.inc(1);
     }
@@ -116,7 +116,7 @@ pub(crate) fn crawl(a: &CrawlArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
             Ok(page) => {
                 let ex = extract::extract(&page.html, Some(page.url.as_str()));
                 let links = ex.links.clone();
-                if col.page(&page, ex)? {
+                if col.page(&page, ex, depth == 0)? {
                     bar.inc(1);
                 }
                 if depth < a.max_depth {
@@ -142,7 +142,8 @@ pub(crate) fn crawl(a: &CrawlArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
                     }
                 }
             }
-            Err(f) => col.failures.push(f),
+            // The start page is the one the user asked for; the others were found by following links.
+            Err(f) => col.failed(f, depth == 0),
         }
     }
     bar.finish_and_clear();

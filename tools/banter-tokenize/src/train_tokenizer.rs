@@ -28,9 +28,10 @@ pub struct TrainArgs {
     /// `<s>` 1, `</s>` 2 (EOS), `<unk>` 3.
     #[arg(long = "type", value_enum, default_value_t = TokenizerType::Bpe)]
     pub kind: TokenizerType,
-    /// Chat template whose markers become special tokens (chatml, asimbot, or a JSON file).
-    #[arg(long, value_name = "TEMPLATE", default_value = "chatml")]
-    pub template: String,
+    /// Chat template whose markers become special tokens (chatml, asimbot, or a JSON file) [default: chatml
+    /// for samples and transcripts; plain text alone gets no chat markers].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<String>,
     /// Where to write tokenizer.json.
     #[arg(short = 'o', long, value_name = "PATH", required = true)]
     pub output: PathBuf,
@@ -38,21 +39,33 @@ pub struct TrainArgs {
 
 /// Runs `train-tokenizer`.
 pub(crate) fn run(a: &TrainArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
-    let template = ChatTemplate::from_arg(&a.template)?;
-    // Texts: rendered samples, or lines of text files.
-    let mut texts: Vec<String> = Vec::new();
+    // Samples (JSONL, or transcripts of `User: …` / `Assistant: …` in .txt files) are rendered through the
+    // template; other .txt files are lines of plain text. Plain text alone needs no chat markers, so without
+    // --template it gets none.
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     for input in &a.inputs {
         if input.ends_with(".txt") {
             banter_core::inputs::register(std::path::Path::new(input));
             let t = std::fs::read_to_string(input).map_err(|e| Error::io(input, e))?;
-            texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            let conv = banter_core::transcript::parse(&t, &banter_core::transcript::Prefixes::default());
+            if conv.samples.is_empty() {
+                lines.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            } else {
+                samples.extend(conv.samples);
+            }
             continue;
         }
         let reader = JsonlReader::open(&Source::parse(input), ReadOptions::default())?;
-        for sample in banter_core::jsonl::read_all::<Sample>(reader, "banter-tokenize")? {
-            texts.push(template.render(&sample).text);
-        }
+        samples.extend(banter_core::jsonl::read_all::<Sample>(reader, "banter-tokenize")?);
     }
+    let template = match (&a.template, samples.is_empty()) {
+        (Some(t), _) => ChatTemplate::from_arg(t)?,
+        (None, true) => ChatTemplate::plain_text(),
+        (None, false) => ChatTemplate::chatml(),
+    };
+    let mut texts: Vec<String> = samples.iter().map(|s| template.render(s).text).collect();
+    texts.extend(lines);
     if texts.is_empty() {
         return Err(Coded::new(Exit::BadInput, "no text to train the tokenizer on").into());
     }

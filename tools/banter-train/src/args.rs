@@ -99,6 +99,16 @@ pub struct Cli {
     /// Packing when tokenizing samples: pack (Oodi) or pad (one sample per block).
     #[arg(long, value_enum, default_value_t = Mode::Pack, help_heading = "Data")]
     pub mode: Mode,
+    /// How .txt inputs are read: transcripts of `User: …` / `Assistant: …` conversations, one text sample
+    /// per line, or auto (a transcript when the file has both prefixes).
+    #[arg(long, value_enum, default_value_t = TextFormatArg::Auto, help_heading = "Data")]
+    pub format: TextFormatArg,
+    /// A transcript's user prefix (repeatable; default `User:`, `Human:`).
+    #[arg(long, value_name = "TEXT", help_heading = "Data")]
+    pub user_prefix: Vec<String>,
+    /// A transcript's assistant prefix (repeatable; default `Assistant:`, `AI:`, `Bot:`).
+    #[arg(long, value_name = "TEXT", help_heading = "Data")]
+    pub assistant_prefix: Vec<String>,
     /// Validation data (blocks or samples).
     #[arg(long, value_name = "FILE", help_heading = "Data")]
     pub val_file: Option<String>,
@@ -244,6 +254,21 @@ impl Cli {
             },
             block_size: self.block_size,
             mode: self.mode,
+            text_format: match self.format {
+                TextFormatArg::Auto => banter_trainer::TextFormat::Auto,
+                TextFormatArg::Text => banter_trainer::TextFormat::Text,
+                TextFormatArg::Transcript => banter_trainer::TextFormat::Transcript,
+            },
+            prefixes: {
+                let mut p = banter_core::transcript::Prefixes::default();
+                if !self.user_prefix.is_empty() {
+                    p.user = self.user_prefix.clone();
+                }
+                if !self.assistant_prefix.is_empty() {
+                    p.assistant = self.assistant_prefix.clone();
+                }
+                p
+            },
             val_file: self.val_file.clone(),
             val_split: self.val_split,
             eval_at_start: false,
@@ -284,4 +309,15 @@ impl Cli {
             }),
         }
     }
+}
+
+/// `--format`: how `.txt` inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextFormatArg {
+    /// A transcript when the file has both a user and an assistant prefix, else lines.
+    Auto,
+    /// One text sample per non-blank line.
+    Text,
+    /// `User: …` / `Assistant: …` conversations.
+    Transcript,
 }

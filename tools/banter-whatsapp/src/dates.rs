@@ -32,7 +32,8 @@ impl DateOrder {
             0 => &[DateOrder::Ymd, DateOrder::Ydm],
             1 => &[DateOrder::Myd, DateOrder::Dym],
             2 => &[DateOrder::Dmy, DateOrder::Mdy],
-            _ => &[DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd],
+            // Two-digit years: first or last, the day before or after the month (`%y-%d-%m` exists).
+            _ => &[DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd, DateOrder::Ydm],
         }
     }
 

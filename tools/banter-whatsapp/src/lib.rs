@@ -8,6 +8,7 @@ pub mod input;
 pub mod locale;
 pub mod parse;
 pub mod samples;
+mod urls;
 
 use std::path::PathBuf;
 
@@ -131,6 +132,9 @@ pub struct SamplesArgs {
     /// Replace phone numbers and emails with [PHONE] / [EMAIL].
     #[arg(long)]
     pub redact_pii: bool,
+    /// Remove web addresses from messages (as Asimbot did); a message that was only links is dropped.
+    #[arg(long)]
+    pub strip_urls: bool,
     #[command(flatten)]
     pub export: ExportArgs,
     /// Write samples here (atomically) instead of stdout.
@@ -377,7 +381,13 @@ fn run_samples(a: &SamplesArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         "chat" | "chatml" => None,
         other => Some(ChatTemplate::from_arg(other)?),
     };
-    let messages = load_messages(&a.input, &a.export).with_context(|| format!("reading {}", a.input))?;
+    let mut messages = load_messages(&a.input, &a.export).with_context(|| format!("reading {}", a.input))?;
+    if a.strip_urls {
+        let (changed, emptied) = urls::strip_messages(&mut messages);
+        common.say(format!(
+            "banter-whatsapp: --strip-urls: addresses removed from {changed} message(s), {emptied} of them only links (dropped)"
+        ));
+    }
     let mut authors: Vec<(String, u64)> = Vec::new();
     for m in &messages {
         if let Some(au) = &m.author {

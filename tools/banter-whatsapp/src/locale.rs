@@ -207,6 +207,9 @@ pub fn attachment(text: &str) -> Option<String> {
             return Some(name.to_string());
         }
     }
+    if is_media_file_name(first) {
+        return Some(first.to_string());
+    }
     if !first.ends_with(')') {
         return None;
     }
@@ -235,6 +238,33 @@ pub fn attachment(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A message that is only the file name WhatsApp gives media: `2015-08-04-PHOTO-00004762.jpg`,
+/// `00000012-PHOTO-2023-02-09-21-05-11.jpg`, `IMG-20230209-WA0001.jpg` (also VID, AUD, PTT, STK, DOC).
+fn is_media_file_name(t: &str) -> bool {
+    const KINDS: &[&str] = &["PHOTO", "VIDEO", "AUDIO", "GIF", "STICKER", "DOCUMENT", "CONTACT"];
+    const ANDROID: &[&str] = &["IMG", "VID", "AUD", "PTT", "STK", "DOC"];
+    let Some((stem, ext)) = t.rsplit_once('.') else { return false };
+    if t.contains(char::is_whitespace)
+        || ext.is_empty()
+        || ext.len() > 5
+        || !ext.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return false;
+    }
+    let parts: Vec<&str> = stem.split('-').collect();
+    let digits = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    if ANDROID.contains(&parts[0]) {
+        return parts.len() == 3
+            && parts[1].len() == 8
+            && digits(parts[1])
+            && parts[2].starts_with("WA")
+            && digits(&parts[2][2..]);
+    }
+    parts.iter().any(|p| KINDS.contains(p))
+        && attachment_date(t).is_some()
+        && parts.iter().all(|p| digits(p) || KINDS.contains(p))
 }
 
 /// The word for "attached" in `<attached: NAME>` and `NAME <attached>` (lower case).
@@ -305,6 +335,26 @@ pub fn is_group_event(candidate_author: &str) -> bool {
 /// The date in an attachment name: `IMG-20230209-WA0001`, `PHOTO-2023-02-09-…`; as (year, month, day).
 pub fn attachment_date(text: &str) -> Option<(u32, u32, u32)> {
     let b = text.as_bytes();
+    let n = |d: &[u8], r: std::ops::Range<usize>| std::str::from_utf8(&d[r]).ok()?.parse::<u32>().ok();
+    // A name that starts with the date: `2015-08-04-PHOTO-00004762.jpg`.
+    for (i, _) in text.match_indices(|c: char| c.is_ascii_digit()) {
+        if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-') {
+            continue;
+        }
+        let d = &b[i..];
+        if d.len() >= 11
+            && d[4] == b'-'
+            && d[7] == b'-'
+            && d[10] == b'-'
+            && d[..4].iter().all(u8::is_ascii_digit)
+            && let (Some(y), Some(m), Some(dd)) = (n(d, 0..4), n(d, 5..7), n(d, 8..10))
+            && (2009..2100).contains(&y)
+            && (1..=12).contains(&m)
+            && (1..=31).contains(&dd)
+        {
+            return Some((y, m, dd));
+        }
+    }
     let mut i = 0;
     while i + 9 <= b.len() {
         if b[i] == b'-' {
@@ -372,5 +422,10 @@ mod tests {
         assert_eq!(attachment_date("IMG-20230209-WA0001.jpg (file attached)"), Some((2023, 2, 9)));
         assert_eq!(attachment_date("<attached: 00000012-PHOTO-2023-02-09-21-05-11.jpg>"), Some((2023, 2, 9)));
         assert_eq!(attachment_date("no date here 2023"), None);
+        assert_eq!(attachment_date("<attached: 2015-08-04-PHOTO-00004762.jpg>"), Some((2015, 8, 4)));
+        assert_eq!(attachment_date("2015-08-04-PHOTO-00004762.jpg"), Some((2015, 8, 4)));
+        assert_eq!(attachment("2015-08-04-PHOTO-00004762.jpg").as_deref(), Some("2015-08-04-PHOTO-00004762.jpg"));
+        assert_eq!(attachment("IMG-20230209-WA0001.jpg").as_deref(), Some("IMG-20230209-WA0001.jpg"));
+        assert_eq!(attachment("see 2015-08-04 notes.txt"), None);
     }
 }

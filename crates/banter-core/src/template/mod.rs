@@ -159,6 +159,20 @@ impl ChatTemplate {
         }
     }
 
+    /// Text without chat markers: turns' contents one after another, no special tokens (a tokenizer trained
+    /// on plain text needs none).
+    pub fn plain_text() -> Self {
+        ChatTemplate {
+            name: "plain".into(),
+            style: Style::Jinja {
+                source: "{% for m in messages %}{{ m['content'] }}{% endfor %}".into(),
+                bos_token: String::new(),
+                eos_token: String::new(),
+                loss: LossOn::All,
+            },
+        }
+    }
+
     /// Asimbot's speaker-token template.
     pub fn asimbot() -> Self {
         ChatTemplate {

@@ -32,10 +32,11 @@ fn fetch_writes_docs_and_lists_failures() {
     assert_eq!(d[2]["lang"], "fa");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing.html (404): HTTP 404"), "{err}");
-    assert!(err.contains("secret.html: disallowed by robots.txt"), "{err}");
+    // Obeying robots.txt is not a failure: the page is reported as skipped.
+    assert!(err.contains("skipped (robots.txt): ") && err.contains("secret.html: disallowed by robots.txt"), "{err}");
     assert!(err.contains("image.png (200): not HTML (image/png)"), "{err}");
-    assert!(err.contains("3 page(s) fetched, 3 failed"), "{err}");
-    assert!(err.contains("3 of 6 page(s) failed") && err.contains("--allow-partial"), "{err}");
+    assert!(err.contains("3 page(s) fetched, 2 failed"), "{err}");
+    assert!(err.contains("2 of 5 page(s) failed") && err.contains("--allow-partial"), "{err}");
     // --allow-partial: exit 0; the report counts the failures by reason.
     let dir = tempfile::tempdir().unwrap();
     let out = bin()
@@ -48,8 +49,9 @@ fn fetch_writes_docs_and_lists_failures() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by = &r["failed_by_reason"];
-    assert_eq!((by["HTTP 404"].as_u64(), by["disallowed by robots.txt"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_eq!((by["HTTP 404"].as_u64(), by["disallowed by robots.txt"].as_u64()), (Some(1), None), "{r}");
     assert_eq!(by["not HTML (image/png)"], 1, "{r}");
+    assert_eq!(r["counts"]["skipped_by_robots"], 1, "{r}");
 }
 
 #[test]
@@ -154,10 +156,12 @@ fn crawl_is_breadth_first_same_host_obeys_robots_and_stops_on_loops() {
         ])
         .output()
         .unwrap();
-    // The site has a redirect loop and a page robots.txt disallows: those pages failed, so exit 1.
+    // The site has a redirect loop and a page robots.txt disallows. The start page was fetched, so the crawl
+    // succeeds: the loop is a broken link and the disallowed page a skip, both reported, neither a failure.
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("failed") && err.contains("--allow-partial"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("broken link: ") && err.contains("skipped (robots.txt): "), "{err}");
+    assert!(!err.contains("--allow-partial"), "{err}");
     let urls: Vec<String> = docs(&out).iter().map(|d| d["url"].as_str().unwrap().replace(&s.base, "")).collect();
     assert_eq!(urls[0], "/");
     for want in [
@@ -247,4 +251,28 @@ fn wikipedia_intro_only_takes_twenty_per_request() {
     assert!(d.iter().all(|x| !x["text"].as_str().unwrap().contains("History")), "lead sections only");
     let extract_requests = s.hits.lock().unwrap().iter().filter(|h| h.contains("prop=extracts")).count();
     assert!(extract_requests <= 4, "{extract_requests} requests for 25 intros");
+}
+
+/// A crawl whose start page was fetched succeeds whatever the links it found do (404s are counted as broken
+/// links in `--json`); a start page that fails is the crawl's failure.
+#[test]
+fn a_crawl_fails_only_for_its_start_page() {
+    let s = server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let crawl = |start: &str| {
+        bin()
+            .args(["crawl", &format!("{}{start}", s.base), "--allow-private", "--delay", "0", "--max-pages", "20"])
+            .args(["--max-depth", "3", "--json", "-q", "-o"])
+            .arg(dir.path().join("docs.jsonl"))
+            .output()
+            .unwrap()
+    };
+    let out = crawl("/");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["counts"]["broken_links"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["counts"]["skipped_by_robots"], 1, "{r}");
+    assert_eq!(r["counts"]["failed"], 0, "{r}");
+    let out = crawl("/missing.html");
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -101,3 +101,77 @@ fn resuming_keeps_the_runs_precision() {
     let c = dir.path().join("c");
     assert_eq!(go("fp32", "avx2 fma", &c, Some(&a.join("checkpoint-2")))["precision"], "fp32");
 }
+
+/// MTN Sails' and the modular trainer's transcripts (`User: …` / `Assistant: …`) are conversations, not
+/// unrelated lines; a tokenizer trained on plain text alone gets no chat markers.
+#[test]
+fn transcripts_are_conversations_and_plain_text_gets_no_chat_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = dir.path().join("chats.txt");
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&format!("User: question number {i}, what is tea?\nAssistant: tea is a drink, answer {i}\n\n"));
+    }
+    std::fs::write(&tr, text).unwrap();
+    let tk = assert_cmd::cargo::cargo_bin("banter-tokenize");
+    let tok = dir.path().join("tok.json");
+    let st = std::process::Command::new(&tk)
+        .args(["train-tokenizer", "--vocab-size", "400", "--min-frequency", "1", "-q", "-o"])
+        .arg(&tok)
+        .arg(&tr)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let vocab = std::fs::read_to_string(&tok).unwrap();
+    assert!(vocab.contains("<|user|>"), "a transcript is rendered through the chat template");
+    let o = bin()
+        .args(["--config", "tiny", "--max-steps", "2", "--batch-size", "2", "--threads", "1", "--precision", "fp32"])
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("-o")
+        .arg(dir.path().join("m"))
+        .arg(&tr)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("read as a transcript: 12 conversation(s)"), "{err}");
+    // Other prefixes, given.
+    let qa = dir.path().join("qa.txt");
+    std::fs::write(&qa, "Q: how do I brew green tea?\nA: steep it at 80 degrees for two minutes\n\nQ: and black tea?\nA: boiling water, four minutes, then milk if you like\n").unwrap();
+    let o = bin()
+        .args([
+            "--config",
+            "tiny",
+            "--max-steps",
+            "1",
+            "--threads",
+            "1",
+            "--precision",
+            "fp32",
+            "--format",
+            "transcript",
+        ])
+        .args(["--user-prefix", "Q:", "--assistant-prefix", "A:", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(dir.path().join("m2"))
+        .arg(&qa)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("2 conversation(s)"), "{err}");
+    // Plain text: lines, and a tokenizer without chat markers.
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, "the cat sat on the mat\nthe dog ran in the park\n").unwrap();
+    let tok2 = dir.path().join("tok2.json");
+    let st = std::process::Command::new(&tk)
+        .args(["train-tokenizer", "--vocab-size", "300", "--min-frequency", "1", "-q", "-o"])
+        .arg(&tok2)
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let vocab = std::fs::read_to_string(&tok2).unwrap();
+    assert!(!vocab.contains("<|user|>") && !vocab.contains("<|end|>"), "plain text needs no chat markers");
+}

@@ -4,6 +4,7 @@
 mod formats;
 mod golden;
 mod hostile;
+mod journeys;
 mod roundtrip;
 mod samples;
 
