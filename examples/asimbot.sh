@@ -3,7 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 say "export → messages → samples (retrieval context, Asimbot's speaker tokens)"
 banter-whatsapp samples "testdata/demo/WhatsApp Chat with Friends.txt" --persona Sara --context retrieve --top-k 12 \
-  --select-k 4 --template asimbot -q -o "$WORK/persona.jsonl"
+  --select-k 4 --template asimbot --strip-urls -q -o "$WORK/persona.jsonl"
+! grep -q "https\?://" "$WORK/persona.jsonl"
 head -c 300 "$WORK/persona.jsonl"; echo
 say "tokenizer with <USR_A> … <SYS>; loss only after the last <SYS>"
 banter-tokenize train-tokenizer "$WORK/persona.jsonl" --template asimbot --vocab-size 500 -q -o "$WORK/tok.json"
@@ -13,4 +14,8 @@ banter-train "$WORK/blocks.jsonl" --tokenizer "$WORK/tok.json" --template asimbo
 banter-train "$WORK/persona.jsonl" --model "$WORK/base" --lora --lora-r 8 --lora-alpha 16 --max-steps 15 --block-size 96 --mode pad -q -o "$WORK/sara"
 say "chat as Sara"
 banter-chat --model "$WORK/base" --adapter "$WORK/sara" --prompt "where are you?" --max-new-tokens 20 -q
+say "take Sara elsewhere: one standalone model folder, no PEFT needed"
+banter-export merge "$WORK/base" --adapter "$WORK/sara" -o "$WORK/sara-merged" -q
+test -f "$WORK/sara-merged/model.safetensors" && test ! -e "$WORK/sara-merged/adapter_config.json"
+banter-chat --model "$WORK/sara-merged" --prompt "where are you?" --max-new-tokens 20 -q
 echo "asimbot: ok"

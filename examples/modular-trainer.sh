@@ -18,4 +18,11 @@ say "resume to step 20 from the checkpoint"
 banter-train --config-file "$WORK/train.json" --resume
 test -d "$WORK/model/checkpoint-20"
 python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; assert l[-1]["step"]==20' "$WORK/model/metrics.jsonl"
+say "the same command again resumes its own run (here: complete) instead of starting over"
+banter-train --config-file "$WORK/train.json" 2> "$WORK/again.log" || { cat "$WORK/again.log"; exit 1; }
+python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; assert [r["step"] for r in l]==list(range(1,21)), l' "$WORK/model/metrics.jsonl"
+say "oasst-style User:/Assistant: text trains as conversations"
+printf 'User: Hi there\nAssistant: Hello! How can I help you today?\n\nUser: What is a tokenizer?\nAssistant: It splits text into pieces a model can read.\n\n' > "$WORK/oasst.txt"
+banter-train "$WORK/oasst.txt" --model "$WORK/model" --max-steps 2 --force -o "$WORK/tuned" 2> "$WORK/tuned.log"
+grep -q "read as a transcript: 2 conversation" "$WORK/tuned.log"
 echo "modular-trainer: ok"

@@ -23,4 +23,12 @@ cat "$WORK/watch.log" >&2
 # The round is judged on the log's held-out lines: published only when no worse than the live model.
 grep -q "held-out loss" "$WORK/watch.log"
 test -f "$WORK/adapter/adapter_model.safetensors" || grep -q "did not publish" "$WORK/watch.log"
+say "retrain into the existing model from a User:/Assistant: transcript (read as conversations)"
+printf 'User: What is machine learning?\nAssistant: Machines learning patterns from data.\n\nUser: How do I print in Rust?\nAssistant: Use the println! macro with a format string.\n\n' > "$WORK/more.txt"
+before=$(sha256sum "$WORK/model/model.safetensors")
+banter-train "$WORK/more.txt" --model "$WORK/model" -o "$WORK/model" --max-steps 3 --block-size 64 --force 2> "$WORK/retrain.log"
+grep -q "read as a transcript: 2 conversation" "$WORK/retrain.log"
+grep -q "in place" "$WORK/retrain.log"
+test "$(sha256sum "$WORK/model/model.safetensors")" != "$before"
+test ! -e "$WORK/.model.retrain"
 echo "mtn-sails: ok"

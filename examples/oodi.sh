@@ -10,9 +10,9 @@ say "tokenizer + a small model"
 banter-tokenize train-tokenizer "$WORK/seed.jsonl" --vocab-size 500 -q -o "$WORK/tok.json"
 banter-train "$WORK/seed.jsonl" --tokenizer "$WORK/tok.json" --config tiny --max-steps 30 --block-size 128 --force -q -o "$WORK/model"
 say "chat, logging every exchange; learn every 2 exchanges (Oodi: 20)"
-printf 'what is green tea?\nhow hot should the water be?\n/exit\n' \
+printf 'what is green tea?\n/pushh me/oodi\nhow hot should the water be?\n/exit\n' \
   | banter-chat --model "$WORK/model" --system "You are Oodi, a friendly tea expert." --log "$WORK/buffer.jsonl" \
       --learn-every 2 --seed-data "$WORK/seed.jsonl" --max-new-tokens 20 -q
-test "$(wc -l < "$WORK/buffer.jsonl")" -eq 2
+test "$(wc -l < "$WORK/buffer.jsonl")" -eq 2   # the mistyped /pushh reached neither the model nor the log
 test -f "$WORK/buffer.jsonl.adapter/adapter_config.json"
 echo "oodi: ok (2 exchanges logged, adapter learned)"

@@ -35,7 +35,7 @@ pub fn wanted(files: &[String]) -> Vec<String> {
     top.into_iter().filter(|f| keep(f)).cloned().collect()
 }
 
-fn is_commit(rev: &str) -> bool {
+pub(crate) fn is_commit(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -74,9 +74,10 @@ pub fn snapshot(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
     }
 }
 
-fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
+/// A repository's commit, files and the name the Hub answers with (`kind`: `models` or `datasets`).
+pub(crate) fn repo_info(kind: &str, id: &RepoId, s: &HubSettings) -> Result<(String, Vec<String>, RepoId), HubError> {
     let api = client(false)?;
-    let mut url = format!("{}/api/models/{}/revision/{}", s.endpoint, id.repo, encode_segment(&id.revision));
+    let mut url = format!("{}/api/{kind}/{}/revision/{}", s.endpoint, id.repo, encode_segment(&id.revision));
     // A renamed repository (and a legacy name: `gpt2` is `openai-community/gpt2`) answers with a relative
     // redirect on the same Hub, which is followed, as huggingface_hub follows it; other redirects are not.
     let mut r = check(send(auth(api.get(&url), s), &url)?, &url, &id.repo, &[])?;
@@ -108,6 +109,12 @@ fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["rfilename"].as_str().map(str::to_string)).collect())
         .unwrap_or_default();
+    Ok((sha.to_string(), files, canonical))
+}
+
+fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
+    let (sha, files, canonical) = repo_info("models", id, s)?;
+    let sha = sha.as_str();
     let want = wanted(&files);
     if !want.iter().any(|f| f == "config.json" || f == "adapter_config.json") {
         return Err(HubError::Protocol(format!("{id}: the repository has no config.json (is it a model?)")));
@@ -119,7 +126,7 @@ fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
         if target.exists() {
             continue;
         }
-        file(&canonical, sha, f, &dir, &target, s)?;
+        file("", &canonical, sha, f, &dir, &target, s)?;
     }
     if !is_commit(&id.revision) || id.revision != sha {
         let refs = dir.join("refs").join(&id.revision);
@@ -128,7 +135,7 @@ fn fetch(id: &RepoId, s: &HubSettings) -> Result<PathBuf, HubError> {
     Ok(snap)
 }
 
-fn write_small(path: &Path, text: &str) -> Result<(), HubError> {
+pub(crate) fn write_small(path: &Path, text: &str) -> Result<(), HubError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
     let tmp = path.with_extension("banter-tmp");
@@ -148,8 +155,18 @@ fn size_of(h: &reqwest::header::HeaderMap) -> Option<u64> {
 
 /// One file: HEAD (no redirect) for its ETag and size, then GET into `blobs/<etag>.incomplete` (resumed with
 /// `Range` when a previous run left part of it), checked, renamed, and linked from the snapshot.
-fn file(id: &RepoId, sha: &str, path: &str, dir: &Path, target: &Path, s: &HubSettings) -> Result<(), HubError> {
-    let url = format!("{}/{}/resolve/{}/{}", s.endpoint, id.repo, sha, encode_path(path));
+/// Downloads one file of a repository (`prefix`: empty for models, `datasets/` for datasets) into the cache
+/// folder `dir` and links it from `target`.
+pub(crate) fn file(
+    prefix: &str,
+    id: &RepoId,
+    sha: &str,
+    path: &str,
+    dir: &Path,
+    target: &Path,
+    s: &HubSettings,
+) -> Result<(), HubError> {
+    let url = format!("{}/{prefix}{}/resolve/{}/{}", s.endpoint, id.repo, sha, encode_path(path));
     let head = client(false)?;
     let r = check(send(auth(head.head(&url), s).header("accept-encoding", "identity"), &url)?, &url, &id.repo, &[])?;
     let etag = etag_of(r.headers()).ok_or_else(|| HubError::Protocol(format!("{url}: no ETag in the answer")))?;

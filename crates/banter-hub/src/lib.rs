@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod card;
+pub mod dataset;
 mod download;
 mod http;
 pub mod upload;

@@ -13,6 +13,7 @@ pub mod dpo_head;
 mod dpo_step;
 mod error;
 mod finish;
+pub mod hubdata;
 mod inplace;
 pub mod output;
 pub mod precision;

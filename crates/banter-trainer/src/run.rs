@@ -17,8 +17,12 @@ use crate::{TOOL, data, output};
 
 /// Trains as `s` says. Work stops at the next step once `cancel` is cancelled, after a checkpoint.
 pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate::Result<Outcome> {
-    if s.inputs.is_empty() {
-        return Err(Error::usage_hint("no training data", "give blocks or samples JSONL files").into());
+    if s.inputs.is_empty() && s.hub_data.is_empty() {
+        return Err(Error::usage_hint(
+            "no training data",
+            "give blocks or samples JSONL files, or --dataset USER/NAME",
+        )
+        .into());
     }
     if s.output.as_os_str().is_empty() {
         return Err(Error::usage_hint("no output directory", "add -o DIR").into());

@@ -59,6 +59,10 @@ pub fn fingerprint(s: &TrainSettings) -> Result<String, Error> {
     }
     let mut files: Vec<&str> = s.inputs.iter().map(String::as_str).collect();
     files.extend(s.val_file.as_deref());
+    files.extend(s.hub_data.iter().flat_map(|(_, f)| f.iter().filter_map(|p| p.to_str())));
+    if !s.hub_data.is_empty() {
+        put("columns", &format!("{:?}", s.columns));
+    }
     let mut hasher = Xxh3::new();
     for f in files {
         hasher.update(f.len().to_le_bytes().as_slice());

@@ -138,6 +138,10 @@ pub struct TrainSettings {
     pub text_format: TextFormat,
     /// Transcripts' role prefixes.
     pub prefixes: banter_core::transcript::Prefixes,
+    /// Hub datasets, already fetched: (the name given, the split's data files).
+    pub hub_data: Vec<(String, Vec<PathBuf>)>,
+    /// Which columns of a Hub dataset hold what.
+    pub columns: crate::hubdata::Columns,
     /// Validation data.
     pub val_file: Option<String>,
     /// Share of training blocks held out.
@@ -185,6 +189,8 @@ impl Default for TrainSettings {
             mode: Mode::Pack,
             text_format: TextFormat::Auto,
             prefixes: banter_core::transcript::Prefixes::default(),
+            hub_data: Vec::new(),
+            columns: crate::hubdata::Columns::default(),
             val_file: None,
             val_split: 0.0,
             eval_at_start: false,

@@ -183,7 +183,7 @@ fn load_data(
     }
     let mut quality = None;
     let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {
-        if s.inputs.len() > 1 {
+        if s.inputs.len() > 1 || !s.hub_data.is_empty() {
             return Err(Error::usage("a binary token file (.bin) must be the only training input").into());
         }
         if s.val_split > 0.0 {
@@ -197,6 +197,15 @@ fn load_data(
     } else {
         let mut train = Vec::new();
         let mut samples = Vec::new();
+        for (name, files) in &s.hub_data {
+            let mut rows = Vec::new();
+            for f in files {
+                rows.extend(crate::hubdata::rows(f)?);
+            }
+            let (read, note) = crate::hubdata::samples(&rows, &s.columns, name)?;
+            console.say(format!("{TOOL}: {note}"));
+            samples.extend(read);
+        }
         for input in &s.inputs {
             if input.ends_with(".txt") {
                 let (read, note) = data::read_text(input, s.text_format, &s.prefixes)?;

@@ -103,6 +103,22 @@ pub struct Cli {
     /// per line, or auto (a transcript when the file has both prefixes).
     #[arg(long, value_enum, default_value_t = TextFormatArg::Auto, help_heading = "Data")]
     pub format: TextFormatArg,
+    /// A Hugging Face dataset to train on, `user/name[:split][@revision]` (split default train; JSON Lines,
+    /// JSON or Parquet files, through the Hub cache; repeatable).
+    #[arg(long, value_name = "USER/NAME[:SPLIT]", help_heading = "Data")]
+    pub dataset: Vec<String>,
+    /// A dataset's prompt column (default: prompt, instruction, question or query).
+    #[arg(long, value_name = "NAME", help_heading = "Data")]
+    pub prompt_column: Option<String>,
+    /// A dataset's response column (default: response, output, answer or completion).
+    #[arg(long, value_name = "NAME", help_heading = "Data")]
+    pub response_column: Option<String>,
+    /// A dataset's conversation column (default: messages, conversations or conversation).
+    #[arg(long, value_name = "NAME", help_heading = "Data")]
+    pub messages_column: Option<String>,
+    /// A dataset's text column (default: text or content).
+    #[arg(long, value_name = "NAME", help_heading = "Data")]
+    pub text_column: Option<String>,
     /// A transcript's user prefix (repeatable; default `User:`, `Human:`).
     #[arg(long, value_name = "TEXT", help_heading = "Data")]
     pub user_prefix: Vec<String>,
@@ -259,6 +275,12 @@ impl Cli {
                 TextFormatArg::Text => banter_trainer::TextFormat::Text,
                 TextFormatArg::Transcript => banter_trainer::TextFormat::Transcript,
             },
+            columns: banter_trainer::hubdata::Columns {
+                messages: self.messages_column.clone(),
+                prompt: self.prompt_column.clone(),
+                response: self.response_column.clone(),
+                text: self.text_column.clone(),
+            },
             prefixes: {
                 let mut p = banter_core::transcript::Prefixes::default();
                 if !self.user_prefix.is_empty() {
@@ -272,6 +294,7 @@ impl Cli {
             val_file: self.val_file.clone(),
             val_split: self.val_split,
             eval_at_start: false,
+            hub_data: Vec::new(),
             force: self.force,
             opt: Optimisation {
                 epochs: self.epochs,

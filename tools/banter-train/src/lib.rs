@@ -56,6 +56,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     if let Some(a) = &settings.lora.adapter {
         settings.lora.adapter = Some(banter_hub::resolve_model(a, &hub)?);
     }
+    // `--dataset user/name[:split]`: the split's data files, through the same cache and offline rules.
+    for d in &cli.dataset {
+        let spec = banter_hub::dataset::DatasetSpec::parse(d).ok_or_else(|| {
+            banter_core::Error::usage_hint(
+                format!("--dataset {d:?} is not a Hub dataset name"),
+                "give user/name[:split][@revision]",
+            )
+        })?;
+        let files = banter_hub::dataset::fetch(&spec, &hub)?;
+        settings.hub_data.push((d.clone(), files));
+    }
     let console = Console { quiet: cli.common.quiet, progress: cli.common.progress_enabled() };
     // Ctrl-C: finish the step, write a checkpoint, exit 130 (a second Ctrl-C quits at once).
     interrupt::set_cooperative(true);

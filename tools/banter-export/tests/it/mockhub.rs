@@ -114,6 +114,12 @@ impl MockHub {
     }
 
     /// Puts a repository on the Hub directly.
+    /// A dataset repository (`user/name`), public (used by banter-train's tests, which include this file).
+    #[allow(dead_code)]
+    pub fn put_dataset(&self, repo: &str, files: &[(&str, Vec<u8>)]) {
+        self.put_repo(&format!("ds--{repo}"), files, false);
+    }
+
     pub fn put_repo(&self, repo: &str, files: &[(&str, Vec<u8>)], private: bool) {
         let mut st = self.state.lock().unwrap();
         let n = st.repos.len() + 100;
@@ -206,6 +212,14 @@ fn serve_cdn(mut c: std::net::TcpStream, st: &Mutex<State>) {
 fn handle(mut r: Request, st: &Mutex<State>, base: &str, cdn: &str) {
     let url = r.url().to_string();
     let path = url.split('?').next().unwrap_or("").to_string();
+    // Datasets (`/api/datasets/u/n/…`, `/datasets/u/n/resolve/…`) are kept as repositories named `ds--u/n`.
+    let path = if let Some(rest) = path.strip_prefix("/api/datasets/") {
+        format!("/api/models/ds--{rest}")
+    } else if let Some(rest) = path.strip_prefix("/datasets/") {
+        format!("/ds--{rest}")
+    } else {
+        path
+    };
     let method = r.method().clone();
     let who = who(&r);
     let mut body = Vec::new();

@@ -2,10 +2,14 @@
 
 mod cli;
 mod crash;
+mod datasets;
 mod dpo;
 mod families;
 mod hf;
 mod journeys;
+#[path = "../../../banter-export/tests/it/mockhub.rs"]
+#[allow(dead_code)]
+mod mockhub;
 
 use std::path::{Path, PathBuf};
 
