@@ -43,9 +43,22 @@ pub(crate) fn next_token_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
 
 /// A model that decodes with a [`KvCache`].
 pub trait CachedLm {
-    /// Logits `[B, V]` of the last of `ids` `[B, T]`, which follow the tokens in `cache` (which grows by
-    /// them), computed in `compute`.
-    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor;
+    /// Final hidden states `[B, T, E]` of `ids` `[B, T]`, which follow the tokens in `cache` (which grows by
+    /// them), in `pass`.
+    fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache, pass: crate::Pass) -> Tensor;
+    /// The output projection of hidden states (fp32 logits), in `pass`.
+    fn head_logits(&self, x: &Tensor, pass: crate::Pass) -> Tensor;
+    /// Logits `[B, T, V]` of `ids` after the cached tokens, in `pass`.
+    fn logits_cached(&self, ids: &Tensor, cache: &mut KvCache, pass: crate::Pass) -> Tensor {
+        self.head_logits(&self.hidden_cached(ids, cache, pass), pass)
+    }
+    /// Logits `[B, V]` of the last of `ids` only (a prompt's prefill needs no others), computed in `compute`.
+    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
+        let pass = crate::Pass { train: false, compute };
+        let x = self.hidden_cached(ids, cache, pass);
+        let t = x.size()[1];
+        self.head_logits(&x.narrow(1, t - 1, 1), pass).squeeze_dim(1)
+    }
     /// The longest context.
     fn context(&self) -> usize;
     /// Where the weights are.

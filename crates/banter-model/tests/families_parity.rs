@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use banter_model::cached::CachedLm;
 use banter_model::llama::Llama;
 use banter_model::opt::Opt;
 use tch::{Device, Tensor};
@@ -129,9 +130,9 @@ fn model_families_logits_and_losses_equal_transformers() {
         let (logits, loss) = if cfg["model_type"] == "opt" {
             let m = Opt::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
             let mut cache = banter_model::KvCache::default();
-            let mut steps = vec![m.forward_cached(&ids.narrow(1, 0, 5), &mut cache)];
+            let mut steps = vec![m.logits_cached(&ids.narrow(1, 0, 5), &mut cache, banter_model::Pass::eval())];
             for j in 5..IDS.len() as i64 {
-                steps.push(m.forward_cached(&ids.narrow(1, j, 1), &mut cache));
+                steps.push(m.logits_cached(&ids.narrow(1, j, 1), &mut cache, banter_model::Pass::eval()));
             }
             let d = (&Tensor::cat(&steps, 1) - m.forward(&ids)).abs().max().double_value(&[]);
             assert!(d < 1e-4, "{name}: cached decoding differs from the full pass by {d}");
@@ -140,9 +141,9 @@ fn model_families_logits_and_losses_equal_transformers() {
             let m = Llama::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
             // With a KV cache: a 5-token prompt, then one token at a time, gives the same logits.
             let mut cache = banter_model::KvCache::default();
-            let mut steps = vec![m.forward_cached(&ids.narrow(1, 0, 5), &mut cache)];
+            let mut steps = vec![m.logits_cached(&ids.narrow(1, 0, 5), &mut cache, banter_model::Pass::eval())];
             for j in 5..IDS.len() as i64 {
-                steps.push(m.forward_cached(&ids.narrow(1, j, 1), &mut cache));
+                steps.push(m.logits_cached(&ids.narrow(1, j, 1), &mut cache, banter_model::Pass::eval()));
             }
             let incremental = Tensor::cat(&steps, 1);
             let full = m.forward(&ids);

@@ -408,8 +408,12 @@ impl EmbeddingExt for Tensor {
 }
 
 impl crate::cached::CachedLm for Gpt2 {
-    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
-        self.forward_last(ids, Some(cache), Pass { train: false, compute })
+    fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
+        self.hidden(ids, Some(cache), pass)
+    }
+
+    fn head_logits(&self, x: &Tensor, pass: Pass) -> Tensor {
+        self.lm_head(x, &self.head_weight(pass), pass)
     }
 
     fn context(&self) -> usize {

@@ -250,19 +250,7 @@ impl Llama {
 
     /// Logits `[B, T, V]` for token ids `[B, T]` (fp32, no cache).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
-        self.forward_cached(ids, &mut KvCache::default())
-    }
-
-    /// Logits for `ids`, which follow the `cache.len()` tokens already in `cache`; their keys and values
-    /// are appended to it. Generation feeds the prompt, then one token at a time.
-    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
-        self.forward_pass(ids, cache, Pass::eval())
-    }
-
-    /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s compute precision.
-    pub fn forward_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
-        let x = self.hidden_pass(ids, cache, pass);
-        self.head_pass(&x, pass)
+        self.logits_cached(ids, &mut KvCache::default(), Pass::eval())
     }
 
     /// The output projection's weight `[V, E]` (the tied embeddings or the separate head).
@@ -379,7 +367,7 @@ impl Llama {
 
     /// The loss in `pass` (dropout, compute precision).
     pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
-        next_token_loss(&self.forward_pass(ids, &mut KvCache::default(), pass), labels)
+        next_token_loss(&self.logits_cached(ids, &mut KvCache::default(), pass), labels)
     }
 
     /// Every Linear layer by its module path (`model.layers.0.self_attn.q_proj`), for LoRA.
@@ -411,11 +399,12 @@ impl Llama {
 }
 
 impl CachedLm for Llama {
-    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
-        let pass = Pass { train: false, compute };
-        let x = self.hidden_pass(ids, cache, pass);
-        let t = x.size()[1];
-        self.head_pass(&x.narrow(1, t - 1, 1), pass).squeeze_dim(1)
+    fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
+        self.hidden_pass(ids, cache, pass)
+    }
+
+    fn head_logits(&self, x: &Tensor, pass: Pass) -> Tensor {
+        self.head_pass(x, pass)
     }
 
     fn context(&self) -> usize {

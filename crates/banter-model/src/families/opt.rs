@@ -231,18 +231,7 @@ impl Opt {
 
     /// Logits `[B, T, V]` (fp32, no cache, no padding).
     pub fn forward(&self, ids: &Tensor) -> Tensor {
-        self.forward_cached(ids, &mut KvCache::default())
-    }
-
-    /// Logits for `ids`, which follow the tokens already in `cache` (whose keys and values grow by them).
-    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
-        self.forward_pass(ids, cache, Pass::eval())
-    }
-
-    /// Logits (fp32) for `ids` after the cached tokens, in `pass`'s precision, with dropout when training.
-    pub fn forward_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
-        let x = self.hidden_pass(ids, cache, pass);
-        self.head_pass(&x, pass)
+        self.logits_cached(ids, &mut KvCache::default(), Pass::eval())
     }
 
     /// Final hidden states `[B, T, word_embed_proj_dim]` (after the last norm and `project_out`).
@@ -335,7 +324,7 @@ impl Opt {
 
     /// The loss in `pass` (dropout, compute precision).
     pub fn loss_pass(&self, ids: &Tensor, labels: &Tensor, pass: Pass) -> Tensor {
-        next_token_loss(&self.forward_pass(ids, &mut KvCache::default(), pass), labels)
+        next_token_loss(&self.logits_cached(ids, &mut KvCache::default(), pass), labels)
     }
 
     /// Every Linear layer by its module path (`model.decoder.layers.0.self_attn.q_proj`), for LoRA.
@@ -361,11 +350,12 @@ impl Opt {
 }
 
 impl CachedLm for Opt {
-    fn last_logits(&self, ids: &Tensor, cache: &mut KvCache, compute: Kind) -> Tensor {
-        let pass = Pass { train: false, compute };
-        let x = self.hidden_pass(ids, cache, pass);
-        let t = x.size()[1];
-        self.head_pass(&x.narrow(1, t - 1, 1), pass).squeeze_dim(1)
+    fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
+        self.hidden_pass(ids, cache, pass)
+    }
+
+    fn head_logits(&self, x: &Tensor, pass: Pass) -> Tensor {
+        self.head_pass(x, pass)
     }
 
     fn context(&self) -> usize {
