@@ -156,14 +156,18 @@ mod tests {
             "{\"step\":1,\"loss\":3.5,\"tokens\":100}\n{\"step\":2,\"loss\":3.1,\"tokens\":120,\"val_loss\":3.3}\n",
         )
         .unwrap();
-        std::fs::write(d.path().join("train_report.json"), r#"{"steps": 2, "precision": "bf16", "final_loss": 3.1}"#)
-            .unwrap();
+        std::fs::write(
+            d.path().join("train_report.json"),
+            r#"{"steps": 2, "precision": "bf16", "final_loss": 3.1, "datasets": ["OpenAssistant/oasst1"]}"#,
+        )
+        .unwrap();
         let c = model_card(d.path(), "me/sara");
         assert!(c.starts_with("---\nbase_model: HuggingFaceTB/SmolLM2-135M\nlibrary_name: peft\n"), "{c}");
         assert!(
             c.contains("- lora") && c.contains("- llama") && c.contains("pipeline_tag: text-generation\n---"),
             "{c}"
         );
+        assert!(c.contains("datasets:\n- OpenAssistant/oasst1\n"), "{c}");
         assert!(
             c.contains("- steps: 2") && c.contains("- tokens trained on: 220") && c.contains("- precision: bf16"),
             "{c}"

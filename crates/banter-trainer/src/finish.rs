@@ -53,6 +53,12 @@ impl Loop<'_> {
             vocab_size: self.setup.model.vocab_size(),
             reward_accuracy: self.dpo_val.as_ref().map(Means::accuracy),
             reward_margin: self.dpo_val.as_ref().map(Means::margin),
+            datasets: self
+                .s
+                .hub_data
+                .iter()
+                .map(|(name, _)| name.split([':', '@']).next().unwrap_or(name).to_string())
+                .collect(),
         };
         // The report beside the weights: what the model card of an upload says about the training.
         io::write_json(&out.join("train_report.json"), &serde_json::to_value(&report).unwrap_or_default())?;

@@ -57,6 +57,8 @@ pub struct TrainReport {
     pub reward_accuracy: Option<f64>,
     /// DPO: the last evaluation's mean reward margin.
     pub reward_margin: Option<f64>,
+    /// The Hub datasets trained on (`user/name`), for a model card's `datasets`.
+    pub datasets: Vec<String>,
 }
 
 /// How a run ended.

@@ -60,6 +60,9 @@ fn hub_datasets_train_through_the_cache_with_columns_and_trees() {
     assert!(err.contains("me/chats: 12 sample(s) from prompt → response"), "{err}");
     let test = cache.join("datasets--me--chats");
     assert!(test.join("refs/main").exists(), "the standard cache layout");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a/train_report.json")).unwrap()).unwrap();
+    assert_eq!(report["datasets"], serde_json::json!(["me/chats"]), "named for the model card");
     // The test split, offline from the cache once fetched; other column names, given.
     let o = train(&hub, &cache, &tok, &dir.path().join("b"), &["--dataset", "me/chats:test"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
