@@ -86,7 +86,7 @@ pub fn model_card(dir: &Path, repo: &str) -> String {
     let mut body = vec![
         format!("# {repo}"),
         String::new(),
-        format!("{what}, trained with [banter](https://github.com/) on the author's own text."),
+        format!("{what}, trained with banter on the author's own text."),
         String::new(),
         "## Training".into(),
         String::new(),

@@ -62,30 +62,33 @@ pub trait CausalLm: crate::cached::CachedLm {
     fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>);
 }
 
-/// Sets a model's `lora_vs`/`lora_cfg` fields and freezes its base `vs` when an adapter comes.
-macro_rules! set_lora_fields {
-    ($m:expr, $lora:expr) => {{
-        let lora = $lora;
-        if lora.is_some() {
-            $m.vs.freeze();
+/// The accessors every architecture has alike, over its `vs`, `lora_vs` and `lora_cfg` fields: the base and
+/// adapter weights, and setting (or dropping) an adapter, which freezes the base weights.
+macro_rules! weights_and_adapter {
+    () => {
+        fn vs(&self) -> &nn::VarStore {
+            &self.vs
         }
-        ($m.lora_vs, $m.lora_cfg) = lora.map_or((None, None), |(vs, cfg)| (Some(vs), Some(cfg)));
-    }};
+        fn lora_vs(&self) -> Option<&nn::VarStore> {
+            self.lora_vs.as_ref()
+        }
+        fn lora_cfg(&self) -> Option<&LoraConfig> {
+            self.lora_cfg.as_ref()
+        }
+        fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
+            if lora.is_some() {
+                self.vs.freeze();
+            }
+            (self.lora_vs, self.lora_cfg) = lora.map_or((None, None), |(vs, cfg)| (Some(vs), Some(cfg)));
+        }
+    };
 }
 
 impl CausalLm for Gpt2 {
     fn model_type(&self) -> &str {
         "gpt2"
     }
-    fn vs(&self) -> &nn::VarStore {
-        &self.vs
-    }
-    fn lora_vs(&self) -> Option<&nn::VarStore> {
-        self.lora_vs.as_ref()
-    }
-    fn lora_cfg(&self) -> Option<&LoraConfig> {
-        self.lora_cfg.as_ref()
-    }
+    weights_and_adapter!();
     fn vocab_size(&self) -> i64 {
         self.cfg.vocab_size
     }
@@ -110,24 +113,13 @@ impl CausalLm for Gpt2 {
     fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
         self.conv_layers_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
     }
-    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
-        set_lora_fields!(self, lora)
-    }
 }
 
 impl CausalLm for Llama {
     fn model_type(&self) -> &str {
         &self.cfg.model_type
     }
-    fn vs(&self) -> &nn::VarStore {
-        &self.vs
-    }
-    fn lora_vs(&self) -> Option<&nn::VarStore> {
-        self.lora_vs.as_ref()
-    }
-    fn lora_cfg(&self) -> Option<&LoraConfig> {
-        self.lora_cfg.as_ref()
-    }
+    weights_and_adapter!();
     fn vocab_size(&self) -> i64 {
         self.cfg.vocab_size
     }
@@ -159,24 +151,13 @@ impl CausalLm for Llama {
     fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
         self.linears_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
     }
-    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
-        set_lora_fields!(self, lora)
-    }
 }
 
 impl CausalLm for Opt {
     fn model_type(&self) -> &str {
         "opt"
     }
-    fn vs(&self) -> &nn::VarStore {
-        &self.vs
-    }
-    fn lora_vs(&self) -> Option<&nn::VarStore> {
-        self.lora_vs.as_ref()
-    }
-    fn lora_cfg(&self) -> Option<&LoraConfig> {
-        self.lora_cfg.as_ref()
-    }
+    weights_and_adapter!();
     fn vocab_size(&self) -> i64 {
         self.cfg.vocab_size
     }
@@ -200,8 +181,5 @@ impl CausalLm for Opt {
     }
     fn lora_layers_mut(&mut self) -> Vec<(String, &mut dyn LoraTarget)> {
         self.linears_mut().into_iter().map(|(p, l)| (p, l as &mut dyn LoraTarget)).collect()
-    }
-    fn set_lora(&mut self, lora: Option<(nn::VarStore, LoraConfig)>) {
-        set_lora_fields!(self, lora)
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use banter_core::CancelToken;
 
-use super::plan::{Plan, recover};
+use super::plan::{Learned, Plan, recover};
 use crate::TOOL;
 use crate::engine::Engine;
 
@@ -19,7 +19,7 @@ use crate::engine::Engine;
 pub type Loader = Box<dyn Fn(&Plan) -> anyhow::Result<Engine> + Send + Sync>;
 
 /// A round's result: the new model (when a loader was given) and a notice.
-type Done = Result<(Option<Engine>, String), String>;
+type Done = Result<(Option<Engine>, Learned), String>;
 
 /// Background learning.
 pub struct Learner {
@@ -92,14 +92,14 @@ impl Learner {
         std::thread::spawn(move || {
             let result = plan.learn(&cancel).and_then(|l| {
                 let engine = loader.as_ref().map(|load| load(&plan)).transpose()?;
-                let msg = format!("({TOOL}: {})", l.describe(&plan.out));
-                Ok((engine, msg))
+                Ok((engine, l))
             });
             let result = result.map_err(|e| format!("({TOOL}: learning failed, the previous model stays: {e:#})"));
             match (&loader, result) {
                 // Nothing to hand over (the server reloads by itself): the notice now.
                 (None, Ok(_)) if quiet => {}
-                (None, Ok((_, msg)) | Err(msg)) => banter_core::eline!("{}", msg),
+                (None, Ok((_, l))) => banter_core::eline!("({TOOL}: {})", l.describe(&plan.out, "is now in use")),
+                (None, Err(msg)) => banter_core::eline!("{}", msg),
                 (Some(_), r) => {
                     let _ = tx.send(r);
                 }
@@ -117,14 +117,12 @@ impl Learner {
         drop(done);
         // Exchanges logged while that round ran may already make the next one due.
         self.maybe_start();
-        Some(match r {
-            Ok((Some(new), msg)) => {
+        Some(r.map(|(new, l)| {
+            if let Some(new) = new {
                 *engine = new;
-                Ok(msg)
             }
-            Ok((None, msg)) => Ok(msg),
-            Err(e) => Err(e),
-        })
+            format!("({TOOL}: {})", l.describe(&self.plan.out, "is now in use"))
+        }))
     }
 
     /// True while a round runs.
@@ -150,8 +148,8 @@ impl Learner {
         }
         let done = self.done.lock().unwrap_or_else(|e| e.into_inner()).take();
         match done.and_then(|rx| rx.try_recv().ok()) {
-            Some(Ok((_, msg))) if !self.quiet => {
-                banter_core::eline!("{}", msg.replace("is now in use", "is saved and will be used next time"))
+            Some(Ok((_, l))) if !self.quiet => {
+                banter_core::eline!("({TOOL}: {})", l.describe(&self.plan.out, "is saved and will be used next time"))
             }
             Some(Err(e)) => banter_core::eline!("{e}"),
             _ => {}

@@ -109,15 +109,16 @@ pub struct Learned {
 }
 
 impl Learned {
-    /// The round in words (for the chat's and `watch`'s notices).
-    pub fn describe(&self, out: &Path) -> String {
+    /// The round in words (for the chat's and `watch`'s notices); `state` says where a published adapter
+    /// stands ("is now in use").
+    pub fn describe(&self, out: &Path, state: &str) -> String {
         let loss = match self.held_out {
             Some((before, after)) => format!("held-out loss {before:.4} → {after:.4}; "),
             None => "no held-out exchanges yet; ".into(),
         };
         if self.published {
             format!(
-                "learned from {} of {} new exchange(s); {loss}adapter {} is now in use",
+                "learned from {} of {} new exchange(s); {loss}adapter {} {state}",
                 self.kept,
                 self.fresh,
                 out.display()

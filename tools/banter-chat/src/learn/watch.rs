@@ -68,7 +68,7 @@ pub fn watch(a: &WatchArgs, model: &ModelArgs, common: &banter_core::cli::Common
             match plan.learn(&cancel) {
                 Ok(l) => {
                     failures = 0;
-                    common.say(format!("{TOOL} watch: {}", l.describe(&a.output)));
+                    common.say(format!("{TOOL} watch: {}", l.describe(&a.output, "is now in use")));
                 }
                 Err(_) if cancel.is_cancelled() => return Ok(Exit::Interrupted),
                 Err(e) => {
