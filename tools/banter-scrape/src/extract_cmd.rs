@@ -146,7 +146,9 @@ pub(crate) fn run(a: &ExtractArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
         for ((path, _), r) in chunk.iter().zip(done) {
             match r {
                 Ok(doc) => col.doc(&doc)?,
-                Err(reason) => col.failures.push(Failure { url: path.display().to_string(), status: None, reason }),
+                Err(reason) => {
+                    col.failures.push(Failure { url: path.display().to_string(), status: None, reason, robots: false })
+                }
             }
             bar.inc(1);
         }

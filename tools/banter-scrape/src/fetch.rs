@@ -46,7 +46,7 @@ pub struct Page {
 }
 
 /// Why a URL could not be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Failure {
     /// The URL asked for.
     pub url: String,
@@ -54,6 +54,8 @@ pub struct Failure {
     pub status: Option<u16>,
     /// What went wrong.
     pub reason: String,
+    /// robots.txt disallows the page: obeyed, never a failure of the run.
+    pub robots: bool,
 }
 
 enum RobotsRule {
@@ -62,8 +64,8 @@ enum RobotsRule {
     Rules(Box<Robot>),
 }
 
-/// The reason of a page robots.txt disallows (obeyed; not a failure).
-pub const ROBOTS_DISALLOWED: &str = "disallowed by robots.txt";
+/// The reason of a page robots.txt disallows (obeyed; not a failure: [`Failure::robots`]).
+const ROBOTS_DISALLOWED: &str = "disallowed by robots.txt";
 
 /// The fetcher: one client, per-host robots rules and last-request times.
 pub struct Fetcher {
@@ -182,11 +184,12 @@ impl Fetcher {
 
     /// Fetches an HTML page politely.
     pub fn fetch(&mut self, raw: &str) -> Result<Page, Failure> {
-        let fail = |status: Option<u16>, reason: String| Failure { url: raw.to_string(), status, reason };
+        let fail =
+            |status: Option<u16>, reason: String| Failure { url: raw.to_string(), status, reason, robots: false };
         let url = Url::parse(raw).map_err(|e| fail(None, format!("not a URL: {e}")))?;
         check_target(&url, self.settings.allow_private).map_err(|e| fail(None, e))?;
         if !self.allowed(&url) {
-            return Err(fail(None, ROBOTS_DISALLOWED.into()));
+            return Err(Failure { robots: true, ..fail(None, ROBOTS_DISALLOWED.into()) });
         }
         let mut attempt = 0;
         loop {
@@ -255,7 +258,7 @@ impl Fetcher {
 
     /// GETs JSON (for the MediaWiki API), with the same politeness.
     pub fn get_json(&mut self, url: &Url) -> Result<serde_json::Value, Failure> {
-        let fail = |reason: String| Failure { url: url.to_string(), status: None, reason };
+        let fail = |reason: String| Failure { url: url.to_string(), status: None, reason, robots: false };
         check_target(url, self.settings.allow_private).map_err(fail)?;
         self.wait_turn(url);
         let resp = self.client.get(url.clone()).send().map_err(|e| fail(source_text(&e)))?;
@@ -266,6 +269,7 @@ impl Fetcher {
                 url: url.to_string(),
                 status: Some(status.as_u16()),
                 reason: format!("HTTP {status}"),
+                robots: false,
             });
         }
         let mut body = Vec::new();

@@ -183,7 +183,7 @@ impl Collector {
     /// Records a page that was not taken: robots.txt's refusals apart, a failure when the user asked for the
     /// page (`explicit`), a broken link when a crawl found it.
     pub(crate) fn failed(&mut self, f: Failure, explicit: bool) {
-        if f.reason == fetch::ROBOTS_DISALLOWED {
+        if f.robots {
             self.robots.push(f);
         } else if explicit {
             self.failures.push(f);
@@ -194,7 +194,8 @@ impl Collector {
 
     fn page(&mut self, page: &fetch::Page, ex: extract::Extracted, explicit: bool) -> anyhow::Result<bool> {
         if ex.text.trim().is_empty() {
-            let f = Failure { url: page.url.to_string(), status: Some(page.status), reason: NO_TEXT.into() };
+            let f =
+                Failure { url: page.url.to_string(), status: Some(page.status), reason: NO_TEXT.into(), robots: false };
             self.failed(f, explicit);
             return Ok(false);
         }
