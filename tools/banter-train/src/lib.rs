@@ -27,6 +27,9 @@ Examples:
   banter-train data.jsonl ... -o model --sample-prompt 'Once upon a time'   # show a generation at the end
   banter-train ranked.jsonl --dpo --model persona-model --lora -o persona-dpo   # preference tuning (DPO)
   banter-train prefs.jsonl --dpo --loss ipo --beta 0.5 --model persona-model -o persona-dpo --val-split 0.1
+  banter-train new.jsonl --model persona-model -o persona-model   # retrain in place (swapped in when done)
+  banter-train --dataset OpenAssistant/oasst1 --model gpt2 --lora -o oasst-adapter   # a Hub dataset's train split
+  banter-train chats.txt --model persona-model -o tuned   # User:/Assistant: transcripts read as conversations
 
 Exit codes: 0 trained; 1 data quality below the gate (--force overrides); 2 usage; 3 bad data; 4 I/O;
 5 model or runtime (libtorch, CUDA, NaN loss); 130 interrupted (a checkpoint is saved first).";
