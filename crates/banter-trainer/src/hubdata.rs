@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use banter_core::Error;
 use banter_core::records::{Role, Sample, Turn};
+use banter_core::{Error, FieldError};
 use serde_json::Value;
 
 /// Which columns hold what (`None`: found by the usual names).
@@ -31,7 +31,7 @@ pub fn rows(path: &Path) -> Result<Vec<Value>, Error> {
         use parquet::file::reader::{FileReader, SerializedFileReader};
         let f = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
         let bad = |e: parquet::errors::ParquetError| {
-            Error::usage(format!("{}: not a readable Parquet file: {e}", path.display()))
+            Error::data(path.display(), None, FieldError::record(format!("not a readable Parquet file: {e}")))
         };
         let reader = SerializedFileReader::new(f).map_err(bad)?;
         let iter = reader.get_row_iter(None).map_err(bad)?;
@@ -39,13 +39,18 @@ pub fn rows(path: &Path) -> Result<Vec<Value>, Error> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
     if name.ends_with(".json") && text.trim_start().starts_with('[') {
-        let v: Value = serde_json::from_str(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::data(path.display(), None, FieldError::record(format!("not JSON: {e}"))))?;
         return Ok(v.as_array().cloned().unwrap_or_default());
     }
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::usage(format!("{}:{}: {e}", path.display(), i + 1))))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                Error::data(path.display(), Some(i as u64 + 1), FieldError::record(format!("not JSON: {e}")))
+            })
+        })
         .collect()
 }
 

@@ -102,6 +102,20 @@ fn hub_datasets_train_through_the_cache_with_columns_and_trees() {
         &["--dataset", "me/qa", "--prompt-column", "q", "--response-column", "a"],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A damaged data file is bad data (exit 3), named with its line.
+    hub.put_dataset(
+        "me/broken",
+        &[("train.jsonl", b"{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \n".to_vec())],
+    );
+    let o = train(&hub, &cache, &tok, &dir.path().join("f"), &["--dataset", "me/broken"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("train.jsonl:2") && err.contains("not JSON"), "{err}");
+    hub.put_dataset("me/badpq", &[("train.parquet", b"PAR1 this is not parquet".to_vec())]);
+    let o = train(&hub, &cache, &tok, &dir.path().join("g"), &["--dataset", "me/badpq"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("not a readable Parquet file"), "{err}");
     // OpenAssistant-style trees, in Parquet (written by pyarrow when the venv has it).
     let Some(py) = python() else { return };
     let pq = dir.path().join("oasst.parquet");
