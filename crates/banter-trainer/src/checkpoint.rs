@@ -49,6 +49,10 @@ impl Loop<'_> {
     }
 
     pub(crate) fn checkpoint(&self) -> Result<PathBuf, ModelError> {
+        if !self.is_main() {
+            // Rank 0 writes the checkpoint every rank resumes from.
+            return Ok(self.s.output.join(format!("checkpoint-{}", self.step)));
+        }
         let bv = if self.best_val.is_finite() { json!(self.best_val) } else { json!(null) };
         let loss = if self.last_loss.is_finite() { json!(self.last_loss) } else { json!(null) };
         let state = json!({"step": self.step, "seed": self.s.opt.seed, "best_val_loss": bv, "loss": loss,

@@ -301,6 +301,12 @@ pub fn batch(blocks: &[&Block], pad: u32, device: Device) -> (Tensor, Tensor, i6
     )
 }
 
+/// The tokens a batch of blocks is scored on (labels past the first position that are not ignored): what
+/// its mean loss divides by.
+pub fn scored_tokens(blocks: &[Block]) -> usize {
+    blocks.iter().map(|b| b.labels.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count()).sum()
+}
+
 /// Splits off every k-th block for validation, deterministically (`frac` of them).
 pub fn split(blocks: Vec<Block>, frac: f64, seed: u64) -> (Vec<Block>, Vec<Block>) {
     let mut train = Vec::new();

@@ -17,11 +17,23 @@ use crate::dpo::{DpoOut, DpoSettings, dpo_loss};
 use crate::dpo_head;
 use crate::state::{Loop, Means, Reference};
 
-/// Summed log-probs `[n]` of interleaved pair blocks, in batches of `pairs` pairs, without autograd.
-pub(crate) fn score(model: &Lm, blocks: &Blocks, pairs: usize, pad: u32, pass: Pass) -> crate::Result<Tensor> {
+/// Summed log-probs `[n]` of interleaved pair blocks, in batches of `pairs` pairs, without autograd. Only
+/// every `parts`-th batch from `part` is scored (a rank's share); the others are left zero.
+pub(crate) fn score(
+    model: &Lm,
+    blocks: &Blocks,
+    pairs: usize,
+    pad: u32,
+    pass: Pass,
+    (part, parts): (usize, usize),
+) -> crate::Result<Tensor> {
     let mut out = Vec::with_capacity(blocks.len());
     let step = (2 * pairs.max(1)).max(2);
-    for start in (0..blocks.len()).step_by(step) {
+    for (i, start) in (0..blocks.len()).step_by(step).enumerate() {
+        if i % parts.max(1) != part {
+            out.push(Tensor::zeros([(step.min(blocks.len() - start)) as i64], (Kind::Float, Device::Cpu)));
+            continue;
+        }
         let owned = blocks.fetch(start..(start + step).min(blocks.len()))?;
         let refs: Vec<&Block> = owned.iter().collect();
         let (ids, labels, _) = data::batch(&refs, pad, model.device());
@@ -77,8 +89,11 @@ impl Loop<'_> {
         let bs = self.s.opt.batch_size.max(1);
         let pass = Pass { train: false, ..self.pass };
         let (model, pad) = (&self.setup.model, self.setup.tok.pad_id);
-        let train = score(model, &self.setup.train, bs, pad, pass)?;
-        let val = score(model, &self.setup.val, bs, pad, pass)?;
+        // Distributed, each rank scores its share of the pairs; the shares are summed.
+        let share = (self.rank(), self.world());
+        let train = score(model, &self.setup.train, bs, pad, pass, share)?;
+        let val = score(model, &self.setup.val, bs, pad, pass, share)?;
+        let (train, val) = (self.sum_tensor(train)?, self.sum_tensor(val)?);
         self.dpo_ref = Some(Reference { train, val });
         Ok(())
     }
@@ -152,7 +167,11 @@ impl Loop<'_> {
         let reference = self.reference(true);
         let mut means = Means::default();
         let pass = Pass { train: false, ..self.pass };
-        for start in (0..n).step_by(bs) {
+        let (rank, world) = (self.rank(), self.world());
+        for (i, start) in (0..n).step_by(bs).enumerate() {
+            if i % world != rank {
+                continue;
+            }
             let idx: Vec<usize> = (start..(start + bs).min(n)).collect();
             let blocks = val.fetch(idx.iter().flat_map(|&k| [2 * k, 2 * k + 1]))?;
             let (ids, labels, _, (rc, rr)) = pair_batch(&blocks, &reference, &idx, self.setup.tok.pad_id, self.device);
@@ -163,7 +182,7 @@ impl Loop<'_> {
                 dpo_loss((&pc, &pr), (&rc, &rr), (&cnt.narrow(0, 0, m), &cnt.narrow(0, m, m)), &self.dpo_settings());
             means.add(&out, &pc, &pr);
         }
-        Ok(means)
+        Ok(Means::from_array(&self.sum_across(&means.to_array())?))
     }
 }
 
@@ -187,7 +206,7 @@ pub struct FirstBatch {
 pub fn first_batch(s: &crate::TrainSettings) -> crate::Result<FirstBatch> {
     let device = s.device.resolve()?;
     let setup = crate::setup::setup(s, device, crate::Console::silent())?;
-    let mut l = Loop::new(s, setup, device, crate::Console::silent(), String::new())?;
+    let mut l = Loop::new(s, setup, device, crate::Console::silent(), String::new(), None)?;
     l.ensure_reference()?;
     let m = s.opt.batch_size.max(1).min(l.setup.train.len() / 2);
     let idx: Vec<usize> = (0..m).collect();

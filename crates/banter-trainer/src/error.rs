@@ -34,6 +34,19 @@ pub enum TrainError {
     /// A JSON file banter wrote (a checkpoint's state) that does not parse.
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    /// The process group: the store cannot be reached, a collective failed (exit 4).
+    #[error("{0}")]
+    Dist(banter_dist::DistError),
+}
+
+impl From<banter_dist::DistError> for TrainError {
+    fn from(e: banter_dist::DistError) -> Self {
+        match e {
+            // An incomplete launch is a usage error (exit 2).
+            banter_dist::DistError::Env(msg) => TrainError::Core(banter_core::Error::usage(msg)),
+            e => TrainError::Dist(e),
+        }
+    }
 }
 
 /// The trainer's result.

@@ -18,7 +18,10 @@ impl Loop<'_> {
             output::restore_tensors(&mut self.setup.model, &best)?;
         }
         let Setup { model, tok, template, base_name, quality, .. } = &self.setup;
-        if self.is_lora() {
+        let main = self.is_main();
+        if !main {
+            // Rank 0 writes the output.
+        } else if self.is_lora() {
             let extra: Vec<(String, Tensor)> = if self.grew() {
                 model.token_matrices().into_iter().map(|(n, w)| (n.to_string(), w)).collect()
             } else {
@@ -28,10 +31,12 @@ impl Loop<'_> {
         } else {
             model.save(&out)?;
         }
-        output::write_tokenizer_files(&out, &tok.inner, template, model.n_positions(), tok.eos_id)?;
-        std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
-            .map_err(|e| Error::io(out.display(), e))?;
-        let sample = self.s.sample_prompt.as_deref().map(|p| self.sample(p));
+        if main {
+            output::write_tokenizer_files(&out, &tok.inner, template, model.n_positions(), tok.eos_id)?;
+            std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
+                .map_err(|e| Error::io(out.display(), e))?;
+        }
+        let sample = self.s.sample_prompt.as_deref().filter(|_| main).map(|p| self.sample(p));
         let report = TrainReport {
             steps: self.step,
             final_loss: self.last_loss,
@@ -61,7 +66,9 @@ impl Loop<'_> {
                 .collect(),
         };
         // The report beside the weights: what the model card of an upload says about the training.
-        io::write_json(&out.join("train_report.json"), &serde_json::to_value(&report).unwrap_or_default())?;
+        if main {
+            io::write_json(&out.join("train_report.json"), &serde_json::to_value(&report).unwrap_or_default())?;
+        }
         Ok(Outcome::Trained(report))
     }
 

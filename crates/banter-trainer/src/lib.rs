@@ -7,6 +7,7 @@
 
 mod checkpoint;
 pub mod data;
+mod dist;
 pub mod dpo;
 pub mod dpo_data;
 pub mod dpo_head;

@@ -37,6 +37,14 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate
     // `-o` naming the model or adapter itself: retrain in place through a staging folder.
     let in_place = crate::inplace::target(s)?;
     let mut s = s.clone();
+    crate::dist::resolve_batch(&mut s)?;
+    if in_place.is_some() && s.dist.is_some() {
+        return Err(Error::usage_hint(
+            "retraining in place is not done by a distributed run",
+            "write to a new -o folder, then move it over the old one",
+        )
+        .into());
+    }
     if let Some(dest) = &in_place {
         s.output = crate::inplace::staging(dest);
         console.say(format!(
@@ -64,22 +72,38 @@ pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate
 
 fn start(s: &mut TrainSettings, console: Console, cancel: &CancelToken) -> crate::Result<Outcome> {
     let fingerprint = crate::rundir::fingerprint(s)?;
-    s.resume = crate::rundir::prepare(s, &fingerprint, console)?;
+    let device = crate::dist::rank_device(s.device.resolve()?, s.dist.as_ref());
+    let dist = s.dist.as_ref().map(|l| crate::dist::Dist::join(l, device)).transpose()?;
+    let rank = dist.as_ref().map_or(0, |d| d.group.rank());
+    // Only rank 0 speaks and touches the output folder; the others follow its decision.
+    let console = if rank == 0 { console } else { Console::silent() };
+    if rank == 0 {
+        s.resume = crate::rundir::prepare(s, &fingerprint, console)?;
+    }
+    if let Some(d) = &dist {
+        d.group.barrier()?;
+        if rank != 0 {
+            s.resume = crate::rundir::prepare(s, &fingerprint, console)?;
+        }
+    }
     let s = &*s;
-    let device = s.device.resolve()?;
     let setup = setup(s, device, console)?;
-    let mut l = Loop::new(s, setup, device, console, fingerprint)?;
+    let mut l = Loop::new(s, setup, device, console, fingerprint, dist)?;
     l.ensure_reference()?;
+    l.start_dist()?;
     l.run(cancel)
 }
 
 impl Loop<'_> {
     fn run(mut self, cancel: &CancelToken) -> crate::Result<Outcome> {
         let out = self.s.output.clone();
-        std::fs::create_dir_all(&out).map_err(|e| Error::io(out.display(), e))?;
-        output::remove_stale_temps(&out);
         let metrics_path = out.join("metrics.jsonl");
-        let mut metrics = open_metrics(&metrics_path, self.step)?;
+        let mut metrics = None;
+        if self.is_main() {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(out.display(), e))?;
+            output::remove_stale_temps(&out);
+            metrics = Some(open_metrics(&metrics_path, self.step)?);
+        }
         self.announce();
         let bar = progress::bar_if(self.console.progress, Some(self.total as u64), "training");
         bar.set_position(self.step as u64);
@@ -93,12 +117,16 @@ impl Loop<'_> {
         let mut order = Order { epoch: u64::MAX, shuffle: data::Shuffle::new(0, 0, 0) };
         let mut cancelled = false;
         while self.step < self.total {
-            if cancel.is_cancelled() {
+            // Alone, a cancel stops before the next step; distributed, at the end of the step every rank
+            // is told of (below), so that all stop at the same step.
+            if cancelled || (self.dist.is_none() && cancel.is_cancelled()) {
                 cancelled = true;
                 break;
             }
             let (loss_sum, tokens) = self.accumulate(&mut order, micro)?;
-            let (grad_norm, cur_lr) = self.update();
+            let (loss_sum, tokens, stop) = self.reduce_step(loss_sum, tokens, cancel.is_cancelled())?;
+            cancelled = stop;
+            let (grad_norm, cur_lr) = self.update()?;
             self.step += 1;
             self.last_loss = loss_sum;
             let tps = speed.add(tokens);
@@ -110,7 +138,9 @@ impl Loop<'_> {
                 std::mem::take(&mut self.dpo_step).put(&mut rec, "");
             }
             self.maybe_evaluate(&mut rec, loss_sum, cur_lr, tps)?;
-            writeln!(metrics, "{rec}").map_err(|e| Error::io(metrics_path.display(), e))?;
+            if let Some(m) = &mut metrics {
+                writeln!(m, "{rec}").map_err(|e| Error::io(metrics_path.display(), e))?;
+            }
             let s = self.s;
             if s.save_every > 0 && self.step % s.save_every == 0 && self.step < self.total {
                 self.checkpoint()?;
@@ -152,10 +182,11 @@ impl Loop<'_> {
     /// Forward and backward over the micro-batches of one step; returns the mean loss and the tokens.
     fn accumulate(&mut self, order: &mut Order, micro: usize) -> crate::Result<(f64, i64)> {
         let accum = self.s.opt.grad_accum.max(1);
-        let train = &self.setup.train;
         let dpo = self.s.dpo.is_some();
-        let units = train.len() / if dpo { 2 } else { 1 };
-        let per_epoch_micro = units.div_ceil(micro);
+        let units = self.setup.train.len() / if dpo { 2 } else { 1 };
+        // Distributed, a micro-batch is `micro` units on each rank: `micro × world` in all.
+        let global = micro * self.world();
+        let per_epoch_micro = units.div_ceil(global);
         let (mut loss_sum, mut tokens) = (0.0f64, 0i64);
         for a in 0..accum {
             let global_micro = (self.step as usize) * accum + a;
@@ -164,11 +195,27 @@ impl Loop<'_> {
             if order.epoch != epoch {
                 *order = Order { epoch, shuffle: data::Shuffle::new(units, self.s.opt.seed, epoch) };
             }
-            let picked: Vec<usize> =
-                (pos * micro..((pos + 1) * micro).min(units)).map(|j| order.shuffle.get(j)).collect();
+            let all: Vec<usize> =
+                (pos * global..((pos + 1) * global).min(units)).map(|j| order.shuffle.get(j)).collect();
+            let picked = self.my_slice(&all, micro);
             // Dropout is seeded per micro-batch, so a resumed run draws the same masks.
             tch::manual_seed((self.s.opt.seed as i64).wrapping_mul(1_000_003).wrapping_add(global_micro as i64));
-            let loss_mul = self.scaler.as_ref().map_or(1.0, |s| s.scale) / accum as f64;
+            // This rank's share of the global micro-batch's loss: its scored tokens (DPO: pairs) over all.
+            let share = if self.dist.is_none() {
+                1.0
+            } else if dpo {
+                picked.len() as f64 / all.len().max(1) as f64
+            } else {
+                let scored = |idx: &[usize]| -> crate::Result<f64> {
+                    Ok(data::scored_tokens(&self.setup.train.fetch(idx.iter().copied())?) as f64)
+                };
+                let mine = scored(&picked)?;
+                if mine == 0.0 { 0.0 } else { mine / scored(&all)? }
+            };
+            if picked.is_empty() {
+                continue;
+            }
+            let loss_mul = self.scaler.as_ref().map_or(1.0, |s| s.scale) / accum as f64 * share;
             let (l, n) = if dpo { self.dpo_micro(&picked, loss_mul)? } else { self.sft_micro(&picked, loss_mul)? };
             if !l.is_finite() {
                 let _ = self.checkpoint();
@@ -178,14 +225,14 @@ impl Loop<'_> {
                 )
                 .into());
             }
-            loss_sum += l / accum as f64;
+            loss_sum += l * share / accum as f64;
             tokens += n;
         }
         Ok((loss_sum, tokens))
     }
 
     /// Clips, schedules and applies the update; returns the gradient norm and the learning rate.
-    fn update(&mut self) -> (f64, f64) {
+    fn update(&mut self) -> crate::Result<(f64, f64)> {
         if self.is_lora() && self.grew() {
             // Only the new special-token rows of the embeddings learn.
             let _g = tch::no_grad_guard();
@@ -196,6 +243,7 @@ impl Loop<'_> {
                 }
             }
         }
+        self.sync_grads()?;
         let unscale = 1.0 / self.scaler.as_ref().map_or(1.0, |s| s.scale);
         let grad_norm = self.opt.clip_grad_norm_scaled(self.s.opt.clip, unscale);
         let cur_lr = lr_at(self.step, self.lr, self.min_lr, self.s.opt.warmup.min(self.total / 2), self.total);
@@ -205,7 +253,7 @@ impl Loop<'_> {
             // fp16 overflow: skip this update (the scale was halved), as torch's GradScaler does.
             self.opt.zero_grad();
         }
-        (grad_norm, cur_lr)
+        Ok((grad_norm, cur_lr))
     }
 
     /// Evaluates when due, records the result, and tracks the best weights for early stopping.

@@ -41,7 +41,8 @@ pub fn fingerprint(s: &TrainSettings) -> Result<String, Error> {
         s.block_size,
         s.mode,
         s.val_split,
-        o.batch_size,
+        // The global batch: a 2-rank run is the same run as one process with twice the batch.
+        o.batch_size * s.world(),
         o.grad_accum,
         o.lr,
         o.warmup,

@@ -171,6 +171,13 @@ pub struct TrainSettings {
     pub sample_tokens: usize,
     /// Preference tuning: the inputs are preference records, trained with DPO.
     pub dpo: Option<crate::dpo::DpoSettings>,
+    /// Data parallelism: this process's place in a torchrun launch (`None`: one process).
+    pub dist: Option<banter_dist::Launch>,
+    /// The batch across all ranks (`--global-batch-size`): each rank's `batch_size` is it divided by the
+    /// world size, which must divide it.
+    pub global_batch: Option<usize>,
+    /// ZeRO stage 1: each rank keeps the AdamW state of its share of the parameters only.
+    pub zero1: bool,
 }
 
 impl Default for TrainSettings {
@@ -205,6 +212,9 @@ impl Default for TrainSettings {
             sample_prompt: None,
             sample_tokens: 50,
             dpo: None,
+            dist: None,
+            global_batch: None,
+            zero1: false,
         }
     }
 }
@@ -213,6 +223,11 @@ impl TrainSettings {
     /// Scratch unless a model is given.
     pub fn init(&self) -> Init {
         self.init.unwrap_or(if self.model.is_some() { Init::Pretrained } else { Init::Scratch })
+    }
+
+    /// Processes training together (1 without torchrun).
+    pub fn world(&self) -> usize {
+        self.dist.as_ref().map_or(1, |l| l.world)
     }
 
     /// True when an adapter is trained.

@@ -29,7 +29,12 @@ impl Loop<'_> {
         let n = if self.s.opt.eval_blocks == 0 { val.len() } else { self.s.opt.eval_blocks.min(val.len()) };
         let (mut total, mut count) = (0.0f64, 0i64);
         let bs = self.s.opt.batch_size.max(1);
-        for start in (0..n).step_by(bs) {
+        // Distributed, each rank scores every world-th batch; the sums are added.
+        let (rank, world) = (self.rank(), self.world());
+        for (i, start) in (0..n).step_by(bs).enumerate() {
+            if i % world != rank {
+                continue;
+            }
             let chunk = val.fetch(start..(start + bs).min(n))?;
             let refs: Vec<&Block> = chunk.iter().collect();
             let (ids, labels, _) = data::batch(&refs, self.setup.tok.pad_id, self.device);
@@ -39,6 +44,8 @@ impl Loop<'_> {
                 count += k;
             }
         }
-        Ok(if count == 0 { f64::NAN } else { total / count as f64 })
+        let sums = self.sum_across(&[total, count as f64])?;
+        let (total, count) = (sums[0], sums[1]);
+        Ok(if count == 0.0 { f64::NAN } else { total / count })
     }
 }

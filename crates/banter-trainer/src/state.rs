@@ -104,6 +104,8 @@ pub(crate) struct Loop<'a> {
     pub(crate) dpo_val: Option<Means>,
     /// The run's fingerprint, recorded in each checkpoint ([`crate::rundir`]).
     pub(crate) fingerprint: String,
+    /// The process group of a distributed run.
+    pub(crate) dist: Option<crate::dist::Dist>,
 }
 
 impl<'a> Loop<'a> {
@@ -113,20 +115,32 @@ impl<'a> Loop<'a> {
         device: Device,
         console: Console,
         fingerprint: String,
+        dist: Option<crate::dist::Dist>,
     ) -> crate::Result<Self> {
         let mut opt = optimizer(s, &setup);
+        let world = dist.as_ref().map_or(1, |d| d.group.world());
         let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
         let micro = s.opt.batch_size.max(1);
         let units = setup.train.len() / if s.dpo.is_some() { 2 } else { 1 };
-        let steps_per_epoch = units.div_ceil(micro * s.opt.grad_accum.max(1)) as i64;
+        let steps_per_epoch = units.div_ceil(micro * world * s.opt.grad_accum.max(1)) as i64;
         let total = s.opt.max_steps.unwrap_or(steps_per_epoch * s.opt.epochs.max(1) as i64).max(1);
         let resumed = s.resume.as_deref().map(|r| crate::checkpoint::resume_dir(&s.output, r));
-        let d = match precision::resumed(s.precision, resumed.as_ref().and_then(|r| r.as_deref())) {
+        let main = dist.as_ref().is_none_or(|d| d.group.rank() == 0);
+        let mut d = match precision::resumed(s.precision, resumed.as_ref().and_then(|r| r.as_deref())) {
             Some(d) => d,
+            // Rank 0 probes; the others take its choice.
+            None if !main => banter_model::precision::Decision {
+                precision: Precision::Fp32,
+                reason: "rank 0's choice".into(),
+                needs_probe: false,
+            },
             None => {
                 precision::choose(s.precision, device, &setup.model, &mut opt, &setup.train, micro, setup.tok.pad_id)?
             }
         };
+        if let Some(p) = Loop::agree_precision(dist.as_ref(), main.then_some(d.precision))? {
+            d.precision = p;
+        }
         console.say(format!("{TOOL}: precision {}: {}", d.precision, d.reason));
         let (compute, cuda_autocast) = precision::pass_kind(d.precision, device);
         let mut l = Loop {
@@ -154,6 +168,7 @@ impl<'a> Loop<'a> {
             dpo_step: Means::default(),
             dpo_val: None,
             fingerprint,
+            dist,
         };
         if let Some(r) = &s.resume {
             l.resume(r)?;
@@ -220,6 +235,16 @@ impl Means {
         self.margin / self.pairs.max(1.0)
     }
 
+    /// The sums, for adding across ranks.
+    pub(crate) fn to_array(&self) -> [f64; 6] {
+        [self.pairs, self.loss, self.margin, self.accuracy, self.chosen, self.rejected]
+    }
+
+    /// Back from [`Means::to_array`].
+    pub(crate) fn from_array(a: &[f64]) -> Means {
+        Means { pairs: a[0], loss: a[1], margin: a[2], accuracy: a[3], chosen: a[4], rejected: a[5] }
+    }
+
     /// Writes the figures into a metrics record, each name after `prefix` (`""` or `"val_"`).
     pub fn put(&self, rec: &mut serde_json::Value, prefix: &str) {
         let d = self.pairs.max(1.0);
@@ -232,6 +257,11 @@ impl Means {
 
 /// Parameters (LoRA weights and new embedding rows, or everything) and their AdamW.
 pub(crate) fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
+    AdamW::new(trainable(s, setup), s.opt.beta1, s.opt.beta2, 1e-8, s.opt.weight_decay)
+}
+
+/// The trained parameters `(name, tensor, decay)`, sorted by name (the same order on every rank).
+pub(crate) fn trainable(_s: &TrainSettings, setup: &Setup) -> Vec<(String, Tensor, bool)> {
     let model = &setup.model;
     let mut params: Vec<(String, Tensor, bool)> = Vec::new();
     match model.lora_vs() {
@@ -254,7 +284,7 @@ pub(crate) fn optimizer(s: &TrainSettings, setup: &Setup) -> AdamW {
         }
     }
     params.sort_by(|a, b| a.0.cmp(&b.0));
-    AdamW::new(params, s.opt.beta1, s.opt.beta2, 1e-8, s.opt.weight_decay)
+    params
 }
 
 /// metrics.jsonl for appending; a resumed run first drops lines past its step.

@@ -147,6 +147,14 @@ pub struct Cli {
     /// Micro-batches per optimizer step.
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Optimisation")]
     pub grad_accum: usize,
+    /// Blocks per micro-batch across all ranks of a torchrun launch: each rank takes N / WORLD_SIZE
+    /// (instead of --batch-size per rank).
+    #[arg(long, value_name = "N", help_heading = "Distributed (torchrun)")]
+    pub global_batch_size: Option<usize>,
+    /// ZeRO stage 1: each rank keeps the optimizer state of 1/WORLD_SIZE of the parameters
+    /// (gradients reduce-scattered, weights all-gathered).
+    #[arg(long, help_heading = "Distributed (torchrun)")]
+    pub zero1: bool,
     /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA; with --dpo 5e-6 full, 5e-5 LoRA).
     #[arg(long, value_name = "LR", help_heading = "Optimisation")]
     pub lr: Option<f64>,
@@ -330,6 +338,9 @@ impl Cli {
                 },
                 label_smoothing: self.label_smoothing,
             }),
+            dist: None,
+            global_batch: self.global_batch_size,
+            zero1: self.zero1,
         }
     }
 }

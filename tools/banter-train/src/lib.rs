@@ -50,6 +50,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         tch::set_num_threads(t.max(1));
     }
     let mut settings = cli.settings();
+    // Started by torchrun (RANK, WORLD_SIZE, …): one rank of a data-parallel run. Only rank 0 reports.
+    settings.dist = banter_dist::Launch::from_env().map_err(|e| banter_core::Error::usage(e.to_string()))?;
+    let rank = settings.dist.as_ref().map_or(0, |l| l.rank);
     // `--model user/name[@revision]` (and `--adapter`): from the Hugging Face cache, downloaded if missing.
     let mut hub = banter_hub::HubSettings::from_env();
     hub.progress = cli.common.progress_enabled();
@@ -70,10 +73,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         let files = banter_hub::dataset::fetch(&spec, &hub)?;
         settings.hub_data.push((d.clone(), files));
     }
-    let console = Console { quiet: cli.common.quiet, progress: cli.common.progress_enabled() };
+    let console = Console { quiet: cli.common.quiet || rank != 0, progress: cli.common.progress_enabled() && rank == 0 };
     // Ctrl-C: finish the step, write a checkpoint, exit 130 (a second Ctrl-C quits at once).
     interrupt::set_cooperative(true);
     match banter_trainer::train(&settings, console, &CancelToken::interrupt())? {
+        Outcome::Cancelled { .. } if rank != 0 => Ok(Exit::Interrupted),
         Outcome::Cancelled { step, checkpoint } => {
             cli.common.say(format!(
                 "{TOOL}: interrupted at step {step}; checkpoint saved in {} (continue with --resume)",
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             ));
             Ok(Exit::Interrupted)
         }
+        Outcome::Trained(_) if rank != 0 => Ok(Exit::Success),
         Outcome::Trained(r) => {
             if cli.common.json {
                 cli::print_report(&cli::report(TOOL, Exit::Success, serde_json::to_value(&r)?))?;

@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod datasets;
+mod distributed;
 mod dpo;
 mod families;
 mod hf;
