@@ -15,6 +15,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -110,6 +111,9 @@ int bd_has_nccl() {
 int bd_init(const char* host, int port, int is_server, int rank, int world, const char* prefix, int backend,
             long timeout_ms, bd_group** out, char** err) {
   return guarded(err, [&] {
+    // c10d logs each retry while the store is unreachable, and the failure with a C++ stack; banter reports it
+    // once, in one line. c10d's logging is raised to FATAL unless the user set TORCH_CPP_LOG_LEVEL.
+    if (std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr && FLAGS_caffe2_log_level < 3) FLAGS_caffe2_log_level = 3;
     c10d::TCPStoreOptions o;
     o.port = static_cast<std::uint16_t>(port);
     o.isServer = is_server != 0;

@@ -56,8 +56,22 @@ fn take(err: *mut c_char, what: &str) -> String {
     let msg = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
     unsafe { ffi::bd_free_str(err) };
     // c10d's messages may run over several lines (with a hint, or a C++ context): the first says what.
-    let first = msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
+    let first = msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let first = tidy(first);
     if first.is_empty() { format!("{what} failed") } else { first }
+}
+
+/// c10d's message without its source location (`[…/pair.cc:537] `) and Gloo's boilerplate advice.
+fn tidy(line: &str) -> String {
+    let mut s = line.trim();
+    if s.starts_with('[')
+        && let Some(end) = s.find("] ")
+        && s[..end].contains(':')
+    {
+        s = &s[end + 2..];
+    }
+    let s = s.split(" This is typically caused").next().unwrap_or(s);
+    s.trim().trim_end_matches('.').to_string()
 }
 
 impl ProcessGroup {
@@ -193,6 +207,17 @@ impl ProcessGroup {
 /// The CUDA device NCCL collectives of small values run on: the rank's (`LOCAL_RANK`).
 fn current_cuda() -> usize {
     std::env::var("LOCAL_RANK").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn c10d_messages_are_tidied_to_what_happened() {
+        let raw = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:4505: \
+                   Connection reset by peer. This is typically caused by a remote worker hanging. GLHF!";
+        assert_eq!(super::tidy(raw), "Read error [127.0.0.1]:4505: Connection reset by peer");
+        assert_eq!(super::tidy("timed out"), "timed out");
+    }
 }
 
 impl Drop for ProcessGroup {

@@ -134,3 +134,162 @@ fn two_ranks_equal_one_process_with_the_doubled_batch_gpt2_and_llama_full_lora_d
         same_as_doubled_batch(&t, dir.path(), &format!("{family}-dpo"), &dpo, 2);
     }
 }
+
+/// The worker processes torchrun `parent` started, by rank (read from each one's environment).
+fn workers(parent: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        if ppid != parent {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if let Some(rank) = env.split(|&b| b == 0).find_map(|kv| kv.strip_prefix(b"RANK=")) {
+            out.push((pid, String::from_utf8_lossy(rank).into_owned()));
+        }
+    }
+    out
+}
+
+fn wait_for(p: &Path) -> bool {
+    for _ in 0..3000 {
+        if p.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
+fn slow_run(blocks: &Path, tok: &Path, out: &Path) -> Vec<String> {
+    let mut a = strings(&["--init", "scratch", "--config", "tiny", "--max-steps", "200", "--save-every", "10"]);
+    a.extend(strings(&["--precision", "fp32", "--dropout", "0.1", "--seed", "3", "-q", "--batch-size", "4"]));
+    a.extend([blocks.display().to_string(), "--tokenizer".into(), tok.display().to_string(), "-o".into()]);
+    a.push(out.display().to_string());
+    a
+}
+
+#[test]
+fn a_rank_killed_with_kill_9_is_restarted_and_the_run_ends_as_an_uninterrupted_one() {
+    let Some(t) = torchrun() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let whole = dir.path().join("whole");
+    ok(&torchrun_cmd(&t, 2, &[], &slow_run(&blocks, &tok, &whole)).output().unwrap(), "uninterrupted");
+    let killed = dir.path().join("killed");
+    let mut c = torchrun_cmd(&t, 2, &["--max-restarts", "1"], &slow_run(&blocks, &tok, &killed));
+    let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    assert!(wait_for(&killed.join("checkpoint-40")), "the run never reached step 40");
+    let w = workers(child.id());
+    let (pid, _) = w.iter().find(|(_, r)| r == "1").expect("rank 1 is running");
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    ok(&o, "restarted run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // torchrun saw the killed rank fail, and the run still succeeded: the group was restarted.
+    assert!(err.contains("exitcode: -9"), "{err}");
+    let got = losses(&killed);
+    assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>(), "each step once");
+    let want = losses(&whole);
+    let (g, w) = (got.last().unwrap().1, want.last().unwrap().1);
+    assert!((g - w).abs() < 1e-5, "final loss {g} vs {w}");
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a.1 - b.1).abs() < 1e-5, "step {}: {} vs {}", a.0, a.1, b.1);
+    }
+    assert_same_run("restarted", &whole, &killed);
+}
+
+#[test]
+fn sigterm_to_torchrun_stops_every_rank_at_the_same_step_with_a_checkpoint_and_the_rerun_resumes() {
+    let Some(t) = torchrun() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let out = dir.path().join("out");
+    let args = slow_run(&blocks, &tok, &out);
+    let child = torchrun_cmd(&t, 2, &[], &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(&out.join("checkpoint-20")), "the run never reached step 20");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let steps: Vec<i64> = losses(&out).iter().map(|x| x.0).collect();
+    let last = *steps.last().unwrap();
+    assert!(last < 200, "stopped early, at {last}");
+    assert!(out.join(format!("checkpoint-{last}")).exists(), "a checkpoint at the step every rank stopped at");
+    // The same command again resumes there and finishes; each step is listed once.
+    ok(&torchrun_cmd(&t, 2, &[], &args).output().unwrap(), "rerun");
+    assert_eq!(losses(&out).iter().map(|x| x.0).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
+}
+
+/// One rank started by hand with `env`; returns the exit code and stderr.
+fn by_hand(env: &[(&str, String)], extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, blocks) = prepare(dir.path(), "chatml");
+    let mut c = Command::new(bin_path());
+    c.args(["--init", "scratch", "--config", "tiny", "--max-steps", "2", "-q", "--tokenizer"])
+        .arg(&tok)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg(&blocks)
+        .args(extra);
+    for v in ["RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    cache(&mut c);
+    let o = c.output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn rank_env(rank: usize, addr: &str, port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("RANK", rank.to_string()),
+        ("LOCAL_RANK", rank.to_string()),
+        ("WORLD_SIZE", "2".into()),
+        ("MASTER_ADDR", addr.into()),
+        ("MASTER_PORT", port.to_string()),
+        ("BANTER_DIST_TIMEOUT", "2".into()),
+    ]
+}
+
+/// The error line; stderr holds nothing else but a hint.
+fn one_error_line(err: &str) -> String {
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("hint:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("banter-train: error: "), "{err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_broken_launch_is_a_one_line_error_with_its_exit_code() {
+    // No store listening at MASTER_ADDR:MASTER_PORT (rank 1 is a client): exit 4.
+    let port = free_port();
+    let (code, err) = by_hand(&rank_env(1, "127.0.0.1", port), &[]);
+    let line = one_error_line(&err);
+    assert_eq!(code, 4, "{err}");
+    assert!(line.contains("rank 1") && line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    // A store host that does not resolve: exit 4.
+    let (code, err) = by_hand(&rank_env(1, "no-such-host.invalid", port), &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(one_error_line(&err).contains("no-such-host.invalid"), "{err}");
+    // A global batch the world size does not divide: exit 2, before any store is needed.
+    let (code, err) = by_hand(&rank_env(0, "127.0.0.1", port), &["--global-batch-size", "3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_error_line(&err).contains("--global-batch-size 3 is not a multiple of the world size 2"), "{err}");
+    // Some torchrun variables but not all (a rank started by hand): exit 2, naming what is missing.
+    let (code, err) = by_hand(&[("RANK", "0".into()), ("WORLD_SIZE", "2".into())], &[]);
+    assert_eq!(code, 2, "{err}");
+    let line = one_error_line(&err);
+    assert!(line.contains("LOCAL_RANK") && line.contains("torchrun"), "{line}");
+    // --zero1 without torchrun: exit 2.
+    let (code, err) = by_hand(&[], &["--zero1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_error_line(&err).contains("--zero1"), "{err}");
+}
