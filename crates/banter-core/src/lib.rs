@@ -22,6 +22,7 @@ pub mod jinja;
 pub mod jsonl;
 pub mod progress;
 pub mod records;
+pub mod shard;
 pub mod template;
 pub mod tokbin;
 pub mod transcript;

@@ -237,18 +237,26 @@ pub fn band_keys(norm: &str) -> [u64; BANDS] {
 /// Where a record was first seen: input index and line.
 pub type Origin = (usize, u64);
 
-/// The index of what was seen so far, in input order.
+/// The index of what was seen, by key: the earliest origin of each. Alone, a run fills it in input order;
+/// a `--shard` job may start from the merged indexes of every shard ([`crate::dedup_index`]), where a key's
+/// origin can be the record itself or one after it, which are not duplicates of it.
 #[derive(Debug, Default)]
 pub struct Index {
-    exact: HashMap<u128, Origin>,
-    bands: HashMap<u64, Origin>,
+    pub(crate) exact: HashMap<u128, Origin>,
+    pub(crate) bands: HashMap<u64, Origin>,
 }
 
 impl Index {
-    /// Records an exact key; returns where it was first seen if it was.
+    /// Records an exact key; returns where it was first seen if that was before `here`.
     pub fn exact(&mut self, key: u128, here: Origin) -> Option<Origin> {
         match self.exact.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if *e.get() < here {
+                    return Some(*e.get());
+                }
+                e.insert(here);
+                None
+            }
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(here);
                 None
@@ -256,15 +264,39 @@ impl Index {
         }
     }
 
-    /// Records band keys; returns a record sharing a band if there is one.
+    /// Records band keys; returns an earlier record sharing a band if there is one. Every record's bands
+    /// are recorded, near-duplicates' too (as datatrove's clusters link them): whether a record is a
+    /// near-duplicate then depends only on the records before it, not on which of them were kept — so
+    /// shards with merged indexes decide as one run does.
     pub fn near(&mut self, keys: &[u64; BANDS], here: Origin) -> Option<Origin> {
-        if let Some(o) = keys.iter().find_map(|k| self.bands.get(k)) {
-            return Some(*o);
-        }
+        let earlier = keys.iter().filter_map(|k| self.bands.get(k)).filter(|o| **o < here).min().copied();
         for k in keys {
-            self.bands.insert(*k, here);
+            let e = self.bands.entry(*k).or_insert(here);
+            *e = (*e).min(here);
         }
-        None
+        earlier
+    }
+
+    /// Adds `other`'s keys, keeping the earliest origin of each.
+    pub fn merge(&mut self, other: Index) {
+        for (k, o) in other.exact {
+            let e = self.exact.entry(k).or_insert(o);
+            *e = (*e).min(o);
+        }
+        for (k, o) in other.bands {
+            let e = self.bands.entry(k).or_insert(o);
+            *e = (*e).min(o);
+        }
+    }
+
+    /// Keys held (exact, bands).
+    pub fn len(&self) -> (usize, usize) {
+        (self.exact.len(), self.bands.len())
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.bands.is_empty()
     }
 }
 

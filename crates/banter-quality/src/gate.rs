@@ -50,6 +50,16 @@ pub struct Judge {
 }
 
 impl Judge {
+    /// A judge that starts from a saved index (the merged indexes of a `--shard` run's shards).
+    pub fn with_index(index: Index) -> Self {
+        Judge { index }
+    }
+
+    /// What it has seen.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
     /// Adds the `duplicate`/`near-duplicate` finding to `a` when an earlier sample matches; `at` names
     /// the earlier sample in the message.
     pub fn add_duplicates(&mut self, a: &mut Assessed, here: Origin, at: impl Fn(Origin) -> String) {

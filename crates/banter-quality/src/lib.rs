@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod dedup;
+pub mod dedup_index;
 pub mod gate;
 pub mod report;
 pub mod text;

@@ -98,6 +98,18 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Output")]
     pub examples: usize,
 
+    /// Only shard I of N (0-based): the records starting in the I-th of N equal byte ranges of the
+    /// inputs. The -o outputs of N jobs, concatenated in shard order, are the one-job output.
+    #[arg(long, value_name = "I/N", help_heading = "Scale out (Slurm arrays, GNU parallel)")]
+    pub shard: Option<String>,
+    /// Start from a duplicate index saved by --save-dedup-index (repeatable; merged): a record is a
+    /// duplicate when an earlier record of the inputs, in any shard, has its key.
+    #[arg(long, value_name = "FILE", help_heading = "Scale out (Slurm arrays, GNU parallel)")]
+    pub dedup_index: Vec<PathBuf>,
+    /// Save this run's duplicate index (with the loaded ones) for other shards' --dedup-index.
+    #[arg(long, value_name = "FILE", help_heading = "Scale out (Slurm arrays, GNU parallel)")]
+    pub save_dedup_index: Option<PathBuf>,
+
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N", help_heading = "Performance")]
     pub threads: Option<usize>,

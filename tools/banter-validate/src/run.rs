@@ -92,6 +92,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         )
         .into());
     }
+    let shard = cli.shard.as_deref().map(banter_core::shard::Shard::parse).transpose().map_err(Error::usage)?;
+    if shard.is_some() && filter && cli.output.is_none() {
+        return Err(Error::usage_hint(
+            "--shard --filter would write every shard to the same <stem>_filtered file",
+            "give each shard its own -o FILE (e.g. -o kept.$I.jsonl)",
+        )
+        .into());
+    }
+    let inputs: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    let judge = load_indexes(&cli.dedup_index, &inputs)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cli.threads.unwrap_or(0))
         .build()
@@ -103,7 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             threads: pool.current_num_threads(),
             ..Default::default()
         },
-        judge: Judge::default(),
+        judge,
         rejects: match &cli.rejects {
             Some(p) => Some(banter_core::jsonl::JsonlWriter::create(Some(p))?),
             None => None,
@@ -115,8 +125,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         own_outputs: Vec::new(),
         any_array: false,
     };
-    for (file_idx, source) in sources.iter().enumerate() {
-        st.one_source(&cli, &settings, &pool, file_idx, source, filter)?;
+    let opts = ReadOptions { max_line_bytes: cli.max_line_bytes, ..Default::default() };
+    match shard {
+        None => {
+            for (file_idx, source) in sources.iter().enumerate() {
+                let size = source.path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+                let reader = JsonlReader::open(source, opts)?;
+                st.one_source(&cli, &settings, &pool, (file_idx, source), reader, size, filter)?;
+            }
+        }
+        Some(shard) => {
+            for (file_idx, part) in banter_core::shard::open(&sources, shard)? {
+                let reader = JsonlReader::from_part(part, opts);
+                st.one_source(&cli, &settings, &pool, (file_idx, &sources[file_idx]), reader, None, filter)?;
+            }
+        }
+    }
+    if let Some(p) = &cli.save_dedup_index {
+        banter_quality::dedup_index::save(p, &inputs, st.judge.index())?;
+        st.rep.outputs.push(("duplicate index".into(), p.display().to_string()));
     }
     st.rep.seconds = started.elapsed().as_secs_f64();
     let malformed_fatal = st.rep.malformed > cli.max_errors;
@@ -147,12 +174,12 @@ impl State {
         cli: &Cli,
         settings: &Settings,
         pool: &rayon::ThreadPool,
-        file_idx: usize,
-        source: &Source,
+        (file_idx, source): (usize, &Source),
+        reader: JsonlReader,
+        size: Option<u64>,
         filter: bool,
     ) -> anyhow::Result<()> {
         let name = source.to_string();
-        let size = source.path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
         let mut own_out = if filter && self.shared_out.is_none() {
             let out = match source {
                 Source::Stdin => Output::stdout(),
@@ -163,8 +190,6 @@ impl State {
             None
         };
         let bar = progress::bar(size, &format!("validating {name}"), &cli.common);
-        let reader =
-            JsonlReader::open(source, ReadOptions { max_line_bytes: cli.max_line_bytes, ..Default::default() })?;
         let (tx, rx) = mpsc::sync_channel::<Batch>(4);
         let is_array = std::thread::scope(|scope| -> anyhow::Result<bool> {
             let producer = scope.spawn(move || read_batches(reader, tx));
@@ -238,6 +263,23 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// The merged duplicate indexes `paths` (made over the same `inputs`), as the run's starting judge.
+fn load_indexes(paths: &[PathBuf], inputs: &[String]) -> anyhow::Result<Judge> {
+    let mut merged = banter_quality::dedup::Index::default();
+    for p in paths {
+        let (theirs, index) = banter_quality::dedup_index::load(p)?;
+        if theirs != inputs {
+            return Err(Error::usage_hint(
+                format!("--dedup-index {}: made over {theirs:?}, this run reads {inputs:?}", p.display()),
+                "give every shard job the same inputs, in the same order",
+            )
+            .into());
+        }
+        merged.merge(index);
+    }
+    Ok(Judge::with_index(merged))
 }
 
 /// The reader thread: batches of lines, by count and bytes; stops at a fatal read error.

@@ -211,6 +211,18 @@ impl JsonlReader {
         JsonlReader { name: name.into(), inner, opts, line: 0, mode: Mode::Start, buf: Vec::new(), was_array: false }
     }
 
+    /// A reader over one input's part of a `--shard` ([`crate::shard::open`]): line numbers continue from
+    /// the lines before the part, so errors name the file's real line.
+    pub fn from_part(part: crate::shard::Part, opts: ReadOptions) -> Self {
+        let mut r = Self::new(part.source.to_string(), part.reader, opts);
+        r.line = part.lines_before;
+        if part.lines_before > 0 {
+            // Past the file's start: JSON Lines (arrays were refused when the shard was opened).
+            r.mode = Mode::Lines;
+        }
+        r
+    }
+
     /// The name errors use for this source.
     pub fn name(&self) -> &str {
         &self.name

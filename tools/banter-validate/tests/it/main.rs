@@ -4,6 +4,7 @@ mod checks;
 mod formats;
 mod gate;
 mod outputs;
+mod shards;
 
 use std::path::PathBuf;
 
