@@ -25,6 +25,7 @@ pub mod records;
 pub mod shard;
 pub mod template;
 pub mod tokbin;
+pub mod tokshards;
 pub mod transcript;
 pub mod util;
 

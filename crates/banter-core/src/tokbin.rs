@@ -144,6 +144,11 @@ impl TokBinWriter {
         Ok(())
     }
 
+    /// Tokens written.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
     /// Blocks written.
     pub fn blocks(&self) -> u64 {
         self.index.len() as u64 - 1

@@ -6,7 +6,7 @@ use std::path::Path;
 use banter_core::exit::{Coded, Exit};
 use banter_core::jsonl::{JsonlReader, ReadOptions, Source};
 use banter_core::records::{Block, IGNORE_INDEX, Sample};
-use banter_core::tokbin::TokBin;
+use banter_core::tokshards::TokSet;
 use banter_core::{ChatTemplate, Error, FieldError};
 use banter_encode::encode::{self, Fit, Mode, Packer, Side};
 use banter_encode::tok::Tok;
@@ -29,8 +29,9 @@ pub enum Kind {
 pub enum Blocks {
     /// Blocks in memory.
     Mem(Vec<Block>),
-    /// A binary token file, the model's vocabulary and context (checked per block).
-    Bin(TokBin, i64, usize),
+    /// A binary token file (or a manifest of shards), the model's vocabulary and context (checked per
+    /// block).
+    Bin(TokSet, i64, usize),
 }
 
 impl Blocks {
@@ -66,14 +67,16 @@ impl Blocks {
     }
 }
 
-/// Opens a binary token file as blocks for a model of `vocab` tokens and `n_pos` positions.
+/// Opens a binary token file, or a shard manifest, as blocks for a model of `vocab` tokens and `n_pos`
+/// positions.
 pub fn open_bin(path: &str, vocab: i64, n_pos: usize) -> Result<Blocks, Error> {
-    Ok(Blocks::Bin(TokBin::open(Path::new(path))?, vocab, n_pos))
+    Ok(Blocks::Bin(TokSet::open(Path::new(path))?, vocab, n_pos))
 }
 
-/// True when `path` is a binary token file.
+/// True when `path` is a binary token file or a shard manifest.
 pub fn is_bin(path: &str) -> bool {
-    path != "-" && banter_core::tokbin::is_tokbin(Path::new(path))
+    path != "-"
+        && (banter_core::tokbin::is_tokbin(Path::new(path)) || banter_core::tokshards::is_manifest(Path::new(path)))
 }
 
 /// Decides from the first readable record whether a file holds blocks or samples (a file whose lines are

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use banter_core::cli::{self, CommonArgs};
 use banter_core::exit::Coded;
-use banter_core::jsonl::{JsonlReader, JsonlWriter, Line, Raw, ReadOptions, Source};
+use banter_core::jsonl::{JsonlReader, Line, Raw, ReadOptions, Source};
+
+use crate::blocks_out::{BlockWriter, train_writer};
 use banter_core::records::{Block, IGNORE_INDEX, Record, Sample};
 use banter_core::{Error, Exit, progress};
 use banter_encode::encode::{self, Encoded, Fit, Mode, Packer, Side};
@@ -64,6 +66,15 @@ pub struct EncodeArgs {
     /// Worker threads (default: all cores); the output is the same for any number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Only shard I of N (0-based): the samples starting in the I-th of N equal byte ranges of the inputs
+    /// (JSON Lines or .txt files). N jobs' outputs, concatenated in shard order, are the one-job output in
+    /// pad/truncate mode; in pack mode each shard packs its own samples.
+    #[arg(long, value_name = "I/N", help_heading = "Scale out (Slurm arrays, GNU parallel)")]
+    pub shard: Option<String>,
+    /// With --format bin: write the training blocks as K shard files (<stem>-0000i-of-0000K.bin) and -o as
+    /// their JSON manifest, which banter-train reads as one file, each rank opening the shards on demand.
+    #[arg(long, value_name = "K", help_heading = "Scale out (Slurm arrays, GNU parallel)")]
+    pub shards: Option<usize>,
 }
 
 /// `encode --format`.
@@ -75,34 +86,14 @@ pub enum Format {
     Bin,
 }
 
-/// Where blocks go.
-#[derive(Debug)]
-enum BlockWriter {
-    Jsonl(JsonlWriter),
-    Bin(banter_core::tokbin::TokBinWriter),
+/// What a run reads from one input: JSON records, or a plain text file's lines (after `lines_before`).
+enum Feed {
+    Records(JsonlReader),
+    Text(Box<dyn std::io::BufRead + Send>, u64),
 }
 
-impl BlockWriter {
-    fn create(format: Format, path: Option<&std::path::Path>, vocab: u64, block: u64) -> Result<Self, Error> {
-        Ok(match format {
-            Format::Jsonl => BlockWriter::Jsonl(JsonlWriter::create(path)?),
-            Format::Bin => BlockWriter::Bin(banter_core::tokbin::TokBinWriter::new(path, vocab, block)?),
-        })
-    }
-
-    fn write(&mut self, b: &Block) -> Result<(), Error> {
-        match self {
-            BlockWriter::Jsonl(w) => w.write(b),
-            BlockWriter::Bin(w) => w.write(b),
-        }
-    }
-
-    fn commit(self) -> Result<u64, Error> {
-        match self {
-            BlockWriter::Jsonl(w) => w.commit(),
-            BlockWriter::Bin(w) => w.commit(),
-        }
-    }
+fn is_text(source: &Source) -> bool {
+    source.path().is_some_and(|p| p.extension().is_some_and(|e| e == "txt"))
 }
 
 /// Counts for the encode report.
@@ -163,7 +154,8 @@ struct Run<'a> {
     stats: Stats,
     lens: Vec<u32>,
     errors: Vec<String>,
-    index: u64,
+    /// A `--shard` job may hold no sample (a shard of a tiny input).
+    empty_ok: bool,
 }
 
 /// Runs `encode`.
@@ -192,9 +184,10 @@ pub(crate) fn run(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let vocab = tok.inner.get_vocab_size(true) as u64;
     let writer = |p: Option<&std::path::Path>| BlockWriter::create(a.format, p, vocab, a.block_size as u64);
     let sink = |w| Sink { writer: w, packer: packer(), blocks: 0, tokens: 0, masked: 0 };
+    let shard = a.shard.as_deref().map(banter_core::shard::Shard::parse).transpose().map_err(Error::usage)?;
     let mut run = Run {
         a,
-        train: sink(writer(a.output.as_deref())?),
+        train: sink(train_writer(a, vocab)?),
         val: match &val_path {
             Some(p) => Some(sink(writer(Some(p))?)),
             None => None,
@@ -204,12 +197,32 @@ pub(crate) fn run(a: &EncodeArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         stats: Stats::default(),
         lens: Vec::new(),
         errors: Vec::new(),
-        index: 0,
+        empty_ok: shard.is_some(),
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads.unwrap_or(0)).build()?;
     let bar = progress::bar(None, "encoding", common);
-    for source in &Source::from_args(&a.inputs)? {
-        run.source(source, &pool, &bar)?;
+    let sources = Source::from_args(&a.inputs)?;
+    match shard {
+        None => {
+            for (i, source) in sources.iter().enumerate() {
+                let feed = if is_text(source) {
+                    Feed::Text(source.open()?, 0)
+                } else {
+                    Feed::Records(JsonlReader::open(source, ReadOptions::default())?)
+                };
+                run.source((i, source), feed, &pool, &bar)?;
+            }
+        }
+        Some(shard) => {
+            for (i, part) in banter_core::shard::open(&sources, shard)? {
+                let feed = if is_text(&part.source) {
+                    Feed::Text(part.reader, part.lines_before)
+                } else {
+                    Feed::Records(JsonlReader::from_part(part, ReadOptions::default()))
+                };
+                run.source((i, &sources[i]), feed, &pool, &bar)?;
+            }
+        }
     }
     bar.finish_and_clear();
     let (template_name, stats) = run.finish()?;
@@ -239,30 +252,28 @@ fn val_path(a: &EncodeArgs) -> Result<Option<PathBuf>, Error> {
 const BATCH: usize = 2048;
 
 /// The reader thread: batches of lines (plain text files: every non-empty line is a `{"text"}` sample).
-fn produce(source: &Source, mut reader: JsonlReader, tx: mpsc::SyncSender<Vec<Result<Line<Raw>, Error>>>) {
-    let plain = source.path().is_some_and(|p| p.extension().is_some_and(|e| e == "txt"));
-    if plain {
-        let lines = match source.open() {
-            Ok(r) => std::io::BufRead::lines(r),
-            Err(e) => {
-                let _ = tx.send(vec![Err(e)]);
-                return;
+fn produce(feed: Feed, tx: mpsc::SyncSender<Vec<Result<Line<Raw>, Error>>>) {
+    let mut reader = match feed {
+        Feed::Records(r) => r,
+        Feed::Text(r, before) => {
+            let mut batch = Vec::with_capacity(BATCH);
+            for (i, l) in std::io::BufRead::lines(r).enumerate() {
+                match l {
+                    Ok(l) if l.trim().is_empty() => continue,
+                    Ok(l) => {
+                        let line = before + i as u64 + 1;
+                        batch.push(Ok(Line { line, record: Raw::Value(json!({"text": l})) }))
+                    }
+                    Err(e) => batch.push(Err(Error::io("text input", e))),
+                }
+                if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                    return;
+                }
             }
-        };
-        let mut batch = Vec::with_capacity(BATCH);
-        for (i, l) in lines.enumerate() {
-            match l {
-                Ok(l) if l.trim().is_empty() => continue,
-                Ok(l) => batch.push(Ok(Line { line: i as u64 + 1, record: Raw::Value(json!({"text": l})) })),
-                Err(e) => batch.push(Err(Error::io("text input", e))),
-            }
-            if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-                return;
-            }
+            let _ = tx.send(batch);
+            return;
         }
-        let _ = tx.send(batch);
-        return;
-    }
+    };
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
@@ -284,28 +295,28 @@ fn produce(source: &Source, mut reader: JsonlReader, tx: mpsc::SyncSender<Vec<Re
 }
 
 impl Run<'_> {
-    /// Encodes one input: read on a thread, encode in parallel, place in input order.
+    /// Encodes one input (the `file`-th): read on a thread, encode in parallel, place in input order.
     fn source(
         &mut self,
-        source: &Source,
+        (file, source): (usize, &Source),
+        feed: Feed,
         pool: &rayon::ThreadPool,
         bar: &indicatif::ProgressBar,
     ) -> anyhow::Result<()> {
         let name = source.to_string();
-        let reader = JsonlReader::open(source, ReadOptions::default())?;
         let (tx, rx) = mpsc::sync_channel::<Vec<Result<Line<Raw>, Error>>>(4);
         std::thread::scope(|scope| -> anyhow::Result<()> {
-            scope.spawn(move || produce(source, reader, tx));
+            scope.spawn(move || produce(feed, tx));
             for batch in rx {
                 banter_core::interrupt::check()?;
                 let (tok, template) = (&self.tok, &self.template);
-                let results: Vec<Result<Encoded, Error>> = pool
+                let results: Vec<Result<(u64, Encoded), Error>> = pool
                     .install(|| batch.into_par_iter().map(|item| encode_line(item, &name, tok, template)).collect());
                 for r in results {
                     match r {
-                        Ok(e) => {
+                        Ok((line, e)) => {
                             bar.inc(1);
-                            self.place(e)?;
+                            self.place(e, (file, line))?;
                         }
                         Err(err) if err.is_record_error() => {
                             self.stats.malformed += 1;
@@ -321,14 +332,15 @@ impl Run<'_> {
         })
     }
 
-    /// Counts one encoded sample and writes its blocks.
-    fn place(&mut self, e: Encoded) -> Result<(), Error> {
+    /// Counts one encoded sample (from input `file`, `line`) and writes its blocks.
+    fn place(&mut self, e: Encoded, (file, line): (usize, u64)) -> Result<(), Error> {
         let (a, stats) = (self.a, &mut self.stats);
         stats.samples += 1;
         stats.tokens += e.ids.len() as u64;
         self.lens.push(e.ids.len() as u32);
-        let is_val = encode::is_val(self.index, a.seed, a.val_split);
-        self.index += 1;
+        // The split is by where the sample is (input, line), not by how many came before: a `--shard` job
+        // splits its samples as the one-job run does.
+        let is_val = encode::is_val(((file as u64) << 40) ^ line, a.seed, a.val_split);
         if e.loss_tokens() == 0 {
             stats.dropped_no_loss += 1;
             return Ok(());
@@ -365,7 +377,7 @@ impl Run<'_> {
 
     /// Reports skipped lines, flushes the packers, fills the statistics and commits the outputs.
     fn finish(self) -> anyhow::Result<(String, Stats)> {
-        let Run { a, tok, template, mut train, mut val, mut stats, mut lens, errors, .. } = self;
+        let Run { a, tok, template, mut train, mut val, mut stats, mut lens, errors, empty_ok } = self;
         if stats.malformed > a.max_errors {
             for e in &errors {
                 banter_core::eline!("banter-tokenize: error: {e}");
@@ -408,7 +420,7 @@ impl Run<'_> {
         if let Some(v) = val {
             v.writer.commit()?;
         }
-        if stats.samples == 0 {
+        if stats.samples == 0 && !empty_ok {
             return Err(Coded::new(Exit::BadInput, "no samples in the input").into());
         }
         Ok((template.name, stats))
@@ -421,7 +433,7 @@ fn encode_line(
     name: &str,
     tok: &tok::Tok,
     template: &banter_core::ChatTemplate,
-) -> Result<Encoded, Error> {
+) -> Result<(u64, Encoded), Error> {
     let Line { line, record } = item?;
     let body = match record {
         Raw::Text(t) => Sample::body_from_str(&t),
@@ -429,7 +441,7 @@ fn encode_line(
     }
     .map_err(|e| Error::data(name, Some(line), e))?;
     let sample = Sample { body, fields: Default::default() };
-    encode::encode_sample(tok, template, &sample).map_err(|e| {
+    encode::encode_sample(tok, template, &sample).map(|e| (line, e)).map_err(|e| {
         if e.is_template_limit() {
             // Not this record's fault: the template is broken for any input. One error, exit 2.
             Error::Template(format!("{name}:{line}: {e}"))

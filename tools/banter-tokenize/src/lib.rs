@@ -2,6 +2,7 @@
 //! the token blocks banter-train reads, with loss masks. The work is banter-encode's; this crate is the
 //! command line, one file per subcommand.
 
+mod blocks_out;
 mod decode;
 mod encode;
 mod train_tokenizer;

@@ -4,6 +4,7 @@
 mod cli;
 mod hostile;
 mod parity;
+mod shards;
 
 use std::path::PathBuf;
 

@@ -293,3 +293,40 @@ fn a_broken_launch_is_a_one_line_error_with_its_exit_code() {
     assert_eq!(code, 2, "{err}");
     assert!(one_error_line(&err).contains("--zero1"), "{err}");
 }
+
+#[test]
+fn two_ranks_on_binary_token_shards_train_as_one_process_on_one_file() {
+    let Some(t) = torchrun() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, _) = prepare(dir.path(), "chatml");
+    let tk = assert_cmd::cargo::cargo_bin("banter-tokenize");
+    let encode = |out: &Path, extra: &[&str]| {
+        let st = Command::new(&tk)
+            .args(["encode", "--template", "chatml", "--block-size", "32", "--keep-tail", "-q", "--format", "bin"])
+            .args(extra)
+            .arg("--tokenizer")
+            .arg(&tok)
+            .arg("-o")
+            .arg(out)
+            .arg(data("persona.jsonl"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let (one_file, manifest) = (dir.path().join("all.bin"), dir.path().join("shards.json"));
+    encode(&one_file, &[]);
+    encode(&manifest, &["--shards", "3"]);
+    let run = |input: &Path, out: &str| {
+        let mut a = strings(&["--init", "scratch", "--config", "tiny", "--max-steps", "4", "--precision", "fp32"]);
+        a.extend(strings(&["--dropout", "0", "-q", "--tokenizer", &tok.display().to_string()]));
+        a.extend([input.display().to_string(), "-o".into(), dir.path().join(out).display().to_string()]);
+        a
+    };
+    let mut one = run(&one_file, "one");
+    one.extend(strings(&["--batch-size", "4"]));
+    ok(&single(&one), "one file");
+    let mut two = run(&manifest, "two");
+    two.extend(strings(&["--batch-size", "2"]));
+    ok(&torchrun_cmd(&t, 2, &[], &two).output().unwrap(), "shards");
+    assert_same_run("bin shards", &dir.path().join("one"), &dir.path().join("two"));
+}
