@@ -144,6 +144,8 @@ pub(crate) struct Collector {
     robots: Vec<Failure>,
     started: Instant,
     allow_partial: bool,
+    /// A `--shard` with no URL in it: an empty output is its whole, correct result.
+    pub(crate) empty_shard: bool,
 }
 
 /// The reason recorded for a page in which no extractor found text.
@@ -170,6 +172,7 @@ impl Collector {
             robots: Vec::new(),
             started: Instant::now(),
             allow_partial,
+            empty_shard: false,
         })
     }
 
@@ -215,7 +218,7 @@ impl Collector {
 
     pub(crate) fn finish(self, tool_cmd: &str, common: &CommonArgs) -> anyhow::Result<Exit> {
         let interrupted = interrupt::interrupted();
-        if self.fetched > 0 {
+        if self.fetched > 0 || self.empty_shard {
             self.writer.commit()?;
         } else {
             // Nothing fetched: the output is not touched (an old file there stays as it was).
@@ -223,7 +226,7 @@ impl Collector {
         }
         let code = if interrupted {
             Exit::Interrupted
-        } else if self.fetched == 0 {
+        } else if self.fetched == 0 && !self.empty_shard {
             Exit::Io
         } else if !self.failures.is_empty() && !self.allow_partial {
             Exit::GateFailed

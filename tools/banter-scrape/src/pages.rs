@@ -22,6 +22,10 @@ pub struct FetchArgs {
     /// Also fetch the URLs in this file (one per line, `#` comments); `-` is stdin.
     #[arg(long, value_name = "FILE")]
     pub urls_file: Option<String>,
+    /// Only shard I of N (0-based) of the URL list: its I-th contiguous run of URLs. N jobs' outputs,
+    /// concatenated in shard order, are the one-job output.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -66,8 +70,14 @@ pub(crate) fn fetch(a: &FetchArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
     if urls.is_empty() {
         return Err(Error::usage_hint("no URL to fetch", "give URLs as arguments or --urls-file FILE").into());
     }
+    if let Some(spec) = &a.shard {
+        let shard = banter_core::shard::Shard::parse(spec).map_err(Error::usage)?;
+        let (lo, hi) = shard.range(urls.len() as u64);
+        urls = urls[lo as usize..hi as usize].to_vec();
+    }
     let mut fetcher = Fetcher::new(a.net.settings()?)?;
     let mut col = Collector::new(&a.net, common)?;
+    col.empty_shard = a.shard.is_some() && urls.is_empty();
     let bar = progress::bar(Some(urls.len() as u64), "fetching", common);
     for u in &urls {
         if interrupt::interrupted() {

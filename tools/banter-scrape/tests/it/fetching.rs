@@ -276,3 +276,28 @@ fn a_crawl_fails_only_for_its_start_page() {
     let out = crawl("/missing.html");
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn fetch_shards_concatenate_to_the_one_job_docs() {
+    let s = server::start();
+    let urls: Vec<String> = ["/articles/green-tea.html", "/fa/persian.html", "/redirect", "/articles/green-tea.html"]
+        .iter()
+        .map(|p| format!("{}{p}", s.base))
+        .collect();
+    let run = |extra: &[&str]| {
+        let out = bin().arg("fetch").args(&urls).args(["--allow-private", "--delay", "0"]).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // The fetch time differs between runs; everything else is the same.
+        docs(&out).into_iter().map(|mut d| {
+            d.as_object_mut().unwrap().remove("fetched_at");
+            d
+        })
+    };
+    let want: Vec<_> = run(&[]).collect();
+    assert_eq!(want.len(), 4);
+    for n in [2, 3, 4, 6] {
+        let got: Vec<_> = (0..n).flat_map(|i| run(&["--shard", &format!("{i}/{n}")]).collect::<Vec<_>>()).collect();
+        assert_eq!(got, want, "{n} shards");
+    }
+    bin().arg("fetch").args(&urls).args(["--shard", "2/2"]).assert().code(2);
+}
