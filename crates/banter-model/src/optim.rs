@@ -72,9 +72,15 @@ impl AdamW {
     /// scales them down to `max`. Returns the norm before clipping.
     pub fn clip_grad_norm_scaled(&mut self, max: f64, unscale: f64) -> f64 {
         let norm = self.grad_norm(unscale);
+        self.clip_to_norm(norm, max, unscale);
+        norm
+    }
+
+    /// Sets the next step's clipping from a norm computed elsewhere (`norm` already unscaled): ZeRO-1,
+    /// where each rank holds a share of the gradients and the norm is summed across ranks.
+    pub fn clip_to_norm(&mut self, norm: f64, max: f64, unscale: f64) {
         let clip = if max > 0.0 && norm > max { max / (norm + 1e-6) } else { 1.0 };
         self.grad_mul = unscale * clip;
-        norm
     }
 
     /// [`AdamW::clip_grad_norm_scaled`] without a loss scale.

@@ -10,7 +10,7 @@ use tch::Tensor;
 use banter_core::exit::Coded;
 use banter_core::{Error, Exit};
 
-use banter_model::{ModelError, io};
+use banter_model::io;
 
 use crate::state::Loop;
 use crate::{TOOL, output};
@@ -37,9 +37,11 @@ impl Loop<'_> {
         self.last_loss = st["loss"].as_f64().unwrap_or(f64::NAN);
         let state: BTreeMap<String, Tensor> =
             io::read_safetensors(&dir.join("optimizer.safetensors"), self.device)?.into_iter().collect();
-        self.opt
-            .load_state(&state, self.step)
-            .map_err(|e| Coded::new(Exit::BadInput, format!("{}: {e}", dir.display())))?;
+        let loaded = match self.dist.as_ref().and_then(|d| d.zero.as_ref()) {
+            Some(z) => z.load_state(&mut self.opt, &state, self.step),
+            None => self.opt.load_state(&state, self.step),
+        };
+        loaded.map_err(|e| Coded::new(Exit::BadInput, format!("{}: {e}", dir.display())))?;
         let reference = dir.join(output::DPO_REFERENCE);
         if self.s.dpo.is_some() && reference.exists() {
             self.restore_reference(io::read_safetensors(&reference, self.device)?, &dir)?;
@@ -48,7 +50,9 @@ impl Loop<'_> {
         Ok(())
     }
 
-    pub(crate) fn checkpoint(&self) -> Result<PathBuf, ModelError> {
+    pub(crate) fn checkpoint(&self) -> crate::Result<PathBuf> {
+        // Every rank takes part in gathering a sharded optimizer state; rank 0 writes.
+        let optim = self.optimizer_state()?;
         if !self.is_main() {
             // Rank 0 writes the checkpoint every rank resumes from.
             return Ok(self.s.output.join(format!("checkpoint-{}", self.step)));
@@ -58,14 +62,14 @@ impl Loop<'_> {
         let state = json!({"step": self.step, "seed": self.s.opt.seed, "best_val_loss": bv, "loss": loss,
             crate::rundir::FINGERPRINT_KEY: self.fingerprint, "banter": banter_core::VERSION,
             "precision": self.precision.as_str(), "precision_reason": self.precision_reason});
-        output::write_checkpoint(
+        Ok(output::write_checkpoint(
             &self.s.output,
             self.step,
             &self.setup.model,
-            &self.opt.state(),
+            &optim,
             self.dpo_ref.as_ref().map(|r| r.tensors()).as_deref(),
             &state,
             self.s.save_total_limit.max(1),
-        )
+        )?)
     }
 }

@@ -17,6 +17,8 @@ use crate::state::{Loop, Means};
 pub(crate) struct Dist {
     pub group: ProcessGroup,
     pub sync: Option<GradSync>,
+    /// ZeRO-1's layout (`--zero1`), instead of `sync`.
+    pub zero: Option<crate::zero::Zero1>,
 }
 
 impl std::fmt::Debug for Dist {
@@ -29,7 +31,7 @@ impl Dist {
     /// Joins the launch's group (Gloo on the CPU, NCCL on CUDA).
     pub fn join(launch: &Launch, device: Device) -> crate::Result<Dist> {
         let group = ProcessGroup::join(launch, Backend::for_device(device))?;
-        Ok(Dist { group, sync: None })
+        Ok(Dist { group, sync: None, zero: None })
     }
 }
 
@@ -116,7 +118,10 @@ impl Loop<'_> {
         let params: Vec<Tensor> =
             crate::state::trainable(self.s, &self.setup).into_iter().map(|(_, t, _)| t).collect();
         GradSync::broadcast_params(&params, &d.group, 0)?;
-        d.sync = Some(GradSync::new(params));
+        match &mut d.zero {
+            Some(z) => z.refresh(),
+            None => d.sync = Some(GradSync::new(params)),
+        }
         Ok(())
     }
 
@@ -126,7 +131,45 @@ impl Loop<'_> {
         if let Some(sync) = &d.sync {
             sync.all_reduce(&d.group)?;
         }
+        if let Some(z) = &d.zero {
+            z.reduce_grads(&d.group)?;
+        }
         Ok(())
+    }
+
+    /// Sets the update's clipping and returns the gradient norm: over every rank's share with ZeRO-1,
+    /// else over the (already summed) gradients here.
+    pub(crate) fn clip(&mut self, unscale: f64) -> crate::Result<f64> {
+        let max = self.s.opt.clip;
+        if let Some(d) = &self.dist
+            && let Some(z) = &d.zero
+        {
+            let sq = d.group.sum_f64(&[z.local_sq_norm()])?[0];
+            let norm = sq.sqrt() * unscale;
+            self.opt.clip_to_norm(norm, max, unscale);
+            return Ok(norm);
+        }
+        Ok(self.opt.clip_grad_norm_scaled(max, unscale))
+    }
+
+    /// ZeRO-1: every rank's updated share into every rank's parameters.
+    pub(crate) fn gather_weights(&self) -> crate::Result<()> {
+        if let Some(d) = &self.dist
+            && let Some(z) = &d.zero
+        {
+            z.gather_weights(&d.group)?;
+        }
+        Ok(())
+    }
+
+    /// The optimizer state for a checkpoint (ZeRO-1: gathered from every rank, a collective).
+    pub(crate) fn optimizer_state(&self) -> crate::Result<Vec<(String, Tensor)>> {
+        if let Some(d) = &self.dist
+            && let Some(z) = &d.zero
+        {
+            return Ok(z.full_state(&self.opt, &d.group)?);
+        }
+        Ok(self.opt.state())
     }
 
     /// The step's figures summed across ranks: the loss (each rank's share already weighted), tokens, and

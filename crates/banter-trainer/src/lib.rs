@@ -8,6 +8,7 @@
 mod checkpoint;
 pub mod data;
 mod dist;
+mod zero;
 pub mod dpo;
 pub mod dpo_data;
 pub mod dpo_head;

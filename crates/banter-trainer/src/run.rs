@@ -165,7 +165,7 @@ impl Loop<'_> {
         let m = &self.setup.model;
         let (per, unit) = if self.s.dpo.is_some() { (2, "preference pairs") } else { (1, "blocks") };
         self.console.say(format!(
-            "{TOOL}: {:.1}M parameters{}, {} training {unit}, {} validation, {} steps of {}×{} {unit}, lr {:e}, {} on {:?}",
+            "{TOOL}: {:.1}M parameters{}, {} training {unit}, {} validation, {} steps of {}×{} {unit}{}, lr {:e}, {} on {:?}",
             m.num_params() as f64 / 1e6,
             if self.is_lora() { " (LoRA)" } else { "" },
             self.setup.train.len() / per,
@@ -173,6 +173,7 @@ impl Loop<'_> {
             self.total,
             self.s.opt.batch_size.max(1),
             self.s.opt.grad_accum.max(1),
+            if self.world() > 1 { format!(" on each of {} ranks", self.world()) } else { String::new() },
             self.lr,
             self.precision.as_str(),
             self.device
@@ -245,10 +246,11 @@ impl Loop<'_> {
         }
         self.sync_grads()?;
         let unscale = 1.0 / self.scaler.as_ref().map_or(1.0, |s| s.scale);
-        let grad_norm = self.opt.clip_grad_norm_scaled(self.s.opt.clip, unscale);
+        let grad_norm = self.clip(unscale)?;
         let cur_lr = lr_at(self.step, self.lr, self.min_lr, self.s.opt.warmup.min(self.total / 2), self.total);
         if self.scaler.as_mut().is_none_or(|s| s.update(grad_norm)) {
             self.opt.step(cur_lr);
+            self.gather_weights()?;
         } else {
             // fp16 overflow: skip this update (the scale was halved), as torch's GradScaler does.
             self.opt.zero_grad();

@@ -117,7 +117,25 @@ impl<'a> Loop<'a> {
         fingerprint: String,
         dist: Option<crate::dist::Dist>,
     ) -> crate::Result<Self> {
-        let mut opt = optimizer(s, &setup);
+        let mut dist = dist;
+        let mut opt = match dist.as_mut().filter(|_| s.zero1) {
+            // ZeRO-1: this rank's AdamW covers its share of the parameters only.
+            Some(d) => {
+                let (z, opt) =
+                    crate::zero::Zero1::new(trainable(s, &setup), &d.group, (s.opt.beta1, s.opt.beta2, s.opt.weight_decay));
+                let (mine, all) = z.state_values();
+                console.say(format!(
+                    "{TOOL}: ZeRO-1: rank {} holds {:.2}M of the {:.2}M optimizer values ({:.0} MB)",
+                    z.rank(),
+                    mine as f64 / 1e6,
+                    all as f64 / 1e6,
+                    mine as f64 * 4.0 / 1e6
+                ));
+                d.zero = Some(z);
+                opt
+            }
+            None => optimizer(s, &setup),
+        };
         let world = dist.as_ref().map_or(1, |d| d.group.world());
         let lr = s.opt.lr.unwrap_or_else(|| s.default_lr());
         let micro = s.opt.batch_size.max(1);

@@ -132,6 +132,31 @@ fn two_ranks_equal_one_process_with_the_doubled_batch_gpt2_and_llama_full_lora_d
         }
         dpo.extend(common.clone());
         same_as_doubled_batch(&t, dir.path(), &format!("{family}-dpo"), &dpo, 2);
+        // ZeRO-1: the optimizer sharded across the ranks changes nothing in the result.
+        let mut zero = if family == "gpt2" { full.clone() } else { lora.clone() };
+        zero.push("--zero1".into());
+        let (one, two) = (dir.path().join(format!("{family}-zero-1")), dir.path().join(format!("{family}-zero-2")));
+        let batch = if family == "gpt2" { 3 } else { 2 };
+        let with = |out: &Path, b: usize| {
+            let mut a: Vec<String> = zero.iter().filter(|x| *x != "--zero1").cloned().collect();
+            if out == two.as_path() {
+                a.push("--zero1".into());
+            }
+            a.extend(strings(&["--batch-size", &b.to_string(), "--save-every", "2", "-o", &out.display().to_string()]));
+            a
+        };
+        ok(&single(&with(&one, 2 * batch)), "zero1 reference");
+        let o = torchrun_cmd(&t, 2, &[], &with(&two, batch)).output().unwrap();
+        ok(&o, "zero1");
+        assert_same_run(&format!("{family} zero1"), &one, &two);
+        // Its checkpoints hold the whole optimizer state, as one process writes it.
+        let names = |d: &Path| {
+            let mut v: Vec<String> =
+                Tensor::read_safetensors(d.join("checkpoint-4/optimizer.safetensors")).unwrap().into_iter().map(|x| x.0).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&one), names(&two), "{family}: the same optimizer state layout");
     }
 }
 
