@@ -99,8 +99,13 @@ mod tests {
         Launch::from_vars(|k| m.get(k).cloned())
     }
 
-    const FULL: [(&str, &str); 5] =
-        [("RANK", "1"), ("LOCAL_RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")];
+    const FULL: [(&str, &str); 5] = [
+        ("RANK", "1"),
+        ("LOCAL_RANK", "1"),
+        ("WORLD_SIZE", "2"),
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", "29500"),
+    ];
 
     #[test]
     fn none_set_is_a_single_process() {

@@ -1,6 +1,7 @@
-//! Gradient all-reduce in buckets, as DistributedDataParallel does: the gradients are copied into a few
-//! flat buffers of about [`GradSync::BUCKET_BYTES`] each (per dtype and device), all buckets are reduced
-//! together (Gloo works through them on its own threads while the next is being filled), then copied back.
+//! Gradient all-reduce in buckets, as DistributedDataParallel does: the gradients are copied into flat
+//! buffers of about [`GradSync::BUCKET_BYTES`] each (per dtype and device), [`GradSync::IN_FLIGHT`] buckets
+//! at a time are reduced together (Gloo works through them on its own threads), then copied back. The
+//! buffers live for one round only: the extra memory is a few buckets, not a copy of every gradient.
 
 use tch::{Kind, Tensor};
 
@@ -17,6 +18,10 @@ pub struct GradSync {
 impl GradSync {
     /// About 25 MB per bucket, DDP's default.
     pub const BUCKET_BYTES: i64 = 25 << 20;
+    /// Buckets reduced together.
+    pub const IN_FLIGHT: usize = 16;
+    /// A gradient at least this large is reduced in place, as its own bucket.
+    pub const DIRECT_BYTES: i64 = 1 << 20;
 
     /// Buckets over `params` (the same list in the same order on every rank). Each parameter's gradient
     /// is made defined (zero) now, so that a rank with no data in a step still takes part.
@@ -33,6 +38,11 @@ impl GradSync {
         let key = |p: &Tensor| (p.kind(), p.device());
         for (i, p) in params.iter().enumerate() {
             let bytes = p.numel() as i64 * p.kind().elt_size_in_bytes() as i64;
+            if bytes >= Self::DIRECT_BYTES {
+                // Large enough to go alone, reduced in place: no copy in or out.
+                buckets.push(vec![i]);
+                continue;
+            }
             let fits = cur.last().is_none_or(|&j| key(&params[j]) == key(p)) && cur_bytes + bytes <= Self::BUCKET_BYTES;
             if !cur.is_empty() && !fits {
                 buckets.push(std::mem::take(&mut cur));
@@ -55,23 +65,32 @@ impl GradSync {
     /// Sums every gradient across ranks, in place.
     pub fn all_reduce(&self, group: &ProcessGroup) -> Result<(), DistError> {
         let _g = tch::no_grad_guard();
-        let flats: Vec<Tensor> = self
-            .buckets
-            .iter()
-            .map(|b| {
-                let views: Vec<Tensor> = b.iter().map(|&i| self.params[i].grad().reshape([-1])).collect();
-                Tensor::cat(&views, 0)
-            })
-            .collect();
-        let refs: Vec<&Tensor> = flats.iter().collect();
-        group.all_reduce(&refs, Reduce::Sum)?;
-        for (b, flat) in self.buckets.iter().zip(&flats) {
-            let mut off = 0i64;
-            for &i in b {
-                let mut g = self.params[i].grad();
-                let n = g.numel() as i64;
-                g.copy_(&flat.narrow(0, off, n).view_as(&g));
-                off += n;
+        for round in self.buckets.chunks(Self::IN_FLIGHT) {
+            let flats: Vec<Tensor> = round
+                .iter()
+                .map(|b| match b.as_slice() {
+                    [i] if self.params[*i].grad().is_contiguous() => self.params[*i].grad(),
+                    _ => {
+                        let views: Vec<Tensor> = b.iter().map(|&i| self.params[i].grad().reshape([-1])).collect();
+                        Tensor::cat(&views, 0)
+                    }
+                })
+                .collect();
+            let refs: Vec<&Tensor> = flats.iter().collect();
+            group.all_reduce(&refs, Reduce::Sum)?;
+            for (b, flat) in round.iter().zip(&flats) {
+                if let [i] = b.as_slice()
+                    && flat.data_ptr() == self.params[*i].grad().data_ptr()
+                {
+                    continue;
+                }
+                let mut off = 0i64;
+                for &i in b {
+                    let mut g = self.params[i].grad();
+                    let n = g.numel() as i64;
+                    g.copy_(&flat.narrow(0, off, n).view_as(&g));
+                    off += n;
+                }
             }
         }
         Ok(())

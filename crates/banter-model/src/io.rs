@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use tch::{Device, Kind, Tensor};
 
 use crate::ModelError;
@@ -47,28 +47,45 @@ pub fn read_safetensors(path: &Path, device: Device) -> Result<Vec<(String, Tens
 
 /// Writes tensors (as fp32, contiguous, on the CPU) to a safetensors file with `{"format":"pt"}`, atomically.
 pub fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), ModelError> {
-    let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
-    for (name, t) in tensors {
-        let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-        let numel = t.numel();
-        let mut data = vec![0f32; numel];
-        t.copy_data(&mut data, numel);
-        let bytes: Vec<u8> = data.iter().flat_map(|f| f.to_le_bytes()).collect();
-        bufs.push((name.clone(), shape, bytes));
+    // Streamed: the header first, then each tensor's bytes through one reused buffer, so writing a
+    // checkpoint (optimizer state included) holds one tensor's copy at a time, not the whole file.
+    let mut order: Vec<&(String, Tensor)> = tensors.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let bytes = t.numel() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": t.size(), "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
     }
-    let views: Vec<(String, TensorView<'_>)> = bufs
-        .iter()
-        .map(|(n, s, b)| {
-            TensorView::new(Dtype::F32, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| ModelError::Format(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
-    let meta: HashMap<String, String> = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::Format(e.to_string()))?;
+    let mut head =
+        serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| ModelError::Format(e.to_string()))?;
+    head.resize(head.len().div_ceil(8) * 8, b' ');
     let mut out = banter_core::jsonl::Output::file(path).map_err(ModelError::from)?;
-    std::io::Write::write_all(&mut out, &bytes).map_err(|e| ModelError::io(path, e))?;
+    let io_err = |e| ModelError::io(path, e);
+    std::io::Write::write_all(&mut out, &(head.len() as u64).to_le_bytes()).map_err(io_err)?;
+    std::io::Write::write_all(&mut out, &head).map_err(io_err)?;
+    const CHUNK: usize = 1 << 18;
+    let (mut vals, mut bytes) = (vec![0f32; CHUNK], Vec::with_capacity(CHUNK * 4));
+    for (_, t) in order {
+        let flat = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().reshape([-1]);
+        let n = flat.numel();
+        let mut at = 0;
+        while at < n {
+            let k = CHUNK.min(n - at);
+            flat.narrow(0, at as i64, k as i64).copy_data(&mut vals[..k], k);
+            bytes.clear();
+            for v in &vals[..k] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            std::io::Write::write_all(&mut out, &bytes).map_err(io_err)?;
+            at += k;
+        }
+    }
     out.commit().map_err(ModelError::from)
 }
 

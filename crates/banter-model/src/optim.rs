@@ -10,9 +10,20 @@ use tch::{Kind, Tensor};
 struct Slot {
     name: String,
     param: Tensor,
+    /// Where the gradient is, when it is not `param.grad()` (ZeRO-1: a view of the model's gradient).
+    grad: Option<Tensor>,
     m: Tensor,
     v: Tensor,
     decay: bool,
+}
+
+impl Slot {
+    fn grad(&self) -> Tensor {
+        match &self.grad {
+            Some(g) => g.shallow_clone(),
+            None => self.param.grad(),
+        }
+    }
 }
 
 /// AdamW over a set of named parameters.
@@ -50,7 +61,26 @@ impl AdamW {
             .map(|(name, param, decay)| {
                 let m = param.zeros_like();
                 let v = param.zeros_like();
-                Slot { name, param, m, v, decay }
+                Slot { name, param, grad: None, m, v, decay }
+            })
+            .collect();
+        AdamW { slots, beta1, beta2, eps, weight_decay, step: 0, grad_mul: 1.0, fused: true }
+    }
+
+    /// An optimizer over `(name, parameter, gradient, decay)`: each parameter (a view into a model's tensor,
+    /// updated in place) with its gradient given rather than read from `.grad` (ZeRO-1's shares).
+    pub fn with_grads(
+        params: Vec<(String, Tensor, Tensor, bool)>,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+    ) -> Self {
+        let slots = params
+            .into_iter()
+            .map(|(name, param, grad, decay)| {
+                let (m, v) = (param.zeros_like(), param.zeros_like());
+                Slot { name, param, grad: Some(grad), m, v, decay }
             })
             .collect();
         AdamW { slots, beta1, beta2, eps, weight_decay, step: 0, grad_mul: 1.0, fused: true }
@@ -59,8 +89,7 @@ impl AdamW {
     /// The L2 norm of all gradients times `unscale` (1, or 1/loss-scale for fp16).
     pub fn grad_norm(&self, unscale: f64) -> f64 {
         let _g = tch::no_grad_guard();
-        let norms: Vec<Tensor> =
-            self.slots.iter().map(|s| s.param.grad()).filter(|g| g.defined()).map(|g| g.norm()).collect();
+        let norms: Vec<Tensor> = self.slots.iter().map(Slot::grad).filter(|g| g.defined()).map(|g| g.norm()).collect();
         if norms.is_empty() {
             return 0.0;
         }
@@ -96,7 +125,7 @@ impl AdamW {
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);
         let gm = std::mem::replace(&mut self.grad_mul, 1.0);
         for s in &mut self.slots {
-            let mut g = s.param.grad();
+            let mut g = s.grad();
             if !g.defined() {
                 continue;
             }
@@ -137,7 +166,7 @@ impl AdamW {
     pub fn zero_grad(&mut self) {
         self.grad_mul = 1.0;
         for s in &mut self.slots {
-            let mut g = s.param.grad();
+            let mut g = s.grad();
             if g.defined() {
                 let _ = g.f_zero_();
             }

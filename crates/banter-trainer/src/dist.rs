@@ -115,8 +115,7 @@ impl Loop<'_> {
     /// Makes every rank start from rank 0's trainable weights, and sets up the gradient buckets.
     pub(crate) fn start_dist(&mut self) -> crate::Result<()> {
         let Some(d) = &mut self.dist else { return Ok(()) };
-        let params: Vec<Tensor> =
-            crate::state::trainable(self.s, &self.setup).into_iter().map(|(_, t, _)| t).collect();
+        let params: Vec<Tensor> = crate::state::trainable(self.s, &self.setup).into_iter().map(|(_, t, _)| t).collect();
         GradSync::broadcast_params(&params, &d.group, 0)?;
         match &mut d.zero {
             Some(z) => z.refresh(),

@@ -8,7 +8,6 @@
 mod checkpoint;
 pub mod data;
 mod dist;
-mod zero;
 pub mod dpo;
 pub mod dpo_data;
 pub mod dpo_head;
@@ -26,6 +25,7 @@ pub mod settings;
 mod setup;
 mod sft;
 mod state;
+mod zero;
 
 pub use dpo_step::{FirstBatch, first_batch};
 pub use error::{Result, TrainError};

@@ -121,8 +121,11 @@ impl<'a> Loop<'a> {
         let mut opt = match dist.as_mut().filter(|_| s.zero1) {
             // ZeRO-1: this rank's AdamW covers its share of the parameters only.
             Some(d) => {
-                let (z, opt) =
-                    crate::zero::Zero1::new(trainable(s, &setup), &d.group, (s.opt.beta1, s.opt.beta2, s.opt.weight_decay));
+                let (z, opt) = crate::zero::Zero1::new(
+                    trainable(s, &setup),
+                    &d.group,
+                    (s.opt.beta1, s.opt.beta2, s.opt.weight_decay),
+                )?;
                 let (mine, all) = z.state_values();
                 console.say(format!(
                     "{TOOL}: ZeRO-1: rank {} holds {:.2}M of the {:.2}M optimizer values ({:.0} MB)",

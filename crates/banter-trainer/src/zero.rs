@@ -5,8 +5,9 @@
 //! 3. each rank updates its run with AdamW (its m and v: 2P/world values instead of 2P);
 //! 4. the updated runs are all-gathered in buckets into every rank's parameters.
 //!
-//! A rank's run is held as one fp32 leaf per parameter it overlaps ("segments"), each with its gradient, so
-//! the fused CPU AdamW works on them unchanged. Checkpoints hold the full state (gathered to rank 0) in the
+//! A rank's run is a set of views ("segments") into the model's own parameters and gradients, one per
+//! parameter it overlaps: AdamW updates them in place with its fused CPU pass, so the model holds no second
+//! copy; only m and v are per rank. Checkpoints hold the full state (gathered to rank 0) in the
 //! single-process layout, so a ZeRO-1 run resumes with or without `--zero1`, on any world size.
 
 use std::collections::BTreeMap;
@@ -23,7 +24,6 @@ struct Segment {
     start: i64,
     len: i64,
     at: i64,
-    leaf: Tensor,
 }
 
 /// The sharded optimizer's layout on this rank.
@@ -33,6 +33,8 @@ pub(crate) struct Zero1 {
     params: Vec<(String, Tensor)>,
     /// Each parameter's flat offset in the whole.
     offsets: Vec<i64>,
+    /// Values in all.
+    total: i64,
     /// Values per rank's run (the last run is padded).
     chunk: i64,
     rank: usize,
@@ -43,17 +45,32 @@ pub(crate) struct Zero1 {
 /// Values per collective bucket: 8 M (32 MB of fp32) across all ranks.
 const BUCKET_VALUES: i64 = 8 << 20;
 
+/// A parameter's (or gradient's) values as one flat view, written through.
+fn flat(t: &Tensor) -> Tensor {
+    t.detach().view([-1])
+}
+
 impl Zero1 {
     /// The layout for `params` (name, tensor, decay) on `group`, and the AdamW over this rank's segments.
     pub fn new(
         params: Vec<(String, Tensor, bool)>,
         group: &ProcessGroup,
         (beta1, beta2, weight_decay): (f64, f64, f64),
-    ) -> (Zero1, AdamW) {
+    ) -> crate::Result<(Zero1, AdamW)> {
         let (rank, world) = (group.rank(), group.world());
         let mut offsets = Vec::with_capacity(params.len());
         let mut total = 0i64;
-        for (_, t, _) in &params {
+        for (name, t, _) in &params {
+            if !t.is_contiguous() || t.kind() != Kind::Float {
+                return Err(banter_core::Error::usage(format!(
+                    "--zero1: parameter {name} is not a contiguous fp32 tensor"
+                ))
+                .into());
+            }
+            if !t.grad().defined() {
+                // A zero gradient to update in place (tch cannot set `.grad`).
+                (t * 0.0).sum(Kind::Float).backward();
+            }
             offsets.push(total);
             total += t.numel() as i64;
         }
@@ -67,167 +84,173 @@ impl Zero1 {
             if a >= b {
                 continue;
             }
-            let leaf = t.detach().to_kind(Kind::Float).reshape([-1]).narrow(0, a - p0, b - a).copy().set_requires_grad(true);
-            // A defined (zero) gradient to receive the reduced share (tch cannot set `.grad`).
-            (&leaf * 0.0).sum(Kind::Float).backward();
-            slots.push((segment_name(name, a - p0), leaf.shallow_clone(), *decay));
-            segments.push(Segment { param: i, start: a - p0, len: b - a, at: a - lo, leaf });
+            let view = flat(t).narrow(0, a - p0, b - a);
+            let grad = flat(&t.grad()).narrow(0, a - p0, b - a);
+            slots.push((segment_name(name, a - p0), view, grad, *decay));
+            segments.push(Segment { param: i, start: a - p0, len: b - a, at: a - lo });
         }
         let params = params.into_iter().map(|(n, t, _)| (n, t)).collect();
-        let z = Zero1 { params, offsets, chunk, rank, world, segments };
-        (z, AdamW::new(slots, beta1, beta2, 1e-8, weight_decay))
+        let z = Zero1 { params, offsets, total, chunk, rank, world, segments };
+        Ok((z, AdamW::with_grads(slots, beta1, beta2, 1e-8, weight_decay)))
     }
 
     /// Values of optimizer state this rank holds (m and v), and the whole's.
     pub fn state_values(&self) -> (i64, i64) {
-        let mine: i64 = self.segments.iter().map(|s| s.len).sum();
-        let total = self.offsets.last().copied().unwrap_or(0) + self.params.last().map_or(0, |p| p.1.numel() as i64);
-        (2 * mine, 2 * total)
+        (2 * self.segments.iter().map(|s| s.len).sum::<i64>(), 2 * self.total)
     }
 
-    /// Copies the model's current values into this rank's segments (after a broadcast or a resume), and
-    /// clears the model's gradients (a precision probe may have left some).
+    /// Clears the model's gradients (a precision probe may have left some) before the first step.
     pub fn refresh(&mut self) {
+        self.zero_grads_outside(0, 0);
+    }
+
+    /// Zeroes the model's gradients outside flat `[lo, hi)`.
+    fn zero_grads_outside(&self, lo: i64, hi: i64) {
         let _g = tch::no_grad_guard();
-        for (_, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.f_zero_();
+        for (i, (_, p)) in self.params.iter().enumerate() {
+            let (p0, n) = (self.offsets[i], p.numel() as i64);
+            let g = flat(&p.grad());
+            let (a, b) = ((lo - p0).clamp(0, n), (hi - p0).clamp(0, n));
+            if a > 0 {
+                let _ = g.narrow(0, 0, a).f_zero_();
+            }
+            if b < n {
+                let _ = g.narrow(0, b.max(a), n - b.max(a)).f_zero_();
             }
         }
-        for s in &mut self.segments {
-            let src = self.params[s.param].1.detach().reshape([-1]).narrow(0, s.start, s.len);
-            s.leaf.copy_(&src.to_kind(Kind::Float));
-        }
     }
 
-    /// Copies flat `[a, b)` of the whole, read by `get(param)`, into `dst` (padding past the end left as is).
-    fn gather_range(&self, a: i64, b: i64, dst: &Tensor, get: impl Fn(usize) -> Tensor) {
+    /// Visits the pieces of flat `[a, b)`: `(param, offset in it, offset from a, len)`.
+    fn pieces(&self, a: i64, b: i64, mut f: impl FnMut(usize, i64, i64, i64)) {
         let mut i = self.offsets.partition_point(|&o| o <= a).saturating_sub(1);
         while i < self.params.len() && self.offsets[i] < b {
             let (p0, p1) = (self.offsets[i], self.offsets[i] + self.params[i].1.numel() as i64);
             let (x, y) = (p0.max(a), p1.min(b));
             if x < y {
-                let src = get(i).reshape([-1]).narrow(0, x - p0, y - x);
-                dst.narrow(0, x - a, y - x).copy_(&src);
+                f(i, x - p0, x - a, y - x);
             }
             i += 1;
         }
     }
 
-    /// Reduce-scatters the model's gradients: each segment's gradient becomes the sum over ranks.
+    fn device(&self) -> Device {
+        self.params.first().map_or(Device::Cpu, |p| p.1.device())
+    }
+
+    /// Reduce-scatters the model's gradients: this rank's run of them becomes the sum over ranks; the rest
+    /// is zeroed for the next step.
     pub fn reduce_grads(&self, group: &ProcessGroup) -> Result<(), banter_dist::DistError> {
         let _g = tch::no_grad_guard();
         let per = (BUCKET_VALUES / self.world as i64).max(1);
-        let total = self.offsets.last().copied().unwrap_or(0) + self.params.last().map_or(0, |p| p.1.numel() as i64);
-        let device = self.params.first().map_or(Device::Cpu, |p| p.1.device());
+        let lo = self.rank as i64 * self.chunk;
         let mut k = 0i64;
         while k < self.chunk {
             let len = per.min(self.chunk - k);
-            let input = Tensor::zeros([len * self.world as i64], (Kind::Float, device));
+            let input = Tensor::zeros([len * self.world as i64], (Kind::Float, self.device()));
             for r in 0..self.world {
                 let a = r as i64 * self.chunk + k;
-                let b = (a + len).min(total);
-                if a < b {
-                    self.gather_range(a, b, &input.narrow(0, r as i64 * len, len), |i| {
-                        let g = self.params[i].1.grad();
-                        if g.defined() { g.to_kind(Kind::Float) } else { self.params[i].1.zeros_like() }
-                    });
-                }
+                let dst = input.narrow(0, r as i64 * len, len);
+                self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                    dst.narrow(0, at, n).copy_(&flat(&self.params[i].1.grad()).narrow(0, off, n));
+                });
             }
-            let out = Tensor::zeros([len], (Kind::Float, device));
+            let out = Tensor::zeros([len], (Kind::Float, self.device()));
             group.reduce_scatter(&out, &input)?;
-            for s in &self.segments {
-                let (x, y) = (s.at.max(k), (s.at + s.len).min(k + len));
-                if x < y {
-                    s.leaf.grad().narrow(0, x - s.at, y - x).copy_(&out.narrow(0, x - k, y - x));
-                }
-            }
+            self.pieces(lo + k, (lo + k + len).min(self.total), |i, off, at, n| {
+                flat(&self.params[i].1.grad()).narrow(0, off, n).copy_(&out.narrow(0, at, n));
+            });
             k += len;
         }
-        for (_, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.f_zero_();
-            }
-        }
+        self.zero_grads_outside(lo, (lo + self.chunk).min(self.total));
         Ok(())
     }
 
-    /// All-gathers the updated segments into every rank's parameters.
+    /// All-gathers every rank's updated run into every rank's parameters.
     pub fn gather_weights(&self, group: &ProcessGroup) -> Result<(), banter_dist::DistError> {
         let _g = tch::no_grad_guard();
         let per = (BUCKET_VALUES / self.world as i64).max(1);
-        let total = self.offsets.last().copied().unwrap_or(0) + self.params.last().map_or(0, |p| p.1.numel() as i64);
-        let device = self.params.first().map_or(Device::Cpu, |p| p.1.device());
+        let lo = self.rank as i64 * self.chunk;
         let mut k = 0i64;
         while k < self.chunk {
             let len = per.min(self.chunk - k);
-            let mine = Tensor::zeros([len], (Kind::Float, device));
-            for s in &self.segments {
-                let (x, y) = (s.at.max(k), (s.at + s.len).min(k + len));
-                if x < y {
-                    mine.narrow(0, x - k, y - x).copy_(&s.leaf.detach().narrow(0, x - s.at, y - x));
-                }
-            }
-            let all = Tensor::zeros([len * self.world as i64], (Kind::Float, device));
+            let mine = Tensor::zeros([len], (Kind::Float, self.device()));
+            self.pieces(lo + k, (lo + k + len).min(self.total), |i, off, at, n| {
+                mine.narrow(0, at, n).copy_(&flat(&self.params[i].1).narrow(0, off, n));
+            });
+            let all = Tensor::zeros([len * self.world as i64], (Kind::Float, self.device()));
             group.all_gather(&all, &mine)?;
-            for r in 0..self.world {
+            for r in (0..self.world).filter(|&r| r != self.rank) {
                 let a = r as i64 * self.chunk + k;
-                let b = (a + len).min(total);
-                self.scatter_range(a, b, &all.narrow(0, r as i64 * len, len));
+                let src = all.narrow(0, r as i64 * len, len);
+                self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                    flat(&self.params[i].1).narrow(0, off, n).copy_(&src.narrow(0, at, n));
+                });
             }
             k += len;
         }
         Ok(())
-    }
-
-    /// Writes `src` into flat `[a, b)` of the model's parameters.
-    fn scatter_range(&self, a: i64, b: i64, src: &Tensor) {
-        let mut i = self.offsets.partition_point(|&o| o <= a).saturating_sub(1);
-        while i < self.params.len() && self.offsets[i] < b {
-            let p = &self.params[i].1;
-            let (p0, p1) = (self.offsets[i], self.offsets[i] + p.numel() as i64);
-            let (x, y) = (p0.max(a), p1.min(b));
-            if x < y {
-                let flat = p.detach().reshape([-1]);
-                flat.narrow(0, x - p0, y - x).copy_(&src.narrow(0, x - a, y - x).to_kind(p.kind()));
-            }
-            i += 1;
-        }
     }
 
     /// The squared norm of this rank's share of the (reduced) gradients.
     pub fn local_sq_norm(&self) -> f64 {
         let _g = tch::no_grad_guard();
-        self.segments.iter().map(|s| s.leaf.grad().square().sum(Kind::Double).double_value(&[])).sum()
+        let mut sq = 0.0;
+        for s in &self.segments {
+            let g = flat(&self.params[s.param].1.grad()).narrow(0, s.start, s.len);
+            sq += g.square().sum(Kind::Double).double_value(&[]);
+        }
+        sq
     }
 
-    /// The whole optimizer state in the single-process layout (`m.NAME`, `v.NAME`), gathered to every rank
-    /// (rank 0 writes it).
-    pub fn full_state(&self, opt: &AdamW, group: &ProcessGroup) -> Result<Vec<(String, Tensor)>, banter_dist::DistError> {
+    /// The whole optimizer state in the single-process layout (`m.NAME`, `v.NAME`), gathered to rank 0 in
+    /// buckets (the other ranks return nothing: rank 0 writes it).
+    pub fn full_state(
+        &self,
+        opt: &AdamW,
+        group: &ProcessGroup,
+    ) -> Result<Vec<(String, Tensor)>, banter_dist::DistError> {
         let _g = tch::no_grad_guard();
         let mine: BTreeMap<String, Tensor> = opt.state().into_iter().collect();
-        let device = self.params.first().map_or(Device::Cpu, |p| p.1.device());
+        let main = self.rank == 0;
+        let per = (BUCKET_VALUES / self.world as i64).max(1);
         let mut out = Vec::new();
         for which in ["m", "v"] {
-            let run = Tensor::zeros([self.chunk], (Kind::Float, device));
-            for s in &self.segments {
-                let name = format!("{which}.{}", segment_name(&self.params[s.param].0, s.start));
-                if let Some(t) = mine.get(&name) {
-                    run.narrow(0, s.at, s.len).copy_(t);
+            let full: Vec<Tensor> = if main {
+                self.params.iter().map(|(_, p)| Tensor::zeros([p.numel() as i64], (Kind::Float, Device::Cpu))).collect()
+            } else {
+                Vec::new()
+            };
+            let mut k = 0i64;
+            while k < self.chunk {
+                let len = per.min(self.chunk - k);
+                let run = Tensor::zeros([len], (Kind::Float, self.device()));
+                for s in &self.segments {
+                    let (x, y) = (s.at.max(k), (s.at + s.len).min(k + len));
+                    if x < y {
+                        let t = &mine[&format!("{which}.{}", segment_name(&self.params[s.param].0, s.start))];
+                        run.narrow(0, x - k, y - x).copy_(&t.narrow(0, x - s.at, y - x));
+                    }
                 }
+                let all = Tensor::zeros([len * self.world as i64], (Kind::Float, self.device()));
+                group.all_gather(&all, &run)?;
+                if main {
+                    let all = all.to_device(Device::Cpu);
+                    for r in 0..self.world {
+                        let a = r as i64 * self.chunk + k;
+                        let src = all.narrow(0, r as i64 * len, len);
+                        self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                            full[i].narrow(0, off, n).copy_(&src.narrow(0, at, n));
+                        });
+                    }
+                }
+                k += len;
             }
-            let all = Tensor::zeros([self.chunk * self.world as i64], (Kind::Float, device));
-            group.all_gather(&all, &run)?;
-            for (i, (name, p)) in self.params.iter().enumerate() {
-                let t = all.narrow(0, self.offsets[i], p.numel() as i64).view_as(p).copy();
-                out.push((format!("{which}.{name}"), t));
+            for (i, t) in full.into_iter().enumerate() {
+                out.push((format!("{which}.{}", self.params[i].0), t.view(self.params[i].1.size().as_slice())));
             }
         }
         Ok(out)
     }
-
     /// Loads this rank's share of a full (single-process layout) optimizer state.
     pub fn load_state(&self, opt: &mut AdamW, full: &BTreeMap<String, Tensor>, step: i64) -> Result<(), String> {
         let mut mine = BTreeMap::new();
@@ -237,7 +260,11 @@ impl Zero1 {
                 let key = format!("{which}.{name}");
                 let t = full.get(&key).ok_or_else(|| format!("optimizer state {key} is missing"))?;
                 if t.numel() as i64 != self.params[s.param].1.numel() as i64 {
-                    return Err(format!("optimizer state {key} has {} values, the parameter {}", t.numel(), self.params[s.param].1.numel()));
+                    return Err(format!(
+                        "optimizer state {key} has {} values, the parameter {}",
+                        t.numel(),
+                        self.params[s.param].1.numel()
+                    ));
                 }
                 let part = t.reshape([-1]).narrow(0, s.start, s.len).to_kind(Kind::Float);
                 mine.insert(format!("{which}.{}", segment_name(name, s.start)), part);

@@ -15,7 +15,12 @@ pub(crate) enum BlockWriter {
 }
 
 impl BlockWriter {
-    pub(crate) fn create(format: Format, path: Option<&std::path::Path>, vocab: u64, block: u64) -> Result<Self, Error> {
+    pub(crate) fn create(
+        format: Format,
+        path: Option<&std::path::Path>,
+        vocab: u64,
+        block: u64,
+    ) -> Result<Self, Error> {
         Ok(match format {
             Format::Jsonl => BlockWriter::Jsonl(JsonlWriter::create(path)?),
             Format::Bin => BlockWriter::Bin(banter_core::tokbin::TokBinWriter::new(path, vocab, block)?),
@@ -41,7 +46,9 @@ impl BlockWriter {
 
 /// The training blocks' writer: `--shards K` shard files and a manifest, or one output.
 pub(crate) fn train_writer(a: &EncodeArgs, vocab: u64) -> Result<BlockWriter, Error> {
-    let Some(k) = a.shards else { return BlockWriter::create(a.format, a.output.as_deref(), vocab, a.block_size as u64) };
+    let Some(k) = a.shards else {
+        return BlockWriter::create(a.format, a.output.as_deref(), vocab, a.block_size as u64);
+    };
     match (&a.output, a.format) {
         (Some(p), Format::Bin) if p.as_os_str() != "-" && k >= 1 => {
             Ok(BlockWriter::Shards(banter_core::tokshards::TokShardsWriter::new(p, k, vocab, a.block_size as u64)?))
@@ -52,4 +59,3 @@ pub(crate) fn train_writer(a: &EncodeArgs, vocab: u64) -> Result<BlockWriter, Er
         )),
     }
 }
-

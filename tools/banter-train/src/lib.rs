@@ -73,7 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         let files = banter_hub::dataset::fetch(&spec, &hub)?;
         settings.hub_data.push((d.clone(), files));
     }
-    let console = Console { quiet: cli.common.quiet || rank != 0, progress: cli.common.progress_enabled() && rank == 0 };
+    let console =
+        Console { quiet: cli.common.quiet || rank != 0, progress: cli.common.progress_enabled() && rank == 0 };
     // Ctrl-C: finish the step, write a checkpoint, exit 130 (a second Ctrl-C quits at once).
     interrupt::set_cooperative(true);
     match banter_trainer::train(&settings, console, &CancelToken::interrupt())? {

@@ -285,7 +285,8 @@ fn fetch_shards_concatenate_to_the_one_job_docs() {
         .map(|p| format!("{}{p}", s.base))
         .collect();
     let run = |extra: &[&str]| {
-        let out = bin().arg("fetch").args(&urls).args(["--allow-private", "--delay", "0"]).args(extra).output().unwrap();
+        let out =
+            bin().arg("fetch").args(&urls).args(["--allow-private", "--delay", "0"]).args(extra).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // The fetch time differs between runs; everything else is the same.
         docs(&out).into_iter().map(|mut d| {

@@ -53,7 +53,12 @@ fn single(args: &[String]) -> Output {
 }
 
 fn ok(o: &Output, what: &str) {
-    assert!(o.status.success(), "{what}: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -151,8 +156,11 @@ fn two_ranks_equal_one_process_with_the_doubled_batch_gpt2_and_llama_full_lora_d
         assert_same_run(&format!("{family} zero1"), &one, &two);
         // Its checkpoints hold the whole optimizer state, as one process writes it.
         let names = |d: &Path| {
-            let mut v: Vec<String> =
-                Tensor::read_safetensors(d.join("checkpoint-4/optimizer.safetensors")).unwrap().into_iter().map(|x| x.0).collect();
+            let mut v: Vec<String> = Tensor::read_safetensors(d.join("checkpoint-4/optimizer.safetensors"))
+                .unwrap()
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
             v.sort();
             v
         };

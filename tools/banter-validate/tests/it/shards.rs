@@ -19,9 +19,15 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     for i in 0..30 {
         let rec = match i {
             // The same as file a's line 3 (exactly), and nearly the same as its line 12.
-            5 => serde_json::json!({"input": "tell me about chess 3", "output": "I keep thinking about chess number 3, and how the story ends with a long walk home."}),
-            20 => serde_json::json!({"input": "tell me about chess 12", "output": "I keep thinking about chess number 12, and how the story ends with a long walk home!!"}),
-            _ => serde_json::json!({"input": format!("what is new {i}"), "output": format!("Nothing much happened on day {i}, we cooked soup and read.")}),
+            5 => {
+                serde_json::json!({"input": "tell me about chess 3", "output": "I keep thinking about chess number 3, and how the story ends with a long walk home."})
+            }
+            20 => {
+                serde_json::json!({"input": "tell me about chess 12", "output": "I keep thinking about chess number 12, and how the story ends with a long walk home!!"})
+            }
+            _ => {
+                serde_json::json!({"input": format!("what is new {i}"), "output": format!("Nothing much happened on day {i}, we cooked soup and read.")})
+            }
         };
         b.push_str(&rec.to_string());
         b.push('\n');
@@ -85,7 +91,8 @@ fn shards_with_merged_dedup_indexes_concatenate_to_the_one_job_output() {
 fn a_shard_error_names_the_real_line_and_bad_uses_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("d.jsonl");
-    let mut text: String = (0..40).map(|i| format!("{{\"input\": \"q {i}\", \"output\": \"a fine answer {i} here\"}}\n")).collect();
+    let mut text: String =
+        (0..40).map(|i| format!("{{\"input\": \"q {i}\", \"output\": \"a fine answer {i} here\"}}\n")).collect();
     text.push_str("{\"input\": broken\n");
     std::fs::write(&f, text).unwrap();
     let o = bin().arg(&f).args(["--shard", "3/4", "-o"]).arg(dir.path().join("k")).output().unwrap();
@@ -96,7 +103,17 @@ fn a_shard_error_names_the_real_line_and_bad_uses_are_refused() {
     let o = bin().arg(&f).args(["--shard", "0/2", "--filter"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     let other = dir.path().join("other.idx");
-    assert!(bin().arg(&f).args(["--shard", "0/2", "--max-errors", "9", "--save-dedup-index"]).arg(&other).output().unwrap().status.code() != Some(2));
+    assert!(
+        bin()
+            .arg(&f)
+            .args(["--shard", "0/2", "--max-errors", "9", "--save-dedup-index"])
+            .arg(&other)
+            .output()
+            .unwrap()
+            .status
+            .code()
+            != Some(2)
+    );
     let o = bin().arg(data_other(dir.path())).arg("--dedup-index").arg(&other).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "an index over other inputs: {}", String::from_utf8_lossy(&o.stderr));
 }
