@@ -112,6 +112,8 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-train/bench/bench.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt $(SHARED)/bench/hf_reference.py target/bench
 	@echo; echo "## Hub families (banter-train and banter-model)"
 	$(VENV)/bin/python tools/banter-train/bench/families.py $(CURDIR) target/bench
+	@echo; echo "## banter-train under torchrun (1 and 2 CPU ranks) beside HF DDP"
+	$(VENV)/bin/python tools/banter-train/bench/distributed.py $(CURDIR) target/bench
 	@echo; echo "## banter-train --dpo beside TRL"
 	$(VENV)/bin/python tools/banter-train/bench/dpo.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt target/bench
 	@echo; echo "## banter-chat"

@@ -227,6 +227,13 @@ fn current_cuda() -> usize {
     std::env::var("LOCAL_RANK").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `bd_init` and is freed once.
+        unsafe { ffi::bd_free(self.raw) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -235,12 +242,5 @@ mod tests {
                    Connection reset by peer. This is typically caused by a remote worker hanging. GLHF!";
         assert_eq!(super::tidy(raw), "Read error [127.0.0.1]:4505: Connection reset by peer");
         assert_eq!(super::tidy("timed out"), "timed out");
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from `bd_init` and is freed once.
-        unsafe { ffi::bd_free(self.raw) };
     }
 }

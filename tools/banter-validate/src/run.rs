@@ -131,13 +131,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             for (file_idx, source) in sources.iter().enumerate() {
                 let size = source.path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
                 let reader = JsonlReader::open(source, opts)?;
-                st.one_source(&cli, &settings, &pool, (file_idx, source), reader, size, filter)?;
+                st.one_source(&cli, &settings, &pool, (file_idx, source), (reader, size), filter)?;
             }
         }
         Some(shard) => {
             for (file_idx, part) in banter_core::shard::open(&sources, shard)? {
                 let reader = JsonlReader::from_part(part, opts);
-                st.one_source(&cli, &settings, &pool, (file_idx, &sources[file_idx]), reader, None, filter)?;
+                st.one_source(&cli, &settings, &pool, (file_idx, &sources[file_idx]), (reader, None), filter)?;
             }
         }
     }
@@ -175,8 +175,7 @@ impl State {
         settings: &Settings,
         pool: &rayon::ThreadPool,
         (file_idx, source): (usize, &Source),
-        reader: JsonlReader,
-        size: Option<u64>,
+        (reader, size): (JsonlReader, Option<u64>),
         filter: bool,
     ) -> anyhow::Result<()> {
         let name = source.to_string();
