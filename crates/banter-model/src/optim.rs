@@ -250,8 +250,8 @@ mod fused {
             return false;
         }
         // SAFETY: the four tensors are contiguous fp32 CPU tensors of `n` elements at distinct addresses
-        // (separately allocated by libtorch: a parameter, its gradient and two `zeros_like` moments, so they
-        // cannot overlap), their storage outlives this call (we hold references), and nothing else touches
+        // (in separate allocations: a parameter, its gradient and two `zeros_like` moments — or, for ZeRO-1,
+        // views of equal length into a parameter and into its gradient — so they cannot overlap), their storage outlives this call (we hold references), and nothing else touches
         // them while the optimizer runs (the caller holds `&mut AdamW`, autograd is idle between steps).
         let (ps, gs, ms, vs) = unsafe {
             (

@@ -197,7 +197,8 @@ impl Zero1 {
         let mut sq = 0.0;
         for s in &self.segments {
             let g = flat(&self.params[s.param].1.grad()).narrow(0, s.start, s.len);
-            sq += g.square().sum(Kind::Double).double_value(&[]);
+            // The norm, then squared: no temporary the size of the segment.
+            sq += g.norm().to_kind(Kind::Double).square().double_value(&[]);
         }
         sq
     }
