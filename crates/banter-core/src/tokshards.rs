@@ -15,6 +15,9 @@ use crate::error::{Error, FieldError};
 use crate::records::Block;
 use crate::tokbin::{TokBin, TokBinWriter};
 
+/// The most shard files one manifest may name (each is an open file while it is written or read).
+pub const MAX_SHARDS: usize = 4096;
+
 /// The manifest's `format`.
 pub const FORMAT: &str = "banter-token-shards";
 
@@ -75,6 +78,9 @@ pub struct TokShardsWriter {
 impl TokShardsWriter {
     /// `k` shard writers beside `manifest` (a file path: shards cannot go to stdout).
     pub fn new(manifest: &Path, k: usize, vocab_size: u64, block_size: u64) -> Result<Self, Error> {
+        if !(1..=MAX_SHARDS).contains(&k) {
+            return Err(Error::usage(format!("--shards {k}: give 1 to {MAX_SHARDS} shard files")));
+        }
         let shards = (0..k)
             .map(|s| TokBinWriter::new(Some(&shard_path(manifest, s, k)), vocab_size, block_size))
             .collect::<Result<Vec<_>, _>>()?;
@@ -142,7 +148,7 @@ impl TokSet {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
         crate::inputs::register(path);
         let m: Manifest = serde_json::from_str(&text).map_err(|e| bad(format!("manifest: {e}")))?;
-        if m.version != 1 || m.shards.is_empty() {
+        if m.version != 1 || m.shards.is_empty() || m.shards.len() > MAX_SHARDS {
             return Err(bad(format!("unsupported manifest (version {}, {} shards)", m.version, m.shards.len())));
         }
         let k = m.shards.len() as u64;
@@ -152,8 +158,8 @@ impl TokSet {
                 return Err(bad(format!("shard {s}: {:?} must be a file beside the manifest", e.path)));
             }
             let t = TokBin::open(&path.with_file_name(&e.path))?;
-            // Round-robin: shard s holds blocks s, s + k, …
-            let want = (m.blocks + k - 1 - s as u64) / k;
+            // Round-robin: shard s holds blocks s, s + k, … (checked: a hostile count must not wrap).
+            let want = m.blocks.checked_add(k - 1 - s as u64).map_or(u64::MAX, |x| x / k);
             if t.len() as u64 != e.blocks || e.blocks != want || t.header.vocab_size != m.vocab_size {
                 return Err(bad(format!(
                     "shard {s} ({}) has {} blocks and vocabulary {}; the manifest says {} of {} ({want} expected) and {}",
@@ -232,5 +238,20 @@ mod tests {
         std::fs::write(&m, text).unwrap();
         let e = TokSet::open(&m).unwrap_err().to_string();
         assert!(e.contains("tok.json") && e.contains("shard 0"), "{e}");
+        // A block count that would wrap, and a shard path out of the folder, are refused with the file named.
+        let text =
+            std::fs::read_to_string(&m).unwrap().replacen("\"blocks\": 10", "\"blocks\": 18446744073709551615", 1);
+        std::fs::write(&m, text).unwrap();
+        assert!(TokSet::open(&m).unwrap_err().to_string().contains("tok.json"));
+        let text = std::fs::read_to_string(&m)
+            .unwrap()
+            .replacen("18446744073709551615", "10", 1)
+            .replacen("\"blocks\": 5", "\"blocks\": 4", 1)
+            .replacen("tok-00000-of-00003.bin", "../etc/passwd", 1);
+        std::fs::write(&m, text).unwrap();
+        assert!(TokSet::open(&m).unwrap_err().to_string().contains("beside the manifest"));
+        assert!(
+            TokShardsWriter::new(&m, 0, 100, 3).is_err() && TokShardsWriter::new(&m, MAX_SHARDS + 1, 100, 3).is_err()
+        );
     }
 }

@@ -70,9 +70,19 @@ pub fn load(path: &Path) -> Result<(Vec<String>, Index), Error> {
         .get(12..body)
         .and_then(|h| serde_json::from_slice(h).ok())
         .ok_or_else(|| bad("the index header is damaged".into()))?;
-    let want = body as u64 + header.exact * 32 + header.bands * 24;
-    if bytes.len() as u64 != want {
-        return Err(bad(format!("the index is {} bytes, its header says {want}: truncated or damaged", bytes.len())));
+    // Checked: a hostile header's counts must not wrap around to the file's length.
+    let want = header
+        .exact
+        .checked_mul(32)
+        .and_then(|e| header.bands.checked_mul(24).and_then(|b| b.checked_add(e)))
+        .and_then(|x| x.checked_add(body as u64));
+    if want != Some(bytes.len() as u64) {
+        return Err(bad(format!(
+            "the index is {} bytes, its header counts {} exact and {} band entries: truncated or damaged",
+            bytes.len(),
+            header.exact,
+            header.bands
+        )));
     }
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let mut index = Index::default();
@@ -113,5 +123,12 @@ mod tests {
         assert_eq!(back.exact(exact_key("x"), (0, 3)), None);
         std::fs::write(&p, b"BNTRDUP1junk").unwrap();
         assert!(load(&p).unwrap_err().to_string().contains(&p.display().to_string()));
+        // Counts whose byte size wraps around u64 to the file's length are refused, not read past the end.
+        let header = br#"{"inputs":[],"exact":576460752303423488,"bands":0}"#;
+        let mut hostile = b"BNTRDUP1".to_vec();
+        hostile.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        hostile.extend_from_slice(header);
+        std::fs::write(&p, &hostile).unwrap();
+        assert!(load(&p).unwrap_err().to_string().contains("truncated or damaged"));
     }
 }
