@@ -219,10 +219,13 @@ impl Loop<'_> {
             let loss_mul = self.scaler.as_ref().map_or(1.0, |s| s.scale) / accum as f64 * share;
             let (l, n) = if dpo { self.dpo_micro(&picked, loss_mul)? } else { self.sft_micro(&picked, loss_mul)? };
             if !l.is_finite() {
-                let _ = self.checkpoint();
+                // Distributed, only this rank may have seen it: no checkpoint (a collective the others are
+                // not in); the last scheduled one stays, and torchrun stops the other ranks.
+                let saved =
+                    if self.dist.is_none() && self.checkpoint().is_ok() { " (a checkpoint was saved)" } else { "" };
                 return Err(Coded::new(
                     Exit::Model,
-                    format!("the loss became {l} at step {}; lower --lr (a checkpoint was saved)", self.step),
+                    format!("the loss became {l} at step {}; lower --lr{saved}", self.step),
                 )
                 .into());
             }
