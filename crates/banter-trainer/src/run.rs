@@ -207,11 +207,17 @@ impl Loop<'_> {
             } else if dpo {
                 picked.len() as f64 / all.len().max(1) as f64
             } else {
-                let scored = |idx: &[usize]| -> crate::Result<f64> {
-                    Ok(data::scored_tokens(&self.setup.train.fetch(idx.iter().copied())?) as f64)
-                };
-                let mine = scored(&picked)?;
-                if mine == 0.0 { 0.0 } else { mine / scored(&all)? }
+                // One read of the global micro-batch: each block's scored tokens; this rank's are its run.
+                let counts: Vec<usize> = self
+                    .setup
+                    .train
+                    .fetch(all.iter().copied())?
+                    .iter()
+                    .map(|b| data::scored_tokens(std::slice::from_ref(b)))
+                    .collect();
+                let start = (self.rank() * micro).min(counts.len());
+                let mine: usize = counts[start..(start + micro).min(counts.len())].iter().sum();
+                if mine == 0 { 0.0 } else { mine as f64 / counts.iter().sum::<usize>() as f64 }
             };
             if picked.is_empty() {
                 continue;

@@ -137,29 +137,40 @@ impl Zero1 {
         self.params.first().map_or(Device::Cpu, |p| p.1.device())
     }
 
+    /// The collective buckets over a run: `(k, len)`, values `k..k + len` of every rank's run at a time
+    /// ([`BUCKET_VALUES`] across all ranks).
+    fn buckets(&self) -> impl Iterator<Item = (i64, i64)> + use<> {
+        let per = (BUCKET_VALUES / self.world as i64).max(1);
+        let chunk = self.chunk;
+        (0..chunk).step_by(per as usize).map(move |k| (k, per.min(chunk - k)))
+    }
+
+    /// Flat `[a, b)` of rank `r`'s run, values `k..k + len` of it (cut at the end of the whole).
+    fn run_range(&self, r: usize, k: i64, len: i64) -> (i64, i64) {
+        let a = r as i64 * self.chunk + k;
+        (a, (a + len).min(self.total))
+    }
+
     /// Reduce-scatters the model's gradients: this rank's run of them becomes the sum over ranks; the rest
     /// is zeroed for the next step.
     pub fn reduce_grads(&self, group: &ProcessGroup) -> Result<(), banter_dist::DistError> {
         let _g = tch::no_grad_guard();
-        let per = (BUCKET_VALUES / self.world as i64).max(1);
         let lo = self.rank as i64 * self.chunk;
-        let mut k = 0i64;
-        while k < self.chunk {
-            let len = per.min(self.chunk - k);
+        for (k, len) in self.buckets() {
             let input = Tensor::zeros([len * self.world as i64], (Kind::Float, self.device()));
             for r in 0..self.world {
-                let a = r as i64 * self.chunk + k;
+                let (a, b) = self.run_range(r, k, len);
                 let dst = input.narrow(0, r as i64 * len, len);
-                self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                self.pieces(a, b, |i, off, at, n| {
                     dst.narrow(0, at, n).copy_(&flat(&self.params[i].1.grad()).narrow(0, off, n));
                 });
             }
             let out = Tensor::zeros([len], (Kind::Float, self.device()));
             group.reduce_scatter(&out, &input)?;
-            self.pieces(lo + k, (lo + k + len).min(self.total), |i, off, at, n| {
+            let (a, b) = self.run_range(self.rank, k, len);
+            self.pieces(a, b, |i, off, at, n| {
                 flat(&self.params[i].1.grad()).narrow(0, off, n).copy_(&out.narrow(0, at, n));
             });
-            k += len;
         }
         self.zero_grads_outside(lo, (lo + self.chunk).min(self.total));
         Ok(())
@@ -168,25 +179,21 @@ impl Zero1 {
     /// All-gathers every rank's updated run into every rank's parameters.
     pub fn gather_weights(&self, group: &ProcessGroup) -> Result<(), banter_dist::DistError> {
         let _g = tch::no_grad_guard();
-        let per = (BUCKET_VALUES / self.world as i64).max(1);
-        let lo = self.rank as i64 * self.chunk;
-        let mut k = 0i64;
-        while k < self.chunk {
-            let len = per.min(self.chunk - k);
+        for (k, len) in self.buckets() {
             let mine = Tensor::zeros([len], (Kind::Float, self.device()));
-            self.pieces(lo + k, (lo + k + len).min(self.total), |i, off, at, n| {
+            let (a, b) = self.run_range(self.rank, k, len);
+            self.pieces(a, b, |i, off, at, n| {
                 mine.narrow(0, at, n).copy_(&flat(&self.params[i].1).narrow(0, off, n));
             });
             let all = Tensor::zeros([len * self.world as i64], (Kind::Float, self.device()));
             group.all_gather(&all, &mine)?;
             for r in (0..self.world).filter(|&r| r != self.rank) {
-                let a = r as i64 * self.chunk + k;
+                let (a, b) = self.run_range(r, k, len);
                 let src = all.narrow(0, r as i64 * len, len);
-                self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                self.pieces(a, b, |i, off, at, n| {
                     flat(&self.params[i].1).narrow(0, off, n).copy_(&src.narrow(0, at, n));
                 });
             }
-            k += len;
         }
         Ok(())
     }
@@ -213,7 +220,6 @@ impl Zero1 {
         let _g = tch::no_grad_guard();
         let mine: BTreeMap<String, Tensor> = opt.state().into_iter().collect();
         let main = self.rank == 0;
-        let per = (BUCKET_VALUES / self.world as i64).max(1);
         let mut out = Vec::new();
         for which in ["m", "v"] {
             let full: Vec<Tensor> = if main {
@@ -221,9 +227,7 @@ impl Zero1 {
             } else {
                 Vec::new()
             };
-            let mut k = 0i64;
-            while k < self.chunk {
-                let len = per.min(self.chunk - k);
+            for (k, len) in self.buckets() {
                 let run = Tensor::zeros([len], (Kind::Float, self.device()));
                 for s in &self.segments {
                     let (x, y) = (s.at.max(k), (s.at + s.len).min(k + len));
@@ -237,14 +241,13 @@ impl Zero1 {
                 if main {
                     let all = all.to_device(Device::Cpu);
                     for r in 0..self.world {
-                        let a = r as i64 * self.chunk + k;
+                        let (a, b) = self.run_range(r, k, len);
                         let src = all.narrow(0, r as i64 * len, len);
-                        self.pieces(a, (a + len).min(self.total), |i, off, at, n| {
+                        self.pieces(a, b, |i, off, at, n| {
                             full[i].narrow(0, off, n).copy_(&src.narrow(0, at, n));
                         });
                     }
                 }
-                k += len;
             }
             for (i, t) in full.into_iter().enumerate() {
                 out.push((format!("{which}.{}", self.params[i].0), t.view(self.params[i].1.size().as_slice())));
