@@ -1,8 +1,9 @@
 //! bf16 weights while decoding: `x·Wᵀ (+ b)` for a few activation rows with `W` `[out, in]` held in bf16,
-//! each weight widened to fp32 on the fly (a bf16 is the top half of an fp32), fp32 sums. A generated token
-//! reads half the bytes of fp32, through the same row split over rayon's threads as the fp32 kernel
-//! (`decode::gemm_rows`); libtorch's bf16 GEMV ran the SmolLM2-135M shape's step at 28.8 tokens/s on a
-//! 2-core AVX-512 BF16 EPYC.
+//! each weight widened to fp32 on the fly (a bf16 is the top half of an fp32), fp32 activations and sums.
+//! A generated token reads half the bytes of fp32, through the same row split over rayon's threads as the
+//! fp32 kernel (`decode::gemm_rows`), four weight rows at a time with AVX-512 (AVX2 or portable code
+//! otherwise); libtorch's bf16 GEMV ran the SmolLM2-135M shape's step at 28.8 tokens/s on a 2-core AVX-512
+//! BF16 EPYC. GPT-2's Rust decoder ([`crate::decode`]) and the Hub families' linear layers use it.
 
 use tch::{Device, Kind, Tensor};
 
@@ -10,7 +11,7 @@ use crate::decode::{LINEAR_ROWS, floats, no_history};
 use crate::rows::by_weight_rows;
 
 /// A contiguous bf16 CPU tensor's elements as raw `u16`s, borrowed.
-fn halves(t: &Tensor) -> Option<&[u16]> {
+pub(crate) fn halves(t: &Tensor) -> Option<&[u16]> {
     if t.device() != Device::Cpu || t.kind() != Kind::BFloat16 || !t.is_contiguous() {
         return None;
     }
@@ -37,20 +38,159 @@ pub(crate) fn linear_rows_bf16(w: &Tensor, b: Option<&Tensor>, x: &Tensor) -> Op
         Some(b) => Some(floats(b)?),
         None => None,
     };
-    let (n, k) = (w.size()[0] as usize, k as usize);
+    let n = w.size()[0] as usize;
     let mut out = vec![0f32; rows * n];
-    by_weight_rows(&mut out, n, rows, k, |first, chunk| {
-        for (j, o) in chunk.chunks_mut(rows).enumerate() {
-            let nn = first + j;
-            let wrow = &wf[nn * k..(nn + 1) * k];
-            for (m, slot) in o.iter_mut().enumerate() {
-                *slot = dot(wrow, &xf[m * k..(m + 1) * k]) + bf.map_or(0.0, |b| b[nn]);
-            }
-        }
-    });
+    gemm_rows_bf16(wf, xf, rows, &mut out, bf);
     let mut shape = size[..size.len() - 1].to_vec();
     shape.push(n as i64);
     Some(Tensor::from_slice(&out).view(shape.as_slice()))
+}
+
+/// `out[m, n] = Σ_k x[m, k]·w[n, k] (+ b[n])` for `rows` fp32 activation rows and bf16 weight rows `w`
+/// (`[n, k]`): each weight row is read once, four at a time, widened to fp32 in registers.
+pub(crate) fn gemm_rows_bf16(w: &[u16], x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
+    let k = x.len() / rows.max(1);
+    let n = w.len() / k.max(1);
+    // For `vdpbf16ps` the activations are rounded to bf16 once here, not per group of weight rows.
+    // The other paths (row groups under 4, tails) then read the same rounded values.
+    let xb: Vec<u16> = if kernel() == Kernel::DotBf16 { x.iter().map(|&v| to_bf16(v)).collect() } else { Vec::new() };
+    let rounded: Vec<f32> = xb.iter().map(|&h| f32::from_bits(u32::from(h) << 16)).collect();
+    let x = if xb.is_empty() { x } else { &rounded[..] };
+    by_weight_rows(out, n, rows, k, |first, chunk| {
+        let count = chunk.len() / rows.max(1);
+        let mut r = 0;
+        while r < count {
+            let take = (count - r).min(4);
+            let nn = first + r;
+            for m in 0..rows {
+                let mut s = [0f32; 4];
+                let xm = if xb.is_empty() { &[][..] } else { &xb[m * k..(m + 1) * k] };
+                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], xm, &mut s[..take]);
+                for (j, v) in s[..take].iter().enumerate() {
+                    chunk[(r + j) * rows + m] = v + b.map_or(0.0, |b| b[nn + j]);
+                }
+            }
+            r += take;
+        }
+    });
+}
+
+/// How the bf16 products are computed on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// `vdpbf16ps` (AVX-512 BF16): activations rounded to bf16 once per product, 32 pairs per instruction.
+    DotBf16,
+    /// AVX-512F: weights widened to fp32 in registers, fp32 activations.
+    Widen512,
+    /// AVX2 or portable code (`dot`).
+    Other,
+}
+
+/// Detected once; `BANTER_KERNELS=avx512` keeps to widening (exact fp32 activations), `avx2`/`portable`
+/// to the lower levels.
+fn kernel() -> Kernel {
+    static K: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *K.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let forced = std::env::var("BANTER_KERNELS").unwrap_or_default();
+            let low = matches!(forced.as_str(), "avx2" | "portable");
+            if !low && forced != "avx512" && std::is_x86_feature_detected!("avx512bf16") {
+                return Kernel::DotBf16;
+            }
+            if !low && std::is_x86_feature_detected!("avx512f") {
+                return Kernel::Widen512;
+            }
+        }
+        Kernel::Other
+    })
+}
+
+/// `v` rounded to bf16 (nearest even; NaN stays NaN).
+fn to_bf16(v: f32) -> u16 {
+    let n = v.to_bits();
+    if v.is_nan() { ((n >> 16) | 64) as u16 } else { ((n + (0x7fff + ((n >> 16) & 1))) >> 16) as u16 }
+}
+
+/// Dots of `w`'s rows (`s.len()` ≤ 4 rows of `k`) with `x` (`xb`: `x` in bf16, for `vdpbf16ps`).
+fn dot_rows(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if s.len() == 4 && kernel() == Kernel::DotBf16 && xb.len() == k {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX-512 BF16 is present (`kernel` checked it); `w` holds 4 rows of `k`, `x` and `xb` `k`.
+            unsafe {
+                dot4_dpbf16(w, k, x, xb, s)
+            };
+            return;
+        }
+        if s.len() == 4 && kernel() == Kernel::Widen512 {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX-512F is present (checked just above); `w` holds 4 rows of `k`, `x` holds `k`.
+            unsafe {
+                dot4_avx512(w, k, x, s)
+            };
+            return;
+        }
+    }
+    for (r, v) in s.iter_mut().enumerate() {
+        *v = dot(&w[r * k..(r + 1) * k], x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn dot4_avx512(w: &[u16], k: usize, x: &[f32], s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= 4 * k && x.len() >= k && s.len() >= 4);
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load is at `i + 16 ≤ k` within a row of `k` (the assert bounds the rows).
+    unsafe {
+        while i + 16 <= k {
+            let xv = _mm512_loadu_ps(x.as_ptr().add(i));
+            for r in 0..4 {
+                let h = _mm256_loadu_si256(w.as_ptr().add(r * k + i) as *const __m256i);
+                let f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+                a[r] = _mm512_fmadd_ps(f, xv, a[r]);
+            }
+            i += 16;
+        }
+        for r in 0..4 {
+            s[r] = _mm512_reduce_add_ps(a[r]) + dot_portable(&w[r * k + i..(r + 1) * k], &x[i..k]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[allow(unsafe_code)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn dot4_dpbf16(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= 4 * k && x.len() >= k && xb.len() >= k && s.len() >= 4);
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load is at `i + 32 ≤ k` within a row of `k` (the assert bounds the rows).
+    unsafe {
+        while i + 32 <= k {
+            let xv: __m512bh = std::mem::transmute(_mm512_loadu_si512(xb.as_ptr().add(i) as *const _));
+            for r in 0..4 {
+                let h: __m512bh = std::mem::transmute(_mm512_loadu_si512(w.as_ptr().add(r * k + i) as *const _));
+                a[r] = _mm512_dpbf16_ps(a[r], h, xv);
+            }
+            i += 32;
+        }
+        for r in 0..4 {
+            let tail: f32 = (i..k)
+                .map(|j| f32::from_bits(u32::from(w[r * k + j]) << 16) * f32::from_bits(u32::from(xb[j]) << 16))
+                .sum();
+            s[r] = _mm512_reduce_add_ps(a[r]) + tail;
+        }
+    }
+    let _ = x;
 }
 
 /// `Σ w[i]·x[i]` with bf16 `w`.
@@ -116,9 +256,18 @@ mod tests {
             let b = Tensor::randn([n], (Kind::Float, Device::Cpu));
             let x = Tensor::randn([rows, k], (Kind::Float, Device::Cpu));
             let got = linear_rows_bf16(&w, Some(&b), &x).unwrap();
-            let want = x.matmul(&w.to_kind(Kind::Float).tr()) + &b;
-            assert!(got.allclose(&want, 1e-4, 1e-3, false), "{rows}×{k}×{n}");
+            // With `vdpbf16ps` the activations are rounded to bf16 first, as libtorch's bf16 GEMM does.
+            let xr = if kernel() == Kernel::DotBf16 { x.to_kind(Kind::BFloat16).to_kind(Kind::Float) } else { x };
+            let want = xr.matmul(&w.to_kind(Kind::Float).tr()) + &b;
+            let diff = (&got - &want).abs().max().double_value(&[]);
+            assert!(got.allclose(&want, 1e-4, 1e-3, false), "{rows}×{k}×{n}: {diff}");
         }
+        // bf16 rounding of activations: nearest even, as libtorch's.
+        let v = Tensor::randn([1000], (Kind::Float, Device::Cpu));
+        let theirs: Vec<f32> = Vec::try_from(&v.to_kind(Kind::BFloat16).to_kind(Kind::Float)).unwrap();
+        let ours: Vec<f32> =
+            Vec::<f32>::try_from(&v).unwrap().iter().map(|&f| f32::from_bits(u32::from(to_bf16(f)) << 16)).collect();
+        assert_eq!(theirs, ours);
         // The AVX2 path and the portable one agree (odd lengths exercise the tails).
         for k in [1usize, 15, 16, 17, 100, 577] {
             let w: Vec<u16> = (0..k).map(|i| (0x3f80 + (i as u16 * 7) % 300) ^ ((i as u16 & 1) << 15)).collect();

@@ -10,7 +10,8 @@
 //! a prompt or a batch stay with libtorch's GEMM, which was faster there (16-token prefill of GPT-2 124M
 //! on a 2-core AVX2 EPYC: 71–86 ms vs 122–145 ms; batch-8 decoding 85–94 vs 77–81 tokens/s).
 //!
-//! It applies to fp32 (or int8, [`crate::quant`]) weights laid out by [`Gpt2::prepare_for_decode`] on CPU,
+//! It applies to fp32, bf16 ([`crate::bf16`]) or quantized ([`crate::quant`]) weights laid out by
+//! [`Gpt2::prepare_for_decode`] on CPU (activations, norms and the cache stay fp32),
 //! with no unmerged LoRA branch and a `gelu_new` MLP; anything else takes the libtorch path, which gives
 //! the same logits (tested).
 
@@ -26,7 +27,43 @@ use crate::rows::{SERIAL_MACS, by_weight_rows, dot_portable};
 /// A matrix `[out, in]` (row `n` holds output `n`'s weights).
 enum Mat<'a> {
     F32(&'a [f32]),
+    Bf16(&'a [u16]),
     I8(&'a Int8Weight),
+}
+
+/// The token embeddings, row by row, as stored (fp32, or bf16 when the weights were converted).
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+impl Rows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::F32(r) => r.len(),
+            Rows::Bf16(r) => r.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> f32 {
+        match self {
+            Rows::F32(r) => r[i],
+            Rows::Bf16(r) => f32::from_bits(u32::from(r[i]) << 16),
+        }
+    }
+}
+
+fn rows_mat(r: Rows<'_>) -> Mat<'_> {
+    match r {
+        Rows::F32(r) => Mat::F32(r),
+        Rows::Bf16(r) => Mat::Bf16(r),
+    }
+}
+
+/// The token embeddings of `t` as rows: fp32 or bf16, contiguous, on CPU.
+fn embedding_rows(t: &Tensor) -> Option<Rows<'_>> {
+    floats(t).map(Rows::F32).or_else(|| crate::bf16::halves(t).map(Rows::Bf16))
 }
 
 /// An fp32 CPU tensor's elements, borrowed. `None` unless it is contiguous fp32 on CPU.
@@ -52,13 +89,28 @@ pub(crate) fn no_history(w: &Tensor, x: &Tensor) -> bool {
     !(&probe * 1.0).requires_grad()
 }
 
-/// A 2-D fp32 CPU tensor stored column-major (its transpose contiguous), as its transpose's elements.
-fn floats_transposed(t: &Tensor) -> Option<&[f32]> {
+/// True for a 2-D CPU tensor of `kind` stored column-major (its transpose contiguous).
+fn column_major(t: &Tensor, kind: Kind) -> bool {
     let (size, stride) = (t.size(), t.stride());
-    if size.len() != 2 || t.device() != Device::Cpu || t.kind() != Kind::Float {
+    size.len() == 2
+        && t.device() == Device::Cpu
+        && t.kind() == kind
+        && !((size[0] > 1 && stride[0] != 1) || (size[1] > 1 && stride[1] != size[0]))
+}
+
+/// A 2-D bf16 CPU tensor stored column-major, as its transpose's elements.
+fn halves_transposed(t: &Tensor) -> Option<&[u16]> {
+    if !column_major(t, Kind::BFloat16) {
         return None;
     }
-    if (size[0] > 1 && stride[0] != 1) || (size[1] > 1 && stride[1] != size[0]) {
+    #[allow(unsafe_code)]
+    // SAFETY: as in `floats_transposed`, with two-byte elements.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const u16, t.numel()) })
+}
+
+/// A 2-D fp32 CPU tensor stored column-major (its transpose contiguous), as its transpose's elements.
+fn floats_transposed(t: &Tensor) -> Option<&[f32]> {
+    if !column_major(t, Kind::Float) {
         return None;
     }
     #[allow(unsafe_code)]
@@ -76,6 +128,9 @@ fn conv_mat(c: &Conv1D) -> Option<(Mat<'_>, &[f32])> {
     if let Some(q) = &c.int8 {
         return Some((Mat::I8(q), b));
     }
+    if let Some(h) = halves_transposed(&c.w) {
+        return Some((Mat::Bf16(h), b));
+    }
     Some((Mat::F32(floats_transposed(&c.w)?), b))
 }
 
@@ -91,7 +146,7 @@ struct Layer<'a> {
 /// The model's weights, borrowed for a decoding step.
 struct Plan<'a> {
     layers: Vec<Layer<'a>>,
-    wte: &'a [f32],
+    wte: Rows<'a>,
     wpe: &'a [f32],
     lnf: (&'a [f32], &'a [f32]),
     head: Mat<'a>,
@@ -120,10 +175,10 @@ impl Gpt2 {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
-        let wte = floats(&self.wte)?;
+        let wte = embedding_rows(&self.wte)?;
         let head = match &self.head_int8 {
             Some(q) => Mat::I8(q),
-            None => Mat::F32(wte),
+            None => rows_mat(wte),
         };
         Some(Plan { layers, wte, wpe: floats(&self.wpe)?, lnf: norm(&self.ln_f)?, head })
     }
@@ -201,7 +256,7 @@ impl Decoder<'_> {
         let (e, nh, eps) = (*e, *nh, *eps);
         let hd = e / nh;
         for (i, v) in x.iter_mut().enumerate() {
-            *v = p.wte[id * e + i] + p.wpe[pos * e + i];
+            *v = p.wte.get(id * e + i) + p.wpe[pos * e + i];
         }
         for (l, &(kp, vp, cap)) in p.layers.iter().zip(kv.iter()) {
             let (kp, vp) = (kp as *mut f32, vp as *mut f32);
@@ -244,7 +299,7 @@ impl Gpt2 {
     pub fn head_rows(&self, x: &Tensor) -> Option<Tensor> {
         let head = match &self.head_int8 {
             Some(q) => Mat::I8(q),
-            None => Mat::F32(floats(&self.wte).filter(|_| no_history(&self.wte, x))?),
+            None => rows_mat(embedding_rows(&self.wte).filter(|_| no_history(&self.wte, x))?),
         };
         let x = x.contiguous();
         let xs = floats(&x)?;
@@ -264,6 +319,7 @@ impl Gpt2 {
 fn gemm_mat(w: &Mat<'_>, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f32]>) {
     match w {
         Mat::F32(w) => gemm_rows(w, x, rows, out, b),
+        Mat::Bf16(w) => crate::bf16::gemm_rows_bf16(w, x, rows, out, b),
         Mat::I8(q) => q.gemm_rows(x, rows, out, b),
     }
 }
@@ -323,6 +379,14 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
 fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if s.len() == 4 && crate::qdot::level() == crate::qdot::Level::Vnni512 {
+            #[allow(unsafe_code)]
+            // SAFETY: AVX-512F is present (the VNNI level implies it); `w` holds 4 rows of `k`, `x` holds `k`.
+            unsafe {
+                dot4_avx512(w, k, x, s)
+            };
+            return;
+        }
         if s.len() == 4 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             #[allow(unsafe_code)]
             // SAFETY: AVX2 and FMA are present (checked just above); `w` holds 4 rows of `k`, `x` holds `k`.
@@ -334,6 +398,31 @@ fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
     }
     for (r, v) in s.iter_mut().enumerate() {
         *v = dot_portable(&w[r * k..(r + 1) * k], x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn dot4_avx512(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= 4 * k && x.len() >= k && s.len() >= 4);
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load is at `i + 16 ≤ k` within a row of `k` floats (the assert bounds the rows).
+    unsafe {
+        while i + 16 <= k {
+            let xv = _mm512_loadu_ps(x.as_ptr().add(i));
+            for r in 0..4 {
+                a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w.as_ptr().add(r * k + i)), xv, a[r]);
+            }
+            i += 16;
+        }
+        for r in 0..4 {
+            let tail: f32 = (i..k).map(|j| w[r * k + j] * x[j]).sum();
+            s[r] = _mm512_reduce_add_ps(a[r]) + tail;
+        }
     }
 }
 

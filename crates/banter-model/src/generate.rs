@@ -271,13 +271,27 @@ impl Stepper for Gpt2Stepper<'_> {
 
 /// A [`Stepper`] over a GPT-2 in `compute` precision (the Rust decoder where it applies).
 pub fn gpt2_stepper(model: &Gpt2, compute: Kind) -> Box<dyn Stepper + '_> {
-    let decoder = if compute == Kind::Float { model.decoder() } else { None };
+    let (decoder, compute) = rust_decoder(model, compute);
     Box::new(Gpt2Stepper {
         model,
         cache: KvCache::default().reserve(model.cfg.n_positions),
         decoder,
         pass: Pass { train: false, compute },
     })
+}
+
+/// The Rust decoder where it applies, and the kind the libtorch passes (the prefill) then compute in:
+/// fp32 weights in fp32; bf16 weights on CPU also in fp32 activations (the products read the bf16 weights,
+/// the cache stays fp32), so no pass casts the weights per token.
+fn rust_decoder(model: &Gpt2, compute: Kind) -> (Option<crate::decode::Decoder<'_>>, Kind) {
+    let bf16_weights = compute == Kind::BFloat16 && model.wte.kind() == Kind::BFloat16;
+    if compute != Kind::Float && !bf16_weights {
+        return (None, compute);
+    }
+    match model.decoder() {
+        Some(d) => (Some(d), Kind::Float),
+        None => (None, compute),
+    }
 }
 
 /// Generates a continuation of `prompt` with a GPT-2 (see [`generate_with`]).
@@ -293,8 +307,8 @@ pub fn generate(
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Output {
     let _g = tch::no_grad_guard();
-    // Tokens after the prompt go through the Rust decoder where it applies (fp32 or int8 on CPU).
-    let decoder = if compute == Kind::Float { model.decoder() } else { None };
+    // Tokens after the prompt go through the Rust decoder where it applies (fp32, bf16 or quantized on CPU).
+    let (decoder, compute) = rust_decoder(model, compute);
     let mut st = Gpt2Stepper {
         model,
         cache: KvCache::default().reserve(model.cfg.n_positions),

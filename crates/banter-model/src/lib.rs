@@ -36,6 +36,7 @@ pub mod lora;
 pub mod optim;
 pub mod pickle;
 pub mod precision;
+pub mod qdot;
 pub mod quant;
 mod rows;
 pub mod runtime;

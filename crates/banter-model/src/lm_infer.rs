@@ -1,5 +1,5 @@
-//! Holding any family's weights for inference: bf16/fp16 matrices, int8 matrices (banter's own kernel, as
-//! GPT-2's), and generation steppers in the chosen precision.
+//! Holding any family's weights for inference: bf16/fp16 matrices, int8 or q4 matrices (banter's own
+//! kernels, [`crate::quant`]), and generation steppers in the chosen precision.
 
 use tch::{Kind, Tensor};
 
@@ -7,15 +7,15 @@ use crate::generate::Stepper;
 use crate::gpt2::Gpt2;
 use crate::linear::Linear;
 use crate::lm::Lm;
-use crate::quant::Int8Weight;
+use crate::quant::{Int8Weight, Scheme};
 
 fn cast(t: &mut Tensor, kind: Kind) {
     let c = t.to_kind(kind);
     t.set_data(&c);
 }
 
-fn quantize(l: &mut Linear) -> i64 {
-    let q = Int8Weight::from_out_in(&l.w);
+fn quantize(l: &mut Linear, scheme: Scheme) -> i64 {
+    let q = Int8Weight::quantize(&l.w, scheme);
     let bytes = q.bytes();
     l.int8 = Some(q);
     // Nothing reads the fp32 matrix any more: keep a 1-element placeholder.
@@ -50,11 +50,17 @@ impl Lm {
     /// on (the fp32 matrices are released; the embedding table stays for lookups). LoRA must be merged
     /// first. Returns the bytes of the int8 weights.
     pub fn quantize_int8(&mut self) -> i64 {
+        self.quantize(Scheme::Int8)
+    }
+
+    /// As [`Lm::quantize_int8`] in `scheme`: with q4 the layers' matrices are 4-bit groups and the output
+    /// head stays int8 (as llama.cpp keeps its output matrix at more bits).
+    pub fn quantize(&mut self, scheme: Scheme) -> i64 {
         let _g = tch::no_grad_guard();
         match self {
-            Lm::Gpt2(m) => m.quantize_int8(),
+            Lm::Gpt2(m) => m.quantize(scheme),
             Lm::Llama(m) => {
-                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l)).sum();
+                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l, scheme)).sum();
                 let head = Int8Weight::from_out_in(m.head.as_ref().unwrap_or(&m.embed));
                 bytes += head.bytes();
                 if let Some(h) = m.head.as_mut() {
@@ -64,7 +70,7 @@ impl Lm {
                 bytes
             }
             Lm::Opt(m) => {
-                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l)).sum();
+                let mut bytes: i64 = m.linears_mut().into_iter().map(|(_, l)| quantize(l, scheme)).sum();
                 let head = Int8Weight::from_out_in(&m.embed);
                 bytes += head.bytes();
                 m.head_int8 = Some(head);
@@ -132,6 +138,11 @@ impl Gpt2 {
     /// fp32 from then on (the fp32 Conv1D weights are released; the embedding table stays fp32 for lookups).
     /// LoRA branches must be merged first. Returns the bytes of the int8 weights.
     pub fn quantize_int8(&mut self) -> i64 {
+        self.quantize(Scheme::Int8)
+    }
+
+    /// As [`Gpt2::quantize_int8`] in `scheme` (q4: the Conv1D matrices in 4-bit groups, the head int8).
+    pub fn quantize(&mut self, scheme: Scheme) -> i64 {
         let _g = tch::no_grad_guard();
         let mut bytes = 0;
         let head = Int8Weight::from_out_in(&self.wte);
@@ -139,7 +150,7 @@ impl Gpt2 {
         self.head_int8 = Some(head);
         for (_, l) in self.conv_layers_mut() {
             // Conv1D keeps `[in, out]`: the int8 copy is `[out, in]`.
-            let q = Int8Weight::from_out_in(&l.w.tr());
+            let q = Int8Weight::quantize(&l.w.tr(), scheme);
             bytes += q.bytes();
             l.int8 = Some(q);
             // Nothing reads the fp32 matrix any more: keep a 1-element placeholder of the right kind.

@@ -284,12 +284,14 @@ pub fn choose_inference(
 ) -> Result<(Kind, String), PrecisionError> {
     if int8 {
         if device != Device::Cpu {
-            return Err(PrecisionError::Int8("--quantize int8 runs on CPU; on a GPU use --precision bf16 or fp16"));
+            return Err(PrecisionError::Int8("--quantize runs on CPU; on a GPU use --precision bf16 or fp16"));
         }
         if matches!(arg, PrecisionArg::Bf16 | PrecisionArg::Fp16) {
-            return Err(PrecisionError::Int8("--quantize int8 computes in fp32: leave --precision at auto or fp32"));
+            return Err(PrecisionError::Int8(
+                "--quantize computes in fp32 between its matrices: leave --precision at auto or fp32",
+            ));
         }
-        return Ok((Kind::Float, "int8 weights (--quantize int8), fp32 activations".into()));
+        return Ok((Kind::Float, "quantized weights (--quantize), fp32 activations".into()));
     }
     let d = resolve(arg, device)?;
     let d = if d.needs_probe {

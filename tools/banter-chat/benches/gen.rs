@@ -2,7 +2,7 @@
 //! given shape, a 16-token random prompt, sampling (top-k 50, top-p 0.95, temperature 0.8), a warm-up of 8
 //! tokens, then `--new` tokens timed. Prints `key value` lines (decode tokens/s, time to first token).
 //!
-//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8] [--batch N]
+//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8 | --q4] [--model DIR] [--batch N]
 
 use banter_model::cached::generate_batch;
 use banter_model::generate::{Sampling, generate};
@@ -29,14 +29,26 @@ fn main() {
     }
     let bf16 = args.iter().any(|a| a == "--bf16");
     tch::manual_seed(0);
-    let mut model = Gpt2::new(Gpt2Config::new(vocab, 1024, embd, layers, heads), Device::Cpu);
+    // `--model DIR`: a GPT-2 directory (the one `banter-export gguf` exported for llama.cpp's run), else a
+    // random model of the given shape.
+    let dir = args.iter().position(|a| a == "--model").and_then(|i| args.get(i + 1));
+    let mut model = match dir {
+        Some(d) => match banter_model::lm::load_model(std::path::Path::new(d), Device::Cpu, Kind::Float) {
+            Ok(banter_model::Lm::Gpt2(m)) => m,
+            Ok(_) => panic!("--model: a GPT-2 directory"),
+            Err(e) => panic!("--model {d}: {e}"),
+        },
+        None => Gpt2::new(Gpt2Config::new(vocab, 1024, embd, layers, heads), Device::Cpu),
+    };
+    let vocab = model.cfg.vocab_size;
     let int8 = args.iter().any(|a| a == "--int8");
+    let q4 = args.iter().any(|a| a == "--q4");
     let compute = if bf16 {
         model.to_bf16_weights();
         Kind::BFloat16
     } else {
-        if int8 {
-            model.quantize_int8();
+        if int8 || q4 {
+            model.quantize(if q4 { banter_model::quant::Scheme::Q4 } else { banter_model::quant::Scheme::Int8 });
             // The int8 products run on banter's threads; libtorch's (OpenMP, spinning between ops) would
             // compete with them for the cores.
             tch::set_num_threads(1);

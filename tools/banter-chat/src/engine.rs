@@ -40,20 +40,20 @@ pub struct Engine {
 pub struct Weights {
     /// `--precision`.
     pub precision: PrecisionArg,
-    /// `--quantize int8`: int8 matrices, fp32 activations (CPU).
-    pub int8: bool,
+    /// `--quantize int8|q4`: quantized matrices, fp32 activations between them (CPU).
+    pub quantize: Option<banter_model::quant::Scheme>,
 }
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { precision: PrecisionArg::Auto, int8: false }
+        Weights { precision: PrecisionArg::Auto, quantize: None }
     }
 }
 
 /// The compute kind for inference and the reason ([`precision::choose_inference`]); `--quantize int8` asks
 /// for fp32 activations.
 fn choose(w: Weights, device: Device, head: (i64, i64)) -> anyhow::Result<(Kind, String)> {
-    precision::choose_inference(w.precision, w.int8, device, head)
+    precision::choose_inference(w.precision, w.quantize.is_some(), device, head)
         .map_err(|e| anyhow::Error::from(banter_core::exit::Coded::new(banter_core::Exit::Usage, e.to_string())))
 }
 
@@ -310,7 +310,7 @@ fn load_model(
 ) -> anyhow::Result<(Lm, Kind, String)> {
     // The precision first: bf16/fp16 weights are then read straight into their dtype (no fp32 copy).
     let (compute, precision) = choose(weights, device, banter_model::lm::head_shape_of(&config))?;
-    let hold = if adapter.is_some() || weights.int8 { Kind::Float } else { compute };
+    let hold = if adapter.is_some() || weights.quantize.is_some() { Kind::Float } else { compute };
     let mut model = banter_model::lm::load_model_from(dir, config, device, hold)?;
     if model.grows_to_tokenizer() && vocab > model.vocab_size() {
         model.resize_vocab(vocab);
@@ -319,8 +319,8 @@ fn load_model(
         model.load_adapter(a)?;
         model.merge_lora();
     }
-    if weights.int8 {
-        model.quantize_int8();
+    if let Some(scheme) = weights.quantize {
+        model.quantize(scheme);
         if model.int8_decodes_in_rust() {
             // GPT-2's int8 products run entirely on banter's (rayon) threads; libtorch's OpenMP threads
             // spin between ops and would compete with them for the cores (55 vs 45 tokens/s on 2 cores).

@@ -93,7 +93,8 @@ pub struct ModelArgs {
     /// Same as --precision bf16 (kept for scripts written before --precision).
     #[arg(long, global = true, hide = true)]
     pub bf16: bool,
-    /// int8 weights (per-channel, fp32 activations): a quarter of the bytes per token on CPU.
+    /// Quantized weights on CPU: int8 (per channel, a quarter of fp32's bytes per token) or q4 (groups of
+    /// 32, about a sixth; the output head stays int8). Activations are quantized to int8 per block of 32.
     #[arg(long, value_enum, value_name = "KIND", global = true)]
     pub quantize: Option<Quantize>,
     /// libtorch threads.
@@ -106,6 +107,8 @@ pub struct ModelArgs {
 pub enum Quantize {
     /// int8 weights, one scale per output channel.
     Int8,
+    /// 4-bit weights in groups of 32 (llama.cpp's Q4_0 class), one scale per group.
+    Q4,
 }
 
 impl ModelArgs {
@@ -155,7 +158,11 @@ impl ModelArgs {
     /// The weights' settings.
     pub fn weights(&self) -> engine::Weights {
         let precision = if self.bf16 { PrecisionArg::Bf16 } else { self.precision };
-        engine::Weights { precision, int8: self.quantize == Some(Quantize::Int8) }
+        let quantize = self.quantize.map(|q| match q {
+            Quantize::Int8 => banter_model::quant::Scheme::Int8,
+            Quantize::Q4 => banter_model::quant::Scheme::Q4,
+        });
+        engine::Weights { precision, quantize }
     }
 }
 

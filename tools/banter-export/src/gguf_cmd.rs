@@ -24,6 +24,12 @@ pub enum Type {
     /// 8-bit blocks (llama.cpp's Q8_0): about a quarter of f32.
     #[value(name = "q8_0")]
     Q8_0,
+    /// bfloat16 (llama.cpp's BF16): half of f32, with f32's range.
+    Bf16,
+    /// 4-bit blocks (llama.cpp's Q4_0): about a seventh of f32; the token embeddings and the output
+    /// matrix stay Q8_0, as llama.cpp keeps its output matrix at more bits.
+    #[value(name = "q4_0")]
+    Q4_0,
 }
 
 /// `banter-export gguf MODEL -o FILE`.
@@ -57,6 +63,8 @@ pub fn run(a: &GgufArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
         Type::F32 => GgmlType::F32,
         Type::F16 => GgmlType::F16,
         Type::Q8_0 => GgmlType::Q8_0,
+        Type::Bf16 => GgmlType::Bf16,
+        Type::Q4_0 => GgmlType::Q4_0,
     };
     let mut file = Output::file(out)?;
     let report = gguf::export(&src, &GgufSettings { kind, name: a.name.clone() }, &mut file)?;

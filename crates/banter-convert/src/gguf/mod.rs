@@ -2,7 +2,8 @@
 //! metadata keys, the tokenizer ([`vocab`]) and the chat template, in a GGUF v3 file ([`writer`]).
 //!
 //! Types as llama.cpp's converter picks them: vectors (norms, biases) and learned positions stay f32;
-//! matrices are f32, f16 or Q8_0 as asked (Q8_0 falls back to f16 for a matrix whose rows are not a
+//! matrices are f32, f16, bf16, Q8_0 or Q4_0 as asked (Q4_0 keeps the token embeddings and output matrix at
+//! Q8_0; both fall back to f16 for a matrix whose rows are not a
 //! multiple of 32 long).
 
 use std::io::Write;
@@ -75,13 +76,15 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         GgmlType::F32 => 0,
         GgmlType::F16 => 1,
         GgmlType::Q8_0 => 7,
+        GgmlType::Q4_0 => 2,
+        GgmlType::Bf16 => 32,
     };
     let mut meta: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::Str(arch.into())),
         ("general.name".into(), Value::Str(name)),
         ("general.file_type".into(), Value::U32(file_type)),
     ];
-    if s.kind == GgmlType::Q8_0 {
+    if matches!(s.kind, GgmlType::Q8_0 | GgmlType::Q4_0) {
         meta.push(("general.quantization_version".into(), Value::U32(2)));
     }
     meta.extend(arch::metadata(arch, src.lm.arch())?);
@@ -112,13 +115,24 @@ pub fn export(src: &Source, s: &GgufSettings, out: &mut impl Write) -> Result<Gg
         let matrix = shape.len() >= 2 && m.name != "position_embd.weight";
         let kind = match s.kind {
             GgmlType::Q8_0 if matrix && shape.last().is_some_and(|c| c % 32 == 0) => GgmlType::Q8_0,
-            GgmlType::Q8_0 | GgmlType::F16 if matrix => GgmlType::F16,
+            // The token embeddings (also the output matrix when tied) and `output.weight` keep 8 bits.
+            GgmlType::Q4_0 if matrix && shape.last().is_some_and(|c| c % 32 == 0) => {
+                if m.name.starts_with("token_embd") || m.name.starts_with("output.") {
+                    GgmlType::Q8_0
+                } else {
+                    GgmlType::Q4_0
+                }
+            }
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::F16 if matrix => GgmlType::F16,
+            GgmlType::Bf16 if matrix => GgmlType::Bf16,
             _ => GgmlType::F32,
         };
         let bytes = match kind {
             GgmlType::F32 => writer::f32_bytes(&data),
             GgmlType::F16 => writer::f16_bytes(&data),
             GgmlType::Q8_0 => writer::q8_0_bytes(&data),
+            GgmlType::Bf16 => writer::bf16_bytes(&data),
+            GgmlType::Q4_0 => writer::q4_0_bytes(&data),
         };
         *by_type.entry(format!("{kind:?}").to_lowercase()).or_insert(0) += 1;
         tensors.push(TensorData { name: m.name, shape, kind, bytes });

@@ -14,6 +14,10 @@ pub enum GgmlType {
     F16,
     /// Blocks of 32 int8 with one f16 scale (34 bytes).
     Q8_0,
+    /// bfloat16 (the top half of an f32, rounded to nearest even).
+    Bf16,
+    /// Blocks of 32 4-bit values with one f16 scale (18 bytes).
+    Q4_0,
 }
 
 impl GgmlType {
@@ -23,6 +27,8 @@ impl GgmlType {
             GgmlType::F32 => 0,
             GgmlType::F16 => 1,
             GgmlType::Q8_0 => 8,
+            GgmlType::Bf16 => 30,
+            GgmlType::Q4_0 => 2,
         }
     }
 }
@@ -176,9 +182,58 @@ pub fn q8_0_bytes(x: &[f32]) -> Vec<u8> {
     out
 }
 
+/// f32 values as bfloat16, rounded to nearest even as gguf-py's `__compute_fp32_to_bf16` (NaNs stay
+/// quiet NaNs).
+pub fn bf16_bytes(x: &[f32]) -> Vec<u8> {
+    x.iter()
+        .flat_map(|v| {
+            let n = v.to_bits();
+            let h = if v.is_nan() { ((n >> 16) | 64) as u16 } else { ((n + (0x7fff + ((n >> 16) & 1))) >> 16) as u16 };
+            h.to_le_bytes()
+        })
+        .collect()
+}
+
+/// Q4_0 as llama.cpp's `quantize_row_q4_0_ref`: per block of 32, `d = max / −8` with `max` the value of
+/// largest magnitude, `q = min(15, trunc(x / d + 8.5))`; byte `j` holds element `j` (low nibble) and
+/// `j + 16` (high); `d` stored as f16. `x.len()` must be a multiple of 32.
+pub fn q4_0_bytes(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 32 * 18);
+    for b in x.chunks(32) {
+        let max = b.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+        let d = max / -8.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        for j in 0..16 {
+            let q = |v: f32| ((v * id + 8.5) as i8).clamp(0, 15) as u8;
+            out.push(q(b[j]) | (q(b[j + 16]) << 4));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn q4_0_and_bf16_match_llama_cpp_and_gguf_py() {
+        let mut x: Vec<f32> = (0..32).map(|i| i as f32 / 4.0 - 4.0).collect();
+        x[5] = -8.0; // the largest magnitude: d = 1, it maps to 0
+        let b = q4_0_bytes(&x);
+        assert_eq!(b.len(), 18);
+        assert_eq!(half::f16::from_le_bytes([b[0], b[1]]).to_f32(), 1.0);
+        // Element 0 (−4.0): trunc(−4 + 8.5) = 4; element 16 (0.0): 8.
+        assert_eq!(b[2] & 15, 4);
+        assert_eq!(b[2] >> 4, 8);
+        assert_eq!(b[2 + 5] & 15, 0);
+        assert_eq!(q4_0_bytes(&[0.0; 32])[2..], [0x88u8; 16]);
+        let h = bf16_bytes(&[1.0, -2.5, 1.0 + 1.0 / 256.0, f32::NAN]);
+        assert_eq!(u16::from_le_bytes([h[0], h[1]]), 0x3f80);
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 0xc020);
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 0x3f80, "a tie rounds to even");
+        assert!(f32::from_bits(u32::from(u16::from_le_bytes([h[6], h[7]])) << 16).is_nan());
+    }
 
     #[test]
     fn q8_0_blocks_round_half_away_from_zero_and_scale_by_the_largest_value() {

@@ -11,14 +11,24 @@ fn ids(v: &[i64]) -> Tensor {
 
 /// Prefill through libtorch, then steps in Rust, against libtorch's full passes on an untouched copy.
 fn steps_match(cfg: Gpt2Config, int8: bool, tol: f64) {
+    let prep = if int8 {
+        |m: &mut crate::Gpt2| {
+            m.quantize_int8();
+        }
+    } else {
+        |_: &mut crate::Gpt2| {}
+    };
+    steps_match_with(cfg, prep, tol);
+}
+
+/// [`steps_match`] with the weights held as `prep` leaves them (both models).
+fn steps_match_with(cfg: Gpt2Config, prep: fn(&mut crate::Gpt2), tol: f64) {
     // One draw copied (the global torch RNG is shared with tests running in parallel).
     let mut reference = test_model(5, cfg.clone());
     let mut m = test_model(6, cfg);
     m.vs.copy(&reference.vs).unwrap();
-    if int8 {
-        m.quantize_int8();
-        reference.quantize_int8();
-    }
+    prep(&mut m);
+    prep(&mut reference);
     m.prepare_for_decode();
     assert!(m.fast_decode());
     let _g = tch::no_grad_guard();
@@ -50,6 +60,31 @@ fn rust_steps_equal_libtorch_passes() {
 #[test]
 fn rust_steps_equal_libtorch_passes_with_int8_weights() {
     steps_match(Gpt2Config::new(3001, 32, 64, 2, 4), true, 1e-3);
+}
+
+#[test]
+fn rust_steps_equal_libtorch_passes_with_q4_and_bf16_weights() {
+    // q4: libtorch's passes (10 rows) go through the same kernel, so the steps match closely.
+    steps_match_with(
+        Gpt2Config::new(3001, 32, 64, 2, 4),
+        |m| {
+            m.quantize(crate::quant::Scheme::Q4);
+        },
+        1e-3,
+    );
+    // bf16 weights, fp32 activations: the prefill's bf16 GEMM rounds its outputs to bf16, the Rust steps
+    // sum in fp32, so they agree to bf16's precision.
+    steps_match_with(Gpt2Config::new(3001, 32, 64, 2, 4), |m| m.to_bf16_weights(), 3e-2);
+}
+
+/// A bf16 GPT-2 decodes through the Rust decoder with fp32 activations (no per-token cast of the weights).
+#[test]
+fn bf16_weights_decode_in_rust() {
+    let mut m = test_model(3, Gpt2Config::new(300, 32, 64, 2, 4));
+    m.to_bf16_weights();
+    m.prepare_for_decode();
+    assert!(m.fast_decode());
+    assert_eq!(m.wte.kind(), Kind::BFloat16);
 }
 
 #[test]

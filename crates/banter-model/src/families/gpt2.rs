@@ -46,8 +46,13 @@ impl Conv1D {
         let x2 = x.reshape([-1, n_in]);
         let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
             q.matmul_t(&x2) + &self.b
-        } else if compute == Kind::Float {
+        } else if compute == Kind::Float && self.w.kind() == Kind::Float {
             self.b.addmm(&x2, &self.w)
+        } else if compute == Kind::Float {
+            // bf16/fp16 weights under fp32 activations (decoding with half weights): the product in the
+            // weights' kind, fp32 out, so the cache and the residual stream stay fp32.
+            let k = self.w.kind();
+            x2.to_kind(k).mm(&self.w).to_kind(Kind::Float) + &self.b
         } else {
             let xc = if x2.kind() == compute { x2.shallow_clone() } else { x2.to_kind(compute) };
             self.b.to_kind(compute).addmm(&xc, &self.w.to_kind(compute))
@@ -223,8 +228,10 @@ impl Gpt2 {
         }
         if let Some(q) = self.head_int8.as_ref().filter(|_| pass.compute == Kind::Float && !pass.train) {
             q.matmul_t(x)
-        } else if pass.compute == Kind::Float {
+        } else if pass.compute == Kind::Float && w.kind() == Kind::Float {
             x.matmul(&w.tr())
+        } else if pass.compute == Kind::Float {
+            x.to_kind(w.kind()).matmul(&w.tr()).to_kind(Kind::Float)
         } else {
             x.to_kind(pass.compute).matmul(&w.tr()).to_kind(Kind::Float)
         }
@@ -364,7 +371,7 @@ impl Gpt2 {
 
     /// Lays the weights out for generation; no copy is kept, memory is unchanged.
     ///
-    /// On CPU in fp32, each Conv1D matrix is stored column-major (the same `[in, out]` tensor, its
+    /// On CPU in fp32 or bf16, each Conv1D matrix is stored column-major (the same `[in, out]` tensor, its
     /// `[out, in]` transpose contiguous) so that [`crate::decode`]'s kernels read each output's weights as
     /// one contiguous row; the token embeddings are already rows. Elsewhere the token embeddings are stored
     /// column-major, so libtorch's output projection `x·Wᵀ` reads a contiguous `[E, V]` matrix — on a 2-core
@@ -375,11 +382,12 @@ impl Gpt2 {
     pub fn prepare_for_decode(&mut self) {
         let _g = tch::no_grad_guard();
         self.vs.freeze();
-        if self.device() == Device::Cpu && self.wte.kind() == Kind::Float {
+        let kind = self.wte.kind();
+        if self.device() == Device::Cpu && matches!(kind, Kind::Float | Kind::BFloat16) {
             let t = self.wte.contiguous();
             self.wte.set_data(&t);
             for (_, l) in self.conv_layers_mut() {
-                if l.w.kind() == Kind::Float && l.int8.is_none() {
+                if l.w.kind() == kind && l.int8.is_none() {
                     let t = l.w.tr().contiguous().tr();
                     l.w.set_data(&t);
                 }

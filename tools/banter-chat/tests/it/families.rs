@@ -122,8 +122,8 @@ fn greedy_replies_of_every_family_with_and_without_a_peft_adapter_equal_transfor
                 .unwrap();
             assert!(o.status.success(), "{name} asimbot adapter {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         }
-        // bf16 and int8 weights run (their greedy replies may drift from fp32's on a random model).
-        for flags in [["--precision", "bf16"], ["--quantize", "int8"]] {
+        // bf16, int8 and q4 weights run (their greedy replies may drift from fp32's on a random model).
+        for flags in [["--precision", "bf16"], ["--quantize", "int8"], ["--quantize", "q4"]] {
             let o = bin()
                 .arg("--model")
                 .arg(&model)

@@ -190,7 +190,7 @@ fn usage_errors() {
     bin().args(["--model", "/nonexistent", "--prompt", "hi"]).assert().code(4);
 }
 
-/// `--quantize int8` answers, and `--precision` refuses what the device cannot do.
+/// `--quantize int8` and `q4` answer, and `--precision` refuses what the device cannot do.
 #[test]
 fn int8_weights_answer_and_precision_is_checked() {
     let greedy = ["--prompt", "where are you?", "--temperature", "0", "--max-new-tokens", "12", "-q"];
@@ -199,6 +199,9 @@ fn int8_weights_answer_and_precision_is_checked() {
     let int8 = run(&[&greedy[..], &["--quantize", "int8"]].concat());
     assert!(!int8.trim().is_empty());
     assert_eq!(int8, run(&[&greedy[..], &["--quantize", "int8"]].concat()));
+    let q4 = run(&[&greedy[..], &["--quantize", "q4"]].concat());
+    assert!(!q4.trim().is_empty());
+    assert_eq!(q4, run(&[&greedy[..], &["--quantize", "q4"]].concat()));
     bin()
         .arg("--model")
         .arg(model())
@@ -211,7 +214,7 @@ fn int8_weights_answer_and_precision_is_checked() {
         .args(["--quantize", "int8", "--precision", "bf16", "--prompt", "hi", "-q"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("--quantize int8 computes in fp32"));
+        .stderr(predicates::str::contains("--quantize computes in fp32"));
 }
 
 /// Batched answering of a file (left-padded prompts of different lengths, one decode for all) gives the
