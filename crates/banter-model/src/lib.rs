@@ -20,6 +20,7 @@ pub mod bf16;
 pub mod cached;
 pub mod calibration;
 pub mod causal;
+pub mod checkpoint;
 pub mod config;
 pub mod decode;
 pub mod families;

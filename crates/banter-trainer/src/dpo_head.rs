@@ -103,8 +103,29 @@ pub fn logps_backward(
     pass: Pass,
     loss: impl FnOnce(&Tensor, &Tensor) -> Tensor,
 ) -> (Tensor, Tensor) {
-    let hidden = model.hidden(ids, pass);
-    let r = Rows::new(&hidden, labels);
+    logps_backward_with(model, ids, labels, pass, false, loss)
+}
+
+/// [`logps_backward`], with gradient checkpointing when `checkpointed` (the same sums and gradients).
+pub fn logps_backward_with(
+    model: &Lm,
+    ids: &Tensor,
+    labels: &Tensor,
+    pass: Pass,
+    checkpointed: bool,
+    loss: impl FnOnce(&Tensor, &Tensor) -> Tensor,
+) -> (Tensor, Tensor) {
+    model.backward_from_hidden(ids, pass, checkpointed, |hidden| logps_backward_from(model, hidden, labels, pass, loss))
+}
+
+fn logps_backward_from(
+    model: &Lm,
+    hidden: &Tensor,
+    labels: &Tensor,
+    pass: Pass,
+    loss: impl FnOnce(&Tensor, &Tensor) -> Tensor,
+) -> (Tensor, Tensor) {
+    let r = Rows::new(hidden, labels);
     let w = model.output_weight();
     let (cap, vocab, compute) = (model.logit_softcap(), model.vocab_size(), pass.compute);
     let lp = row_logps(&r, &w, compute, cap, vocab);

@@ -138,8 +138,9 @@ impl Loop<'_> {
         let (m, settings, pass) = (pair_idx.len() as i64, self.dpo_settings(), self.pass);
         let mut stats: Option<(DpoOut, Tensor, Tensor)> = None;
         let model = &self.setup.model;
+        let checkpointed = self.s.gradient_checkpointing;
         let mut run = || {
-            dpo_head::logps_backward(model, &ids, &labels, pass, |s, n| {
+            dpo_head::logps_backward_with(model, &ids, &labels, pass, checkpointed, |s, n| {
                 let (pc, pr) = (s.narrow(0, 0, m), s.narrow(0, m, m));
                 let out = dpo_loss((&pc, &pr), (&rc, &rr), (&n.narrow(0, 0, m), &n.narrow(0, m, m)), &settings);
                 let scaled = &out.loss * loss_mul;

@@ -178,6 +178,9 @@ pub struct TrainSettings {
     pub global_batch: Option<usize>,
     /// ZeRO stage 1: each rank keeps the AdamW state of its share of the parameters only.
     pub zero1: bool,
+    /// Gradient checkpointing: keep each block's input only and recompute the blocks in the backward pass
+    /// (less memory, one more forward pass of the blocks; the same loss and gradients).
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainSettings {
@@ -215,6 +218,7 @@ impl Default for TrainSettings {
             dist: None,
             global_batch: None,
             zero1: false,
+            gradient_checkpointing: false,
         }
     }
 }

@@ -14,11 +14,14 @@ impl Loop<'_> {
             let idx: Vec<&Block> = owned.iter().collect();
             let (ids, labels, n) = data::batch(&idx, self.setup.tok.pad_id, self.device);
             let (model, pass) = (&self.setup.model, self.pass);
-            let (l, _) = if self.cuda_autocast {
-                tch::autocast(true, || model.loss_backward(&ids, &labels, pass, loss_mul))
-            } else {
-                model.loss_backward(&ids, &labels, pass, loss_mul)
+            let step = || {
+                if self.s.gradient_checkpointing {
+                    model.loss_backward_checkpointed(&ids, &labels, pass, loss_mul)
+                } else {
+                    model.loss_backward(&ids, &labels, pass, loss_mul)
+                }
             };
+            let (l, _) = if self.cuda_autocast { tch::autocast(true, step) } else { step() };
             Ok((l, n))
         }
     }

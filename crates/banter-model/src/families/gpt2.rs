@@ -93,7 +93,7 @@ impl Norm {
     fn new(p: nn::Path<'_>, n: i64) -> Self {
         Norm { w: p.var("weight", &[n], Init::Const(1.0)), b: p.var("bias", &[n], Init::Const(0.0)) }
     }
-    fn forward(&self, x: &Tensor, eps: f64) -> Tensor {
+    pub(crate) fn forward(&self, x: &Tensor, eps: f64) -> Tensor {
         x.layer_norm([*x.size().last().unwrap_or(&1)], Some(&self.w), Some(&self.b), eps, true)
     }
 }
@@ -248,8 +248,6 @@ impl Gpt2 {
     pub fn hidden_from(&self, tok: Tensor, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Tensor {
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let cfg = &self.cfg;
-        let (nh, e) = (cfg.n_head, cfg.n_embd);
-        let hd = e / nh;
         let past = cache.as_ref().map_or(0, |c| c.len());
         let pads = cache.as_ref().map(|c| c.pads().to_vec()).unwrap_or_default();
         let dev = ids.device();
@@ -269,38 +267,62 @@ impl Gpt2 {
             let mask = visible.logical_or(&keys.eq_tensor(&query));
             (tok + row_pos.embedding_wte(&self.wpe), Some(mask))
         };
+        let seeds = crate::checkpoint::BlockSeeds::draw(pass.train, self.blocks.len());
+        seeds.embed();
         x = x.dropout(cfg.embd_pdrop, pass.train);
         let mut cache = cache;
-        for (li, blk) in self.blocks.iter().enumerate() {
-            let h = blk.ln_1.forward(&x, cfg.layer_norm_epsilon);
-            let qkv = blk.c_attn.forward(&h, pass.compute, pass.train);
-            let parts = qkv.split(e, 2);
-            let shape = |z: &Tensor| z.view([b, t, nh, hd]).transpose(1, 2);
-            let (q, mut k, mut v) = (shape(&parts[0]), shape(&parts[1]), shape(&parts[2]));
-            if let Some(c) = cache.as_deref_mut() {
-                (k, v) = c.append(li, &k, &v);
-            }
-            let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
-            let causal = past == 0 && t > 1 && mask.is_none();
-            let (q, k, v) = if pass.compute == Kind::Float {
-                (q, k, v)
-            } else {
-                (q.to_kind(pass.compute), k.to_kind(pass.compute), v.to_kind(pass.compute))
-            };
-            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), dropout, causal, None, false);
-            let y = y.transpose(1, 2).contiguous().view([b, t, e]);
-            let y = blk.attn_proj.forward(&y, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
-            x = x + y.to_kind(Kind::Float);
-            let h = blk.ln_2.forward(&x, cfg.layer_norm_epsilon);
-            let approx = if cfg.activation_function == "gelu" { "none" } else { "tanh" };
-            let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
-            let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
-            x = x + m.to_kind(Kind::Float);
+        for li in 0..self.blocks.len() {
+            seeds.block(li);
+            x = self.block(li, x, mask.as_ref(), past, cache.as_deref_mut(), pass);
         }
+        seeds.done();
         if let Some(c) = cache {
             c.advance(t);
         }
         self.ln_f.forward(&x, cfg.layer_norm_epsilon)
+    }
+
+    /// Block `li` on the residual stream `x` `[B, T, E]` (fp32): attention over the cached keys (`past` of
+    /// them, extended when `cache` is given) and the MLP.
+    #[allow(clippy::assign_op_pattern)]
+    pub(crate) fn block(
+        &self,
+        li: usize,
+        x: Tensor,
+        mask: Option<&Tensor>,
+        past: i64,
+        cache: Option<&mut KvCache>,
+        pass: Pass,
+    ) -> Tensor {
+        let cfg = &self.cfg;
+        let blk = &self.blocks[li];
+        let (b, t) = (x.size()[0], x.size()[1]);
+        let (nh, e) = (cfg.n_head, cfg.n_embd);
+        let hd = e / nh;
+        let h = blk.ln_1.forward(&x, cfg.layer_norm_epsilon);
+        let qkv = blk.c_attn.forward(&h, pass.compute, pass.train);
+        let parts = qkv.split(e, 2);
+        let shape = |z: &Tensor| z.view([b, t, nh, hd]).transpose(1, 2);
+        let (q, mut k, mut v) = (shape(&parts[0]), shape(&parts[1]), shape(&parts[2]));
+        if let Some(c) = cache {
+            (k, v) = c.append(li, &k, &v);
+        }
+        let dropout = if pass.train { cfg.attn_pdrop } else { 0.0 };
+        let causal = past == 0 && t > 1 && mask.is_none();
+        let (q, k, v) = if pass.compute == Kind::Float {
+            (q, k, v)
+        } else {
+            (q.to_kind(pass.compute), k.to_kind(pass.compute), v.to_kind(pass.compute))
+        };
+        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, dropout, causal, None, false);
+        let y = y.transpose(1, 2).contiguous().view([b, t, e]);
+        let y = blk.attn_proj.forward(&y, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+        let x = x + y.to_kind(Kind::Float);
+        let h = blk.ln_2.forward(&x, cfg.layer_norm_epsilon);
+        let approx = if cfg.activation_function == "gelu" { "none" } else { "tanh" };
+        let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
+        let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+        x + m.to_kind(Kind::Float)
     }
 
     /// Mean cross-entropy of next-token prediction: logits at t predict labels at t+1; `-100` is ignored.

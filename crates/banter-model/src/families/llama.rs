@@ -260,83 +260,123 @@ impl Llama {
 
     /// Final hidden states `[B, T, E]` (after the last norm) for `ids` after the cached tokens.
     pub fn hidden_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
-        let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
-        let p_drop = if train { c.attention_dropout } else { 0.0 };
-        let (b, t) = (ids.size()[0], ids.size()[1]);
-        let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
+        let t = ids.size()[1];
+        let ctx = self.pass_ctx(ids, cache.len(), cache.pads());
+        let mut x = self.embed_pass(ids);
+        let seeds = crate::checkpoint::BlockSeeds::draw(pass.train, self.blocks.len());
+        for i in 0..self.blocks.len() {
+            seeds.block(i);
+            x = self.block(i, &x, &ctx, Some(&mut *cache), pass);
+        }
+        seeds.done();
+        cache.advance(t);
+        rms_norm(&x, &self.norm, c.rms_norm_eps, c.is_gemma())
+    }
+
+    /// The residual stream entering block 0: the token embeddings in fp32 (× √hidden for Gemma).
+    pub(crate) fn embed_pass(&self, ids: &Tensor) -> Tensor {
+        let c = &self.cfg;
+        // The residual stream stays fp32 whatever the weights' dtype.
+        let x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
+        // √hidden, rounded to the embeddings' dtype as Gemma does.
+        if c.is_gemma() { &x * f64::from((c.hidden_size as f32).sqrt()) } else { x }
+    }
+
+    /// The rotary tables and masks of a pass over `ids` after `start` cached tokens (`pads`: the cache's
+    /// left padding per row).
+    pub(crate) fn pass_ctx(&self, ids: &Tensor, start: i64, pads: &[i64]) -> LlamaCtx {
+        let t = ids.size()[1];
         let device = ids.device();
-        let start = cache.len();
-        let inv = &self.inv_freq;
         // A left-padded batch: per-row positions and a mask without the padding.
-        let batch = padded_batch(cache.pads(), start, t, device);
+        let batch = padded_batch(pads, start, t, device);
         let pos = match &batch {
             Some((p, _)) => p.to_kind(Kind::Float),
             None => Tensor::arange_start(start, start + t, (Kind::Float, device)).unsqueeze(0),
         };
-        let freqs = pos.unsqueeze(-1) * inv.view([1, 1, -1]);
+        let freqs = pos.unsqueeze(-1) * self.inv_freq.view([1, 1, -1]);
         let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
-        let (cos, sin) = (emb.cos(), emb.sin());
+        let pad_mask = batch.map(|(_, m)| m);
+        // New token i sees every cached token and the new ones up to itself.
+        let mask = pad_mask.as_ref().map(|m| m.shallow_clone()).or_else(|| cached_causal_mask(start, t, device));
+        LlamaCtx { cos: emb.cos(), sin: emb.sin(), mask, pad_mask, start }
+    }
+
+    /// Number of blocks.
+    pub(crate) fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Block `i` on the residual stream `x` `[B, T, E]` (fp32), its keys and values appended to `cache`.
+    pub(crate) fn block(
+        &self,
+        i: usize,
+        x: &Tensor,
+        ctx: &LlamaCtx,
+        cache: Option<&mut KvCache>,
+        pass: Pass,
+    ) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
+        let c = &self.cfg;
+        let blk = &self.blocks[i];
+        let p_drop = if train { c.attention_dropout } else { 0.0 };
+        let (b, t) = (x.size()[0], x.size()[1]);
+        let (hd, nq, nkv) = (c.head_dim(), c.num_attention_heads, c.kv_heads());
         let rd = c.rotary_dim();
         let rope = |x: &Tensor| {
             if rd == hd {
-                x * &cos + rotate_half(x) * &sin
+                x * &ctx.cos + rotate_half(x) * &ctx.sin
             } else {
                 // Partial RoPE: the first `rd` dimensions of each head turn, the rest pass.
                 let r = x.narrow(-1, 0, rd);
-                Tensor::cat(&[&r * &cos + rotate_half(&r) * &sin, x.narrow(-1, rd, hd - rd)], -1)
+                Tensor::cat(&[&r * &ctx.cos + rotate_half(&r) * &ctx.sin, x.narrow(-1, rd, hd - rd)], -1)
             }
         };
-        // New token i sees every cached token and the new ones up to itself.
-        let pad_mask = batch.map(|(_, m)| m);
-        let mask = pad_mask.as_ref().map(|m| m.shallow_clone()).or_else(|| cached_causal_mask(start, t, device));
         let g = c.is_gemma();
-        // The residual stream stays fp32 whatever the weights' dtype.
-        let mut x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
-        if g {
-            // √hidden, rounded to the embeddings' dtype as Gemma does.
-            x = &x * f64::from((c.hidden_size as f32).sqrt());
-        }
-        for (i, blk) in self.blocks.iter().enumerate() {
-            let h = rms_norm(&x, &blk.ln1, c.rms_norm_eps, g);
-            let (q, k, v) = blk.project(c, &h, [b, t], pass);
-            let q = rope(&q.transpose(1, 2)).to_kind(ck);
-            let k = rope(&k.transpose(1, 2)).to_kind(ck);
-            let v = v.reshape([b, t, nkv, hd]).transpose(1, 2);
-            let (k, v) = cache.append(i, &k, &v);
-            let rep = nq / nkv;
-            let y = if c.is_gemma2() || c.window(i).is_some() {
-                let (k, v) = if rep > 1 {
-                    (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
-                } else {
-                    (k, v)
-                };
-                explicit_attention(c, (&q, &k, &v), start, (c.window(i), pad_mask.as_ref()), p_drop)
+        let h = rms_norm(x, &blk.ln1, c.rms_norm_eps, g);
+        let (q, k, v) = blk.project(c, &h, [b, t], pass);
+        let q = rope(&q.transpose(1, 2)).to_kind(ck);
+        let k = rope(&k.transpose(1, 2)).to_kind(ck);
+        let v = v.reshape([b, t, nkv, hd]).transpose(1, 2);
+        let (k, v) = match cache {
+            Some(cache) => cache.append(i, &k, &v),
+            None => (k, v),
+        };
+        let rep = nq / nkv;
+        let y = if c.is_gemma2() || c.window(i).is_some() {
+            let (k, v) = if rep > 1 {
+                (k.repeat_interleave_self_int(rep, 1, None), v.repeat_interleave_self_int(rep, 1, None))
             } else {
-                // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
-                let gqa = rep > 1;
-                match &mask {
-                    None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa),
-                    Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, gqa),
-                }
+                (k, v)
             };
-            let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
-            let mlp = |h: &Tensor| blk.mlp(c, h, pass);
-            match &blk.ff_norms {
-                // Gemma 2: a norm after attention, and norms before and after the MLP.
-                Some((pre, post)) => {
-                    x = &x + rms_norm(&y, &blk.ln2, c.rms_norm_eps, g);
-                    let m = mlp(&rms_norm(&x, pre, c.rms_norm_eps, g));
-                    x = &x + rms_norm(&m, post, c.rms_norm_eps, g);
-                }
-                None => {
-                    x = &x + y; // not in place: autograd keeps x for the norm
-                    x = &x + mlp(&rms_norm(&x, &blk.ln2, c.rms_norm_eps, g));
-                }
+            explicit_attention(c, (&q, &k, &v), ctx.start, (c.window(i), ctx.pad_mask.as_ref()), p_drop)
+        } else {
+            // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
+            let gqa = rep > 1;
+            match &ctx.mask {
+                None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa),
+                Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, gqa),
+            }
+        };
+        let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);
+        let mlp = |h: &Tensor| blk.mlp(c, h, pass);
+        match &blk.ff_norms {
+            // Gemma 2: a norm after attention, and norms before and after the MLP.
+            Some((pre, post)) => {
+                let x = x + rms_norm(&y, &blk.ln2, c.rms_norm_eps, g);
+                let m = mlp(&rms_norm(&x, pre, c.rms_norm_eps, g));
+                &x + rms_norm(&m, post, c.rms_norm_eps, g)
+            }
+            None => {
+                let x = x + y; // not in place: autograd keeps x for the norm
+                &x + mlp(&rms_norm(&x, &blk.ln2, c.rms_norm_eps, g))
             }
         }
-        cache.advance(t);
-        rms_norm(&x, &self.norm, c.rms_norm_eps, g)
+    }
+
+    /// The final norm.
+    pub(crate) fn final_norm(&self, x: &Tensor) -> Tensor {
+        rms_norm(x, &self.norm, self.cfg.rms_norm_eps, self.cfg.is_gemma())
     }
 
     /// Logits (fp32, soft-capped where the config says) of final hidden states.
@@ -396,6 +436,16 @@ impl Llama {
         }
         v
     }
+}
+
+/// What every block of one pass shares: the rotary tables, the masks and the cache's length.
+#[derive(Debug)]
+pub(crate) struct LlamaCtx {
+    cos: Tensor,
+    sin: Tensor,
+    mask: Option<Tensor>,
+    pad_mask: Option<Tensor>,
+    start: i64,
 }
 
 impl CachedLm for Llama {

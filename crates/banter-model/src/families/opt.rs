@@ -236,65 +236,104 @@ impl Opt {
 
     /// Final hidden states `[B, T, word_embed_proj_dim]` (after the last norm and `project_out`).
     pub fn hidden_pass(&self, ids: &Tensor, cache: &mut KvCache, pass: Pass) -> Tensor {
-        let (ck, train) = (pass.compute, pass.train);
-        let c = &self.cfg;
-        let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
-        let attn_p = if train { c.attention_dropout } else { 0.0 };
-        let (b, t) = (ids.size()[0], ids.size()[1]);
-        let start = cache.len();
-        let (nh, e) = (c.num_attention_heads, c.hidden_size);
-        let hd = e / nh;
+        let t = ids.size()[1];
+        let seeds = crate::checkpoint::BlockSeeds::draw(pass.train, self.blocks.len());
+        let (mut x, mask) = self.embed_pass(ids, cache.len(), cache.pads(), pass, &seeds);
+        for i in 0..self.blocks.len() {
+            seeds.block(i);
+            x = self.block(i, &x, mask.as_ref(), Some(&mut *cache), pass);
+        }
+        seeds.done();
+        cache.advance(t);
+        self.finish_pass(&x, pass)
+    }
+
+    /// The residual stream entering block 0 (tokens, `project_in`, positions) and the attention mask, for
+    /// `ids` after `start` cached tokens (`pads`: the cache's left padding per row).
+    pub(crate) fn embed_pass(
+        &self,
+        ids: &Tensor,
+        start: i64,
+        pads: &[i64],
+        pass: Pass,
+        seeds: &crate::checkpoint::BlockSeeds,
+    ) -> (Tensor, Option<Tensor>) {
+        let t = ids.size()[1];
         let mut x = Tensor::embedding(&self.embed, ids, -1, false, false).to_kind(Kind::Float);
         if let Some(p) = &self.project_in {
-            x = p.forward(&x, ck, train).to_kind(Kind::Float);
+            x = p.forward(&x, pass.compute, pass.train).to_kind(Kind::Float);
         }
         // OPT's learned positions start at row 2.
         // A left-padded batch counts each row's positions from its first real token and masks its padding.
-        let (pos, mask) = match padded_batch(cache.pads(), start, t, ids.device()) {
+        let (pos, mask) = match padded_batch(pads, start, t, ids.device()) {
             Some((pos, mask)) => (pos + 2, Some(mask)),
             None => (
                 Tensor::arange_start(start + 2, start + t + 2, (Kind::Int64, ids.device())).unsqueeze(0),
                 cached_causal_mask(start, t, ids.device()),
             ),
         };
-        x = &x + Tensor::embedding(&self.positions, &pos, -1, false, false);
+        seeds.embed();
+        (&x + Tensor::embedding(&self.positions, &pos, -1, false, false), mask)
+    }
+
+    /// Number of blocks.
+    pub(crate) fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Block `i` on the residual stream `x` `[B, T, E]`, its keys and values appended to `cache`.
+    pub(crate) fn block(
+        &self,
+        i: usize,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut KvCache>,
+        pass: Pass,
+    ) -> Tensor {
+        let (ck, train) = (pass.compute, pass.train);
+        let c = &self.cfg;
+        let blk = &self.blocks[i];
+        let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
+        let attn_p = if train { c.attention_dropout } else { 0.0 };
+        let (b, t) = (x.size()[0], x.size()[1]);
+        let (nh, e) = (c.num_attention_heads, c.hidden_size);
+        let hd = e / nh;
         let act = |h: Tensor| if c.activation_function == "relu" { h.relu() } else { h.gelu("none") };
         let pre = c.do_layer_norm_before;
-        for (i, blk) in self.blocks.iter().enumerate() {
-            let h = if pre { blk.attn_ln.forward(&x) } else { x.shallow_clone() };
-            let split = |l: &Linear| l.forward(&h, ck, train).view([b, t, nh, hd]).transpose(1, 2);
-            let (k, v) = cache.append(i, &split(&blk.k), &split(&blk.v));
-            let y = match &mask {
-                None => Tensor::scaled_dot_product_attention(
-                    &split(&blk.q),
-                    &k,
-                    &v,
-                    None::<&Tensor>,
-                    attn_p,
-                    true,
-                    None,
-                    false,
-                ),
-                Some(m) => {
-                    Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), attn_p, false, None, false)
-                }
-            };
-            x = &x + drop(blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]), ck, train));
-            if !pre {
-                x = blk.attn_ln.forward(&x);
+        let h = if pre { blk.attn_ln.forward(x) } else { x.shallow_clone() };
+        let split = |l: &Linear| l.forward(&h, ck, train).view([b, t, nh, hd]).transpose(1, 2);
+        let (k, v) = match cache {
+            Some(cache) => cache.append(i, &split(&blk.k), &split(&blk.v)),
+            None => (split(&blk.k), split(&blk.v)),
+        };
+        let y = match mask {
+            None => {
+                Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, None::<&Tensor>, attn_p, true, None, false)
             }
-            let h = if pre { blk.final_ln.forward(&x) } else { x.shallow_clone() };
-            x = &x + drop(blk.fc2.forward(&act(blk.fc1.forward(&h, ck, train)), ck, train));
-            if !pre {
-                x = blk.final_ln.forward(&x);
+            Some(m) => {
+                Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), attn_p, false, None, false)
             }
+        };
+        let mut x = x + drop(blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]), ck, train));
+        if !pre {
+            x = blk.attn_ln.forward(&x);
         }
-        cache.advance(t);
+        let h = if pre { blk.final_ln.forward(&x) } else { x.shallow_clone() };
+        x = &x + drop(blk.fc2.forward(&act(blk.fc1.forward(&h, ck, train)), ck, train));
+        if !pre {
+            x = blk.final_ln.forward(&x);
+        }
+        x
+    }
+
+    /// The final norm and `project_out`.
+    pub(crate) fn finish_pass(&self, x: &Tensor, pass: Pass) -> Tensor {
+        let mut x = x.shallow_clone();
         if let Some(ln) = &self.final_ln {
             x = ln.forward(&x);
         }
         if let Some(p) = &self.project_out {
-            x = p.forward(&x, ck, train);
+            x = p.forward(&x, pass.compute, pass.train);
         }
         x
     }

@@ -61,12 +61,12 @@ fn ok(o: &Output, what: &str) {
     );
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
+pub(crate) fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
 /// The weights a run wrote (the model's or the adapter's), by name.
-fn weights(dir: &Path) -> Vec<(String, Tensor)> {
+pub(crate) fn weights(dir: &Path) -> Vec<(String, Tensor)> {
     let f = ["adapter_model.safetensors", "model.safetensors"].iter().map(|f| dir.join(f)).find(|p| p.exists());
     let mut w = Tensor::read_safetensors(f.expect("weights")).unwrap();
     w.sort_by(|a, b| a.0.cmp(&b.0));
@@ -74,7 +74,7 @@ fn weights(dir: &Path) -> Vec<(String, Tensor)> {
 }
 
 /// Per-step losses and final weights equal within 1e-5.
-fn assert_same_run(what: &str, one: &Path, two: &Path) {
+pub(crate) fn assert_same_run(what: &str, one: &Path, two: &Path) {
     let (a, b) = (losses(one), losses(two));
     assert!(!a.is_empty());
     assert_eq!(a.iter().map(|x| x.0).collect::<Vec<_>>(), b.iter().map(|x| x.0).collect::<Vec<_>>(), "{what}");
@@ -106,7 +106,7 @@ fn same_as_doubled_batch(t: &Path, dir: &Path, what: &str, args: &[String], b: u
     assert!(two.join("train_report.json").exists());
 }
 
-const LLAMA: &str = r#"{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+pub(crate) const LLAMA: &str = r#"{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
   "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64, "tie_word_embeddings": false}"#;
 
 #[test]

@@ -1,5 +1,6 @@
 //! CLI tests of `banter-train` through the real binary, on tiny models built here.
 
+mod checkpointing;
 mod cli;
 mod crash;
 mod datasets;
