@@ -99,7 +99,7 @@ test-llamacpp: setup $(STAMP_LLAMACPP)
 demo: build
 	bash examples/demo.sh
 
-bench: setup $(STAMP_BENCH) build
+bench: setup $(STAMP_BENCH) $(STAMP_LLAMACPP) build
 	@echo "Machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); SIMD flags:" \
 	  "$$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_tile|amx_int8)$$' | xargs)"
 	@echo; echo "## banter-validate ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
@@ -114,10 +114,14 @@ bench: setup $(STAMP_BENCH) build
 	$(VENV)/bin/python tools/banter-train/bench/families.py $(CURDIR) target/bench
 	@echo; echo "## banter-train under torchrun (1 and 2 CPU ranks) beside HF DDP"
 	$(VENV)/bin/python tools/banter-train/bench/distributed.py $(CURDIR) target/bench
+	@echo; echo "## banter-train --gradient-checkpointing beside HF's"
+	$(VENV)/bin/python tools/banter-train/bench/checkpointing.py $(CURDIR) target/bench
 	@echo; echo "## banter-train --dpo beside TRL"
 	$(VENV)/bin/python tools/banter-train/bench/dpo.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt target/bench
 	@echo; echo "## banter-chat"
 	$(VENV)/bin/python tools/banter-chat/bench/bench.py $(CURDIR) $(SHARED)/bench/hf_reference.py target/bench
+	@echo; echo "## decoding precisions: held-out perplexity (banter and llama.cpp)"
+	$(VENV)/bin/python tools/banter-chat/bench/quality.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt target/bench
 	@echo; echo "## hostile inputs: refusals timed, and the server under long conversations"
 	bash tools/banter-chat/bench/hostile.sh target/release
 	@echo; echo "## banter-export"

@@ -108,7 +108,7 @@ impl QAct {
                 let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
                 let mut sum = 0i32;
                 for (q, v) in self.q[lo..hi].iter_mut().zip(&x[lo..hi]) {
-                    let r = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                    let r = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
                     *q = r;
                     sum += i32::from(r);
                 }
@@ -262,30 +262,55 @@ mod x86 {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
     pub(super) unsafe fn dot_q4_vnni(nib: &[u8], d: &[f32], q: &[i8], s: &[f32], lanes: &[f32], sums: &[i32]) -> f32 {
-        let pairs = (q.len() / 64).min(nib.len() / 32).min(d.len() / 2);
+        let pairs = (q.len() / 64).min(nib.len() / 32).min(d.len() / 2).min(lanes.len() / 16);
         let mask = _mm256_set1_epi8(15);
-        let mut acc = _mm512_setzero_ps();
-        let mut comp = 0f32;
-        // SAFETY: pair `p` reads nibble bytes `32p..32p+32`, values `64p..64p+64`, lanes `16p..16p+16` and
-        // scales `2p, 2p+1`, all within the slices (`pairs` is bounded by each).
+        // Lanes 0-7 take a pair's first scale, lanes 8-15 its second.
+        let pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        // SAFETY (every call): pair `p < pairs` reads nibble bytes `32p..32p+32`, values `64p..64p+64`,
+        // lanes `16p..16p+16` and scales `2p, 2p+1`, all within the slices (`pairs` is bounded by each).
+        let pair = |p: usize| unsafe { q4_pair(nib, d, q, lanes, p, mask, pick) };
+        let mut p = 0;
+        while p + 2 <= pairs {
+            let (x0, d0) = pair(p);
+            let (x1, d1) = pair(p + 1);
+            a0 = _mm512_fmadd_ps(x0, d0, a0);
+            a1 = _mm512_fmadd_ps(x1, d1, a1);
+            p += 2;
+        }
+        if p < pairs {
+            let (x0, d0) = pair(p);
+            a0 = _mm512_fmadd_ps(x0, d0, a0);
+        }
+        // The nibbles' offset of 8, per block, outside the loop's dependency chain.
+        let n = 2 * pairs;
+        let comp: f32 = d[..n].iter().zip(&s[..n]).zip(&sums[..n]).map(|((d, s), &c)| d * s * c as f32).sum();
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) - 8.0 * comp
+    }
+
+    /// One pair of q4 blocks: the activation-scaled sums (16 lanes) and the weight scales spread over them.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
+    unsafe fn q4_pair(
+        nib: &[u8],
+        d: &[f32],
+        q: &[i8],
+        lanes: &[f32],
+        p: usize,
+        mask: __m256i,
+        pick: __m512i,
+    ) -> (__m512, __m512) {
+        // SAFETY: the caller keeps `p` within the slices (see `dot_q4_vnni`).
         unsafe {
-            for p in 0..pairs {
-                let v = _mm256_loadu_si256(nib.as_ptr().add(32 * p) as *const __m256i);
-                let lo = _mm256_and_si256(v, mask);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-                let w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-                let sum = _mm512_dpbusd_epi32(
-                    _mm512_setzero_si512(),
-                    w,
-                    _mm512_loadu_si512(q.as_ptr().add(64 * p) as *const _),
-                );
-                let (d0, d1) = (*d.get_unchecked(2 * p), *d.get_unchecked(2 * p + 1));
-                let dv = _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
-                let xs = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(lanes.as_ptr().add(16 * p)));
-                acc = _mm512_fmadd_ps(xs, dv, acc);
-                comp += d0 * s[2 * p] * sums[2 * p] as f32 + d1 * s[2 * p + 1] * sums[2 * p + 1] as f32;
-            }
-            _mm512_reduce_add_ps(acc) - 8.0 * comp
+            let v = _mm256_loadu_si256(nib.as_ptr().add(32 * p) as *const __m256i);
+            let lo = _mm256_and_si256(v, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+            let w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            let x = _mm512_loadu_si512(q.as_ptr().add(64 * p) as *const _);
+            let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+            let two = _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(d.as_ptr().add(2 * p) as *const f64)));
+            let xs = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(lanes.as_ptr().add(16 * p)));
+            (xs, _mm512_permutexvar_ps(pick, two))
         }
     }
 

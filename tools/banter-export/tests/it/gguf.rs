@@ -1,6 +1,6 @@
 //! GGUF export of every family llama.cpp has: read back with the `gguf` package and checked against the
 //! model as llama.cpp's converter would write it (names from gguf-py's own map, shapes, types, values,
-//! metadata keys), in f32, f16 and q8_0. OPT (no llama.cpp architecture) is refused with exit 2. Where
+//! metadata keys), in f32, f16, bf16, q8_0 and q4_0 (the quantized ones byte for byte as gguf-py writes them). OPT (no llama.cpp architecture) is refused with exit 2. Where
 //! llama-cpp-python is installed (`make test-llamacpp`), llama.cpp's greedy tokens equal banter's.
 
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ fn every_llama_cpp_family_exports_to_gguf_as_its_converter_writes_it() {
             assert!(!dir.path().join("opt.gguf").exists());
             continue;
         }
-        for ty in ["f32", "f16", "q8_0"] {
+        for ty in ["f32", "f16", "bf16", "q8_0", "q4_0"] {
             let out = dir.path().join(format!("{name}-{ty}.gguf"));
             let o = bin().arg("gguf").arg(&model).arg("-o").arg(&out).args(["--type", ty, "--json"]).output().unwrap();
             assert!(o.status.success(), "{name} {ty}: {}", String::from_utf8_lossy(&o.stderr));
@@ -57,7 +57,7 @@ fn every_llama_cpp_family_exports_to_gguf_as_its_converter_writes_it() {
 }
 
 /// llama.cpp itself (llama-cpp-python, built from source by `make test-llamacpp`): greedy tokens equal to
-/// banter's for 20 tokens in f32 (q8_0 runs; its rounding may change a close greedy choice), for every family whose computation llama.cpp has (Mistral's
+/// banter's for 20 tokens in f32 (bf16, q8_0 and q4_0 run; their rounding may change a close greedy choice), for every family whose computation llama.cpp has (Mistral's
 /// sliding window it has not: the export warns). Skipped where llama_cpp is not installed, unless
 /// BANTER_REQUIRE_LLAMACPP is set.
 #[test]
@@ -78,7 +78,7 @@ fn llama_cpp_decodes_the_exports_as_banter_does() {
             continue;
         }
         let model = trained(dir.path(), name, &cfg, &[]);
-        for ty in ["f32", "q8_0"] {
+        for ty in ["f32", "bf16", "q8_0", "q4_0"] {
             let out = dir.path().join(format!("{name}-{ty}.gguf"));
             let o = bin()
                 .arg("gguf")

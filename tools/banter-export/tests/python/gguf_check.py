@@ -105,11 +105,21 @@ def check(job):
         ty = t.tensor_type.name
         types[ty] = types.get(ty, 0) + 1
         matrix = w.ndim == 2 and n != "position_embd.weight"
-        want = {"f32": "F32", "f16": "F16" if matrix else "F32",
-                "q8_0": ("Q8_0" if w.shape[-1] % 32 == 0 else "F16") if matrix else "F32"}[job["type"]]
+        blocks = w.shape[-1] % 32 == 0
+        eight_bits = n.startswith("token_embd") or n.startswith("output.")
+        want = {"f32": "F32", "f16": "F16" if matrix else "F32", "bf16": "BF16" if matrix else "F32",
+                "q8_0": ("Q8_0" if blocks else "F16") if matrix else "F32",
+                "q4_0": (("Q8_0" if eight_bits else "Q4_0") if blocks else "F16") if matrix else "F32"}[job["type"]]
         assert ty == want, (n, ty, want)
+        if ty in ("Q4_0", "Q8_0", "BF16"):
+            # Byte for byte what gguf-py (llama.cpp's reference rounding) writes.
+            mine = np.asarray(t.data).reshape(-1)
+            theirs = gguf.quants.quantize(w.astype(np.float32), t.tensor_type).reshape(-1)
+            assert np.array_equal(mine.view(np.uint8), theirs.view(np.uint8)), (n, ty, "bytes differ from gguf-py")
         x = gguf.quants.dequantize(t.data, t.tensor_type).reshape(w.shape)
-        tol = {"F32": 1e-6 * max(1.0, float(np.abs(w).max())), "F16": 1e-3 * np.abs(w).max(), "Q8_0": np.abs(w).max() / 127 * 0.51 + 1e-3 * np.abs(w).max()}[ty]
+        amax = float(np.abs(w).max())
+        tol = {"F32": 1e-6 * max(1.0, amax), "F16": 1e-3 * amax, "BF16": amax / 128,
+               "Q8_0": amax / 127 * 0.51 + 1e-3 * amax, "Q4_0": amax / 8 * 1.01 + 1e-3 * amax}[ty]  # Q4_0 clamps the far side at 7·d
         err = float(np.abs(x - w).max())
         assert err <= tol + 1e-7, (n, ty, err, tol)
     return {"gguf": job["gguf"], "tensors": len(got), "types": types, "keys": len(f)}
