@@ -35,6 +35,7 @@ Examples:
   banter-chat --model model --learn-every 20 --seed-data seed.jsonl --log chats.jsonl
   banter-chat --model model --input prompts.jsonl -o replies.jsonl --temperature 0
   banter-chat --model model --raw --prompt 'Once upon a time'
+  banter-chat --model model --quantize q4 --prompt 'hi'   # 4-bit weights on CPU (int8: a quarter of fp32)
   banter-chat serve --model model --port 8000
   banter-chat watch chats.jsonl --model gpt2-fa --adapter sara --threshold 50 --poll 30";
 

@@ -22,6 +22,7 @@ Examples:
   banter-export onnx model -o model-onnx --verify
   banter-export onnx model --adapter sara -o sara-onnx --int8
   banter-export gguf model -o model.gguf --type q8_0
+  banter-export gguf model -o model-q4.gguf --type q4_0   # 4-bit, embeddings at Q8_0
   banter-export gguf HuggingFaceTB/SmolLM2-135M --adapter sara -o sara.gguf
   banter-export merge model --adapter sara -o sara-merged
   HF_TOKEN=hf_… banter-export hub model me/my-persona --private

@@ -28,6 +28,7 @@ Examples:
   banter-train ranked.jsonl --dpo --model persona-model --lora -o persona-dpo   # preference tuning (DPO)
   banter-train prefs.jsonl --dpo --loss ipo --beta 0.5 --model persona-model -o persona-dpo --val-split 0.1
   banter-train new.jsonl --model persona-model -o persona-model   # retrain in place (swapped in when done)
+  banter-train clean.jsonl --model qwen2.5-0.5b-dir --gradient-checkpointing -o tuned   # less memory, same loss
   torchrun --no-python --nproc-per-node 4 banter-train blocks.jsonl --model m --lora -o out   # 4 ranks (docs/distributed.md)
   torchrun --no-python --nproc-per-node 8 --max-restarts 3 banter-train tokens.json --model m --device cuda --zero1 -o out
   banter-train --dataset OpenAssistant/oasst1 --model gpt2 --lora -o oasst-adapter   # a Hub dataset's train split
