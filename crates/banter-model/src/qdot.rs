@@ -108,7 +108,8 @@ impl QAct {
                 let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
                 let mut sum = 0i32;
                 for (q, v) in self.q[lo..hi].iter_mut().zip(&x[lo..hi]) {
-                    let r = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                    // Round half to even by the 1.5·2²³ trick (|v·inv| ≤ 127): no libm call per value.
+                    let r = (((v * inv) + 12_582_912.0) - 12_582_912.0).clamp(-127.0, 127.0) as i8;
                     *q = r;
                     sum += i32::from(r);
                 }
@@ -123,6 +124,7 @@ impl QAct {
     }
 
     /// Row `m`: values, scales, lanes, sums.
+    #[inline]
     fn row(&self, m: usize) -> (&[i8], &[f32], &[f32], &[i32]) {
         let nb = self.blocks();
         (
@@ -136,11 +138,13 @@ impl QAct {
 
 /// `Σ_i (u[i] − 128)·x[i]` for an int8 weight row stored offset by +128 (`u`, `k` bytes) and activation
 /// row `m` of `a`, in the activation's units (the caller multiplies by the weight row's scale).
+#[inline]
 pub fn dot_u8(u: &[u8], a: &QAct, m: usize) -> f32 {
     dot_u8_with(level(), u, a, m)
 }
 
 /// [`dot_u8`] at a given level (one the CPU has: [`supported`]).
+#[inline]
 pub fn dot_u8_with(l: Level, u: &[u8], a: &QAct, m: usize) -> f32 {
     let (q, s, lanes, sums) = a.row(m);
     match l {
@@ -171,11 +175,13 @@ pub(crate) fn dot_u8_portable(u: &[u8], q: &[i8], s: &[f32], from: usize) -> f32
 /// `Σ_b d_b · Σ_{i∈b} (nib_i − 8)·x_i` for a q4 row (`nib`: `k/2` bytes, in pairs of blocks: byte `j` of
 /// pair `p` holds element `64p + j` in its low nibble and `64p + 32 + j` in its high one; `d`: one scale
 /// per block) and activation row `m` of `a` (`k` a multiple of 64).
+#[inline]
 pub fn dot_q4(nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
     dot_q4_with(level(), nib, d, a, m)
 }
 
 /// [`dot_q4`] at a given level (one the CPU has: [`supported`]).
+#[inline]
 pub fn dot_q4_with(l: Level, nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
     let (q, s, lanes, sums) = a.row(m);
     match l {

@@ -127,13 +127,17 @@ impl Int8Weight {
             let mut act = cell.borrow_mut();
             act.quantize(&x[..rows * k], k);
             let act = &*act;
+            let level = qdot::level();
             crate::rows::by_weight_rows(out, n, rows, k, |first, chunk| {
                 for (j, o) in chunk.chunks_mut(rows.max(1)).enumerate() {
                     let nn = first + j;
                     for (m, slot) in o.iter_mut().enumerate() {
                         let v = match &self.store {
-                            Store::Int8 { u, scales } => qdot::dot_u8(&u[nn * k..(nn + 1) * k], act, m) * scales[nn],
-                            Store::Q4 { nib, scales } => qdot::dot_q4(
+                            Store::Int8 { u, scales } => {
+                                qdot::dot_u8_with(level, &u[nn * k..(nn + 1) * k], act, m) * scales[nn]
+                            }
+                            Store::Q4 { nib, scales } => qdot::dot_q4_with(
+                                level,
                                 &nib[nn * k / 2..(nn + 1) * k / 2],
                                 &scales[nn * k / BLOCK..(nn + 1) * k / BLOCK],
                                 act,
