@@ -488,21 +488,16 @@ fn attend(
     let head = |hh: usize, out: &mut [f32], scores: &mut [f32]| {
         let qh = &q[hh * hd..(hh + 1) * hd];
         let base = hh * cap * hd;
-        for (j, s) in scores.iter_mut().enumerate() {
-            *s = dot_portable(&keys[base + j * hd..base + (j + 1) * hd], qh) * scale;
-        }
+        crate::rows::scores_f32(&keys[base..base + scores.len() * hd], qh, scale, scores);
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0;
         for s in scores.iter_mut() {
             *s = (*s - max).exp();
             sum += *s;
         }
-        out.fill(0.0);
-        for (j, s) in scores.iter().enumerate() {
-            let p = s / sum;
-            let v = &values[base + j * hd..base + (j + 1) * hd];
-            out.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
-        }
+        let inv = 1.0 / sum;
+        scores.iter_mut().for_each(|s| *s *= inv);
+        crate::rows::weighted_sum(&values[base..base + scores.len() * hd], scores, out);
     };
     if nh * len * hd * 2 < SERIAL_MACS {
         y.chunks_mut(hd).zip(scratch.chunks_mut(len)).enumerate().for_each(|(hh, (out, sc))| head(hh, out, sc));

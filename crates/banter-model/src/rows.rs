@@ -59,3 +59,178 @@ pub(crate) fn dot_portable<T: Copy + Into<f32>>(w: &[T], x: &[f32]) -> f32 {
     }
     acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| (*a).into() * b).sum::<f32>()
 }
+
+/// The SIMD level of the fp32 helpers below, detected once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+fn simd() -> Simd {
+    static S: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *S.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let forced = std::env::var("BANTER_KERNELS").unwrap_or_default();
+            if forced == "portable" {
+                return Simd::Portable;
+            }
+            if forced != "avx2" && std::is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Portable
+    })
+}
+
+/// `scores[j] = scale · keys[j]·q` for the `scores.len()` rows of `keys` (rows of `q.len()` floats): the
+/// attention's query·key products, one head.
+pub(crate) fn scores_f32(keys: &[f32], q: &[f32], scale: f32, scores: &mut [f32]) {
+    let hd = q.len();
+    assert!(keys.len() >= scores.len() * hd);
+    #[cfg(target_arch = "x86_64")]
+    if simd() != Simd::Portable {
+        #[allow(unsafe_code)]
+        // SAFETY: the level was detected from the CPU; the lengths are asserted above.
+        unsafe {
+            if simd() == Simd::Avx512 {
+                x86::scores512(keys, q, scale, scores)
+            } else {
+                x86::scores256(keys, q, scale, scores)
+            }
+        };
+        return;
+    }
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = dot_portable(&keys[j * hd..(j + 1) * hd], q) * scale;
+    }
+}
+
+/// `out = Σ_j p[j]·values[j]` for the `p.len()` rows of `values` (rows of `out.len()` floats): the
+/// attention's weighted sum, one head.
+pub(crate) fn weighted_sum(values: &[f32], p: &[f32], out: &mut [f32]) {
+    let hd = out.len();
+    assert!(values.len() >= p.len() * hd);
+    out.fill(0.0);
+    #[cfg(target_arch = "x86_64")]
+    if simd() != Simd::Portable {
+        #[allow(unsafe_code)]
+        // SAFETY: as in `scores_f32`.
+        unsafe {
+            if simd() == Simd::Avx512 { x86::wsum512(values, p, out) } else { x86::wsum256(values, p, out) }
+        };
+        return;
+    }
+    for (j, &pj) in p.iter().enumerate() {
+        out.iter_mut().zip(&values[j * hd..(j + 1) * hd]).for_each(|(o, v)| *o += pj * v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn scores512(keys: &[f32], q: &[f32], scale: f32, scores: &mut [f32]) {
+        let hd = q.len();
+        let full = hd / 16 * 16;
+        for (j, s) in scores.iter_mut().enumerate() {
+            let k = &keys[j * hd..(j + 1) * hd];
+            let mut acc = _mm512_setzero_ps();
+            // SAFETY: every load is at `i + 16 ≤ hd` of `k` and `q`.
+            unsafe {
+                for i in (0..full).step_by(16) {
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(k.as_ptr().add(i)), _mm512_loadu_ps(q.as_ptr().add(i)), acc);
+                }
+            }
+            *s = (_mm512_reduce_add_ps(acc) + (full..hd).map(|i| k[i] * q[i]).sum::<f32>()) * scale;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores256(keys: &[f32], q: &[f32], scale: f32, scores: &mut [f32]) {
+        let hd = q.len();
+        let full = hd / 8 * 8;
+        for (j, s) in scores.iter_mut().enumerate() {
+            let k = &keys[j * hd..(j + 1) * hd];
+            let mut acc = _mm256_setzero_ps();
+            let mut lanes = [0f32; 8];
+            // SAFETY: every load is at `i + 8 ≤ hd` of `k` and `q`; the store fills an 8-float array.
+            unsafe {
+                for i in (0..full).step_by(8) {
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(k.as_ptr().add(i)), _mm256_loadu_ps(q.as_ptr().add(i)), acc);
+                }
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            }
+            *s = (lanes.iter().sum::<f32>() + (full..hd).map(|i| k[i] * q[i]).sum::<f32>()) * scale;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn wsum512(values: &[f32], p: &[f32], out: &mut [f32]) {
+        let hd = out.len();
+        let full = hd / 16 * 16;
+        for (j, &pj) in p.iter().enumerate() {
+            let v = &values[j * hd..(j + 1) * hd];
+            let a = _mm512_set1_ps(pj);
+            // SAFETY: every load and store is at `i + 16 ≤ hd` of `v` and `out`.
+            unsafe {
+                for i in (0..full).step_by(16) {
+                    let o = out.as_mut_ptr().add(i);
+                    _mm512_storeu_ps(o, _mm512_fmadd_ps(a, _mm512_loadu_ps(v.as_ptr().add(i)), _mm512_loadu_ps(o)));
+                }
+            }
+            (full..hd).for_each(|i| out[i] += pj * v[i]);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn wsum256(values: &[f32], p: &[f32], out: &mut [f32]) {
+        let hd = out.len();
+        let full = hd / 8 * 8;
+        for (j, &pj) in p.iter().enumerate() {
+            let v = &values[j * hd..(j + 1) * hd];
+            let a = _mm256_set1_ps(pj);
+            // SAFETY: every load and store is at `i + 8 ≤ hd` of `v` and `out`.
+            unsafe {
+                for i in (0..full).step_by(8) {
+                    let o = out.as_mut_ptr().add(i);
+                    _mm256_storeu_ps(o, _mm256_fmadd_ps(a, _mm256_loadu_ps(v.as_ptr().add(i)), _mm256_loadu_ps(o)));
+                }
+            }
+            (full..hd).for_each(|i| out[i] += pj * v[i]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_helpers_equal_plain_loops() {
+        for (hd, len) in [(64usize, 5usize), (7, 3), (16, 1), (24, 9), (100, 2)] {
+            let keys: Vec<f32> = (0..hd * len).map(|i| (i as f32 * 0.7).sin()).collect();
+            let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.3).cos()).collect();
+            let mut got = vec![0f32; len];
+            scores_f32(&keys, &q, 0.5, &mut got);
+            for j in 0..len {
+                let want: f32 = (0..hd).map(|i| keys[j * hd + i] * q[i]).sum::<f32>() * 0.5;
+                assert!((got[j] - want).abs() <= 1e-5 * want.abs().max(1.0), "{hd}×{len}");
+            }
+            let p: Vec<f32> = (0..len).map(|j| 1.0 / (j as f32 + 1.0)).collect();
+            let mut out = vec![9f32; hd];
+            weighted_sum(&keys, &p, &mut out);
+            for i in 0..hd {
+                let want: f32 = (0..len).map(|j| p[j] * keys[j * hd + i]).sum();
+                assert!((out[i] - want).abs() <= 1e-5 * want.abs().max(1.0), "{hd}×{len}");
+            }
+        }
+    }
+}
