@@ -156,7 +156,7 @@ pub struct Cli {
     #[arg(long, help_heading = "Distributed (torchrun)")]
     pub zero1: bool,
     /// Recompute each block's activations in the backward pass instead of keeping them: less memory
-    /// (−37% peak RSS on GPT-2 124M, batch 8 × 256) for one more forward pass of the blocks; the same loss.
+    /// (−36 to −38% peak RSS on GPT-2 124M, batch 8 × 256, in two runs) for one more forward pass of the blocks; the same loss.
     #[arg(long, help_heading = "Optimisation")]
     pub gradient_checkpointing: bool,
     /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA; with --dpo 5e-6 full, 5e-5 LoRA).
