@@ -86,24 +86,16 @@ enum Kernel {
     Other,
 }
 
-/// Detected once; `BANTER_KERNELS=avx512` keeps to widening (exact fp32 activations), `avx2`/`portable`
-/// to the lower levels.
+/// From [`crate::rows::isa`] (`BANTER_KERNELS=avx512` keeps to widening: exact fp32 activations).
 fn kernel() -> Kernel {
-    static K: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-    *K.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let forced = std::env::var("BANTER_KERNELS").unwrap_or_default();
-            let low = matches!(forced.as_str(), "avx2" | "portable");
-            if !low && forced != "avx512" && std::is_x86_feature_detected!("avx512bf16") {
-                return Kernel::DotBf16;
-            }
-            if !low && std::is_x86_feature_detected!("avx512f") {
-                return Kernel::Widen512;
-            }
-        }
+    let i = crate::rows::isa();
+    if i.bf16 {
+        Kernel::DotBf16
+    } else if i.avx512 {
+        Kernel::Widen512
+    } else {
         Kernel::Other
-    })
+    }
 }
 
 /// `v` rounded to bf16 (nearest even; NaN stays NaN).
@@ -197,7 +189,7 @@ unsafe fn dot4_dpbf16(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32])
 fn dot(w: &[u16], x: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::rows::isa().avx2 {
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { dot_avx2(w, x) };

@@ -191,20 +191,10 @@ impl crate::Lm {
     /// [`crate::Lm::loss_backward`] with gradient checkpointing: the same loss and gradients (to float
     /// rounding), one block's activations alive at a time.
     pub fn loss_backward_checkpointed(&self, ids: &Tensor, labels: &Tensor, pass: Pass, loss_mul: f64) -> (f64, i64) {
-        use crate::head::fused_loss_backward;
-        let (ck, cap) = (pass.compute, self.logit_softcap());
-        match self {
-            crate::Lm::Gpt2(m) => {
-                loss_backward(m, ids, pass, |h| fused_loss_backward(h, &m.wte, None, labels, ck, loss_mul))
-            }
-            crate::Lm::Llama(m) => {
-                loss_backward(m, ids, pass, |h| fused_loss_backward(h, m.output_weight(), cap, labels, ck, loss_mul))
-            }
-            crate::Lm::Opt(m) => {
-                let w = self.output_weight();
-                loss_backward(m, ids, pass, |h| fused_loss_backward(h, &w, cap, labels, ck, loss_mul))
-            }
-        }
+        let (w, cap) = (self.output_weight(), self.logit_softcap());
+        self.backward_from_hidden(ids, pass, true, |h| {
+            crate::head::fused_loss_backward(h, &w, cap, labels, pass.compute, loss_mul)
+        })
     }
 }
 

@@ -379,15 +379,15 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
 fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if s.len() == 4 && crate::qdot::level() == crate::qdot::Level::Vnni512 {
+        if s.len() == 4 && crate::rows::isa().avx512 {
             #[allow(unsafe_code)]
-            // SAFETY: AVX-512F is present (the VNNI level implies it); `w` holds 4 rows of `k`, `x` holds `k`.
+            // SAFETY: AVX-512F is present (`isa` checked it); `w` holds 4 rows of `k`, `x` holds `k`.
             unsafe {
                 dot4_avx512(w, k, x, s)
             };
             return;
         }
-        if s.len() == 4 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if s.len() == 4 && crate::rows::isa().avx2 {
             #[allow(unsafe_code)]
             // SAFETY: AVX2 and FMA are present (checked just above); `w` holds 4 rows of `k`, `x` holds `k`.
             unsafe {

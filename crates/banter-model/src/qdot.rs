@@ -9,10 +9,8 @@
 //! - **AVX2** (`vpmaddubsw`, llama.cpp's sign trick: |x| × sign(x)·w fits in i16 for |w| ≤ 127).
 //! - Portable code otherwise.
 //!
-//! The level is read once from the CPU (`BANTER_KERNELS=avx2|portable` forces a lower one, for tests and
-//! benchmarks). All levels compute the same integer sums; only the order of the fp32 block sums differs.
-
-use std::sync::OnceLock;
+//! The level is read once from the CPU ([`crate::rows::isa`]; `BANTER_KERNELS=avx2|portable` forces a
+//! lower one, for tests and benchmarks). All levels compute the same integer sums; only the order of the fp32 block sums differs.
 
 /// Elements per activation block (and per q4 weight group).
 pub const BLOCK: usize = 32;
@@ -49,21 +47,16 @@ pub fn supported(l: Level) -> bool {
     }
 }
 
-/// The level for this CPU (and `BANTER_KERNELS`), detected once.
+/// The level for this CPU (and `BANTER_KERNELS`), from [`crate::rows::isa`].
 pub fn level() -> Level {
-    static L: OnceLock<Level> = OnceLock::new();
-    *L.get_or_init(|| {
-        let wanted = match std::env::var("BANTER_KERNELS").as_deref() {
-            Ok("portable") => Level::Portable,
-            Ok("avx2") => Level::Avx2,
-            _ => Level::Vnni512,
-        };
-        [Level::Vnni512, Level::Avx2, Level::Portable]
-            .into_iter()
-            .skip_while(|&l| l != wanted)
-            .find(|&l| supported(l))
-            .unwrap_or(Level::Portable)
-    })
+    let i = crate::rows::isa();
+    if i.vnni {
+        Level::Vnni512
+    } else if i.avx2 {
+        Level::Avx2
+    } else {
+        Level::Portable
+    }
 }
 
 /// Activation rows quantized to int8 in blocks of [`BLOCK`] (the last block of a row may be shorter).
@@ -146,16 +139,16 @@ pub fn dot_u8(u: &[u8], a: &QAct, m: usize) -> f32 {
 /// [`dot_u8`] at a given level (one the CPU has: [`supported`]).
 #[inline]
 pub fn dot_u8_with(l: Level, u: &[u8], a: &QAct, m: usize) -> f32 {
-    let (q, s, lanes, sums) = a.row(m);
+    let (q, s, lanes, _) = a.row(m);
     match l {
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
         // SAFETY: the level was detected from the CPU; the kernels read only within the slices.
-        Level::Vnni512 => unsafe { x86::dot_u8_vnni(u, q, s, lanes, sums) - 128.0 * a.total[m] },
+        Level::Vnni512 => unsafe { x86::dot_u8_vnni(u, q, s, lanes) - 128.0 * a.total[m] },
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
         // SAFETY: as above.
-        Level::Avx2 => unsafe { x86::dot_u8_avx2(u, q, s, 0) },
+        Level::Avx2 => unsafe { x86::dot_u8_avx2(u, q, s) },
         _ => dot_u8_portable(u, q, s, 0),
     }
 }
@@ -222,7 +215,7 @@ mod x86 {
     use super::{BLOCK, dot_q4_portable, dot_u8_portable};
 
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    pub(super) unsafe fn dot_u8_vnni(u: &[u8], q: &[i8], s: &[f32], lanes: &[f32], _sums: &[i32]) -> f32 {
+    pub(super) unsafe fn dot_u8_vnni(u: &[u8], q: &[i8], s: &[f32], lanes: &[f32]) -> f32 {
         let k = q.len().min(u.len());
         let pairs = k / 64;
         // SAFETY: pair `p` reads bytes `64p..64p+64 ≤ k` of `u` and `q` and lanes `16p..16p+16`
@@ -342,7 +335,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)]
-    pub(super) unsafe fn dot_u8_avx2(u: &[u8], q: &[i8], s: &[f32], _from: usize) -> f32 {
+    pub(super) unsafe fn dot_u8_avx2(u: &[u8], q: &[i8], s: &[f32]) -> f32 {
         let k = q.len().min(u.len());
         let full = (k / BLOCK).min(s.len());
         let flip = _mm256_set1_epi8(-128);

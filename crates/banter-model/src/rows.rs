@@ -60,7 +60,46 @@ pub(crate) fn dot_portable<T: Copy + Into<f32>>(w: &[T], x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + wr.iter().zip(xr).map(|(a, b)| (*a).into() * b).sum::<f32>()
 }
 
-/// The SIMD level of the fp32 helpers below, detected once.
+/// What the CPU offers the decoding kernels (`decode.rs`, `bf16.rs`, `qdot.rs`, the helpers below), read
+/// once. `BANTER_KERNELS` lowers it, for tests and benchmarks: `portable` (no SIMD), `avx2` (no AVX-512),
+/// `avx512` (AVX-512 without `vdpbf16ps`, so bf16 products keep fp32 activations).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Isa {
+    /// AVX2 and FMA.
+    pub avx2: bool,
+    /// AVX-512 F.
+    pub avx512: bool,
+    /// AVX-512 F, BW, DQ and VNNI (the integer kernels).
+    pub vnni: bool,
+    /// AVX-512 BF16 (`vdpbf16ps`).
+    pub bf16: bool,
+}
+
+/// [`Isa`] of this CPU and `BANTER_KERNELS`.
+pub(crate) fn isa() -> Isa {
+    static I: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *I.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let forced = std::env::var("BANTER_KERNELS").unwrap_or_default();
+            if forced == "portable" {
+                return Isa::default();
+            }
+            let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            let avx512 = forced != "avx2" && std::is_x86_feature_detected!("avx512f");
+            let vnni = avx512
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("avx512vnni");
+            let bf16 = avx512 && forced != "avx512" && std::is_x86_feature_detected!("avx512bf16");
+            return Isa { avx2, avx512, vnni, bf16 };
+        }
+        #[allow(unreachable_code)]
+        Isa::default()
+    })
+}
+
+/// The SIMD level of the fp32 helpers below.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Simd {
     Avx512,
@@ -69,23 +108,14 @@ enum Simd {
 }
 
 fn simd() -> Simd {
-    static S: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-    *S.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let forced = std::env::var("BANTER_KERNELS").unwrap_or_default();
-            if forced == "portable" {
-                return Simd::Portable;
-            }
-            if forced != "avx2" && std::is_x86_feature_detected!("avx512f") {
-                return Simd::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Simd::Avx2;
-            }
-        }
+    let i = isa();
+    if i.avx512 {
+        Simd::Avx512
+    } else if i.avx2 {
+        Simd::Avx2
+    } else {
         Simd::Portable
-    })
+    }
 }
 
 /// `scores[j] = scale · keys[j]·q` for the `scores.len()` rows of `keys` (rows of `q.len()` floats): the

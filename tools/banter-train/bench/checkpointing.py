@@ -11,17 +11,13 @@ root, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 4
 os.makedirs(work, exist_ok=True)
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from wordlevel import write_tokenizer
 banter = os.path.join(root, "target", "release", "banter-train")
 V, B, T = 50257, 8, 256
 
-vocab = {f"t{i}": i for i in range(V - 1)}
-vocab["<|endoftext|>"] = V - 1
 tok = os.path.join(work, "ckpt-tok.json")
-json.dump({"version": "1.0", "truncation": None, "padding": None, "normalizer": None, "post_processor": None,
-           "decoder": None, "pre_tokenizer": {"type": "WhitespaceSplit"},
-           "added_tokens": [{"id": V - 1, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
-                             "rstrip": False, "normalized": False, "special": True}],
-           "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}}, open(tok, "w"))
+write_tokenizer(tok, V)
 blocks = os.path.join(work, "ckpt-blocks.jsonl")
 rng = random.Random(0)
 with open(blocks, "w") as f:

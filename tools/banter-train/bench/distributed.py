@@ -14,18 +14,14 @@ os.makedirs(work)
 venv = os.path.join(root, ".venv", "bin")
 torchrun, python = os.path.join(venv, "torchrun"), os.path.join(venv, "python")
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from wordlevel import write_tokenizer
 banter = os.path.join(root, "target", "release", "banter-train")
 V, B = 50257, 4
 
 # A word-level tokenizer of GPT-2's vocabulary size and random blocks: the speed does not depend on the text.
-vocab = {f"t{i}": i for i in range(V - 1)}
-vocab["<|endoftext|>"] = V - 1
 tok = os.path.join(work, "tok.json")
-json.dump({"version": "1.0", "truncation": None, "padding": None, "normalizer": None, "post_processor": None,
-           "decoder": None, "pre_tokenizer": {"type": "WhitespaceSplit"},
-           "added_tokens": [{"id": V - 1, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
-                             "rstrip": False, "normalized": False, "special": True}],
-           "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}}, open(tok, "w"))
+write_tokenizer(tok, V)
 blocks = os.path.join(work, "blocks.jsonl")
 rng = random.Random(0)
 with open(blocks, "w") as f:
