@@ -29,19 +29,49 @@ impl Lm {
     /// inference; norms, biases and positions stay fp32, and passes then compute in `kind`. LoRA must be
     /// merged first.
     pub fn to_half_weights(&mut self, kind: Kind) {
+        self.cast_matrices(kind, true);
+    }
+
+    /// The frozen base of a LoRA run held in `kind` (bf16): its matrices are never trained, so each pass
+    /// reads them in the compute precision instead of casting them from fp32 — less memory and exactly the
+    /// numbers a cast per pass gave. The linear layers and an untied output head are held in `kind`; the
+    /// token embeddings stay fp32, since their rows are looked up in fp32 (and trained when the vocabulary
+    /// grew), as does a head tied to them. With `tokens_trained` an untied head (trained too) stays fp32.
+    /// Norms, biases, positions and the LoRA branches stay fp32.
+    pub fn hold_frozen_base_in(&mut self, kind: Kind, tokens_trained: bool) {
         let _g = tch::no_grad_guard();
         match self {
-            Lm::Gpt2(m) => m.to_half_weights(kind),
+            Lm::Gpt2(m) => m.cast_matrices(kind, false),
             Lm::Llama(m) => {
                 m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind));
-                cast(&mut m.embed, kind);
-                if let Some(h) = m.head.as_mut() {
+                if let Some(h) = m.head.as_mut().filter(|_| !tokens_trained) {
                     cast(h, kind);
+                }
+            }
+            Lm::Opt(m) => m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind)),
+        }
+    }
+
+    /// Casts every linear/Conv1D matrix to `kind`, and the token embeddings and output head too when
+    /// `tokens`.
+    fn cast_matrices(&mut self, kind: Kind, tokens: bool) {
+        let _g = tch::no_grad_guard();
+        match self {
+            Lm::Gpt2(m) => m.cast_matrices(kind, tokens),
+            Lm::Llama(m) => {
+                m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind));
+                if tokens {
+                    cast(&mut m.embed, kind);
+                    if let Some(h) = m.head.as_mut() {
+                        cast(h, kind);
+                    }
                 }
             }
             Lm::Opt(m) => {
                 m.linears_mut().into_iter().for_each(|(_, l)| cast(&mut l.w, kind));
-                cast(&mut m.embed, kind);
+                if tokens {
+                    cast(&mut m.embed, kind);
+                }
             }
         }
     }

@@ -164,6 +164,12 @@ impl<'a> Loop<'a> {
         }
         console.say(format!("{TOOL}: precision {}: {}", d.precision, d.reason));
         let (compute, cuda_autocast) = precision::pass_kind(d.precision, device);
+        let mut setup = setup;
+        if compute == Kind::BFloat16 && setup.model.lora_vs().is_some() {
+            // LoRA never trains the base: hold its matrices in bf16 once rather than cast them every pass.
+            let grew = setup.model.vocab_size() > setup.old_vocab;
+            setup.model.hold_frozen_base_in(Kind::BFloat16, grew);
+        }
         let mut l = Loop {
             s,
             console,

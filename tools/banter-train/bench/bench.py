@@ -37,14 +37,21 @@ rows = [("fp32, full", [], []),
         ("LoRA r8 (c_attn, c_proj)", ["--lora"], ["--lora"])]
 if native_bf16:
     rows.append(("bf16 (banter: bf16 matmuls; HF: autocast)", ["--bf16"], ["--bf16"]))
+    rows.append(("LoRA r8, bf16 (banter: frozen base held in bf16; HF: autocast)", ["--lora", "--bf16"], ["--lora", "--bf16"]))
+    rows.append(("LoRA r8, bf16, base cast every pass (the path before)", ["--lora", "--bf16", "--cast-base"], ["--lora", "--bf16"]))
+seen = {}
 for name, ours, theirs in rows:
     b, h = banter_speed(ours), hf_speed(theirs)
+    seen[name] = (b, h)
     print(f"| {name} | {b['train_tokens_per_s']:.1f} | {h['train_tokens_per_s']:.1f} | "
           f"{b['train_tokens_per_s'] / h['train_tokens_per_s']:.2f}× | {b['peak_rss_mb']:.0f} | {h['peak_rss_mb']:.0f} |")
 if native_bf16:
-    h_fp32 = hf_speed([])["train_tokens_per_s"]
-    b_bf16 = banter_speed(["--bf16"])["train_tokens_per_s"]
-    print(f"| best mode (bf16) banter vs fp32 HF | | | {b_bf16 / h_fp32:.2f}× | | |")
+    tps = lambda name, i: seen[name][i]["train_tokens_per_s"]
+    bf16_row = "bf16 (banter: bf16 matmuls; HF: autocast)"
+    print(f"| best mode (bf16) banter vs fp32 HF | | | {tps(bf16_row, 0) / tps('fp32, full', 1):.2f}× | | |")
+    lora_rows = ["LoRA r8 (c_attn, c_proj)", "LoRA r8, bf16 (banter: frozen base held in bf16; HF: autocast)"]
+    best_b, best_h = max(tps(r, 0) for r in lora_rows), max(tps(r, 1) for r in lora_rows)
+    print(f"| best LoRA banter vs best LoRA HF | {best_b:.1f} | {best_h:.1f} | {best_b / best_h:.2f}× | | |")
 else:
     print("\n(bf16 rows skipped: no avx512_bf16/amx_bf16 on this CPU, bf16 is emulated; `--precision auto` trains in fp32.)")
 
@@ -86,6 +93,30 @@ print(f"| banter-train ({rep['precision']}) | {iters} | {rep['best_val_loss']:.3
 print(f"| HF transformers, same shape (hf_reference.py) | | | | {h['train_tokens_per_s']:,.0f} |")
 print(f"| step speed, same shape, same harness as HF (benches/speed.rs) | | | | {bs['train_tokens_per_s']:,.0f} "
       f"({bs['train_tokens_per_s'] / h['train_tokens_per_s']:.2f}× HF) |")
+
+# bf16 against fp32 on the baby shape: the same 200 steps (same seed, same batches) in each precision; the
+# curves compared as means over windows of 20 steps (single steps are noisy in either precision).
+if native_bf16 or "--bf16-curve" in sys.argv:
+    curves = {}
+    for prec in ["fp32", "bf16"]:
+        o = os.path.join(work, f"baby-{prec}")
+        subprocess.run(["rm", "-rf", o])
+        subprocess.run([os.path.join(bin_dir, "banter-train"), blocks["train"], "--tokenizer", tok, "--config", cfg,
+                        "--max-steps", "200", "--batch-size", "12", "--lr", "1e-3", "--min-lr", "1e-4", "--warmup", "20",
+                        "--beta2", "0.99", "--weight-decay", "0.1", "--val-split", "0", "--eval-every", "1000000",
+                        "--seed", "1", "--precision", prec, "--threads", threads, "-q", "-o", o], check=True)
+        curves[prec] = [json.loads(l)["loss"] for l in open(os.path.join(o, "metrics.jsonl"))]
+    w = 20
+    win = lambda c: [sum(c[i:i + w]) / w for i in range(0, len(c), w)]
+    a, b = win(curves["fp32"]), win(curves["bf16"])
+    worst = max(abs(y - x) / x for x, y in zip(a, b))
+    print()
+    print("| baby GPT, 200 steps, loss per 20-step window | " + " | ".join(str(i * w + w) for i in range(len(a))) + " |")
+    print("|---|" + "---:|" * len(a))
+    print("| fp32 | " + " | ".join(f"{x:.4f}" for x in a) + " |")
+    print("| bf16 | " + " | ".join(f"{x:.4f}" for x in b) + " |")
+    print(f"\nbf16 against fp32: largest window difference {worst * 100:.2f}% (goal: within 1%); final window "
+          f"{a[-1]:.4f} vs {b[-1]:.4f}.")
 
 # Memory with data that outgrows it: a binary token file of 20 MB and one of 2 GB (written here in the
 # documented layout), the same tiny model, 30 steps each; peak RSS of each training process.

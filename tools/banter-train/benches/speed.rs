@@ -3,13 +3,16 @@
 //! forward + backward + AdamW. Prints `key value` lines.
 //!
 //! cargo bench -p banter-train --bench speed -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --batch 2
-//!     --block 128 --steps 10] [--lora] [--bf16] [--unfused] [--threads N]
+//!     --block 128 --steps 10] [--lora] [--bf16] [--unfused] [--cast-base] [--threads N]
+//!
+//! LoRA in bf16 holds the frozen base in bf16 as `banter-train` does; `--cast-base` keeps it fp32 and casts
+//! it on every pass (the path before), to compare.
 
 use std::time::Instant;
 
 use banter_model::Pass;
 use banter_model::optim::AdamW;
-use banter_model::{Gpt2, Gpt2Config, LoraConfig};
+use banter_model::{Gpt2, Gpt2Config, Lm, LoraConfig};
 use tch::{Device, Kind, Tensor};
 
 fn arg(args: &[String], name: &str, default: i64) -> i64 {
@@ -35,13 +38,17 @@ fn main() {
     tch::manual_seed(0);
     let mut cfg = Gpt2Config::new(vocab, 1024.max(block), embd, layers, heads);
     cfg.attn_pdrop = 0.1;
-    let mut model = Gpt2::new(cfg, Device::Cpu);
+    let mut model: Lm = Gpt2::new(cfg, Device::Cpu).into();
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);
     let params: Vec<(String, Tensor, bool)> = if use_lora {
-        model.attach_lora(&LoraConfig { dropout: 0.0, ..Default::default() });
-        model.lora_vs.as_ref().unwrap().variables().into_iter().map(|(n, t)| (n, t, false)).collect()
+        let targets = model.default_lora_targets();
+        model.attach_lora(&LoraConfig { dropout: 0.0, targets, ..Default::default() });
+        if bf16 && !args.iter().any(|a| a == "--cast-base") {
+            model.hold_frozen_base_in(Kind::BFloat16, false);
+        }
+        model.lora_vs().unwrap().variables().into_iter().map(|(n, t)| (n, t, false)).collect()
     } else {
-        model.vs.variables().into_iter().map(|(n, t)| (n.clone(), t.shallow_clone(), t.dim() >= 2)).collect()
+        model.vs().variables().into_iter().map(|(n, t)| (n.clone(), t.shallow_clone(), t.dim() >= 2)).collect()
     };
     let mut opt = AdamW::new(params, 0.9, 0.999, 1e-8, 0.0);
     let x = Tensor::randint(vocab, [batch, block], (Kind::Int64, Device::Cpu));

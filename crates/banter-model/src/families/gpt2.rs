@@ -382,9 +382,16 @@ impl Gpt2 {
 
     /// Converts the matrices to `kind` (bf16 or fp16) for inference; passes then compute in `kind`.
     pub fn to_half_weights(&mut self, kind: Kind) {
+        self.cast_matrices(kind, true);
+    }
+
+    /// Casts the Conv1D matrices to `kind`, and the token embeddings too when `tokens`.
+    pub(crate) fn cast_matrices(&mut self, kind: Kind, tokens: bool) {
         let _g = tch::no_grad_guard();
-        let bf = self.wte.to_kind(kind);
-        self.wte.set_data(&bf);
+        if tokens {
+            let bf = self.wte.to_kind(kind);
+            self.wte.set_data(&bf);
+        }
         for (_, l) in self.conv_layers_mut() {
             let w = l.w.to_kind(kind);
             l.w.set_data(&w);

@@ -1,5 +1,6 @@
 //! CLI tests of `banter-train` through the real binary, on tiny models built here.
 
+mod bf16_lora;
 mod checkpointing;
 mod cli;
 mod crash;
