@@ -73,10 +73,10 @@ lint: $(STAMP_TORCH)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
-# playwright-core for the chat page's headless-Chromium test (skipped without node; needs Debian's chromium).
+# playwright-core for the chat page's and the eval report's headless-Chromium tests (skipped without node; needs Debian's chromium).
 browser-deps:
-	@if command -v npm >/dev/null 2>&1; then cd tools/banter-chat/tests/browser && \
-	  { npm install --no-audit --no-fund --silent || echo "make: could not install playwright-core; the browser test is skipped"; }; fi
+	@if command -v npm >/dev/null 2>&1; then for d in tools/banter-chat/tests/browser tools/banter-eval/tests/browser; do \
+	  (cd $$d && npm install --no-audit --no-fund --silent) || echo "make: could not install playwright-core in $$d; its browser test is skipped"; done; fi
 
 unit: setup browser-deps
 	$(CARGO) test $(CARGO_FLAGS)
@@ -124,6 +124,8 @@ bench: setup $(STAMP_BENCH) $(STAMP_LLAMACPP) build
 	$(VENV)/bin/python tools/banter-chat/bench/quality.py $(CURDIR) $(SHARED)/data/tinyshakespeare.txt target/bench
 	@echo; echo "## hostile inputs: refusals timed, and the server under long conversations"
 	bash tools/banter-chat/bench/hostile.sh target/release
+	@echo; echo "## banter-eval"
+	$(VENV)/bin/python tools/banter-eval/bench/bench.py $(CURDIR) target/bench
 	@echo; echo "## banter-export"
 	$(VENV)/bin/python tools/banter-export/bench/bench.py $(CURDIR) target/bench
 	@echo; echo "## banter-scrape"

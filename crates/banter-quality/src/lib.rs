@@ -6,7 +6,9 @@ pub mod checks;
 pub mod dedup;
 pub mod dedup_index;
 pub mod gate;
+pub mod persona;
 pub mod report;
+pub mod split;
 pub mod text;
 
 pub use checks::{CheckId, Finding, Profile, Settings, Severity};

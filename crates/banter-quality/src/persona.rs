@@ -1,4 +1,4 @@
-//! Persona training samples from messages: one sample per reply of the persona, with the context that led
+//! Persona training samples from messages (built here for `banter-whatsapp samples`, and for `banter-eval persona`'s held-out contexts): one sample per reply of the persona, with the context that led
 //! to it (a window of the last turns, or the turns most similar to the message answered, by BM25), turns
 //! of one speaker merged, conversations split at long silences, speakers anonymised.
 
@@ -8,7 +8,8 @@ use banter_core::records::{Message, MessageKind, Role, Sample, Turn};
 use serde_json::json;
 
 /// How context is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ContextMode {
     /// The last `--window` turns.
     Window,
@@ -213,7 +214,7 @@ impl Bm25 {
             let mut tf: HashMap<u64, u32> = HashMap::new();
             // Words without their punctuation ("match?" is "match").
             let clean: String = t.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
-            let toks = banter_quality::text::token_hashes(&clean);
+            let toks = crate::text::token_hashes(&clean);
             for h in &toks {
                 *tf.entry(*h).or_default() += 1;
             }

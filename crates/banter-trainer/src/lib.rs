@@ -14,6 +14,7 @@ pub mod dpo_head;
 mod dpo_step;
 mod error;
 mod finish;
+mod holdout;
 pub mod hubdata;
 mod inplace;
 pub mod output;

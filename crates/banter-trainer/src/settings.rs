@@ -181,6 +181,9 @@ pub struct TrainSettings {
     /// Gradient checkpointing: keep each block's input only and recompute the blocks in the backward pass
     /// (less memory, one more forward pass of the blocks; the same loss and gradients).
     pub gradient_checkpointing: bool,
+    /// `--holdout-split`: samples whose reply falls in the held-out part of a chat are left out, and the split is
+    /// recorded with the output (`eval_split.json`) for `banter-eval persona`.
+    pub holdout_split: Option<PathBuf>,
 }
 
 impl Default for TrainSettings {
@@ -219,6 +222,7 @@ impl Default for TrainSettings {
             global_batch: None,
             zero1: false,
             gradient_checkpointing: false,
+            holdout_split: None,
         }
     }
 }

@@ -235,6 +235,9 @@ fn load_data(
                 }
             }
         }
+        if let Some(p) = &s.holdout_split {
+            samples = crate::holdout::exclude(p, samples, &console)?;
+        }
         if !samples.is_empty() {
             quality = Some(crate::quality::quality_gate(s.force, &samples, console)?);
             let (blocks, dropped) = data::tokenize(&samples, tok, template, block, s.mode);

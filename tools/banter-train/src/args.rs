@@ -159,6 +159,11 @@ pub struct Cli {
     /// (−36 to −38% peak RSS on GPT-2 124M, batch 8 × 256, in two runs) for one more forward pass of the blocks; the same loss.
     #[arg(long, help_heading = "Optimisation")]
     pub gradient_checkpointing: bool,
+    /// Leave out the samples whose reply falls in this split's held-out part (`banter-eval split`), and record
+    /// the split with the output, where `banter-eval persona` finds it. Samples need `meta.ts`
+    /// (`banter-whatsapp samples` writes it).
+    #[arg(long, value_name = "FILE", help_heading = "Data")]
+    pub holdout_split: Option<PathBuf>,
     /// Peak learning rate (default: 1e-3 scratch, 5e-5 full fine-tune, 2e-4 LoRA; with --dpo 5e-6 full, 5e-5 LoRA).
     #[arg(long, value_name = "LR", help_heading = "Optimisation")]
     pub lr: Option<f64>,
@@ -346,6 +351,7 @@ impl Cli {
             global_batch: self.global_batch_size,
             zero1: self.zero1,
             gradient_checkpointing: self.gradient_checkpointing,
+            holdout_split: self.holdout_split.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod header;
 pub mod input;
 pub mod locale;
 pub mod parse;
-pub mod samples;
+pub use banter_quality::persona as samples;
 mod urls;
 
 use std::path::PathBuf;

@@ -1,0 +1,92 @@
+//! split, qa and bad input: one-line errors naming the file, line and field, documented exit codes.
+
+use crate::{bin, fixture, run_ok};
+
+#[test]
+fn split_writes_the_file_and_refuses_bad_shares() {
+    let f = fixture();
+    let out = f.root.join("s2.json");
+    let o = run_ok(bin().arg("split").arg(&f.messages).args(["--holdout", "0.2", "--json", "-o"]).arg(&out));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["split"]["held_out"], 144);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&f.split).unwrap(), "the same chat splits the same way");
+    let o = bin()
+        .arg("split")
+        .arg(&f.messages)
+        .args(["--holdout", "1.5", "-o"])
+        .arg(f.root.join("s3.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!f.root.join("s3.json").exists());
+    // A bad messages line: exit 3, naming file, line and field.
+    let bad = f.root.join("bad-messages.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"ts\": \"2026-01-01T00:00:00\", \"author\": \"A\", \"text\": \"hi\"}\n{\"ts\": 5, \"text\": \"x\"}\n",
+    )
+    .unwrap();
+    let o = bin().arg("split").arg(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad-messages.jsonl:2") && err.contains("ts"), "{err}");
+}
+
+#[test]
+fn persona_refuses_unknown_speakers_and_missing_models() {
+    let f = fixture();
+    let o = bin()
+        .arg("persona")
+        .arg(&f.base)
+        .arg("--messages")
+        .arg(&f.messages)
+        .args(["--persona", "Nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no messages by \"Nobody\"") && err.contains("Sara"), "{err}");
+    let o = bin()
+        .arg("persona")
+        .arg(f.root.join("missing"))
+        .arg("--messages")
+        .arg(&f.messages)
+        .args(["--persona", "Sara"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing: model folder not found"));
+}
+
+#[test]
+fn qa_scores_exact_match_and_f1_and_gates() {
+    let f = fixture();
+    let qa = f.root.join("qa.jsonl");
+    std::fs::write(
+        &qa,
+        concat!(
+            "{\"question\": \"where are you?\", \"answer\": \"at home\"}\n",
+            "{\"question\": \"coming tonight?\", \"answers\": [\"yes\", \"maybe\"]}\n",
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"call me?\"}, {\"role\": \"assistant\", \"content\": \"later\"}]}\n"
+        ),
+    )
+    .unwrap();
+    let o =
+        run_ok(bin().arg("qa").arg(&f.base).arg(&qa).arg("--adapter").arg(&f.sara).args(["--json", "--threads", "1"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["questions"], 3);
+    let answers = v["answers"].as_array().unwrap();
+    for a in answers {
+        let (em, f1) = (a["exact_match"].as_f64().unwrap(), a["f1"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&f1) && (em == 0.0 || em == 1.0) && f1 >= em, "{a}");
+    }
+    let mean = answers.iter().map(|a| a["f1"].as_f64().unwrap()).sum::<f64>() / 3.0;
+    assert!((v["f1"].as_f64().unwrap() - mean).abs() < 1e-12);
+    let o = bin().arg("qa").arg(&f.base).arg(&qa).args(["--min-f1", "1.01", "-q"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::write(&qa, "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": \"q\"}\n").unwrap();
+    let o = bin().arg("qa").arg(&f.base).arg(&qa).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("qa.jsonl:2") && err.contains("field \"answer\""), "{err}");
+}
