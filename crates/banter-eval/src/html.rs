@@ -277,8 +277,68 @@ pub fn loss(results: &[LossResult], files: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use crate::model::Candidate;
+    use crate::persona::{AttributorCheck, Example, ModelResult, PersonaReport};
+
     #[test]
     fn text_is_escaped() {
         assert_eq!(super::esc("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    /// Whatever the chat, the names and the models hold, the page shows it as text: no markup, no script.
+    #[test]
+    fn hostile_chat_text_and_names_stay_text() {
+        let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
+        let people = vec![
+            (format!("Sara{evil}"), vec![format!("hi {evil}"), "haha ok".into()]),
+            ("Omid".to_string(), vec!["Good evening.".into(), format!("Regards {evil}")]),
+        ];
+        let att = crate::ngram::Attributor::fit(&people);
+        let replies = vec![format!("{evil} haha"), "Good evening.".to_string()];
+        let figs =
+            crate::figures::measure(&replies, &replies, &att, 0, &HashSet::from([crate::stats::norm(&replies[0])]));
+        let cand = Candidate { model: format!("/m/{evil}").into(), adapter: None };
+        let report = PersonaReport {
+            persona: people[0].0.clone(),
+            split: banter_quality::split::Split {
+                format: "banter-eval-split".into(),
+                cutoff: evil.into(),
+                chat: evil.into(),
+                holdout: 0.1,
+                messages: 2,
+                held_out: 1,
+            },
+            split_source: evil.into(),
+            samples: 2,
+            attributor: AttributorCheck {
+                participants: people.iter().map(|(a, m)| (a.clone(), m.len())).collect(),
+                accuracy: 1.0,
+                chance: 0.5,
+                messages: 2,
+            },
+            real: figs.clone(),
+            models: vec![ModelResult {
+                name: cand.name(),
+                candidate: cand,
+                heldout_loss: f64::NAN,
+                heldout_perplexity: f64::NAN,
+                figures: figs,
+            }],
+            examples: replies
+                .iter()
+                .map(|r| Example {
+                    ts: evil.into(),
+                    context: vec![format!("A: {evil}")],
+                    real: r.clone(),
+                    generated: vec![r.clone()],
+                })
+                .collect(),
+        };
+        let page = super::persona(&report);
+        assert!(!page.contains("<script") && !page.contains("<img"), "markup leaked");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.matches("data-plot=").count() >= 7);
     }
 }

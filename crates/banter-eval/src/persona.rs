@@ -213,13 +213,16 @@ pub fn evaluate(
         let mut nll = Nll::default();
         let mut replies = Vec::with_capacity(heldout.len());
         for (i, x) in heldout.iter().enumerate() {
-            let l = m.loss(x).map_err(|e| anyhow::anyhow!("{}: held-out sample {}: {e}", c.name(), i + 1))?;
+            let refused = |e: String| {
+                banter_core::Error::Template(format!("{}: held-out reply at {}: {e}", c.name(), meta(x, "ts")))
+            };
+            let l = m.loss(x).map_err(refused)?;
             nll.sum += l.sum;
             nll.tokens += l.tokens;
             let t = x.turns();
             let mut sampling = s.sampling.clone();
             sampling.seed = s.sampling.seed.wrapping_add(i as u64);
-            let r = m.reply(&t[..t.len() - 1], &sampling).map_err(|e| anyhow::anyhow!("{}: {e}", c.name()))?;
+            let r = m.reply(&t[..t.len() - 1], &sampling).map_err(refused)?;
             examples[i].generated.push(r.clone());
             replies.push(r);
             progress(&format!("{}: {}/{} replies", c.name(), i + 1, heldout.len()));

@@ -39,6 +39,15 @@ pub fn exclude(path: &Path, samples: Vec<Sample>, console: &Console) -> crate::R
     Ok(kept)
 }
 
+/// The refusal for inputs that carry no reply times (blocks, token files, preference pairs): a split could
+/// not be applied to them, and silently training on held-out replies is what the flag exists to prevent.
+pub fn only_samples(what: &str) -> Error {
+    Error::usage_hint(
+        format!("--holdout-split needs samples that say when each reply was written; {what} cannot"),
+        "train on the samples JSONL banter-whatsapp samples wrote",
+    )
+}
+
 /// Records the split with the output (`eval_split.json`).
 pub fn record(path: &Path, out: &Path) -> crate::Result<()> {
     let split = Split::read(path).map_err(|e| Error::usage(e.to_string()))?;

@@ -178,6 +178,9 @@ fn load_data(
     if block > n_pos {
         return Err(Error::usage(format!("--block-size {block} is longer than the model's {n_pos} positions")).into());
     }
+    if s.holdout_split.is_some() && s.dpo.is_some() {
+        return Err(crate::holdout::only_samples("preference pairs (--dpo)").into());
+    }
     if s.dpo.is_some() {
         return crate::dpo_data::load(s, block, tok, template, console);
     }
@@ -185,6 +188,9 @@ fn load_data(
     let mut train = if s.inputs.iter().any(|i| data::is_bin(i)) {
         if s.inputs.len() > 1 || !s.hub_data.is_empty() {
             return Err(Error::usage("a binary token file (.bin) must be the only training input").into());
+        }
+        if s.holdout_split.is_some() {
+            return Err(crate::holdout::only_samples("a binary token file").into());
         }
         if s.val_split > 0.0 {
             return Err(Error::usage_hint(
@@ -215,6 +221,9 @@ fn load_data(
             }
             match data::sniff(input)? {
                 data::Kind::Blocks => {
+                    if s.holdout_split.is_some() {
+                        return Err(crate::holdout::only_samples(&format!("{input} (token blocks)")).into());
+                    }
                     let r = data::read_blocks(input, vocab, n_pos)?;
                     if r.short > 0 {
                         banter_core::eline!(

@@ -117,9 +117,18 @@ pub(crate) fn holds(a: f64, b: f64, or_equal: bool) -> bool {
     }
 }
 
-/// Writes an HTML page atomically.
+/// Refuses (exit 2), before any work, an output that is an input, holds one or lies inside one.
+pub(crate) fn check_output(path: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(p) = path.filter(|p| p.as_os_str() != "-") {
+        banter_core::inputs::check_output_path(p)?;
+    }
+    Ok(())
+}
+
+/// Writes an HTML page (or any text) atomically.
 pub(crate) fn write_page(path: &Path, html: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    banter_core::inputs::check_output_path(path)?;
     let mut out = banter_core::jsonl::Output::file(path)?;
     out.write_all(html.as_bytes()).map_err(|e| banter_core::Error::io(path.display(), e))?;
     out.commit()?;
@@ -140,6 +149,8 @@ pub(crate) fn existing(dir: &Path, what: &str) -> anyhow::Result<PathBuf> {
     if !dir.is_dir() {
         anyhow::bail!(banter_core::Error::usage(format!("{}: {what} folder not found", dir.display())));
     }
+    // No output (--html, -o) may be, hold or lie inside a model or adapter this run reads.
+    banter_core::inputs::register_path(dir);
     Ok(dir.to_path_buf())
 }
 

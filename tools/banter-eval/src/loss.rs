@@ -59,7 +59,11 @@ fn read_samples(files: &[String]) -> anyhow::Result<Vec<Scored>> {
 
 pub(crate) fn run(a: &LossArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let model = crate::existing(&a.model, "model")?;
+    for d in a.adapter.iter().chain(&a.models).chain(&a.better_than) {
+        crate::existing(d, "model or adapter")?;
+    }
     let samples = read_samples(&a.data)?;
+    crate::check_output(a.html.as_deref())?;
     let mut cands: Vec<Candidate> =
         a.adapter.iter().map(|ad| Candidate { model: model.clone(), adapter: Some(ad.clone()) }).collect();
     cands.push(Candidate { model: model.clone(), adapter: None });

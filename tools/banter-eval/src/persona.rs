@@ -123,7 +123,14 @@ pub(crate) fn run(a: &PersonaArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
     if let Some(ad) = &a.adapter {
         crate::existing(ad, "adapter")?;
     }
+    if let Some(d) = &a.better_than {
+        crate::existing(d, "--better-than")?;
+    }
+    if let Some(p) = &a.split {
+        banter_core::inputs::register_path(p);
+    }
     let messages = crate::split::read_messages(&a.messages)?;
+    crate::check_output(a.html.as_deref())?;
     let (split, source) = split_for(a, &messages)?;
     let mut candidates = vec![Candidate { model: model.clone(), adapter: a.adapter.clone() }];
     if a.adapter.is_some() && !a.no_base {

@@ -73,6 +73,9 @@ fn pair(v: &Value, at: &str) -> anyhow::Result<(String, Vec<String>)> {
 
 pub(crate) fn run(a: &QaArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     let model = crate::existing(&a.model, "model")?;
+    if let Some(d) = &a.adapter {
+        crate::existing(d, "adapter")?;
+    }
     let src = Source::parse(&a.data);
     let reader = JsonlReader::open(&src, ReadOptions::default())?;
     let name = reader.name().to_string();

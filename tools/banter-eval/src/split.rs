@@ -33,6 +33,7 @@ pub(crate) fn read_messages(arg: &str) -> anyhow::Result<Vec<Message>> {
 pub(crate) fn run(a: &SplitArgs, common: &CommonArgs) -> anyhow::Result<Exit> {
     common.require_data_file(a.output.as_deref(), "split")?;
     let messages = read_messages(&a.messages)?;
+    crate::check_output(a.output.as_deref())?;
     let split = Split::of(&messages, a.holdout).map_err(|e| banter_core::Error::usage(e.to_string()))?;
     match &a.output {
         Some(p) if p.as_os_str() != "-" => crate::write_page(p, &split.to_json())?,

@@ -90,3 +90,64 @@ fn qa_scores_exact_match_and_f1_and_gates() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("qa.jsonl:2") && err.contains("field \"answer\""), "{err}");
 }
+
+/// No output may replace what the run reads: the messages, a model's files, the split.
+#[test]
+fn outputs_never_clobber_inputs() {
+    let f = fixture();
+    let weights = f.base.join("model.safetensors");
+    let before = std::fs::read(&weights).unwrap();
+    let messages = std::fs::read(&f.messages).unwrap();
+    for (target, args) in [
+        (weights.clone(), vec!["persona"]),
+        (f.messages.clone(), vec!["persona"]),
+        (f.base.join("report.html"), vec!["persona"]),
+        (weights.clone(), vec!["loss"]),
+    ] {
+        let mut c = bin();
+        c.arg(args[0]).arg(&f.base);
+        if args[0] == "persona" {
+            c.arg("--messages").arg(&f.messages).args(["--persona", "Sara"]);
+        } else {
+            c.arg(f.root.join("Sara.jsonl"));
+        }
+        let o = c.arg("--html").arg(&target).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{target:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("input"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = bin().arg("split").arg(&f.messages).arg("-o").arg(&f.messages).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&weights).unwrap(), before);
+    assert_eq!(std::fs::read(&f.messages).unwrap(), messages);
+    assert!(!f.base.join("report.html").exists());
+}
+
+/// `--holdout-split` applies to samples only: blocks, token files and preference pairs carry no reply times,
+/// and training on them with the flag is refused rather than silently ignoring the split.
+#[test]
+fn holdout_split_refuses_inputs_without_reply_times() {
+    let f = fixture();
+    let blocks = f.root.join("blocks.jsonl");
+    std::fs::write(&blocks, "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2, 3]}\n").unwrap();
+    let prefs = f.root.join("prefs.jsonl");
+    std::fs::write(&prefs, "{\"prompt\": \"hi\", \"chosen\": \"yo\", \"rejected\": \"no\"}\n").unwrap();
+    for (data, extra) in [(&blocks, vec![]), (&prefs, vec!["--dpo"])] {
+        let o = crate::other("banter-train")
+            .arg(data)
+            .arg("--model")
+            .arg(&f.base)
+            .args(["--lora", "--max-steps", "1", "--holdout-split"])
+            .arg(&f.split)
+            .args(extra)
+            .arg("-o")
+            .arg(f.root.join("refused"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--holdout-split needs samples"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
