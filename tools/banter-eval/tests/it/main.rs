@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use assert_cmd::prelude::*;
 
 mod gates;
+mod matrix;
 mod persona;
 mod report;
 mod tools;
