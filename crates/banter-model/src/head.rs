@@ -40,7 +40,7 @@ impl Gpt2 {
         let grad_w = train_wte.then(|| wte_grad(&self.wte));
         let (grad_h, loss) = {
             let _g = tch::no_grad_guard();
-            let (hd, w) = (h.detach().to_kind(compute), self.wte.detach().to_kind(compute));
+            let (hd, w) = (h.detach().to_kind(compute), crate::castcache::cast(&self.wte, compute, true));
             let device = h.device();
             let scale = loss_mul / n as f64;
             head_chunks(&hd, &w, &y, None, compute, scale, grad_w.as_ref(), &|len| {
@@ -103,7 +103,7 @@ pub fn fused_loss_backward(
     let grad_w = w.requires_grad().then(|| wte_grad(w));
     let (grad_h, loss) = {
         let _g = tch::no_grad_guard();
-        let (hd, wd) = (h.detach().to_kind(compute), w.detach().to_kind(compute));
+        let (hd, wd) = (h.detach().to_kind(compute), crate::castcache::cast(w, compute, true));
         head_chunks(&hd, &wd, &y, cap, compute, loss_mul / n as f64, grad_w.as_ref(), &|_| None)
     };
     // Autograd from the hidden states: d/dh Σ h·∂h = ∂h.

@@ -19,6 +19,7 @@
 pub mod bf16;
 pub mod cached;
 pub mod calibration;
+pub mod castcache;
 pub mod causal;
 pub mod checkpoint;
 pub mod config;

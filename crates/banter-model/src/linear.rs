@@ -70,8 +70,8 @@ impl Linear {
             y.to_kind(compute)
         } else {
             let xc = if x.kind() == compute { x.shallow_clone() } else { x.to_kind(compute) };
-            let b = self.b.as_ref().map(|b| b.to_kind(compute));
-            xc.linear(&self.w.to_kind(compute), b.as_ref())
+            let b = self.b.as_ref().map(|b| crate::castcache::cast(b, compute, false));
+            xc.linear(&crate::castcache::cast(&self.w, compute, false), b.as_ref())
         };
         match &self.lora {
             Some(l) => {

@@ -120,6 +120,9 @@ impl AdamW {
     /// One update with learning rate `lr`; gradients are then zeroed.
     pub fn step(&mut self, lr: f64) {
         let _g = tch::no_grad_guard();
+        // The weights change (the fused pass writes them without libtorch's version counter): the bf16
+        // working copies are made again from the updated masters.
+        crate::castcache::invalidate();
         self.step += 1;
         let bc1 = 1.0 - self.beta1.powi(self.step as i32);
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);

@@ -49,7 +49,8 @@ fn chunk_logits(hc: &Tensor, w: &Tensor, compute: Kind, cap: Option<f64>) -> Ten
     let z = if compute == Kind::Float && hc.kind() == Kind::Float && w.kind() == Kind::Float {
         hc.matmul(&w.tr())
     } else {
-        hc.to_kind(compute).matmul(&w.to_kind(compute).tr()).to_kind(Kind::Float)
+        // The projection in `compute`, cast once per weight version (not once per chunk).
+        hc.to_kind(compute).matmul(&banter_model::castcache::cast(w, compute, true).tr()).to_kind(Kind::Float)
     };
     match cap {
         Some(c) => (z / c).tanh() * c,
@@ -143,7 +144,7 @@ fn logps_backward_from(
         let row_coef = coef.detach().unsqueeze(1).expand([r.n, r.per_seq], false).reshape([r.len()])
             * r.y.ne(-100).to_kind(Kind::Float);
         let h = r.h.detach();
-        let wc = w.detach().to_kind(compute);
+        let wc = banter_model::castcache::cast(&w, compute, true);
         let grad_h = Tensor::zeros([r.len(), h.size()[1]], (Kind::Float, h.device()));
         let chunk = head_chunk_rows(vocab);
         let mut start = 0;
@@ -152,7 +153,7 @@ fn logps_backward_from(
             let hc = h.narrow(0, start, len);
             let yc = r.y.narrow(0, start, len);
             let c = row_coef.narrow(0, start, len).unsqueeze(1);
-            let mut z = chunk_logits(&hc, &w.detach(), compute, cap);
+            let mut z = chunk_logits(&hc, &w, compute, cap);
             let squash = cap.map(|k| 1.0 - (&z / k).square());
             // c·(one-hot − softmax), in place in the logits (c is 0 on unscored rows).
             let max = z.amax([1i64].as_slice(), true);

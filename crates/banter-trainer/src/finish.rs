@@ -13,6 +13,8 @@ use crate::state::{Loop, Means, Outcome, TrainReport};
 impl Loop<'_> {
     /// The model (or adapter), tokenizer files and loss plot.
     pub(crate) fn export(mut self, seconds: f64) -> crate::Result<Outcome> {
+        // The bf16 working copies are done with: release them (and the masters they hold).
+        banter_model::castcache::invalidate();
         let out = self.s.output.clone();
         if let Some(best) = self.best_weights.take() {
             output::restore_tensors(&mut self.setup.model, &best)?;

@@ -55,7 +55,8 @@ impl Conv1D {
             x2.to_kind(k).mm(&self.w).to_kind(Kind::Float) + &self.b
         } else {
             let xc = if x2.kind() == compute { x2.shallow_clone() } else { x2.to_kind(compute) };
-            self.b.to_kind(compute).addmm(&xc, &self.w.to_kind(compute))
+            use crate::castcache::cast;
+            cast(&self.b, compute, false).addmm(&xc, &cast(&self.w, compute, false))
         };
         let mut shape = size[..size.len() - 1].to_vec();
         shape.push(n_out);
@@ -213,7 +214,11 @@ impl Gpt2 {
 
     /// The output projection's weight in the pass's precision (cast once per pass).
     fn head_weight(&self, pass: Pass) -> Tensor {
-        if pass.compute == Kind::Float { self.wte.shallow_clone() } else { self.wte.to_kind(pass.compute) }
+        if pass.compute == Kind::Float {
+            self.wte.shallow_clone()
+        } else {
+            crate::castcache::cast(&self.wte, pass.compute, false)
+        }
     }
 
     /// The output projection (tied to the token embeddings).
