@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use banter_core::records::{Message, MessageKind, Role, Sample, Turn};
 use banter_model::generate::Sampling;
-use banter_quality::persona::{self as samples, ContextMode};
+use banter_quality::persona as samples;
 use serde::Serialize;
 
 use crate::figures::{self, Figures};
@@ -167,18 +167,7 @@ pub fn evaluate(
     };
 
     // Held-out samples: built exactly as `banter-whatsapp samples` builds training samples.
-    let opts = samples::Options {
-        persona: s.persona.clone(),
-        mode: ContextMode::Window,
-        window: s.window,
-        top_k: 12,
-        select_k: 6,
-        merge_within: 300,
-        gap: 6 * 3600,
-        keep_media: false,
-        keep_deleted: false,
-        keep_system: false,
-    };
+    let opts = samples::Options { window: s.window, ..samples::Options::defaults(s.persona.clone()) };
     let (built, _) = samples::build(messages, &opts);
     let meta = |x: &Sample, k: &str| x.fields.get("meta").and_then(|m| m[k].as_str()).unwrap_or_default().to_string();
     let heldout: Vec<Sample> =

@@ -42,6 +42,26 @@ pub struct Options {
     pub keep_system: bool,
 }
 
+impl Options {
+    /// `banter-whatsapp samples`'s defaults for `persona`: a window of 6 turns (retrieval: the 6 most similar
+    /// of the last 12), one speaker's messages merged within 5 minutes, a new conversation after 6 hours of
+    /// silence, media, deleted and system lines skipped.
+    pub fn defaults(persona: impl Into<String>) -> Options {
+        Options {
+            persona: persona.into(),
+            mode: ContextMode::Window,
+            window: 6,
+            top_k: 12,
+            select_k: 6,
+            merge_within: 300,
+            gap: 6 * 3600,
+            keep_media: false,
+            keep_deleted: false,
+            keep_system: false,
+        }
+    }
+}
+
 /// Counts for the report.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SampleReport {
@@ -260,18 +280,7 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options {
-            persona: "Sara".into(),
-            mode: ContextMode::Window,
-            window: 6,
-            top_k: 12,
-            select_k: 6,
-            merge_within: 300,
-            gap: 6 * 3600,
-            keep_media: false,
-            keep_deleted: false,
-            keep_system: false,
-        }
+        Options::defaults("Sara")
     }
 
     #[test]
