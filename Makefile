@@ -141,7 +141,7 @@ fuzz: setup
 
 completions: build
 	mkdir -p target/completions
-	for t in scrape whatsapp validate tokenize train chat export; do \
+	for t in scrape whatsapp validate tokenize train chat eval export; do \
 	  target/release/banter-$$t --generate complete-bash > target/completions/banter-$$t.bash; \
 	  target/release/banter-$$t --generate complete-zsh > target/completions/_banter-$$t; \
 	  target/release/banter-$$t --generate complete-fish > target/completions/banter-$$t.fish; \
@@ -149,7 +149,7 @@ completions: build
 	done
 
 install: $(STAMP_TORCH)
-	for t in scrape whatsapp validate tokenize train chat export; do $(CARGO) install --locked --path tools/banter-$$t; done
+	for t in scrape whatsapp validate tokenize train chat eval export; do $(CARGO) install --locked --path tools/banter-$$t; done
 
 clean:
 	$(CARGO) clean

@@ -105,6 +105,16 @@ impl Loaded {
         Ok(out.text)
     }
 
+    /// Replies to several conversations in one batch (each weight read once per step for all of them);
+    /// conversation `i` is sampled with `seeds[i]`, as [`Loaded::reply`] would sample it alone.
+    pub fn reply_batch(&self, convs: &[Vec<Turn>], s: &Sampling, seeds: &[u64]) -> Vec<Result<String, String>> {
+        self.engine
+            .reply_batch(convs, s, seeds, &[])
+            .into_iter()
+            .map(|r| r.map(|o| o.text).map_err(|e| e.to_string()))
+            .collect()
+    }
+
     /// Plain text continuation (no template), for question answering on a model trained on documents.
     pub fn complete(&self, prompt: &str, s: &Sampling) -> String {
         self.engine.complete(prompt, s, &["\n".to_string()], &mut |_| true).text.trim().to_string()

@@ -27,6 +27,8 @@ pub struct PersonaSettings {
     pub min_messages: usize,
     /// How replies are sampled.
     pub sampling: Sampling,
+    /// Contexts answered together in one batch (1: one at a time).
+    pub batch: usize,
     /// How models are loaded.
     pub load: LoadSettings,
 }
@@ -200,21 +202,38 @@ pub fn evaluate(
         progress(&format!("{}: loading", c.name()));
         let m = Loaded::load(c, &s.load)?;
         let mut nll = Nll::default();
-        let mut replies = Vec::with_capacity(heldout.len());
-        for (i, x) in heldout.iter().enumerate() {
+        for x in &heldout {
             let refused = |e: String| {
                 banter_core::Error::Template(format!("{}: held-out reply at {}: {e}", c.name(), meta(x, "ts")))
             };
             let l = m.loss(x).map_err(refused)?;
             nll.sum += l.sum;
             nll.tokens += l.tokens;
-            let t = x.turns();
-            let mut sampling = s.sampling.clone();
-            sampling.seed = s.sampling.seed.wrapping_add(i as u64);
-            let r = m.reply(&t[..t.len() - 1], &sampling).map_err(refused)?;
-            examples[i].generated.push(r.clone());
-            replies.push(r);
-            progress(&format!("{}: {}/{} replies", c.name(), i + 1, heldout.len()));
+        }
+        // Replies in batches; reply i is sampled with seed + i whatever the batch size.
+        let mut replies = Vec::with_capacity(heldout.len());
+        let idx: Vec<usize> = (0..heldout.len()).collect();
+        for chunk in idx.chunks(s.batch.max(1)) {
+            let convs: Vec<Vec<banter_core::records::Turn>> = chunk
+                .iter()
+                .map(|&i| {
+                    let t = heldout[i].turns();
+                    t[..t.len() - 1].to_vec()
+                })
+                .collect();
+            let seeds: Vec<u64> = chunk.iter().map(|&i| s.sampling.seed.wrapping_add(i as u64)).collect();
+            for (&i, r) in chunk.iter().zip(m.reply_batch(&convs, &s.sampling, &seeds)) {
+                let r = r.map_err(|e| {
+                    banter_core::Error::Template(format!(
+                        "{}: held-out reply at {}: {e}",
+                        c.name(),
+                        meta(&heldout[i], "ts")
+                    ))
+                })?;
+                examples[i].generated.push(r.clone());
+                replies.push(r);
+            }
+            progress(&format!("{}: {}/{} replies", c.name(), replies.len(), heldout.len()));
         }
         let figures = figures::measure(&replies, &real, &attributor, persona, &training);
         models.push(ModelResult {

@@ -40,6 +40,9 @@ pub(crate) struct PersonaArgs {
     /// A participant needs this many training messages for a style profile.
     #[arg(long, default_value_t = 5)]
     min_messages: usize,
+    /// Held-out contexts answered together in one batch (each weight read once per step for all of them).
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
     /// Do not evaluate MODEL without the adapter beside it.
     #[arg(long)]
     no_base: bool,
@@ -149,6 +152,7 @@ pub(crate) fn run(a: &PersonaArgs, common: &CommonArgs) -> anyhow::Result<Exit> 
         window: a.window.max(1),
         min_messages: a.min_messages.max(1),
         sampling: a.sample.sampling(),
+        batch: a.batch.max(1),
         load: a.load.settings(),
     };
     let report = persona::evaluate(&messages, split, source, &settings, &mut crate::progress(common))?;

@@ -91,3 +91,17 @@ fn held_out_messages_never_reach_training() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("carry no meta.ts"));
     assert!(!f.root.join("never").exists());
 }
+
+/// Contexts answered in batches get the replies they get one at a time (reply i sampled with seed + i).
+#[test]
+fn batched_replies_equal_replies_one_at_a_time() {
+    let f = fixture();
+    let replies = |batch: &str| {
+        let (_, r) = persona(&["--persona", "Sara", "--batch", batch, "--adapter"], &[&f.sara]);
+        r["persona"]["examples"].as_array().unwrap().iter().map(|e| e["generated"].clone()).collect::<Vec<_>>()
+    };
+    let one = replies("1");
+    assert_eq!(one.len(), 16);
+    assert_eq!(one, replies("3"), "batches of 3 (the last one short)");
+    assert_eq!(one, replies("8"));
+}
