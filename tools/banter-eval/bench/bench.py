@@ -4,7 +4,8 @@
    one's last 20% of speeches held out): banter's accuracy and time beside scikit-learn's on the same split.
 2. The persona walk-through's models (a tiny GPT-2 base and a LoRA adapter on Sara's replies, made here as
    examples/persona-eval.sh makes them): wall time of `split`, `persona` (40 held-out contexts, adapter and base:
-   a held-out loss and a generated reply each) and `loss`.
+   a held-out loss and a generated reply each) and `loss`; and `persona` on a GPT-2 `small` with contexts answered
+   one at a time against batches of 8.
 
 usage: python bench.py REPO_ROOT WORKDIR"""
 import json, os, subprocess, sys, time
@@ -69,6 +70,16 @@ print("|---|---|---:|")
 print(f"| banter-eval split | {json.load(open(os.path.join(work, 'split.json')))['messages']} messages | {t_split:.2f} |")
 print(f"| banter-eval persona --samples 40 | {rep['samples']} contexts × 2 models (loss + reply each), HTML | {t_persona:.2f} |")
 print(f"| banter-eval loss | {n_held} samples × 2 models | {t_loss:.2f} |")
+# Batched answering on a larger model (GPT-2 `small`, 6 × 384, 30 steps on Sara's samples): 32 contexts one at a
+# time against batches of 8 (the same replies).
+run(["banter-train", "sara.jsonl", "--tokenizer", "tok.json", "--init", "scratch", "--config", "small", "--holdout-split",
+     "split.json", "--max-steps", "30", "--batch-size", "8", "--block-size", "64", "--force", "-q", "-o", "small"])
+t_b1, _ = run(["banter-eval", "persona", "small", "--messages", "messages.jsonl", "--persona", "Sara", "--samples", "32",
+               "--batch", "1", "-q"])
+t_b8, _ = run(["banter-eval", "persona", "small", "--messages", "messages.jsonl", "--persona", "Sara", "--samples", "32",
+               "--batch", "8", "-q"])
+print(f"| banter-eval persona, GPT-2 small (6 × 384), 32 contexts, --batch 1 | loss + reply each | {t_b1:.2f} |")
+print(f"| same, --batch 8 | the same replies | {t_b8:.2f} ({t_b1 / t_b8:.2f}×) |")
 print()
 for m in rep["models"]:
     f = m["figures"]
