@@ -116,6 +116,14 @@ pub fn evaluate(
     s: &PersonaSettings,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<PersonaReport> {
+    if !split.chat.is_empty() && !messages.iter().any(|m| m.chat == split.chat) {
+        let chats: std::collections::BTreeSet<&str> = messages.iter().map(|m| m.chat.as_str()).collect();
+        anyhow::bail!(banter_core::Error::usage(format!(
+            "the split ({split_source}) is of the chat \"{}\", and these messages are of {:?}: evaluate on the chat the model was trained on, or pass --split",
+            split.chat,
+            chats.into_iter().collect::<Vec<_>>()
+        )));
+    }
     let text = |m: &&Message| m.kind == MessageKind::Text && m.author.is_some() && !m.text.trim().is_empty();
     // The training part by author, and the persona's training lines (for copies).
     let mut by_author: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -143,8 +151,9 @@ pub fn evaluate(
     participants.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
     if participants.len() < 2 {
         anyhow::bail!(banter_core::Error::usage(format!(
-            "attribution needs two participants with {} or more training messages; the chat has {}",
+            "attribution needs two participants with {} or more messages before the held-out part (from {}); the chat has {}",
             s.min_messages,
+            split.cutoff,
             participants.len()
         )));
     }

@@ -26,6 +26,14 @@ pub fn exclude(path: &Path, samples: Vec<Sample>, console: &Console) -> crate::R
         )
         .into());
     }
+    if !split.chat.is_empty() && !samples.iter().any(|x| meta(x, "chat").as_deref() == Some(split.chat.as_str())) {
+        return Err(Error::usage(format!(
+            "--holdout-split {}: the split is of the chat \"{}\", and no sample comes from it",
+            path.display(),
+            split.chat
+        ))
+        .into());
+    }
     let before = samples.len();
     let kept: Vec<Sample> = samples
         .into_iter()

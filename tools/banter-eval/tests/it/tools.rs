@@ -151,3 +151,52 @@ fn holdout_split_refuses_inputs_without_reply_times() {
         );
     }
 }
+
+/// A model whose recorded split is of another chat is not evaluated on this one (its held-out part would be
+/// meaningless there): exit 2, naming both chats.
+#[test]
+fn a_split_of_another_chat_is_refused() {
+    let f = fixture();
+    let other = f.root.join("other-chat.jsonl");
+    std::fs::write(
+        &other,
+        concat!(
+            "{\"chat\": \"Work\", \"ts\": \"2026-02-01T10:00:00\", \"author\": \"Sara\", \"text\": \"hi\"}\n",
+            "{\"chat\": \"Work\", \"ts\": \"2026-02-01T10:05:00\", \"author\": \"Omid\", \"text\": \"Hello.\"}\n"
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .arg("persona")
+        .arg(&f.base)
+        .arg("--adapter")
+        .arg(&f.sara)
+        .arg("--messages")
+        .arg(&other)
+        .args(["--persona", "Sara"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is of the chat \"Three Friends\"") && err.contains("Work"), "{err}");
+    // And banter-train will not apply it to samples of another chat.
+    let samples = f.root.join("work-samples.jsonl");
+    let line = "{\"messages\": [{\"role\": \"user\", \"name\": \"A\", \"content\": \"Hello.\"}, {\"role\": \"assistant\", \"content\": \"hi\"}], \"meta\": {\"chat\": \"Work\", \"ts\": \"2026-02-01T10:05:00\"}}\n";
+    std::fs::write(&samples, line).unwrap();
+    let o = crate::other("banter-train")
+        .arg(&samples)
+        .arg("--model")
+        .arg(&f.base)
+        .args(["--lora", "--max-steps", "1", "--holdout-split"])
+        .arg(&f.split)
+        .arg("-o")
+        .arg(f.root.join("work-lora"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no sample comes from it"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
