@@ -79,6 +79,25 @@ pub fn invalidate() {
     CACHE.with(|c| c.borrow_mut().clear());
 }
 
+/// Forgets this thread's copies when created and when dropped: one training run's lifetime.
+#[derive(Debug)]
+pub struct Scope(());
+
+impl Scope {
+    /// Starts a scope (forgetting any copies left from before).
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Scope {
+        invalidate();
+        Scope(())
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        invalidate();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +135,16 @@ mod tests {
         let d = cast(&w, Kind::BFloat16, true);
         assert!(!d.requires_grad() && cast(&w, Kind::BFloat16, true).data_ptr() == d.data_ptr());
         invalidate();
+    }
+
+    #[test]
+    fn a_scope_forgets_on_both_ends() {
+        let w = Tensor::randn([2, 2], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let before = cast(&w, Kind::BFloat16, false);
+        let scope = Scope::new();
+        let inside = cast(&w, Kind::BFloat16, false);
+        assert_ne!(inside.data_ptr(), before.data_ptr(), "made anew inside the scope");
+        drop(scope);
+        assert_eq!(CACHE.with(|c| c.borrow().len()), 0, "nothing kept after it");
     }
 }

@@ -17,6 +17,9 @@ use crate::{TOOL, data, output};
 
 /// Trains as `s` says. Work stops at the next step once `cancel` is cancelled, after a checkpoint.
 pub fn train(s: &TrainSettings, console: Console, cancel: &CancelToken) -> crate::Result<Outcome> {
+    // However the run ends (done, error, Ctrl-C), this thread's bf16 working copies, and the masters they
+    // hold, go with it: a long-lived thread (banter-chat's learner) keeps nothing between rounds.
+    let _copies = banter_model::castcache::Scope::new();
     if s.inputs.is_empty() && s.hub_data.is_empty() {
         return Err(Error::usage_hint(
             "no training data",
