@@ -54,24 +54,19 @@ pub struct Figures {
     pub diversity: Diversity,
 }
 
-/// The numeric features by name.
-fn numeric(f: &Features) -> [(&'static str, f64); 5] {
-    [
-        ("words", f.words),
-        ("chars", f.chars),
-        ("emoji_rate", f.emoji_rate),
-        ("punct_rate", f.punct_rate),
-        ("upper_rate", f.upper_rate),
-    ]
+/// The numeric features, by name.
+const NUMERIC: [&str; 5] = ["words", "chars", "emoji_rate", "punct_rate", "upper_rate"];
+
+fn numeric(f: &Features) -> [f64; 5] {
+    [f.words, f.chars, f.emoji_rate, f.punct_rate, f.upper_rate]
 }
 
-fn categorical(f: &Features) -> [(&'static str, &'static str); 4] {
-    [
-        ("script", f.script),
-        ("language", f.language),
-        ("question", if f.question { "yes" } else { "no" }),
-        ("laughter", if f.laughter { "yes" } else { "no" }),
-    ]
+/// The categorical features, by name.
+const CATEGORICAL: [&str; 4] = ["script", "language", "question", "laughter"];
+
+fn categorical(f: &Features) -> [&'static str; 4] {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    [f.script, f.language, yes(f.question), yes(f.laughter)]
 }
 
 /// The figures of `replies` against `real`, the persona at `persona` in the attributor's profiles.
@@ -99,18 +94,16 @@ pub fn measure(
     let fr: Vec<Features> = real.iter().map(|r| style::features(r)).collect();
     let fg: Vec<Features> = replies.iter().map(|r| style::features(r)).collect();
     let mut distributions = BTreeMap::new();
-    for k in 0..5 {
-        let a: Vec<f64> = fr.iter().map(|f| numeric(f)[k].1).collect();
-        let b: Vec<f64> = fg.iter().map(|f| numeric(f)[k].1).collect();
+    for (k, name) in NUMERIC.into_iter().enumerate() {
+        let a: Vec<f64> = fr.iter().map(|f| numeric(f)[k]).collect();
+        let b: Vec<f64> = fg.iter().map(|f| numeric(f)[k]).collect();
         let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-        let name = numeric(&style::features(""))[k].0;
         distributions
             .insert(name, Dist { real: mean(&a), generated: mean(&b), distance: stats::ks(&a, &b), test: "ks" });
     }
-    for k in 0..4 {
-        let a = stats::shares(fr.iter().map(|f| categorical(f)[k].1));
-        let b = stats::shares(fg.iter().map(|f| categorical(f)[k].1));
-        let name = categorical(&style::features(""))[k].0;
+    for (k, name) in CATEGORICAL.into_iter().enumerate() {
+        let a = stats::shares(fr.iter().map(|f| categorical(f)[k]));
+        let b = stats::shares(fg.iter().map(|f| categorical(f)[k]));
         // For yes/no features the share of "yes"; for the others the share of the real replies' commonest value.
         let key = if matches!(name, "question" | "laughter") {
             "yes".to_string()

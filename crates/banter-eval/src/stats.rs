@@ -55,9 +55,9 @@ pub fn js(p: &BTreeMap<String, f64>, q: &BTreeMap<String, f64>) -> f64 {
     d.clamp(0.0, 1.0)
 }
 
-/// Lower-cased word tokens.
+/// Lower-cased word tokens (banter-quality's, as the duplicate checks use them).
 pub fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(|w| w.to_lowercase()).collect()
+    banter_quality::text::tokens(s).into_iter().map(|t| t.into_owned()).collect()
 }
 
 /// distinct-n: distinct word n-grams over all n-grams of the replies (1 = no n-gram repeats).

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// The features of one reply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Features {
-    /// Words (runs of non-space characters).
+    /// Words (as banter-validate counts them: each character of a script written without spaces is one).
     pub words: f64,
     /// Characters (Unicode scalar values).
     pub chars: f64,
@@ -24,13 +24,6 @@ pub struct Features {
     pub question: bool,
     /// Laughs (`haha`, `lol`, `😂`, `خخخ`, `ههه`, `jaja`, `kkk`, …).
     pub laughter: bool,
-}
-
-/// True for the emoji and pictograph blocks (and the regional indicators of flags).
-pub fn is_emoji(c: char) -> bool {
-    matches!(c as u32,
-        0x1F300..=0x1F5FF | 0x1F600..=0x1F64F | 0x1F680..=0x1F6FF | 0x1F900..=0x1F9FF | 0x1FA70..=0x1FAFF
-        | 0x2600..=0x26FF | 0x2700..=0x27BF | 0x1F1E6..=0x1F1FF | 0x1F004 | 0x1F0CF)
 }
 
 /// The script of a letter, by Unicode block.
@@ -65,7 +58,7 @@ pub fn features(text: &str) -> Features {
     let (mut emoji, mut punct, mut upper, mut cased) = (0usize, 0usize, 0usize, 0usize);
     let mut scripts: Vec<(&'static str, usize)> = Vec::new();
     for c in text.chars() {
-        if is_emoji(c) {
+        if banter_quality::text::is_emoji(c) {
             emoji += 1;
         } else if c.is_ascii_punctuation() || matches!(c, '،' | '؟' | '؛' | '…' | '«' | '»' | '！' | '？' | '。' | '、')
         {
@@ -91,7 +84,7 @@ pub fn features(text: &str) -> Features {
         _ => "?",
     };
     Features {
-        words: text.split_whitespace().count() as f64,
+        words: banter_quality::text::word_count(text) as f64,
         chars: chars as f64,
         emoji_rate: emoji as f64 / n,
         punct_rate: punct as f64 / n,

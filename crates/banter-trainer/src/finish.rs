@@ -37,8 +37,8 @@ impl Loop<'_> {
             output::write_tokenizer_files(&out, &tok.inner, template, model.n_positions(), tok.eos_id)?;
             std::fs::write(out.join("loss.svg"), output::loss_svg(&self.train_curve, &self.val_curve))
                 .map_err(|e| Error::io(out.display(), e))?;
-            if let Some(p) = &self.s.holdout_split {
-                crate::holdout::record(p, &out)?;
+            if let Some(split) = &self.setup.holdout {
+                crate::holdout::record(split, &out)?;
             }
         }
         let sample = self.s.sample_prompt.as_deref().filter(|_| main).map(|p| self.sample(p));

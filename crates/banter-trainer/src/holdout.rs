@@ -13,8 +13,7 @@ use crate::settings::Console;
 
 /// The samples outside the split's held-out part. Every sample must say when its reply was written
 /// (`meta.ts`, as `banter-whatsapp samples` writes it): one that does not cannot be checked, and is refused.
-pub fn exclude(path: &Path, samples: Vec<Sample>, console: &Console) -> crate::Result<Vec<Sample>> {
-    let split = Split::read(path).map_err(|e| Error::usage(e.to_string()))?;
+pub fn exclude(split: &Split, samples: Vec<Sample>, console: &Console) -> crate::Result<Vec<Sample>> {
     let meta = |x: &Sample, k: &str| x.fields.get("meta").and_then(|m| m[k].as_str()).map(str::to_string);
     let unchecked = samples.iter().filter(|x| meta(x, "ts").is_none()).count();
     if unchecked > 0 {
@@ -28,8 +27,7 @@ pub fn exclude(path: &Path, samples: Vec<Sample>, console: &Console) -> crate::R
     }
     if !split.chat.is_empty() && !samples.iter().any(|x| meta(x, "chat").as_deref() == Some(split.chat.as_str())) {
         return Err(Error::usage(format!(
-            "--holdout-split {}: the split is of the chat \"{}\", and no sample comes from it",
-            path.display(),
+            "--holdout-split: the split is of the chat \"{}\", and no sample comes from it",
             split.chat
         ))
         .into());
@@ -56,9 +54,13 @@ pub fn only_samples(what: &str) -> Error {
     )
 }
 
-/// Records the split with the output (`eval_split.json`).
-pub fn record(path: &Path, out: &Path) -> crate::Result<()> {
-    let split = Split::read(path).map_err(|e| Error::usage(e.to_string()))?;
+/// Reads `--holdout-split` (a bad file is a usage error naming it).
+pub fn read(path: &Path) -> crate::Result<Split> {
+    Ok(Split::read(path).map_err(|e| Error::usage(e.to_string()))?)
+}
+
+/// Records the split applied with the output (`eval_split.json`).
+pub fn record(split: &Split, out: &Path) -> crate::Result<()> {
     std::fs::write(out.join(RECORDED), split.to_json()).map_err(|e| Error::io(out.display(), e))?;
     Ok(())
 }

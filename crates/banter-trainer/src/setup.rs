@@ -28,6 +28,8 @@ pub(crate) struct Setup {
     pub added_tokens: Vec<String>,
     /// The quality gate's score of the sample inputs (None for blocks only).
     pub quality: Option<f64>,
+    /// `--holdout-split`, read once: the split applied to the samples is the one recorded with the output.
+    pub holdout: Option<banter_quality::split::Split>,
 }
 
 /// Loads everything; the errors name the flag or file at fault.
@@ -50,7 +52,9 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> crat
     let (mut model, base_name) = load_model(s, &tok, device)?;
     let old_vocab = model.vocab_size();
     let full_vocab = old_vocab.max(tok.inner.get_vocab_size(true) as i64);
-    let (train, val, quality) = load_data(s, model.n_positions() as usize, full_vocab, &tok, &template, console)?;
+    let holdout = s.holdout_split.as_deref().map(crate::holdout::read).transpose()?;
+    let (train, val, quality) =
+        load_data(s, model.n_positions() as usize, full_vocab, &tok, &template, holdout.as_ref(), console)?;
     // The template's special tokens join the vocabulary only when the data uses them (a Hub model's own
     // template, or plain-text samples, need none).
     let tok = drop_unused_tokens(tok, &tok_path, &template, &train, &val)?;
@@ -69,7 +73,7 @@ pub(crate) fn setup(s: &TrainSettings, device: Device, console: Console) -> crat
     if s.is_lora() {
         attach_lora(s, &mut model)?;
     }
-    Ok(Setup { model, tok, template, train, val, base_name, old_vocab, added_tokens, quality })
+    Ok(Setup { model, tok, template, train, val, base_name, old_vocab, added_tokens, quality, holdout })
 }
 
 fn load_model(s: &TrainSettings, tok: &Tok, device: Device) -> crate::Result<(Lm, String)> {
@@ -172,6 +176,7 @@ fn load_data(
     vocab: i64,
     tok: &Tok,
     template: &ChatTemplate,
+    holdout: Option<&banter_quality::split::Split>,
     console: Console,
 ) -> crate::Result<data::Data> {
     let block = s.block_size.unwrap_or(banter_encode::DEFAULT_BLOCK_SIZE.min(n_pos));
@@ -244,8 +249,8 @@ fn load_data(
                 }
             }
         }
-        if let Some(p) = &s.holdout_split {
-            samples = crate::holdout::exclude(p, samples, &console)?;
+        if let Some(split) = holdout {
+            samples = crate::holdout::exclude(split, samples, &console)?;
         }
         if !samples.is_empty() {
             quality = Some(crate::quality::quality_gate(s.force, &samples, console)?);
