@@ -284,7 +284,7 @@ impl Decoder<'_> {
             x.iter_mut().zip(o.iter()).for_each(|(a, b)| *a += b);
             layer_norm(x, l.ln2, eps, h);
             gemm_mat(&l.fc.0, h, 1, m, Some(l.fc.1));
-            m.iter_mut().for_each(|v| *v = gelu_tanh(*v));
+            crate::act::gelu_tanh(m);
             gemm_mat(&l.proj2.0, m, 1, o, Some(l.proj2.1));
             x.iter_mut().zip(o.iter()).for_each(|(a, b)| *a += b);
         }
@@ -466,12 +466,6 @@ fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), eps: f32, out: &mut [f32]) {
     }
 }
 
-/// `gelu_new`: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-fn gelu_tanh(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
-}
-
 /// One query (`q`, `[nh·hd]`) over the first `len` cached keys and values of each head (`[nh, cap, hd]`).
 /// `scratch` holds the scores (`nh·len`).
 fn attend(
@@ -490,11 +484,7 @@ fn attend(
         let base = hh * cap * hd;
         crate::rows::scores_f32(&keys[base..base + scores.len() * hd], qh, scale, scores);
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
+        let sum = crate::act::exp_sub(scores, max);
         let inv = 1.0 / sum;
         scores.iter_mut().for_each(|s| *s *= inv);
         crate::rows::weighted_sum(&values[base..base + scores.len() * hd], scores, out);

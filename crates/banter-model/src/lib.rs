@@ -16,6 +16,7 @@
 //! This crate (with the binaries that use it: banter-train, banter-chat) is the only one that links
 //! libtorch. See `docs/architecture.md`.
 
+mod act;
 pub mod bf16;
 pub mod cached;
 pub mod calibration;
