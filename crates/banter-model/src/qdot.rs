@@ -72,6 +72,9 @@ pub struct QAct {
     pub lanes: Vec<f32>,
     /// `rows × blocks`: `Σ q` of each block.
     pub sum: Vec<i32>,
+    /// `rows × (k / 64) × 16`: per pair of blocks, `−8 ·` the sum of each 4 values a VNNI lane adds up (the
+    /// q4 nibbles' offset of 8, so the q4 kernel starts each pair's products from it).
+    pub neg8: Vec<i32>,
     /// Per row: `Σ_b scale_b · sum_b` (the int8 weights' +128 offset times this is taken out once).
     pub total: Vec<f32>,
 }
@@ -92,6 +95,8 @@ impl QAct {
         self.lanes.resize(rows * nb * 8, 0.0);
         self.sum.resize(rows * nb, 0);
         self.total.resize(rows, 0.0);
+        let pairs = k / 64;
+        self.neg8.resize(rows * pairs * 16, 0);
         for m in 0..rows {
             let mut total = 0f32;
             for b in 0..nb {
@@ -113,6 +118,10 @@ impl QAct {
                 total += s * sum as f32;
             }
             self.total[m] = total;
+            let q = &self.q[m * k..m * k + pairs * 64];
+            for (lane, four) in self.neg8[m * pairs * 16..(m + 1) * pairs * 16].iter_mut().zip(q.chunks_exact(4)) {
+                *lane = -8 * four.iter().map(|&v| i32::from(v)).sum::<i32>();
+            }
         }
     }
 
@@ -126,6 +135,13 @@ impl QAct {
             &self.lanes[m * nb * 8..(m + 1) * nb * 8],
             &self.sum[m * nb..(m + 1) * nb],
         )
+    }
+
+    /// Row `m`'s [`QAct::neg8`] lanes.
+    #[inline]
+    fn neg8_row(&self, m: usize) -> &[i32] {
+        let n = self.k / 64 * 16;
+        &self.neg8[m * n..(m + 1) * n]
     }
 }
 
@@ -181,7 +197,7 @@ pub fn dot_q4_with(l: Level, nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
         // SAFETY: the level was detected from the CPU; the kernels read only within the slices.
-        Level::Vnni512 => unsafe { x86::dot_q4_vnni(nib, d, q, s, lanes, sums) },
+        Level::Vnni512 => unsafe { x86::dot_q4_vnni(nib, d, q, lanes, a.neg8_row(m)) },
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
         // SAFETY: as above.
@@ -260,15 +276,18 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    pub(super) unsafe fn dot_q4_vnni(nib: &[u8], d: &[f32], q: &[i8], s: &[f32], lanes: &[f32], sums: &[i32]) -> f32 {
-        let pairs = (q.len() / 64).min(nib.len() / 32).min(d.len() / 2).min(lanes.len() / 16);
-        let mask = _mm256_set1_epi8(15);
+    pub(super) unsafe fn dot_q4_vnni(nib: &[u8], d: &[f32], q: &[i8], lanes: &[f32], neg8: &[i32]) -> f32 {
+        let pairs = (q.len() / 64).min(nib.len() / 32).min(d.len() / 2).min(lanes.len() / 16).min(neg8.len() / 16);
+        let mask = _mm512_set1_epi8(15);
+        // The pair's 32 bytes in both halves, the upper half shifted by 4: low nibbles, then high ones.
+        let shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
         // Lanes 0-7 take a pair's first scale, lanes 8-15 its second.
         let pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
         let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         // SAFETY (every call): pair `p < pairs` reads nibble bytes `32p..32p+32`, values `64p..64p+64`,
-        // lanes `16p..16p+16` and scales `2p, 2p+1`, all within the slices (`pairs` is bounded by each).
-        let pair = |p: usize| unsafe { q4_pair(nib, d, q, lanes, p, mask, pick) };
+        // lanes and offsets `16p..16p+16` and scales `2p, 2p+1`, all within the slices (`pairs` is bounded
+        // by each).
+        let pair = |p: usize| unsafe { q4_pair(nib, d, q, lanes, neg8, p, (mask, shift, pick)) };
         let mut p = 0;
         while p + 2 <= pairs {
             let (x0, d0) = pair(p);
@@ -281,13 +300,11 @@ mod x86 {
             let (x0, d0) = pair(p);
             a0 = _mm512_fmadd_ps(x0, d0, a0);
         }
-        // The nibbles' offset of 8, per block, outside the loop's dependency chain.
-        let n = 2 * pairs;
-        let comp: f32 = d[..n].iter().zip(&s[..n]).zip(&sums[..n]).map(|((d, s), &c)| d * s * c as f32).sum();
-        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) - 8.0 * comp
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1))
     }
 
-    /// One pair of q4 blocks: the activation-scaled sums (16 lanes) and the weight scales spread over them.
+    /// One pair of q4 blocks: the activation-scaled sums `Σ (nib − 8)·x` (16 lanes) and the weight scales
+    /// spread over them.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
     unsafe fn q4_pair(
@@ -295,18 +312,17 @@ mod x86 {
         d: &[f32],
         q: &[i8],
         lanes: &[f32],
+        neg8: &[i32],
         p: usize,
-        mask: __m256i,
-        pick: __m512i,
+        (mask, shift, pick): (__m512i, __m512i, __m512i),
     ) -> (__m512, __m512) {
         // SAFETY: the caller keeps `p` within the slices (see `dot_q4_vnni`).
         unsafe {
-            let v = _mm256_loadu_si256(nib.as_ptr().add(32 * p) as *const __m256i);
-            let lo = _mm256_and_si256(v, mask);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-            let w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            let v = _mm512_broadcast_i64x4(_mm256_loadu_si256(nib.as_ptr().add(32 * p) as *const __m256i));
+            let w = _mm512_and_si512(_mm512_srlv_epi64(v, shift), mask);
             let x = _mm512_loadu_si512(q.as_ptr().add(64 * p) as *const _);
-            let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+            // Starting from −8·Σx per lane takes the nibbles' offset out in the same instruction.
+            let sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(neg8.as_ptr().add(16 * p) as *const _), w, x);
             let two = _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(d.as_ptr().add(2 * p) as *const f64)));
             let xs = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(lanes.as_ptr().add(16 * p)));
             (xs, _mm512_permutexvar_ps(pick, two))
@@ -381,6 +397,8 @@ mod x86 {
         }
     }
 }
+
+pub mod block;
 
 #[cfg(test)]
 mod tests;

@@ -128,6 +128,25 @@ impl Int8Weight {
             act.quantize(&x[..rows * k], k);
             let act = &*act;
             let level = qdot::level();
+            if qdot::block::applies(level, k) {
+                crate::rows::by_weight_rows(out, n, rows, k, |first, chunk| {
+                    let count = chunk.len() / rows.max(1);
+                    match &self.store {
+                        Store::Int8 { u, scales } => {
+                            qdot::block::int8(&u[first * k..], &scales[first..first + count], act, rows, chunk)
+                        }
+                        Store::Q4 { nib, scales } => {
+                            qdot::block::q4(&nib[first * k / 2..], &scales[first * k / BLOCK..], act, rows, chunk)
+                        }
+                    }
+                    if let Some(b) = b {
+                        for (j, o) in chunk.chunks_mut(rows.max(1)).enumerate() {
+                            o.iter_mut().for_each(|v| *v += b[first + j]);
+                        }
+                    }
+                });
+                return;
+            }
             crate::rows::by_weight_rows(out, n, rows, k, |first, chunk| {
                 for (j, o) in chunk.chunks_mut(rows.max(1)).enumerate() {
                     let nn = first + j;

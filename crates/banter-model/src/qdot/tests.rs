@@ -91,3 +91,52 @@ fn zero_blocks_quantize_without_nan() {
         assert_eq!(dot_u8_with(l, &u, &a, 0), 0.0);
     }
 }
+
+/// The block kernels (every weight row against 1–9 activation rows, in groups of four) give what the per-row
+/// kernels give, for int8 and q4, including extreme bytes.
+#[test]
+fn block_kernels_equal_the_row_kernels() {
+    if !block::applies(level(), 64) {
+        eprintln!("skipped: this CPU has no AVX-512 VNNI (the block kernels' only level)");
+        return;
+    }
+    let mut seed = 5;
+    for k in [64usize, 128, 768] {
+        let n = 7;
+        let u: Vec<u8> =
+            (0..n * k).map(|i| if i % 97 == 0 { 255 } else { ((lcg(&mut seed) + 1.0) * 127.5) as u8 }).collect();
+        let su: Vec<f32> = (0..n).map(|_| lcg(&mut seed).abs() + 0.01).collect();
+        let nib: Vec<u8> =
+            (0..n * k / 2).map(|i| if i % 89 == 0 { 0xFF } else { (lcg(&mut seed).abs() * 255.0) as u8 }).collect();
+        let d: Vec<f32> = (0..n * k / BLOCK).map(|_| lcg(&mut seed) * 0.1).collect();
+        for rows in [1usize, 2, 3, 4, 5, 9] {
+            let x: Vec<f32> = (0..rows * k).map(|i| if i == 3 { 127.0 } else { lcg(&mut seed) * 2.0 }).collect();
+            let mut a = QAct::default();
+            a.quantize(&x, k);
+            let (mut o8, mut o4) = (vec![0f32; n * rows], vec![0f32; n * rows]);
+            block::int8(&u, &su, &a, rows, &mut o8);
+            block::q4(&nib, &d, &a, rows, &mut o4);
+            for j in 0..n {
+                for m in 0..rows {
+                    let w8 = dot_u8_with(Level::Portable, &u[j * k..(j + 1) * k], &a, m) * su[j];
+                    let w4 = dot_q4_with(
+                        Level::Portable,
+                        &nib[j * k / 2..(j + 1) * k / 2],
+                        &d[j * k / BLOCK..(j + 1) * k / BLOCK],
+                        &a,
+                        m,
+                    );
+                    let (g8, g4) = (o8[j * rows + m], o4[j * rows + m]);
+                    assert!(
+                        (g8 - w8).abs() <= 1e-4 * w8.abs().max(1.0),
+                        "int8 k={k} rows={rows} ({j},{m}): {g8} vs {w8}"
+                    );
+                    assert!(
+                        (g4 - w4).abs() <= 1e-4 * w4.abs().max(1e-2),
+                        "q4 k={k} rows={rows} ({j},{m}): {g4} vs {w4}"
+                    );
+                }
+            }
+        }
+    }
+}
