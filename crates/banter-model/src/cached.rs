@@ -134,6 +134,11 @@ impl<M: CachedLm + ?Sized> crate::generate::Stepper for CachedStepper<'_, M> {
     }
 
     fn prefill(&mut self, prompt: &[u32]) -> Vec<f32> {
+        // A short prompt's fp32 linear layers run on banter's row kernels (`decode::prefill_rows`).
+        let rows = self.compute == Kind::Float
+            && self.model.device() == Device::Cpu
+            && prompt.len() <= crate::decode::prefill_rows();
+        let _one = crate::rows::OneTorchThread::new(rows);
         self.logits(prompt)
     }
 

@@ -3,8 +3,36 @@
 
 use rayon::prelude::*;
 
+pub(crate) mod micro;
+
 /// Activation rows up to which [`crate::decode`]'s row kernels are used instead of libtorch's GEMM.
 pub const MAX_ROWS: usize = 32;
+
+/// libtorch on one thread while alive (the thread count restored when dropped), where `on`: the linear
+/// layers of a pass run on banter's kernels (rayon's threads), and libtorch's idle OpenMP workers would spin
+/// against them between its small ops (a 16-token GPT-2 124M prefill: 49 ms with them spinning, 23 without).
+pub struct OneTorchThread(Option<i32>);
+
+impl OneTorchThread {
+    /// One libtorch thread until dropped, if `on` and libtorch has more.
+    pub fn new(on: bool) -> Self {
+        let threads = tch::get_num_threads();
+        if on && threads > 1 {
+            tch::set_num_threads(1);
+            OneTorchThread(Some(threads))
+        } else {
+            OneTorchThread(None)
+        }
+    }
+}
+
+impl Drop for OneTorchThread {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            tch::set_num_threads(t);
+        }
+    }
+}
 
 /// Multiply-adds below which a product runs on the calling thread (a rayon hand-off costs more).
 pub(crate) const SERIAL_MACS: usize = 1 << 17;

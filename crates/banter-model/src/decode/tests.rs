@@ -90,7 +90,8 @@ fn bf16_weights_decode_in_rust() {
 #[test]
 fn small_batches_through_the_kernel_equal_a_gemm() {
     tch::manual_seed(2);
-    for (n, k, rows) in [(7, 5, 1), (37, 33, 3), (1030, 200, 5), (4, 16, 32)] {
+    // Row counts and widths around the 4 × 4 block (AVX-512) and its leftovers.
+    for (n, k, rows) in [(7, 5, 1), (37, 33, 3), (1030, 200, 5), (4, 16, 32), (9, 48, 4), (38, 40, 7), (130, 77, 16)] {
         let w = Tensor::randn([n, k], (Kind::Float, Device::Cpu));
         let x = Tensor::randn([rows, k], (Kind::Float, Device::Cpu));
         let b = Tensor::randn([n], (Kind::Float, Device::Cpu));
@@ -101,6 +102,27 @@ fn small_batches_through_the_kernel_equal_a_gemm() {
         let got = Tensor::from_slice(&out).view([rows, n]);
         assert!(got.allclose(&want, 1e-4, 1e-4, false), "{n}x{k}, {rows} rows");
     }
+}
+
+/// A prompt's prefill with libtorch on one thread runs the fp32 products on the row kernels (up to
+/// `prefill_rows()` tokens) and gives libtorch's logits on an untouched copy, for every prompt length.
+#[test]
+fn a_short_prompt_prefills_on_the_row_kernels() {
+    let cfg = Gpt2Config::new(301, 64, 72, 2, 3);
+    let reference = test_model(8, cfg.clone());
+    let mut m = test_model(9, cfg);
+    m.vs.copy(&reference.vs).unwrap();
+    m.prepare_for_decode();
+    let _g = tch::no_grad_guard();
+    let seq: Vec<i64> = (0..prefill_rows() as i64 + 3).map(|i| (i * 37 + 5) % 301).collect();
+    let full = reference.forward(&ids(&seq), None, Pass::eval());
+    for len in [1usize, 4, 5, 9, prefill_rows(), prefill_rows() + 3] {
+        let _one = crate::rows::OneTorchThread::new(true);
+        let got = m.forward_last(&ids(&seq[..len]), Some(&mut KvCache::default()), Pass::eval());
+        let diff = (got - full.get(0).get(len as i64 - 1)).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "{len} tokens: {diff}");
+    }
+    assert!(prefill_rows() >= LINEAR_ROWS);
 }
 
 #[test]

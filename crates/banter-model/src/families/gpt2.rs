@@ -47,7 +47,10 @@ impl Conv1D {
         let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
             q.matmul_t(&x2) + &self.b
         } else if compute == Kind::Float && self.w.kind() == Kind::Float {
-            self.b.addmm(&x2, &self.w)
+            match (!train).then(|| crate::decode::linear_rows(&self.w.tr(), Some(&self.b), &x2)).flatten() {
+                Some(y) => y,
+                None => self.b.addmm(&x2, &self.w),
+            }
         } else if compute == Kind::Float {
             // bf16/fp16 weights under fp32 activations (decoding with half weights): the product in the
             // weights' kind, fp32 out, so the cache and the residual stream stay fp32.
