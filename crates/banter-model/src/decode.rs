@@ -327,13 +327,17 @@ fn gemm_mat(w: &Mat<'_>, x: &[f32], rows: usize, out: &mut [f32], b: Option<&[f3
 /// Rows of activations up to which [`linear_rows`] serves a product (a generated token is one row).
 pub const LINEAR_ROWS: usize = 4;
 
+/// Prompt tokens up to which a prefill's fp32 products run on [`linear_rows`] with AVX-512.
+pub const PREFILL_ROWS: usize = 128;
+
 /// Prompt tokens up to which a prefill's fp32 products run on [`linear_rows`] on this CPU: with AVX-512
-/// [`MAX_ROWS`] — the 4 × 4 block kernel (`rows/micro.rs`) runs at the FMA units' peak there,
-/// while MKL's GEMM first copies (packs) every weight matrix, which for a short prompt costs more than the
-/// product (GPT-2 124M, 16 tokens, 2-core AVX-512 EPYC: 40 → 22 ms). Else [`LINEAR_ROWS`]. The prefill runs
-/// libtorch on one thread meanwhile ([`crate::rows::OneTorchThread`]).
+/// [`PREFILL_ROWS`] — the 4 × 4 block kernel (`rows/micro.rs`) runs at the FMA units' peak there, while
+/// MKL's GEMM first copies (packs) every weight matrix, which for a short prompt costs more than the product.
+/// GPT-2 124M on a 2-core AVX-512 EPYC, ms per prefill, MKL on 2 threads against the row kernels: 16 tokens
+/// 40 → 22, 32: 52 → 33, 64: 75 → 54, 128: 128 → 119, 192: 179 → 184 (MKL ahead from there). Else
+/// [`LINEAR_ROWS`]. The prefill runs libtorch on one thread meanwhile ([`crate::rows::OneTorchThread`]).
 pub fn prefill_rows() -> usize {
-    if crate::rows::isa().avx512 { MAX_ROWS } else { LINEAR_ROWS }
+    if crate::rows::isa().avx512 { PREFILL_ROWS } else { LINEAR_ROWS }
 }
 
 /// `x·Wᵀ (+ b)` through [`gemm_rows`] for a few activation rows (`x [.., in]`, `w [out, in]`, fp32 on CPU,

@@ -11,6 +11,7 @@ pub const MAX_ROWS: usize = 32;
 /// libtorch on one thread while alive (the thread count restored when dropped), where `on`: the linear
 /// layers of a pass run on banter's kernels (rayon's threads), and libtorch's idle OpenMP workers would spin
 /// against them between its small ops (a 16-token GPT-2 124M prefill: 49 ms with them spinning, 23 without).
+#[derive(Debug)]
 pub struct OneTorchThread(Option<i32>);
 
 impl OneTorchThread {
