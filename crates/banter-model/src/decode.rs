@@ -336,8 +336,11 @@ pub const PREFILL_ROWS: usize = 128;
 /// GPT-2 124M on a 2-core AVX-512 EPYC, ms per prefill, MKL on 2 threads against the row kernels: 16 tokens
 /// 40 → 22, 32: 52 → 33, 64: 75 → 54, 128: 128 → 119, 192: 179 → 184 (MKL ahead from there). Else
 /// [`LINEAR_ROWS`]. The prefill runs libtorch on one thread meanwhile ([`crate::rows::OneTorchThread`]).
+/// `BANTER_ROW_PREFILL=0` keeps MKL's GEMM for every prompt (to compare).
 pub fn prefill_rows() -> usize {
-    if crate::rows::isa().avx512 { PREFILL_ROWS } else { LINEAR_ROWS }
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var_os("BANTER_ROW_PREFILL").is_some_and(|v| v == "0"));
+    if crate::rows::isa().avx512 && !off { PREFILL_ROWS } else { LINEAR_ROWS }
 }
 
 /// `x·Wᵀ (+ b)` through [`gemm_rows`] for a few activation rows (`x [.., in]`, `w [out, in]`, fp32 on CPU,

@@ -2,7 +2,7 @@
 //! given shape, a 16-token random prompt, sampling (top-k 50, top-p 0.95, temperature 0.8), a warm-up of 8
 //! tokens, then `--new` tokens timed. Prints `key value` lines (decode tokens/s, time to first token).
 //!
-//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8 | --q4] [--model DIR] [--batch N]
+//! cargo bench -p banter-chat --bench gen -- [--layers 12 --embd 768 --heads 12 --vocab 50257 --new 128] [--bf16 | --int8 | --q4] [--model DIR] [--batch N] [--prompt 16]
 
 use banter_model::cached::generate_batch;
 use banter_model::generate::{Sampling, generate};
@@ -57,7 +57,8 @@ fn main() {
     };
     model.prepare_for_decode();
     println!("params_m {:.1}", model.num_params() as f64 / 1e6);
-    let prompt: Vec<u32> = (0..16).map(|i| (i * 7919 % vocab) as u32).collect();
+    // `--prompt N`: the prompt's length (time to first token grows with it; see docs/benchmarks.md).
+    let prompt: Vec<u32> = (0..arg(&args, "--prompt", 16)).map(|i| (i * 7919 % vocab) as u32).collect();
     let s = |n: i64| Sampling {
         temperature: 0.8,
         top_k: 50,
@@ -84,7 +85,8 @@ fn main() {
     if std::env::var_os("BANTER_BENCH_STEPS").is_some() {
         let _g = tch::no_grad_guard();
         let mut cache = banter_model::KvCache::default();
-        let ids = tch::Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>()).view([1, 16]);
+        let ids = tch::Tensor::from_slice(&prompt.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())
+            .view([1, prompt.len() as i64]);
         let t = std::time::Instant::now();
         let _ = model.forward_last(&ids, Some(&mut cache), banter_model::Pass::eval());
         eprintln!("prefill {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
