@@ -99,7 +99,7 @@ fn kernel() -> Kernel {
 }
 
 /// `v` rounded to bf16 (nearest even; NaN stays NaN).
-fn to_bf16(v: f32) -> u16 {
+pub(crate) fn to_bf16(v: f32) -> u16 {
     let n = v.to_bits();
     if v.is_nan() { ((n >> 16) | 64) as u16 } else { ((n + (0x7fff + ((n >> 16) & 1))) >> 16) as u16 }
 }

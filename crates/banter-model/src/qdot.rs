@@ -399,6 +399,7 @@ mod x86 {
 }
 
 pub mod block;
+pub mod prefill;
 
 #[cfg(test)]
 mod tests;

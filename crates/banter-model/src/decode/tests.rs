@@ -32,7 +32,9 @@ fn steps_match_with(cfg: Gpt2Config, prep: fn(&mut crate::Gpt2), tol: f64) {
     m.prepare_for_decode();
     assert!(m.fast_decode());
     let _g = tch::no_grad_guard();
-    let seq = [3i64, 17, 42, 8, 99, 1, 64, 27, 5, 80];
+    // Under `qdot::prefill::MIN_ROWS` tokens, so the reference's quantized passes run the decoder's own
+    // int8 kernels (longer prompts widen quantized weights to bf16: `prefill_of_quantized_weights...`).
+    let seq = [3i64, 17, 42, 8, 99, 1, 64];
     // The decoder writes into buffers the cache owns, with room for the whole context.
     let mut cache = KvCache::default().reserve(m.cfg.n_positions);
     let first = m.forward_last(&ids(&seq[..4]), Some(&mut cache), Pass::eval());
@@ -124,6 +126,37 @@ fn a_short_prompt_prefills_on_the_row_kernels() {
         assert!(diff < 1e-4, "{len} tokens: {diff}");
     }
     assert!(prefill_rows() >= LINEAR_ROWS);
+}
+
+/// A long prompt's prefill over int8 or q4 weights (bf16 products of the widened weights) stays close to the
+/// same prompt fed through the decoder's int8 kernels, and to the fp32 model's logits.
+#[test]
+fn prefill_of_quantized_weights_matches_the_token_by_token_pass() {
+    for scheme in [crate::quant::Scheme::Int8, crate::quant::Scheme::Q4] {
+        let cfg = Gpt2Config::new(301, 64, 64, 2, 4);
+        let fp32 = test_model(12, cfg.clone());
+        let mut m = test_model(13, cfg);
+        m.vs.copy(&fp32.vs).unwrap();
+        m.quantize(scheme);
+        m.prepare_for_decode();
+        let _g = tch::no_grad_guard();
+        let seq: Vec<i64> = (0..20).map(|i| (i * 53 + 7) % 301).collect();
+        let long = m.forward_last(&ids(&seq), Some(&mut KvCache::default()), Pass::eval());
+        let mut cache = KvCache::default().reserve(m.cfg.n_positions);
+        let _ = m.forward_last(&ids(&seq[..1]), Some(&mut cache), Pass::eval());
+        let mut logits = vec![0f32; 301];
+        let mut dec = m.decoder().unwrap();
+        for (i, &id) in seq.iter().enumerate().skip(1) {
+            assert!(dec.step(id as u32, &mut cache, &mut logits), "{i}");
+        }
+        let stepped = Tensor::from_slice(&logits).unsqueeze(0);
+        let want = fp32.forward(&ids(&seq), None, Pass::eval()).get(0).get(19).unsqueeze(0);
+        let spread = (want.max() - want.min()).double_value(&[]);
+        let d_steps = (&long - &stepped).abs().max().double_value(&[]) / spread;
+        let d_fp32 = (&long - &want).abs().max().double_value(&[]) / spread;
+        eprintln!("{scheme:?}: long prefill vs steps {d_steps:.2e}, vs fp32 {d_fp32:.2e} (of the logits' range)");
+        assert!(d_steps < 0.02 && d_fp32 < 0.05, "{scheme:?}: {d_steps} {d_fp32}");
+    }
 }
 
 #[test]

@@ -140,3 +140,61 @@ fn block_kernels_equal_the_row_kernels() {
         }
     }
 }
+
+/// The prefill kernel (bf16 products of widened weights) equals an f64 product of the same widened weights
+/// and bf16-rounded activations, for int8 and q4, row counts around its 4 × 4 blocks, and weight-row counts
+/// that are not multiples of 4.
+#[test]
+fn prefill_kernel_equals_the_widened_product() {
+    if !prefill::applies(prefill::MIN_ROWS, 64) {
+        eprintln!("skipped: this CPU has no AVX-512 BF16 (the prefill kernel's only level)");
+        return;
+    }
+    assert!(!prefill::applies(prefill::MIN_ROWS - 1, 64) && !prefill::applies(prefill::MIN_ROWS, 96));
+    let bf = |v: f32| f32::from_bits(u32::from(crate::bf16::to_bf16(v)) << 16);
+    let mut seed = 3;
+    for k in [64usize, 768] {
+        let n = 7;
+        let u: Vec<u8> =
+            (0..n * k).map(|i| if i % 61 == 0 { 0 } else { ((lcg(&mut seed) + 1.0) * 127.5) as u8 }).collect();
+        let su: Vec<f32> = (0..n).map(|_| lcg(&mut seed).abs() + 0.01).collect();
+        let nib: Vec<u8> = (0..n * k / 2).map(|_| (lcg(&mut seed).abs() * 255.0) as u8).collect();
+        let d: Vec<f32> = (0..n * k / BLOCK).map(|_| lcg(&mut seed) * 0.1).collect();
+        for rows in [8usize, 9, 11, 16] {
+            let x: Vec<f32> = (0..rows * k).map(|_| lcg(&mut seed) * 2.0).collect();
+            let xb: Vec<u16> = x.iter().map(|&v| crate::bf16::to_bf16(v)).collect();
+            assert_eq!(prefill::round(&x), xb, "the SIMD rounding is to_bf16's");
+            for (name, w) in
+                [("int8", prefill::Rows::Int8 { u: &u, scales: &su }), ("q4", prefill::Rows::Q4 { nib: &nib, d: &d })]
+            {
+                // Weight rows 1.. (a chunk that does not start at 0), 6 of them (one group of 4, one of 2).
+                let mut out = vec![0f32; 6 * rows];
+                prefill::gemm(w, k, &xb, rows, 1, &mut out);
+                for j in 0..6 {
+                    let nn = 1 + j;
+                    for m in 0..rows {
+                        let want: f64 = (0..k)
+                            .map(|i| {
+                                let wv = match w {
+                                    prefill::Rows::Int8 { .. } => {
+                                        (f64::from(u[nn * k + i]) - 128.0) * f64::from(su[nn])
+                                    }
+                                    prefill::Rows::Q4 { .. } => {
+                                        f64::from(bf((f32::from(nibble(&nib[nn * k / 2..], i)) - 8.0)
+                                            * d[nn * k / BLOCK + i / BLOCK]))
+                                    }
+                                };
+                                wv * f64::from(bf(x[m * k + i]))
+                            })
+                            .sum();
+                        let got = f64::from(out[j * rows + m]);
+                        assert!(
+                            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                            "{name} k={k} rows={rows} ({j},{m}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
