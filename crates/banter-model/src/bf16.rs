@@ -53,7 +53,7 @@ pub(crate) fn gemm_rows_bf16(w: &[u16], x: &[f32], rows: usize, out: &mut [f32],
     let n = w.len() / k.max(1);
     // For `vdpbf16ps` the activations are rounded to bf16 once here, not per group of weight rows.
     // The other paths (row groups under 4, tails) then read the same rounded values.
-    let xb: Vec<u16> = if kernel() == Kernel::DotBf16 { x.iter().map(|&v| to_bf16(v)).collect() } else { Vec::new() };
+    let xb: Vec<u16> = if kernel() == Kernel::DotBf16 { to_bf16_all(x) } else { Vec::new() };
     let rounded: Vec<f32> = xb.iter().map(|&h| f32::from_bits(u32::from(h) << 16)).collect();
     let x = if xb.is_empty() { x } else { &rounded[..] };
     by_weight_rows(out, n, rows, k, |first, chunk| {
@@ -96,6 +96,41 @@ fn kernel() -> Kernel {
     } else {
         Kernel::Other
     }
+}
+
+/// Every value of `x` rounded as [`to_bf16`] rounds, 16 at a time with AVX-512 BF16 (`vcvtneps2bf16`).
+pub(crate) fn to_bf16_all(x: &[f32]) -> Vec<u16> {
+    let mut out = vec![0u16; x.len()];
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if kernel() == Kernel::DotBf16 {
+        #[allow(unsafe_code)]
+        // SAFETY: AVX-512 BF16 is present (`kernel` checked it).
+        unsafe {
+            done = round16(x, &mut out)
+        };
+    }
+    for (o, &v) in out[done..].iter_mut().zip(&x[done..]) {
+        *o = to_bf16(v);
+    }
+    out
+}
+
+/// The first `x.len() / 16 · 16` values of `x` rounded to bf16 into `out`; returns how many.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[allow(unsafe_code)]
+unsafe fn round16(x: &[f32], out: &mut [u16]) -> usize {
+    use std::arch::x86_64::*;
+    let full = x.len().min(out.len()) / 16 * 16;
+    // SAFETY: each step reads and writes 16 elements at `i + 16 ≤ full`.
+    unsafe {
+        for i in (0..full).step_by(16) {
+            let h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x.as_ptr().add(i)));
+            _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, std::mem::transmute::<__m256bh, __m256i>(h));
+        }
+    }
+    full
 }
 
 /// `v` rounded to bf16 (nearest even; NaN stays NaN).

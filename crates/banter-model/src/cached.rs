@@ -147,17 +147,10 @@ impl<M: CachedLm + ?Sized> crate::generate::Stepper for CachedStepper<'_, M> {
         // `decode::linear_rows`, `bf16::linear_rows_bf16`) and what stays with libtorch is tiny, so libtorch
         // runs it on one thread —
         // its idle OpenMP workers would otherwise spin against the kernel's threads (SmolLM2-135M shape,
-        // 2-core EPYC: 17.7 → 23 tokens/s). The prompt (`prefill`) keeps every thread for its GEMMs.
-        let threads = tch::get_num_threads();
-        let single =
-            threads > 1 && matches!(self.compute, Kind::Float | Kind::BFloat16) && self.model.device() == Device::Cpu;
-        if single {
-            tch::set_num_threads(1);
-        }
+        // 2-core EPYC: 17.7 → 23 tokens/s). A short prompt (`prefill`) does the same.
+        let single = matches!(self.compute, Kind::Float | Kind::BFloat16) && self.model.device() == Device::Cpu;
+        let _one = crate::rows::OneTorchThread::new(single);
         *logits = self.logits(&[token]);
-        if single {
-            tch::set_num_threads(threads);
-        }
     }
 }
 

@@ -352,7 +352,7 @@ pub(crate) fn linear_rows(w: &Tensor, b: Option<&Tensor>, x: &Tensor) -> Option<
     let rows = (x.numel() as i64 / k.max(1)) as usize;
     // More rows only while libtorch runs on one thread (a prefill under `OneTorchThread`, or `--threads 1`):
     // with its OpenMP workers spinning between ops, the row kernels would share the cores with them.
-    let limit = if tch::get_num_threads() == 1 { prefill_rows() } else { LINEAR_ROWS };
+    let limit = if rows > LINEAR_ROWS && tch::get_num_threads() == 1 { prefill_rows() } else { LINEAR_ROWS };
     if rows == 0 || rows > limit || w.dim() != 2 || w.size()[1] != k || !no_history(w, x) {
         return None;
     }

@@ -136,13 +136,6 @@ impl QAct {
             &self.sum[m * nb..(m + 1) * nb],
         )
     }
-
-    /// Row `m`'s [`QAct::neg8`] lanes.
-    #[inline]
-    fn neg8_row(&self, m: usize) -> &[i32] {
-        let n = self.k / 64 * 16;
-        &self.neg8[m * n..(m + 1) * n]
-    }
 }
 
 /// `Σ_i (u[i] − 128)·x[i]` for an int8 weight row stored offset by +128 (`u`, `k` bytes) and activation
@@ -192,12 +185,12 @@ pub fn dot_q4(nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
 /// [`dot_q4`] at a given level (one the CPU has: [`supported`]).
 #[inline]
 pub fn dot_q4_with(l: Level, nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
-    let (q, s, lanes, sums) = a.row(m);
+    let (q, s, _, sums) = a.row(m);
     match l {
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
-        // SAFETY: the level was detected from the CPU; the kernels read only within the slices.
-        Level::Vnni512 => unsafe { x86::dot_q4_vnni(nib, d, q, lanes, a.neg8_row(m)) },
+        // SAFETY: the level was detected from the CPU; `q4_one` asserts the lengths it reads.
+        Level::Vnni512 => unsafe { block::q4_one(nib, d, a, m) },
         #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
         // SAFETY: as above.
@@ -272,60 +265,6 @@ mod x86 {
                 })
                 .sum();
             _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail + 128.0 * offset
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    pub(super) unsafe fn dot_q4_vnni(nib: &[u8], d: &[f32], q: &[i8], lanes: &[f32], neg8: &[i32]) -> f32 {
-        let pairs = (q.len() / 64).min(nib.len() / 32).min(d.len() / 2).min(lanes.len() / 16).min(neg8.len() / 16);
-        let mask = _mm512_set1_epi8(15);
-        // The pair's 32 bytes in both halves, the upper half shifted by 4: low nibbles, then high ones.
-        let shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-        // Lanes 0-7 take a pair's first scale, lanes 8-15 its second.
-        let pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-        let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-        // SAFETY (every call): pair `p < pairs` reads nibble bytes `32p..32p+32`, values `64p..64p+64`,
-        // lanes and offsets `16p..16p+16` and scales `2p, 2p+1`, all within the slices (`pairs` is bounded
-        // by each).
-        let pair = |p: usize| unsafe { q4_pair(nib, d, q, lanes, neg8, p, (mask, shift, pick)) };
-        let mut p = 0;
-        while p + 2 <= pairs {
-            let (x0, d0) = pair(p);
-            let (x1, d1) = pair(p + 1);
-            a0 = _mm512_fmadd_ps(x0, d0, a0);
-            a1 = _mm512_fmadd_ps(x1, d1, a1);
-            p += 2;
-        }
-        if p < pairs {
-            let (x0, d0) = pair(p);
-            a0 = _mm512_fmadd_ps(x0, d0, a0);
-        }
-        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1))
-    }
-
-    /// One pair of q4 blocks: the activation-scaled sums `Σ (nib − 8)·x` (16 lanes) and the weight scales
-    /// spread over them.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    unsafe fn q4_pair(
-        nib: &[u8],
-        d: &[f32],
-        q: &[i8],
-        lanes: &[f32],
-        neg8: &[i32],
-        p: usize,
-        (mask, shift, pick): (__m512i, __m512i, __m512i),
-    ) -> (__m512, __m512) {
-        // SAFETY: the caller keeps `p` within the slices (see `dot_q4_vnni`).
-        unsafe {
-            let v = _mm512_broadcast_i64x4(_mm256_loadu_si256(nib.as_ptr().add(32 * p) as *const __m256i));
-            let w = _mm512_and_si512(_mm512_srlv_epi64(v, shift), mask);
-            let x = _mm512_loadu_si512(q.as_ptr().add(64 * p) as *const _);
-            // Starting from −8·Σx per lane takes the nibbles' offset out in the same instruction.
-            let sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(neg8.as_ptr().add(16 * p) as *const _), w, x);
-            let two = _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(d.as_ptr().add(2 * p) as *const f64)));
-            let xs = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(lanes.as_ptr().add(16 * p)));
-            (xs, _mm512_permutexvar_ps(pick, two))
         }
     }
 

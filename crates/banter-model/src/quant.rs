@@ -128,7 +128,7 @@ impl Int8Weight {
         let (k, n) = (self.n_in, self.n_out);
         if qdot::prefill::applies(rows, k) {
             // A prompt's prefill: bf16 products of the widened weights (`qdot/prefill.rs`).
-            let xb = qdot::prefill::round(&x[..rows * k]);
+            let xb = crate::bf16::to_bf16_all(&x[..rows * k]);
             let w = match &self.store {
                 Store::Int8 { u, scales } => qdot::prefill::Rows::Int8 { u, scales },
                 Store::Q4 { nib, scales } => qdot::prefill::Rows::Q4 { nib, d: scales },

@@ -41,6 +41,18 @@ pub fn q4(nib: &[u8], d: &[f32], a: &QAct, rows: usize, out: &mut [f32]) {
     }
 }
 
+/// [`super::dot_q4`] of weight row `nib`/`d` and activation row `m` of `a`, with AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU has AVX-512 F/BW/DQ and VNNI; `k` is a multiple of 64; `nib` holds `k/2` bytes and `d` `k/32` scales.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub(super) unsafe fn q4_one(nib: &[u8], d: &[f32], a: &QAct, m: usize) -> f32 {
+    assert!(a.k.is_multiple_of(64) && nib.len() >= a.k / 2 && d.len() >= a.k / 32 && a.neg8.len() >= (m + 1) * a.k / 4);
+    // SAFETY: as the caller promises, and the lengths are asserted above.
+    unsafe { x86::q4_rows::<1>(nib, d, a, m)[0] }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
@@ -136,7 +148,7 @@ mod x86 {
     /// `Σ_b d_b · s_b · Σ_{i∈b} (nib_i − 8)·q_m[i]` for rows `m0..m0 + M` of `a`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    unsafe fn q4_rows<const M: usize>(nib: &[u8], d: &[f32], a: &QAct, m0: usize) -> [f32; M] {
+    pub(super) unsafe fn q4_rows<const M: usize>(nib: &[u8], d: &[f32], a: &QAct, m0: usize) -> [f32; M] {
         let (k, nb) = (a.k, a.blocks());
         let mask = _mm512_set1_epi8(15);
         // The pair's 32 bytes in both halves, the upper half shifted by 4: low nibbles, then high ones.

@@ -69,25 +69,11 @@ pub fn gemm(w: Rows<'_>, k: usize, xb: &[u16], rows: usize, first: usize, chunk:
     }
 }
 
-/// `x` rounded to bf16 (nearest even), as [`crate::bf16::to_bf16`] rounds.
-pub fn round(x: &[f32]) -> Vec<u16> {
-    let mut out = vec![0u16; x.len()];
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    // SAFETY: callers reach here only where `applies` saw AVX-512 BF16.
-    unsafe {
-        x86::round(x, &mut out);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    out.iter_mut().zip(x).for_each(|(o, &v)| *o = crate::bf16::to_bf16(v));
-    out
-}
-
 /// An int8 row (offset +128) as exact bf16 values `u − 128`.
 fn widen_int8(u: &[u8], row: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
-    // SAFETY: as in `round`.
+    // SAFETY: callers reach here only where `applies` saw AVX-512 BF16.
     unsafe {
         return x86::widen_int8(u, row);
     }
@@ -102,7 +88,7 @@ fn widen_int8(u: &[u8], row: &mut [u16]) {
 fn widen_q4(nib: &[u8], d: &[f32], row: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
-    // SAFETY: as in `round`.
+    // SAFETY: callers reach here only where `applies` saw AVX-512 BF16.
     unsafe {
         return x86::widen_q4(nib, d, row);
     }
@@ -152,21 +138,6 @@ mod x86 {
         // SAFETY: the caller passes room for 16 `u16`.
         unsafe {
             _mm256_storeu_si256(o as *mut __m256i, std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(v)))
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn round(x: &[f32], out: &mut [u16]) {
-        let n = x.len().min(out.len());
-        let full = n / 16 * 16;
-        // SAFETY: each step reads and writes 16 elements at `i + 16 ≤ n`.
-        unsafe {
-            for i in (0..full).step_by(16) {
-                store16(_mm512_loadu_ps(x.as_ptr().add(i)), out.as_mut_ptr().add(i));
-            }
-        }
-        for i in full..n {
-            out[i] = crate::bf16::to_bf16(x[i]);
         }
     }
 
