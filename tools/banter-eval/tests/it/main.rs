@@ -27,6 +27,21 @@ pub fn run_ok(c: &mut Command) -> std::process::Output {
     o
 }
 
+/// One LoRA step of banter-train on `samples` over the fixture's base, with the fixture's split held out,
+/// into `out` (the refusals' tests: they exit before training).
+pub fn train_with_split(f: &Fixture, samples: &Path, out: &Path) -> std::process::Output {
+    other("banter-train")
+        .arg(samples)
+        .arg("--model")
+        .arg(&f.base)
+        .args(["--lora", "--max-steps", "1", "--holdout-split"])
+        .arg(&f.split)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 /// The chat, its split, samples and models, made once per test process.
 #[derive(Debug)]
 pub struct Fixture {

@@ -77,16 +77,7 @@ fn held_out_messages_never_reach_training() {
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n",
     )
     .unwrap();
-    let o = crate::other("banter-train")
-        .arg(&plain)
-        .arg("--model")
-        .arg(&f.base)
-        .args(["--lora", "--max-steps", "1", "--holdout-split"])
-        .arg(&f.split)
-        .arg("-o")
-        .arg(f.root.join("never"))
-        .output()
-        .unwrap();
+    let o = crate::train_with_split(f, &plain, &f.root.join("never"));
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("carry no meta.ts"));
     assert!(!f.root.join("never").exists());

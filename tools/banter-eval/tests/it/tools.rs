@@ -183,16 +183,7 @@ fn a_split_of_another_chat_is_refused() {
     let samples = f.root.join("work-samples.jsonl");
     let line = "{\"messages\": [{\"role\": \"user\", \"name\": \"A\", \"content\": \"Hello.\"}, {\"role\": \"assistant\", \"content\": \"hi\"}], \"meta\": {\"chat\": \"Work\", \"ts\": \"2026-02-01T10:05:00\"}}\n";
     std::fs::write(&samples, line).unwrap();
-    let o = crate::other("banter-train")
-        .arg(&samples)
-        .arg("--model")
-        .arg(&f.base)
-        .args(["--lora", "--max-steps", "1", "--holdout-split"])
-        .arg(&f.split)
-        .arg("-o")
-        .arg(f.root.join("work-lora"))
-        .output()
-        .unwrap();
+    let o = crate::train_with_split(f, &samples, &f.root.join("work-lora"));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no sample comes from it"),
