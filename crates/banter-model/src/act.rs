@@ -14,7 +14,8 @@ fn exp_poly(y: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     let y0 = y;
     let y = y.clamp(-80.0, 80.0);
-    let n = (y * LOG2E + MAGIC) - MAGIC;
+    let shifted = y * LOG2E + MAGIC;
+    let n = shifted - MAGIC;
     let r = (y - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -23,7 +24,9 @@ fn exp_poly(y: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let v = e * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the integer in `shifted`'s low mantissa bits (`MAGIC`'s bits are 0x4B40_0000 + n): an `as i32`
+    // cast here would be a saturating scalar conversion per value, and the loop would not vectorise.
+    let v = e * f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
     // A select, not a branch: the loop stays vectorised.
     if y0 < -87.0 { 0.0 } else { v }
 }
@@ -45,12 +48,13 @@ fn gelu_body(x: &mut [f32]) {
 
 /// `e^(s − max)` in place over `s`, returning the sum (the softmax's numerators).
 #[inline(always)]
-fn exp_sub_body(s: &mut [f32], max: f32) -> f32 {
-    // Eight partial sums, so the sum vectorises without reassociating in the compiler's stead.
-    let mut acc = [0f32; 8];
-    let mut chunks = s.chunks_exact_mut(8);
+pub(crate) fn exp_sub_body(s: &mut [f32], max: f32) -> f32 {
+    // Sixteen partial sums (one AVX-512 register), so the sum vectorises without reassociating in the
+    // compiler's stead.
+    let mut acc = [0f32; 16];
+    let mut chunks = s.chunks_exact_mut(16);
     for c in &mut chunks {
-        for i in 0..8 {
+        for i in 0..16 {
             c[i] = exp_poly(c[i] - max);
             acc[i] += c[i];
         }

@@ -101,19 +101,25 @@ fn kernel() -> Kernel {
 /// Every value of `x` rounded as [`to_bf16`] rounds, 16 at a time with AVX-512 BF16 (`vcvtneps2bf16`).
 pub(crate) fn to_bf16_all(x: &[f32]) -> Vec<u16> {
     let mut out = vec![0u16; x.len()];
+    to_bf16_into(x, &mut out);
+    out
+}
+
+/// [`to_bf16_all`] into `out` (`x.len()` values).
+pub(crate) fn to_bf16_into(x: &[f32], out: &mut [u16]) {
+    let out = &mut out[..x.len()];
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if kernel() == Kernel::DotBf16 {
         #[allow(unsafe_code)]
         // SAFETY: AVX-512 BF16 is present (`kernel` checked it).
         unsafe {
-            done = round16(x, &mut out)
+            done = round16(x, out)
         };
     }
     for (o, &v) in out[done..].iter_mut().zip(&x[done..]) {
         *o = to_bf16(v);
     }
-    out
 }
 
 /// The first `x.len() / 16 · 16` values of `x` rounded to bf16 into `out`; returns how many.

@@ -3,7 +3,8 @@
 //! Autograd's version keeps, for a 50k vocabulary, the fp32 logits *and* the log-softmax of every position
 //! alive until the backward pass, then makes three more `[rows, V]` passes (NLL backward, log-softmax
 //! backward, the projection's two GEMMs). Here the rows go through in chunks of ≤ 128 MB of logits: logits → log-sum-exp
-//! and the target logit (the loss) → the gradient `softmax − one-hot` made in place in the logits buffer →
+//! and the target logit (the loss) → the gradient `softmax − one-hot` made in place in the logits buffer (on the
+//! CPU in one pass per row by `xent.rs`, fp32 or bf16) →
 //! the two GEMMs (`∂h = G·W`, `∂W += Gᵀ·h`). In fp32 the chunks share one buffer kept between steps; nothing
 //! `[B·T, V]`-sized is ever alive. Autograd then runs from the hidden states with `∂h` as their gradient, and `∂W` is added to
 //! the tied embedding's gradient. Exact: the same loss and gradients as autograd to float rounding (tested).
@@ -133,40 +134,35 @@ fn head_chunks(
     let grad_h = Tensor::zeros([rows, e], (Kind::Float, hd.device()));
     let chunk = head_chunk_rows(wd.size()[0]);
     let mut loss = Tensor::zeros([], (Kind::Double, hd.device()));
+    let mut kernel_loss = 0f64;
+    // The targets on the host, for the one-pass kernel (`xent.rs`; CPU, no soft cap).
+    let targets = (cap.is_none() && hd.device() == tch::Device::Cpu).then(|| Vec::<i64>::try_from(y).ok()).flatten();
     let mut start = 0;
     while start < rows {
         let len = chunk.min(rows - start);
         let hc = hd.narrow(0, start, len);
         let yc = y.narrow(0, start, len);
-        let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
-        let target = yc.clamp_min(0).unsqueeze(1);
         let mut logits = match logits_buffer(len).filter(|_| fp32) {
             Some(buf) => {
                 let _ = hc.mm_out(&buf, &wd.tr());
                 buf
             }
-            None => hc.matmul(&wd.tr()).to_kind(Kind::Float),
+            None => hc.matmul(&wd.tr()),
         };
-        // Gemma 2: the capped logits, and the cap's derivative for the gradient.
-        let dcap = cap.map(|c| {
-            logits = (&logits / c).tanh() * c;
-            1.0 - (&logits / c).square()
+        let fused = targets.as_ref().and_then(|t| {
+            crate::xent::softmax_xent_grad_(&mut logits, &t[start as usize..(start + len) as usize], scale as f32)
         });
-        let picked = logits.gather(1, &target, false);
-        let max = logits.amax([1], true);
-        let _ = logits.f_sub_(&max);
-        let _ = logits.f_exp_();
-        let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        loss += ((max + sum.log() - picked) * &valid).sum(Kind::Double);
-        // softmax − one-hot, scaled, in place; masked rows get zero.
-        let row_scale = valid * scale;
-        let _ = logits.f_mul_(&(&row_scale / sum));
-        let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
-        if let Some(d) = dcap {
-            let _ = logits.f_mul_(&d);
-        }
-        let gc = logits.to_kind(compute);
-        drop(logits);
+        let gc = match fused {
+            Some(l) => {
+                kernel_loss += l;
+                logits
+            }
+            None => {
+                let (gc, l) = xent_torch(logits.to_kind(Kind::Float), &yc, cap, scale, compute);
+                loss += l;
+                gc
+            }
+        };
         let mut gh = grad_h.narrow(0, start, len);
         if fp32 {
             let _ = gc.mm_out(&gh, wd);
@@ -183,7 +179,34 @@ fn head_chunks(
         }
         start += len;
     }
-    (grad_h, loss.double_value(&[]))
+    (grad_h, loss.double_value(&[]) + kernel_loss)
+}
+
+/// libtorch's softmax cross-entropy over fp32 `logits` `[len, V]` (in place) for targets `yc` (−100: not
+/// scored), with Gemma 2's optional soft cap: the gradient `scale · (softmax − one-hot)` (times the cap's
+/// derivative) in `compute`, and the summed loss as a 0-dim fp64 tensor (no host sync).
+fn xent_torch(mut logits: Tensor, yc: &Tensor, cap: Option<f64>, scale: f64, compute: Kind) -> (Tensor, Tensor) {
+    let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
+    let target = yc.clamp_min(0).unsqueeze(1);
+    // Gemma 2: the capped logits, and the cap's derivative for the gradient.
+    let dcap = cap.map(|c| {
+        logits = (&logits / c).tanh() * c;
+        1.0 - (&logits / c).square()
+    });
+    let picked = logits.gather(1, &target, false);
+    let max = logits.amax([1], true);
+    let _ = logits.f_sub_(&max);
+    let _ = logits.f_exp_();
+    let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+    let loss = ((max + sum.log() - picked) * &valid).sum(Kind::Double);
+    // softmax − one-hot, scaled, in place; masked rows get zero.
+    let row_scale = valid * scale;
+    let _ = logits.f_mul_(&(&row_scale / sum));
+    let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
+    if let Some(d) = dcap {
+        let _ = logits.f_mul_(&d);
+    }
+    (logits.to_kind(compute), loss)
 }
 
 /// The `.grad` of `w`, created (zeros) if it does not exist yet; later steps reuse it (the optimizer zeroes

@@ -45,6 +45,7 @@ mod rows;
 pub mod runtime;
 pub mod torch_zip;
 pub mod varsource;
+mod xent;
 
 use std::path::Path;
 
