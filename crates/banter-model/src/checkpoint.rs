@@ -121,7 +121,7 @@ impl Segments for crate::Gpt2 {
         let x = Tensor::embedding(&self.wte, ids, -1, false, false)
             + Tensor::embedding(&self.wpe, &pos, -1, false, false).unsqueeze(0);
         seeds.embed();
-        (x.dropout(self.cfg.embd_pdrop, pass.train), ())
+        (crate::dropout::dropout(&x, self.cfg.embd_pdrop, pass.train), ())
     }
     fn seg_blocks(&self) -> usize {
         self.blocks.len()

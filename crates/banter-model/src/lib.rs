@@ -25,6 +25,7 @@ pub mod causal;
 pub mod checkpoint;
 pub mod config;
 pub mod decode;
+pub mod dropout;
 pub mod families;
 pub mod generate;
 pub mod head;

@@ -51,6 +51,8 @@ impl Linear {
 
     /// `x·Wᵀ + b` (+ LoRA) in `compute` (fp32 or bf16).
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        // `x` in `compute` when the bf16 branch below makes it, for LoRA's branch to reuse.
+        let mut cast_x = None;
         let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
             let y = q.matmul_t(x);
             match &self.b {
@@ -71,11 +73,13 @@ impl Linear {
         } else {
             let xc = if x.kind() == compute { x.shallow_clone() } else { x.to_kind(compute) };
             let b = self.b.as_ref().map(|b| crate::castcache::cast(b, compute, false));
-            xc.linear(&crate::castcache::cast(&self.w, compute, false), b.as_ref())
+            let y = xc.linear(&crate::castcache::cast(&self.w, compute, false), b.as_ref());
+            cast_x = Some(xc);
+            y
         };
         match &self.lora {
             Some(l) => {
-                let y = l.forward(x, compute, train);
+                let y = l.forward_cast(x, cast_x.as_ref(), compute, train);
                 let k = out.kind();
                 if k == y.kind() { out + y } else { out + y.to_kind(k) }
             }

@@ -120,18 +120,24 @@ impl LoraPair {
         LoraPair { a, b, scaling: cfg.scaling(), dropout: cfg.dropout }
     }
 
-    /// `dropout(x)·Aᵀ·Bᵀ·scaling`.
+    /// `dropout(x)·Aᵀ·Bᵀ·scaling`, in `compute` (fp32, or bf16 as PEFT's branch runs under autocast).
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
-        let x = if train && self.dropout > 0.0 { x.dropout(self.dropout, train) } else { x.shallow_clone() };
-        let y = if compute == Kind::Float {
-            x.matmul(&self.a.tr()).matmul(&self.b.tr())
-        } else {
-            x.to_kind(compute)
-                .matmul(&self.a.to_kind(compute).tr())
-                .matmul(&self.b.to_kind(compute).tr())
-                .to_kind(Kind::Float)
+        self.forward_cast(x, None, compute, train)
+    }
+
+    /// [`LoraPair::forward`] given `xc`, `x` already cast to `compute` by the base layer: the branch reuses
+    /// it unless dropout applies (dropout acts on `x` before the cast, as in PEFT).
+    pub fn forward_cast(&self, x: &Tensor, xc: Option<&Tensor>, compute: Kind, train: bool) -> Tensor {
+        let dropped = train && self.dropout > 0.0;
+        let x = crate::dropout::dropout(x, self.dropout, train);
+        if compute == Kind::Float {
+            return x.matmul(&self.a.tr()).matmul(&self.b.tr()) * self.scaling;
+        }
+        let xin = match xc {
+            Some(c) if !dropped && c.kind() == compute => c.shallow_clone(),
+            _ => x.to_kind(compute),
         };
-        y * self.scaling
+        xin.matmul(&self.a.to_kind(compute).tr()).matmul(&self.b.to_kind(compute).tr()) * self.scaling
     }
 }
 

@@ -44,6 +44,8 @@ impl Conv1D {
         let n_in = *size.last().unwrap_or(&1);
         let n_out = self.b.size()[0];
         let x2 = x.reshape([-1, n_in]);
+        // `x` in `compute` when the bf16 branch below makes it, for LoRA's branch to reuse.
+        let mut cast_x = None;
         let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
             q.matmul_t(&x2) + &self.b
         } else if compute == Kind::Float && self.w.kind() == Kind::Float {
@@ -59,14 +61,16 @@ impl Conv1D {
         } else {
             let xc = if x2.kind() == compute { x2.shallow_clone() } else { x2.to_kind(compute) };
             use crate::castcache::cast;
-            cast(&self.b, compute, false).addmm(&xc, &cast(&self.w, compute, false))
+            let y = cast(&self.b, compute, false).addmm(&xc, &cast(&self.w, compute, false));
+            cast_x = Some(xc);
+            y
         };
         let mut shape = size[..size.len() - 1].to_vec();
         shape.push(n_out);
-        let out = out.view(shape.as_slice());
         match &self.lora {
-            Some(l) => out + l.forward(x, compute, train),
-            None => out,
+            // In bf16 the branch's output is bf16 too (PEFT under autocast), so the sum stays bf16.
+            Some(l) => (out + l.forward_cast(&x2, cast_x.as_ref(), compute, train)).view(shape.as_slice()),
+            None => out.view(shape.as_slice()),
         }
     }
 }
@@ -277,7 +281,7 @@ impl Gpt2 {
         };
         let seeds = crate::checkpoint::BlockSeeds::draw(pass.train, self.blocks.len());
         seeds.embed();
-        x = x.dropout(cfg.embd_pdrop, pass.train);
+        x = crate::dropout::dropout(&x, cfg.embd_pdrop, pass.train);
         let mut cache = cache;
         for li in 0..self.blocks.len() {
             seeds.block(li);
@@ -322,14 +326,16 @@ impl Gpt2 {
         } else {
             (q.to_kind(pass.compute), k.to_kind(pass.compute), v.to_kind(pass.compute))
         };
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, dropout, causal, None, false);
+        let y = crate::dropout::attention(&q, &k, &v, mask, dropout, causal, false);
         let y = y.transpose(1, 2).contiguous().view([b, t, e]);
-        let y = blk.attn_proj.forward(&y, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+        let y =
+            crate::dropout::dropout(&blk.attn_proj.forward(&y, pass.compute, pass.train), cfg.resid_pdrop, pass.train);
         let x = x + y.to_kind(Kind::Float);
         let h = blk.ln_2.forward(&x, cfg.layer_norm_epsilon);
         let approx = if cfg.activation_function == "gelu" { "none" } else { "tanh" };
         let m = blk.c_fc.forward(&h, pass.compute, pass.train).gelu(approx);
-        let m = blk.mlp_proj.forward(&m, pass.compute, pass.train).dropout(cfg.resid_pdrop, pass.train);
+        let m =
+            crate::dropout::dropout(&blk.mlp_proj.forward(&m, pass.compute, pass.train), cfg.resid_pdrop, pass.train);
         x + m.to_kind(Kind::Float)
     }
 

@@ -149,7 +149,7 @@ fn explicit_attention(
         allowed = allowed.logical_and(m);
     }
     let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    s.softmax(-1, Kind::Float).dropout(dropout, dropout > 0.0).to_kind(v.kind()).matmul(v)
+    crate::dropout::dropout(&s.softmax(-1, Kind::Float), dropout, dropout > 0.0).to_kind(v.kind()).matmul(v)
 }
 
 /// `cat(-x2, x1)` over the last dimension's halves.
@@ -354,8 +354,8 @@ impl Llama {
             // Grouped-query attention inside SDPA (`enable_gqa`): no repeated copy of the keys and values.
             let gqa = rep > 1;
             match &ctx.mask {
-                None => Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, p_drop, true, None, gqa),
-                Some(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), p_drop, false, None, gqa),
+                None => crate::dropout::attention(&q, &k, &v, None, p_drop, true, gqa),
+                Some(m) => crate::dropout::attention(&q, &k, &v, Some(m), p_drop, false, gqa),
             }
         };
         let y = blk.o.forward(&y.transpose(1, 2).contiguous().view([b, t, nq * hd]), ck, train);

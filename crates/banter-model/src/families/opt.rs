@@ -293,7 +293,7 @@ impl Opt {
         let (ck, train) = (pass.compute, pass.train);
         let c = &self.cfg;
         let blk = &self.blocks[i];
-        let drop = |x: Tensor| if train && c.dropout > 0.0 { x.dropout(c.dropout, true) } else { x };
+        let drop = |x: Tensor| crate::dropout::dropout(&x, c.dropout, train);
         let attn_p = if train { c.attention_dropout } else { 0.0 };
         let (b, t) = (x.size()[0], x.size()[1]);
         let (nh, e) = (c.num_attention_heads, c.hidden_size);
@@ -307,12 +307,8 @@ impl Opt {
             None => (split(&blk.k), split(&blk.v)),
         };
         let y = match mask {
-            None => {
-                Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, None::<&Tensor>, attn_p, true, None, false)
-            }
-            Some(m) => {
-                Tensor::scaled_dot_product_attention(&split(&blk.q), &k, &v, Some(m), attn_p, false, None, false)
-            }
+            None => crate::dropout::attention(&split(&blk.q), &k, &v, None, attn_p, true, false),
+            Some(m) => crate::dropout::attention(&split(&blk.q), &k, &v, Some(m), attn_p, false, false),
         };
         let mut x = x + drop(blk.out.forward(&y.transpose(1, 2).contiguous().view([b, t, e]), ck, train));
         if !pre {

@@ -75,6 +75,16 @@ pub(crate) fn weights(dir: &Path) -> Vec<(String, Tensor)> {
 
 /// Per-step losses and final weights equal within 1e-5.
 pub(crate) fn assert_same_run(what: &str, one: &Path, two: &Path) {
+    assert_same_run_within(what, one, two, 0);
+}
+
+/// [`assert_same_run`], allowing up to `stray` elements per tensor to differ by up to 1e-4 (the rest
+/// within 1e-6). DPO's first gradients are differences of two nearly equal log-probability gradients, so
+/// some components are as small as AdamW's ε (1e-8) and carry only the summation order's noise; AdamW's
+/// `m/(√v + ε)` then turns that noise into a different step for those few weights (seen: 1 of 65,536
+/// elements at 6.6e-5 after 3 steps at lr 1e-3, every other one within 8e-6). A real error moves many
+/// elements and the losses.
+pub(crate) fn assert_same_run_within(what: &str, one: &Path, two: &Path, stray: i64) {
     let (a, b) = (losses(one), losses(two));
     assert!(!a.is_empty());
     assert_eq!(a.iter().map(|x| x.0).collect::<Vec<_>>(), b.iter().map(|x| x.0).collect::<Vec<_>>(), "{what}");
@@ -85,13 +95,20 @@ pub(crate) fn assert_same_run(what: &str, one: &Path, two: &Path) {
     assert_eq!(wa.len(), wb.len(), "{what}");
     for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
         assert_eq!(na, nb, "{what}");
-        let d = (ta - tb).abs().max().double_value(&[]);
-        assert!(d < 1e-5, "{what}: {na} differs by {d}");
+        let diff = (ta - tb).abs();
+        let d = diff.max().double_value(&[]);
+        if stray > 0 {
+            let off = diff.gt(1e-6).sum(tch::Kind::Int64).int64_value(&[]);
+            assert!(d < 1e-4 && off <= stray, "{what}: {na} differs by {d}, {off} elements by over 1e-6");
+        } else {
+            assert!(d < 1e-5, "{what}: {na} differs by {d}");
+        }
     }
 }
 
-/// Trains `args` once alone with `--batch-size 2×b` and once as 2 ranks with `--batch-size b`; compares.
-fn same_as_doubled_batch(t: &Path, dir: &Path, what: &str, args: &[String], b: usize) {
+/// Trains `args` once alone with `--batch-size 2×b` and once as 2 ranks with `--batch-size b`; compares
+/// ([`assert_same_run_within`] with `stray`).
+fn same_as_doubled_batch(t: &Path, dir: &Path, what: &str, args: &[String], b: usize, stray: i64) {
     let (one, two) = (dir.join(format!("{what}-1")), dir.join(format!("{what}-2")));
     let with = |out: &Path, batch: usize| {
         let mut a = args.to_vec();
@@ -101,7 +118,7 @@ fn same_as_doubled_batch(t: &Path, dir: &Path, what: &str, args: &[String], b: u
     };
     ok(&single(&with(&one, 2 * b)), what);
     ok(&torchrun_cmd(t, 2, &[], &with(&two, b)).output().unwrap(), what);
-    assert_same_run(what, &one, &two);
+    assert_same_run_within(what, &one, &two, stray);
     // Rank 0 alone wrote: one metrics line per step, the output once.
     assert!(two.join("train_report.json").exists());
 }
@@ -121,13 +138,13 @@ fn two_ranks_equal_one_process_with_the_doubled_batch_gpt2_and_llama_full_lora_d
         let mut full = strings(&[&blocks, "--init", "scratch", "--config", config, "--tokenizer", &tok]);
         full.extend(strings(&["--max-steps", "5", "--grad-accum", "2", "--val-split", "0.2", "--eval-every", "2"]));
         full.extend(common.clone());
-        same_as_doubled_batch(&t, dir.path(), &format!("{family}-full"), &full, 3);
+        same_as_doubled_batch(&t, dir.path(), &format!("{family}-full"), &full, 3, 0);
         let base = dir.path().join(format!("{family}-full-1")).display().to_string();
         // LoRA on that model.
         let mut lora = strings(&[&blocks, "--model", &base, "--lora", "--lora-dropout", "0", "--max-steps", "4"]);
         lora.extend(strings(&["--lr", "1e-2"]));
         lora.extend(common.clone());
-        same_as_doubled_batch(&t, dir.path(), &format!("{family}-lora"), &lora, 2);
+        same_as_doubled_batch(&t, dir.path(), &format!("{family}-lora"), &lora, 2, 0);
         // DPO, full (GPT-2) and LoRA (Llama): each rank scores the reference of its own pairs.
         let prefs = data("preferences.jsonl").display().to_string();
         let mut dpo = strings(&[&prefs, "--dpo", "--model", &base, "--template", "chatml", "--force"]);
@@ -136,7 +153,7 @@ fn two_ranks_equal_one_process_with_the_doubled_batch_gpt2_and_llama_full_lora_d
             dpo.extend(strings(&["--lora", "--lora-dropout", "0"]));
         }
         dpo.extend(common.clone());
-        same_as_doubled_batch(&t, dir.path(), &format!("{family}-dpo"), &dpo, 2);
+        same_as_doubled_batch(&t, dir.path(), &format!("{family}-dpo"), &dpo, 2, 64);
         // ZeRO-1: the optimizer sharded across the ranks changes nothing in the result.
         let mut zero = if family == "gpt2" { full.clone() } else { lora.clone() };
         zero.push("--zero1".into());
