@@ -60,8 +60,14 @@ $(STAMP_BENCH): requirements-bench.txt $(STAMP_DEV)
 	touch $@
 
 # llama.cpp itself (llama-cpp-python, compiled by pip), for the GGUF checks outside `make test`.
+# On a CPU with AMX, llama.cpp is built without its AMX backend: its AMX kernels segfault on q4_0/q8_0 there
+# (ggml-org/llama.cpp#20824; seen on a 2-core Xeon with amx_int8), so the build keeps every other native flag.
+LLAMACPP_CMAKE := $(shell grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && echo "-DGGML_NATIVE=OFF -DGGML_AVX=ON \
+  -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON \
+  -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
+
 $(STAMP_LLAMACPP): requirements-llamacpp.txt $(STAMP_DEV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-llamacpp.txt
+	CMAKE_ARGS="$(LLAMACPP_CMAKE)" $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-llamacpp.txt
 	touch $@
 
 setup: $(STAMP_TORCH) $(STAMP_DEV)

@@ -155,7 +155,7 @@ for label, tokens in [("20 MB", 10_000_000), ("2 GB", 1_000_000_000)]:
     path = os.path.join(work, f"tokens-{label.replace(' ', '')}.bin")
     write_bin(path, tokens, 64, 261)
     rss[label] = peak_rss([os.path.join(bin_dir, "banter-train"), path, "--tokenizer", tok, "--config", cfg,
-                           "--max-steps", "30", "--batch-size", "12", "--threads", threads, "-q", "-o",
-                           os.path.join(work, "bin-model")])
+                           "--max-steps", "30", "--batch-size", "12", "--threads", threads, "-q", "--overwrite", "-o",
+                           os.path.join(work, f"bin-model-{label.replace(' ', '')}")])
     print(f"| banter-train | {os.path.getsize(path) / 1e6:,.0f} MB | {rss[label]:.0f} |")
 print(f"| 2 GB vs 20 MB | | {rss['2 GB'] / rss['20 MB']:.3f}× |")
