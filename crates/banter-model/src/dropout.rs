@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 /// Below this many elements libtorch's own dropout is as quick (no mask tensor, no thread hand-off).
-const MIN_ELEMENTS: i64 = 4096;
+const MIN_ELEMENTS: usize = 4096;
 /// Mask elements per rayon task.
 const TASK: usize = 1 << 15;
 
@@ -29,7 +29,7 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     if p >= 1.0
         || x.device() != Device::Cpu
         || !matches!(kind, Kind::Float | Kind::BFloat16)
-        || x.numel() < MIN_ELEMENTS as usize
+        || x.numel() < MIN_ELEMENTS
     {
         return x.dropout(p, train);
     }
@@ -42,7 +42,6 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
 /// the inputs' dtype; the result in the inputs' dtype), with [`dropout`]'s mask on the probabilities instead
 /// of libtorch's serial one; otherwise libtorch's SDPA. `mask` is SDPA's: `true` where a query may attend
 /// (bool), or added to the scores (float).
-#[allow(clippy::too_many_arguments)]
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, p: f64, causal: bool, gqa: bool) -> Tensor {
     let kind = q.kind();
     if p <= 0.0 || p >= 1.0 || q.device() != Device::Cpu || !matches!(kind, Kind::Float | Kind::BFloat16) {

@@ -185,7 +185,7 @@ fn head_chunks(
 /// libtorch's softmax cross-entropy over fp32 `logits` `[len, V]` (in place) for targets `yc` (−100: not
 /// scored), with Gemma 2's optional soft cap: the gradient `scale · (softmax − one-hot)` (times the cap's
 /// derivative) in `compute`, and the summed loss as a 0-dim fp64 tensor (no host sync).
-fn xent_torch(mut logits: Tensor, yc: &Tensor, cap: Option<f64>, scale: f64, compute: Kind) -> (Tensor, Tensor) {
+pub fn xent_torch(mut logits: Tensor, yc: &Tensor, cap: Option<f64>, scale: f64, compute: Kind) -> (Tensor, Tensor) {
     let valid = yc.ne(-100).to_kind(Kind::Float).unsqueeze(1);
     let target = yc.clamp_min(0).unsqueeze(1);
     // Gemma 2: the capped logits, and the cap's derivative for the gradient.

@@ -46,7 +46,7 @@ mod rows;
 pub mod runtime;
 pub mod torch_zip;
 pub mod varsource;
-mod xent;
+pub mod xent;
 
 use std::path::Path;
 

@@ -19,7 +19,7 @@ const IGNORE: i64 = -100;
 /// Replaces `logits` `[rows, V]` (fp32 or bf16, contiguous, CPU) by `scale · (softmax − one-hot)` per row
 /// (zeros where the target is −100) and returns the summed loss of the scored rows; `None` (nothing
 /// touched) when the tensor is not such a tensor or a target is out of range, so the caller uses libtorch.
-pub(crate) fn softmax_xent_grad_(logits: &mut Tensor, targets: &[i64], scale: f32) -> Option<f64> {
+pub fn softmax_xent_grad_(logits: &mut Tensor, targets: &[i64], scale: f32) -> Option<f64> {
     if logits.device() != Device::Cpu || logits.dim() != 2 || !logits.is_contiguous() {
         return None;
     }
@@ -135,23 +135,12 @@ fn max_of(x: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    /// libtorch's chain, as `head.rs` ran it before this kernel.
-    pub(super) fn reference(z: &Tensor, targets: &[i64], scale: f64) -> (Tensor, f64) {
-        let y = Tensor::from_slice(targets);
-        let valid = y.ne(IGNORE).to_kind(Kind::Float).unsqueeze(1);
-        let target = y.clamp_min(0).unsqueeze(1);
+    /// libtorch's chain (`head.rs` runs it where this kernel does not apply), on a copy of `z`.
+    fn reference(z: &Tensor, targets: &[i64], scale: f64) -> (Tensor, f64) {
         // A copy for fp32 input (`to_kind` would return `z` itself); bf16 input is widened into a new tensor.
-        let mut logits = if z.kind() == Kind::Float { z.copy() } else { z.to_kind(Kind::Float) };
-        let picked = logits.gather(1, &target, false);
-        let max = logits.amax([1], true);
-        let _ = logits.f_sub_(&max);
-        let _ = logits.f_exp_();
-        let sum = logits.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        let loss = ((max + sum.log() - picked) * &valid).sum(Kind::Double).double_value(&[]);
-        let row_scale = valid * scale;
-        let _ = logits.f_mul_(&(&row_scale / sum));
-        let _ = logits.f_scatter_add_(1, &target, &(-row_scale));
-        (logits.to_kind(z.kind()), loss)
+        let logits = if z.kind() == Kind::Float { z.copy() } else { z.to_kind(Kind::Float) };
+        let (g, loss) = crate::head::xent_torch(logits, &Tensor::from_slice(targets), None, scale, z.kind());
+        (g, loss.double_value(&[]))
     }
 
     fn check(kind: Kind, v: i64) {
@@ -189,36 +178,5 @@ mod tests {
         assert!(softmax_xent_grad_(&mut t, &[0, 1], 1.0).is_none(), "not contiguous");
         let mut d = Tensor::zeros([2, 5], (Kind::Double, Device::Cpu));
         assert!(softmax_xent_grad_(&mut d, &[0, 1], 1.0).is_none(), "fp64");
-    }
-}
-/// A measurement, not a check (run by hand): one GPT-2 124M chunk (254 × 50,257 bf16 logits) through the
-/// kernel and through libtorch's chain, 2 threads.
-/// `cargo test --release -p banter-model --lib xent::timing -- --ignored --nocapture`
-#[cfg(test)]
-mod timing {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn time_one_chunk() {
-        tch::set_num_threads(2);
-        let targets: Vec<i64> = (0..254).map(|i| i * 7).collect();
-        let z = (Tensor::randn([254, 50257], (Kind::Float, Device::Cpu)) * 3.0).to_kind(Kind::BFloat16);
-        let mut g = z.copy();
-        for _ in 0..3 {
-            let _ = softmax_xent_grad_(&mut g, &targets, 0.01);
-        }
-        let t = std::time::Instant::now();
-        for _ in 0..50 {
-            let _ = softmax_xent_grad_(&mut g, &targets, 0.01);
-        }
-        let kernel = t.elapsed().as_secs_f64() / 50.0 * 1e3;
-        let _ = tests::reference(&z, &targets, 0.01);
-        let t = std::time::Instant::now();
-        for _ in 0..20 {
-            let _ = tests::reference(&z, &targets, 0.01);
-        }
-        let chain = t.elapsed().as_secs_f64() / 20.0 * 1e3;
-        eprintln!("kernel {kernel:.2} ms, libtorch's chain {chain:.2} ms");
     }
 }
