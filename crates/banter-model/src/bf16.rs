@@ -1,8 +1,8 @@
 //! bf16 weights while decoding: `x·Wᵀ (+ b)` for a few activation rows with `W` `[out, in]` held in bf16,
 //! each weight widened to fp32 on the fly (a bf16 is the top half of an fp32), fp32 activations and sums.
 //! A generated token reads half the bytes of fp32, through the same row split over rayon's threads as the
-//! fp32 kernel (`decode::gemm_rows`), four weight rows at a time with AVX-512 (AVX2 or portable code
-//! otherwise); libtorch's bf16 GEMV ran the SmolLM2-135M shape's step at 28.8 tokens/s on a 2-core AVX-512
+//! fp32 kernel (`decode::gemm_rows`), sixteen weight rows at a time with AVX-512 BF16 (four with
+//! AVX-512F, AVX2 or portable code otherwise), the next rows prefetched; libtorch's bf16 GEMV ran the SmolLM2-135M shape's step at 28.8 tokens/s on a 2-core AVX-512
 //! BF16 EPYC. GPT-2's Rust decoder ([`crate::decode`]) and the Hub families' linear layers use it.
 
 use tch::{Device, Kind, Tensor};
@@ -56,16 +56,22 @@ pub(crate) fn gemm_rows_bf16(w: &[u16], x: &[f32], rows: usize, out: &mut [f32],
     let xb: Vec<u16> = if kernel() == Kernel::DotBf16 { to_bf16_all(x) } else { Vec::new() };
     let rounded: Vec<f32> = xb.iter().map(|&h| f32::from_bits(u32::from(h) << 16)).collect();
     let x = if xb.is_empty() { x } else { &rounded[..] };
+    // `vdpbf16ps` takes sixteen weight rows at a time: sixteen independent read streams, the next group's
+    // lines prefetched while this one is summed (a bf16 row of GPT-2 is only 24 cache lines, too short for
+    // the hardware prefetcher to ramp up on its own: 21 → 28 GB/s on a 2-core AMX Xeon, docs/benchmarks.md).
+    let group = if kernel() == Kernel::DotBf16 { 16 } else { 4 };
     by_weight_rows(out, n, rows, k, |first, chunk| {
         let count = chunk.len() / rows.max(1);
         let mut r = 0;
         while r < count {
-            let take = (count - r).min(4);
+            let take = if count - r >= group { group } else { (count - r).min(4) };
             let nn = first + r;
             for m in 0..rows {
-                let mut s = [0f32; 4];
+                let mut s = [0f32; 16];
                 let xm = if xb.is_empty() { &[][..] } else { &xb[m * k..(m + 1) * k] };
-                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], xm, &mut s[..take]);
+                // The next group is prefetched once, with the first activation row.
+                let ahead = m == 0;
+                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], xm, &mut s[..take], ahead);
                 for (j, v) in s[..take].iter().enumerate() {
                     chunk[(r + j) * rows + m] = v + b.map_or(0.0, |b| b[nn + j]);
                 }
@@ -145,15 +151,16 @@ pub(crate) fn to_bf16(v: f32) -> u16 {
     if v.is_nan() { ((n >> 16) | 64) as u16 } else { ((n + (0x7fff + ((n >> 16) & 1))) >> 16) as u16 }
 }
 
-/// Dots of `w`'s rows (`s.len()` ≤ 4 rows of `k`) with `x` (`xb`: `x` in bf16, for `vdpbf16ps`).
-fn dot_rows(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32]) {
+/// Dots of `w`'s rows (`s.len()` rows of `k`: 16 or at most 4) with `x` (`xb`: `x` in bf16, for
+/// `vdpbf16ps`); `ahead`: prefetch the group of rows after these.
+fn dot_rows(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32], ahead: bool) {
     #[cfg(target_arch = "x86_64")]
     {
-        if s.len() == 4 && kernel() == Kernel::DotBf16 && xb.len() == k {
+        if (s.len() == 16 || s.len() == 4) && kernel() == Kernel::DotBf16 && xb.len() == k {
             #[allow(unsafe_code)]
-            // SAFETY: AVX-512 BF16 is present (`kernel` checked it); `w` holds 4 rows of `k`, `x` and `xb` `k`.
+            // SAFETY: AVX-512 BF16 is present (`kernel` checked it); `w` holds `s.len()` rows of `k`, `xb` `k`.
             unsafe {
-                dot4_dpbf16(w, k, x, xb, s)
+                if s.len() == 16 { dotn_dpbf16::<16>(w, k, xb, s, ahead) } else { dotn_dpbf16::<4>(w, k, xb, s, ahead) }
             };
             return;
         }
@@ -166,6 +173,7 @@ fn dot_rows(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32]) {
             return;
         }
     }
+    let _ = ahead;
     for (r, v) in s.iter_mut().enumerate() {
         *v = dot(&w[r * k..(r + 1) * k], x);
     }
@@ -197,33 +205,40 @@ unsafe fn dot4_avx512(w: &[u16], k: usize, x: &[f32], s: &mut [f32]) {
     }
 }
 
+/// `s[r] = w_r · xb` for the `N` rows of `w` (rows of `k`) with `vdpbf16ps`; with `ahead`, the `N` rows
+/// after them are prefetched into L1 as these are read (the address may lie past `w`: a prefetch is a
+/// hint and never faults).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[allow(unsafe_code)]
 #[allow(clippy::needless_range_loop)]
-unsafe fn dot4_dpbf16(w: &[u16], k: usize, x: &[f32], xb: &[u16], s: &mut [f32]) {
+unsafe fn dotn_dpbf16<const N: usize>(w: &[u16], k: usize, xb: &[u16], s: &mut [f32], ahead: bool) {
     use std::arch::x86_64::*;
-    assert!(w.len() >= 4 * k && x.len() >= k && xb.len() >= k && s.len() >= 4);
-    let mut a = [_mm512_setzero_ps(); 4];
+    assert!(w.len() >= N * k && xb.len() >= k && s.len() >= N);
+    let mut a = [_mm512_setzero_ps(); N];
     let mut i = 0;
-    // SAFETY: every load is at `i + 32 ≤ k` within a row of `k` (the assert bounds the rows).
+    // SAFETY: every load is at `i + 32 ≤ k` within a row of `k` (the assert bounds the rows); prefetches
+    // do not access memory.
     unsafe {
         while i + 32 <= k {
             let xv: __m512bh = std::mem::transmute(_mm512_loadu_si512(xb.as_ptr().add(i) as *const _));
-            for r in 0..4 {
-                let h: __m512bh = std::mem::transmute(_mm512_loadu_si512(w.as_ptr().add(r * k + i) as *const _));
+            for r in 0..N {
+                let at = w.as_ptr().wrapping_add(r * k + i);
+                if ahead {
+                    _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(N * k) as *const i8);
+                }
+                let h: __m512bh = std::mem::transmute(_mm512_loadu_si512(at as *const _));
                 a[r] = _mm512_dpbf16_ps(a[r], h, xv);
             }
             i += 32;
         }
-        for r in 0..4 {
+        for r in 0..N {
             let tail: f32 = (i..k)
                 .map(|j| f32::from_bits(u32::from(w[r * k + j]) << 16) * f32::from_bits(u32::from(xb[j]) << 16))
                 .sum();
             s[r] = _mm512_reduce_add_ps(a[r]) + tail;
         }
     }
-    let _ = x;
 }
 
 /// `Σ w[i]·x[i]` with bf16 `w`.
@@ -284,7 +299,7 @@ mod tests {
     #[test]
     fn equals_libtorch_on_the_same_bf16_weights() {
         tch::manual_seed(4);
-        for (rows, k, n) in [(1, 576, 1536), (3, 37, 11), (4, 896, 130), (1, 15, 3)] {
+        for (rows, k, n) in [(1, 576, 1536), (3, 37, 11), (4, 896, 130), (1, 15, 3), (2, 100, 53), (1, 768, 2311)] {
             let w = Tensor::randn([n, k], (Kind::Float, Device::Cpu)).to_kind(Kind::BFloat16);
             let b = Tensor::randn([n], (Kind::Float, Device::Cpu));
             let x = Tensor::randn([rows, k], (Kind::Float, Device::Cpu));

@@ -403,7 +403,8 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
             }
             for m in m0..rows {
                 let mut s = [0f32; 4];
-                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], &mut s[..take]);
+                // The next four rows are prefetched once, with the first activation row.
+                dot_rows(&w[nn * k..(nn + take) * k], k, &x[m * k..(m + 1) * k], &mut s[..take], m == 0);
                 for (j, v) in s[..take].iter().enumerate() {
                     chunk[(r + j) * rows + m] = v + b.map_or(0.0, |b| b[nn + j]);
                 }
@@ -415,14 +416,14 @@ pub fn gemm_rows(w: &[f32], x: &[f32], rows: usize, out: &mut [f32], b: Option<&
 }
 
 /// Dots of `w`'s rows (`s.len()` ≤ 4 rows of `k`) with `x`.
-fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
+fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32], ahead: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if s.len() == 4 && crate::rows::isa().avx512 {
             #[allow(unsafe_code)]
             // SAFETY: AVX-512F is present (`isa` checked it); `w` holds 4 rows of `k`, `x` holds `k`.
             unsafe {
-                dot4_avx512(w, k, x, s)
+                dot4_avx512(w, k, x, s, ahead)
             };
             return;
         }
@@ -444,17 +445,22 @@ fn dot_rows(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 #[allow(unsafe_code)]
 #[allow(clippy::needless_range_loop)]
-unsafe fn dot4_avx512(w: &[f32], k: usize, x: &[f32], s: &mut [f32]) {
+unsafe fn dot4_avx512(w: &[f32], k: usize, x: &[f32], s: &mut [f32], ahead: bool) {
     use std::arch::x86_64::*;
     assert!(w.len() >= 4 * k && x.len() >= k && s.len() >= 4);
     let mut a = [_mm512_setzero_ps(); 4];
     let mut i = 0;
-    // SAFETY: every load is at `i + 16 ≤ k` within a row of `k` floats (the assert bounds the rows).
+    // SAFETY: every load is at `i + 16 ≤ k` within a row of `k` floats (the assert bounds the rows); a
+    // prefetch (of the next four rows, possibly past `w`) is a hint that never faults.
     unsafe {
         while i + 16 <= k {
             let xv = _mm512_loadu_ps(x.as_ptr().add(i));
             for r in 0..4 {
-                a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w.as_ptr().add(r * k + i)), xv, a[r]);
+                let at = w.as_ptr().wrapping_add(r * k + i);
+                if ahead {
+                    _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(4 * k) as *const i8);
+                }
+                a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(at), xv, a[r]);
             }
             i += 16;
         }
