@@ -22,7 +22,7 @@ use crate::KvCache;
 use crate::gpt2::{Conv1D, Gpt2, Norm};
 use crate::quant::Int8Weight;
 pub use crate::rows::MAX_ROWS;
-use crate::rows::{SERIAL_MACS, by_weight_rows, dot_portable};
+use crate::rows::{by_weight_rows, dot_portable, serial_macs};
 
 /// A matrix `[out, in]` (row `n` holds output `n`'s weights).
 enum Mat<'a> {
@@ -534,7 +534,7 @@ fn attend(
         scores.iter_mut().for_each(|s| *s *= inv);
         crate::rows::weighted_sum(&values[base..base + scores.len() * hd], scores, out);
     };
-    if nh * len * hd * 2 < SERIAL_MACS {
+    if nh * len * hd * 2 < serial_macs() {
         y.chunks_mut(hd).zip(scratch.chunks_mut(len)).enumerate().for_each(|(hh, (out, sc))| head(hh, out, sc));
     } else {
         y.par_chunks_mut(hd).zip(scratch.par_chunks_mut(len)).enumerate().for_each(|(hh, (out, sc))| head(hh, out, sc));
