@@ -49,6 +49,35 @@ pub(crate) fn serial_macs() -> usize {
     if rayon::current_thread_index().is_some() { POOL_SERIAL_MACS } else { SERIAL_MACS }
 }
 
+/// Runs `f` on one of rayon's threads and waits for it (right here when this already is one): the row
+/// kernels' splits inside `f` then hand work to pool threads that are awake between products, instead of each
+/// product being injected from outside with this thread put to sleep and woken at its end (a Hub family's
+/// decode step makes ~200 products). `f` runs without autograd (libtorch keeps grad mode per thread).
+pub(crate) fn on_pool<R>(f: impl FnOnce() -> R) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    /// A value moved to the pool thread and back.
+    struct Moved<T>(T);
+    impl<T> Moved<T> {
+        fn into_inner(self) -> T {
+            self.0
+        }
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `rayon::scope` blocks this thread until the closure has run on the pool thread, so `f`, what it
+    // borrows and its result are used by one thread at a time; libtorch tensors may be used from any thread,
+    // and the per-thread state the step needs (grad mode) is set again there.
+    unsafe impl<T> Send for Moved<T> {}
+    let job = Moved(f);
+    rayon::scope(move |_| {
+        let f = job.into_inner();
+        let _g = tch::no_grad_guard();
+        Moved(f())
+    })
+    .into_inner()
+}
+
 /// Computes `out` (`[rows, n]`) as `[n, rows]` through `job(first_row, chunk)` — so that a task owns whole
 /// weight rows and reads each once — split over threads by [`split_rows`], then transposed (one row needs no
 /// transpose).

@@ -10,7 +10,8 @@ shapes' config.json bodies are in `shapes/`), banter (`benches/families.rs`) bes
 usage: python families.py REPO_ROOT WORKDIR [--steps N] [--new N]"""
 import json, os, subprocess, sys
 
-root, work = sys.argv[1], sys.argv[2]
+# `work` absolute: cargo runs the bench binaries from their package directory.
+root, work = sys.argv[1], os.path.abspath(sys.argv[2])
 steps = sys.argv[sys.argv.index("--steps") + 1] if "--steps" in sys.argv else "3"
 new = sys.argv[sys.argv.index("--new") + 1] if "--new" in sys.argv else "64"
 os.makedirs(work, exist_ok=True)
