@@ -241,13 +241,9 @@ impl Decoder<'_> {
         }
         self.kv.clear();
         self.kv.extend_from_slice(kv);
-        if rayon::current_thread_index().is_some() {
-            self.run(id, pos, logits);
-        } else {
-            // The whole step runs on one of rayon's threads: its ~50 parallel products then share work
-            // within the pool instead of each handing a job over from (and waking) this thread.
-            rayon::scope(|_| self.run(id, pos, logits));
-        }
+        // The whole step runs on one of rayon's threads: its ~50 parallel products then share work within the
+        // pool instead of each handing a job over from (and waking) this thread.
+        crate::rows::on_pool(|| self.run(id, pos, logits));
         cache.advance(1);
         true
     }
