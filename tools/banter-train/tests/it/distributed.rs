@@ -82,14 +82,17 @@ pub(crate) fn assert_same_run(what: &str, one: &Path, two: &Path) {
 /// within 1e-6). DPO's first gradients are differences of two nearly equal log-probability gradients, so
 /// some components are as small as AdamW's ε (1e-8) and carry only the summation order's noise; AdamW's
 /// `m/(√v + ε)` then turns that noise into a different step for those few weights (seen: 1 of 65,536
-/// elements at 6.6e-5 after 3 steps at lr 1e-3, every other one within 8e-6). A real error moves many
-/// elements and the losses.
+/// elements at 6.6e-5 after 3 steps at lr 1e-3, every other one within 8e-6). Those weights then move the
+/// later steps' losses a little (seen: 1.45e-5 at step 2), so with `stray` only the first step's loss,
+/// taken before any update, is held to 1e-5 and the later ones to 1e-4. A real error moves many elements
+/// and the first loss.
 pub(crate) fn assert_same_run_within(what: &str, one: &Path, two: &Path, stray: i64) {
     let (a, b) = (losses(one), losses(two));
     assert!(!a.is_empty());
     assert_eq!(a.iter().map(|x| x.0).collect::<Vec<_>>(), b.iter().map(|x| x.0).collect::<Vec<_>>(), "{what}");
-    for (x, y) in a.iter().zip(&b) {
-        assert!((x.1 - y.1).abs() < 1e-5, "{what}: step {} loss {} vs {}", x.0, x.1, y.1);
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let tol = if stray > 0 && i > 0 { 1e-4 } else { 1e-5 };
+        assert!((x.1 - y.1).abs() < tol, "{what}: step {} loss {} vs {}", x.0, x.1, y.1);
     }
     let (wa, wb) = (weights(one), weights(two));
     assert_eq!(wa.len(), wb.len(), "{what}");
