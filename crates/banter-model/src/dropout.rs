@@ -38,10 +38,16 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
 }
 
 /// `scaled_dot_product_attention(q, k, v, mask, p, causal)` (default scale, `enable_gqa` when `gqa`). With
-/// dropout on the CPU it is computed as libtorch's math path computes it (fp32 scores and softmax, whatever
-/// the inputs' dtype; the result in the inputs' dtype), with [`dropout`]'s mask on the probabilities instead
-/// of libtorch's serial one; otherwise libtorch's SDPA. `mask` is SDPA's: `true` where a query may attend
+/// dropout on the CPU it is computed here, with [`dropout`]'s mask on the probabilities instead of
+/// libtorch's serial one; otherwise libtorch's SDPA. `mask` is SDPA's: `true` where a query may attend
 /// (bool), or added to the scores (float).
+///
+/// The two products run in the inputs' dtype: in bf16 on oneDNN's batched GEMM (AMX where the CPU has it)
+/// with fp32 accumulation, the scores rounded once to bf16 (as transformers' eager attention under
+/// autocast); the scale and the causal mask are the GEMM's α and added bias, so neither makes a pass of its
+/// own. Softmax and dropout are fp32, the probabilities are cast to the inputs' dtype for the second
+/// product. libtorch's math path instead casts q, k and v to fp32 and runs fp32 GEMMs: on GPT-2 124M LoRA
+/// bf16 (2-core AMX Xeon) this path is 7% faster per step.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, p: f64, causal: bool, gqa: bool) -> Tensor {
     let kind = q.kind();
     if p <= 0.0 || p >= 1.0 || q.device() != Device::Cpu || !matches!(kind, Kind::Float | Kind::BFloat16) {
@@ -53,22 +59,36 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, p: f
     } else {
         (k.shallow_clone(), v.shallow_clone())
     };
-    let d = *q.size().last().unwrap_or(&1) as f64;
-    // As libtorch: √scale on each side, so fp32 products stay in range.
-    let s = d.powf(-0.5).sqrt();
-    let scores = (q.to_kind(Kind::Float) * s).matmul(&(k.to_kind(Kind::Float).transpose(-2, -1) * s));
-    let (t, total) = (q.size()[2], k.size()[2]);
+    let (b, t, total, d) = (q.size()[0], q.size()[2], k.size()[2], q.size()[3]);
+    let (q3, k3) = (q.reshape([-1, t, d]), k.reshape([-1, total, d]).transpose(-2, -1));
+    let scale = (d as f64).powf(-0.5);
     let scores = match mask {
-        _ if causal => {
-            let allowed = Tensor::ones([t, total], (Kind::Bool, Device::Cpu)).tril(0);
-            scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY)
+        _ if causal => causal_bias(t, total, kind).baddbmm(&q3, &k3, 1.0, scale),
+        None => q3.bmm(&k3) * scale,
+        Some(m) => {
+            let s = (q3.bmm(&k3) * scale).view([b, hq, t, total]);
+            if m.kind() == Kind::Bool { s.masked_fill(&m.logical_not(), f64::NEG_INFINITY) } else { s + m }
         }
-        Some(m) if m.kind() == Kind::Bool => scores.masked_fill(&m.logical_not(), f64::NEG_INFINITY),
-        Some(m) => scores + m.to_kind(Kind::Float),
-        None => scores,
     };
-    let probs = dropout(&scores.softmax(-1, Kind::Float), p, true);
-    probs.matmul(&v.to_kind(Kind::Float)).to_kind(kind)
+    let probs = dropout(&scores.softmax(-1, Kind::Float), p, true).to_kind(kind);
+    probs.view([b, hq, t, total]).matmul(&v)
+}
+
+/// `[t, total]` in `kind`: 0 where query `i` may see key `j` (`j ≤ i`), −∞ elsewhere; made once per shape,
+/// dtype and thread.
+fn causal_bias(t: i64, total: i64, kind: Kind) -> Tensor {
+    thread_local! {
+        static BIAS: std::cell::RefCell<Option<Tensor>> = const { std::cell::RefCell::new(None) };
+    }
+    BIAS.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.as_ref().is_none_or(|m| m.size() != [t, total] || m.kind() != kind) {
+            let allowed = Tensor::ones([t, total], (Kind::Bool, Device::Cpu)).tril(0);
+            let bias = Tensor::zeros([t, total], (kind, Device::Cpu));
+            *b = Some(bias.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY));
+        }
+        b.as_ref().map(|m| m.shallow_clone()).unwrap_or_else(|| Tensor::zeros([t, total], (kind, Device::Cpu)))
+    })
 }
 
 /// A fresh mask of `size`: 0 where [`dropped`] says so, `1/(1−p)` (rounded to `kind`) elsewhere.
@@ -224,6 +244,20 @@ mod tests {
             // A vanishing p keeps every probability (scaled by ~1): the math path equals SDPA's.
             let got = attention(&q, &k, &v, mask, 1e-12, causal, false);
             assert!(got.allclose(&want, 1e-5, 1e-5, false), "mask {} causal {causal}", mask.is_some());
+        }
+        // bf16 inputs (bf16 products and scores, fp32 softmax): SDPA over the same values in fp32, to bf16's
+        // precision, for every kind of mask.
+        let bf = |x: &Tensor| x.to_kind(Kind::BFloat16);
+        let (qb, kb, vb) = (bf(&q), bf(&k), bf(&v));
+        let f = |x: &Tensor| x.to_kind(Kind::Float);
+        let add = Tensor::zeros([9, 9], (Kind::Float, Device::Cpu)).masked_fill(&pad.logical_not(), -1e9);
+        for (mask, causal) in [(None, true), (Some(&pad), false), (Some(&add), false), (None, false)] {
+            let want = Tensor::scaled_dot_product_attention(&f(&qb), &f(&kb), &f(&vb), mask, 0.0, causal, None, false);
+            let got = attention(&qb, &kb, &vb, mask, 1e-12, causal, false);
+            assert_eq!(got.kind(), Kind::BFloat16);
+            let err = (f(&got) - &want).abs().max().double_value(&[]);
+            assert!(err < 0.02, "bf16, mask {:?} causal {causal}: {err}", mask.map(|m| m.kind()));
+            assert!(!got.allclose(&qb, 1e-3, 1e-3, false));
         }
         // Grouped keys: 2 key heads serve 4 query heads.
         let (k2, v2) = (k.narrow(1, 0, 2), v.narrow(1, 0, 2));

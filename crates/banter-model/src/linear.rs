@@ -51,6 +51,15 @@ impl Linear {
 
     /// `x·Wᵀ + b` (+ LoRA) in `compute` (fp32 or bf16).
     pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
+        let size = x.size();
+        if self.lora.is_some() && size.len() != 2 {
+            // LoRA adds its branch into the base's 2-D output in place (`LoraPair::add_to`).
+            let n_in = *size.last().unwrap_or(&1);
+            let y = self.forward(&x.reshape([-1, n_in]), compute, train);
+            let mut shape = size[..size.len().saturating_sub(1)].to_vec();
+            shape.push(y.size()[1]);
+            return y.view(shape.as_slice());
+        }
         // `x` in `compute` when the bf16 branch below makes it, for LoRA's branch to reuse.
         let mut cast_x = None;
         let out = if let Some(q) = self.int8.as_ref().filter(|_| compute == Kind::Float && !train) {
@@ -78,11 +87,7 @@ impl Linear {
             y
         };
         match &self.lora {
-            Some(l) => {
-                let y = l.forward_cast(x, cast_x.as_ref(), compute, train);
-                let k = out.kind();
-                if k == y.kind() { out + y } else { out + y.to_kind(k) }
-            }
+            Some(l) => l.add_to(out, x, cast_x.as_ref(), compute, train),
             None => out,
         }
     }

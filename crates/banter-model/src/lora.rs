@@ -128,16 +128,33 @@ impl LoraPair {
     /// [`LoraPair::forward`] given `xc`, `x` already cast to `compute` by the base layer: the branch reuses
     /// it unless dropout applies (dropout acts on `x` before the cast, as in PEFT).
     pub fn forward_cast(&self, x: &Tensor, xc: Option<&Tensor>, compute: Kind, train: bool) -> Tensor {
+        self.down(x, xc, compute, train).matmul(&self.b.to_kind(compute).tr())
+    }
+
+    /// `out + forward_cast(x, xc, …)` for a base layer's fresh 2-D output `out` `[rows, out]` (`x`, `xc`:
+    /// `[rows, in]`). The scaling goes on the `[rows, r]` product and the second product is added by GEMM
+    /// itself (`addmm_`, β = 1), so the branch makes no pass over `[rows, out]` of its own, forward or
+    /// backward (the scaled sum and the addition were three). `out` must not be saved by any backward
+    /// function (the result of a GEMM or a bias add is not); when its kind differs from `compute` the
+    /// branch's second product is made in `out`'s kind.
+    pub fn add_to(&self, out: Tensor, x: &Tensor, xc: Option<&Tensor>, compute: Kind, train: bool) -> Tensor {
+        let k = out.kind();
+        let down = self.down(x, xc, compute, train);
+        let mut out = out;
+        let _ = out.addmm_(&down.to_kind(k), &self.b.to_kind(k).tr());
+        out
+    }
+
+    /// `dropout(x)·Aᵀ·scaling` in `compute`: the branch's `[rows, r]` first product.
+    fn down(&self, x: &Tensor, xc: Option<&Tensor>, compute: Kind, train: bool) -> Tensor {
         let dropped = train && self.dropout > 0.0;
         let x = crate::dropout::dropout(x, self.dropout, train);
-        if compute == Kind::Float {
-            return x.matmul(&self.a.tr()).matmul(&self.b.tr()) * self.scaling;
-        }
         let xin = match xc {
             Some(c) if !dropped && c.kind() == compute => c.shallow_clone(),
+            _ if x.kind() == compute => x,
             _ => x.to_kind(compute),
         };
-        xin.matmul(&self.a.to_kind(compute).tr()).matmul(&self.b.to_kind(compute).tr()) * self.scaling
+        xin.matmul(&self.a.to_kind(compute).tr()) * self.scaling
     }
 }
 

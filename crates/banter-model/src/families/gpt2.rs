@@ -69,7 +69,7 @@ impl Conv1D {
         shape.push(n_out);
         match &self.lora {
             // In bf16 the branch's output is bf16 too (PEFT under autocast), so the sum stays bf16.
-            Some(l) => (out + l.forward_cast(&x2, cast_x.as_ref(), compute, train)).view(shape.as_slice()),
+            Some(l) => l.add_to(out, &x2, cast_x.as_ref(), compute, train).view(shape.as_slice()),
             None => out.view(shape.as_slice()),
         }
     }
