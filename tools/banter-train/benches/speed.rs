@@ -10,6 +10,9 @@
 
 use std::time::Instant;
 
+// banter-train's allocator (jemalloc under libtorch too), as the tool runs.
+use banter_train as _;
+
 use banter_model::Pass;
 use banter_model::optim::AdamW;
 use banter_model::{Gpt2, Gpt2Config, Lm, LoraConfig};

@@ -1,6 +1,7 @@
 //! `banter-train`: the command line over banter-trainer — flags and `--config-file` (JSON or YAML) →
 //! [`banter_trainer::TrainSettings`] → [`banter_trainer::train`] → the report.
 
+mod alloc;
 pub mod args;
 mod config_file;
 
