@@ -3,7 +3,8 @@
 //! A generated token reads half the bytes of fp32, through the same row split over rayon's threads as the
 //! fp32 kernel (`decode::gemm_rows`), sixteen weight rows at a time with AVX-512 BF16 (four with
 //! AVX-512F, AVX2 or portable code otherwise), the next rows prefetched; libtorch's bf16 GEMV ran the
-//! SmolLM2-135M shape's step at 28.8 tokens/s on a 2-core AVX-512 BF16 EPYC. GPT-2's Rust decoder ([`crate::decode`]) and the Hub families' linear layers use it.
+//! SmolLM2-135M shape's step at 28.8 tokens/s on a 2-core AVX-512 BF16 EPYC. GPT-2's Rust decoder
+//! ([`crate::decode`]) and the Hub families' linear layers use it.
 
 use tch::{Device, Kind, Tensor};
 

@@ -82,12 +82,16 @@ fn causal_bias(t: i64, total: i64, kind: Kind) -> Tensor {
     }
     BIAS.with(|b| {
         let mut b = b.borrow_mut();
-        if b.as_ref().is_none_or(|m| m.size() != [t, total] || m.kind() != kind) {
-            let allowed = Tensor::ones([t, total], (Kind::Bool, Device::Cpu)).tril(0);
-            let bias = Tensor::zeros([t, total], (kind, Device::Cpu));
-            *b = Some(bias.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY));
+        match b.as_ref() {
+            Some(m) if m.size() == [t, total] && m.kind() == kind => m.shallow_clone(),
+            _ => {
+                let allowed = Tensor::ones([t, total], (Kind::Bool, Device::Cpu)).tril(0);
+                let bias = Tensor::zeros([t, total], (kind, Device::Cpu))
+                    .masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+                *b = Some(bias.shallow_clone());
+                bias
+            }
         }
-        b.as_ref().map(|m| m.shallow_clone()).unwrap_or_else(|| Tensor::zeros([t, total], (kind, Device::Cpu)))
     })
 }
 

@@ -120,19 +120,10 @@ impl LoraPair {
         LoraPair { a, b, scaling: cfg.scaling(), dropout: cfg.dropout }
     }
 
-    /// `dropout(x)·Aᵀ·Bᵀ·scaling`, in `compute` (fp32, or bf16 as PEFT's branch runs under autocast).
-    pub fn forward(&self, x: &Tensor, compute: Kind, train: bool) -> Tensor {
-        self.forward_cast(x, None, compute, train)
-    }
-
-    /// [`LoraPair::forward`] given `xc`, `x` already cast to `compute` by the base layer: the branch reuses
-    /// it unless dropout applies (dropout acts on `x` before the cast, as in PEFT).
-    pub fn forward_cast(&self, x: &Tensor, xc: Option<&Tensor>, compute: Kind, train: bool) -> Tensor {
-        self.down(x, xc, compute, train).matmul(&self.b.to_kind(compute).tr())
-    }
-
-    /// `out + forward_cast(x, xc, …)` for a base layer's fresh 2-D output `out` `[rows, out]` (`x`, `xc`:
-    /// `[rows, in]`). The scaling goes on the `[rows, r]` product and the second product is added by GEMM
+    /// `out + dropout(x)·Aᵀ·Bᵀ·scaling` for a base layer's fresh 2-D output `out` `[rows, out]`, in `compute`
+    /// (fp32, or bf16 as PEFT's branch runs under autocast). `xc` is `x` `[rows, in]` already cast to
+    /// `compute` by the base layer: the branch reuses it unless dropout applies (dropout acts on `x` before
+    /// the cast, as in PEFT). The scaling goes on the `[rows, r]` product and the second product is added by GEMM
     /// itself (`addmm_`, β = 1), so the branch makes no pass over `[rows, out]` of its own, forward or
     /// backward (the scaled sum and the addition were three). `out` must not be saved by any backward
     /// function (the result of a GEMM or a bias add is not); when its kind differs from `compute` the
@@ -151,7 +142,6 @@ impl LoraPair {
         let x = crate::dropout::dropout(x, self.dropout, train);
         let xin = match xc {
             Some(c) if !dropped && c.kind() == compute => c.shallow_clone(),
-            _ if x.kind() == compute => x,
             _ => x.to_kind(compute),
         };
         xin.matmul(&self.a.to_kind(compute).tr()) * self.scaling

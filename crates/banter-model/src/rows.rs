@@ -52,7 +52,8 @@ pub(crate) fn serial_macs() -> usize {
 /// Runs `f` on one of rayon's threads and waits for it (right here when this already is one): the row
 /// kernels' splits inside `f` then hand work to pool threads that are awake between products, instead of each
 /// product being injected from outside with this thread put to sleep and woken at its end (a Hub family's
-/// decode step makes ~200 products; GPT-2's Rust decoder runs its step here too). `f` runs without autograd (libtorch keeps grad mode per thread).
+/// decode step makes ~200 products; GPT-2's Rust decoder runs its step here too). `f` runs without autograd
+/// (libtorch keeps grad mode per thread).
 pub(crate) fn on_pool<R>(f: impl FnOnce() -> R) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
